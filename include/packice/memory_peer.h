@@ -1,0 +1,60 @@
+// MemoryPeer: objects in shared memory that clients in other processes map directly.
+#ifndef PACKICE_MEMORY_PEER_H_
+#define PACKICE_MEMORY_PEER_H_
+
+#include <cstdint>
+#include <memory>
+
+#include "packice/peer.h"
+
+namespace packice {
+
+class Clock;
+
+struct MemoryPeerOptions {
+  // Bytes of object content the peer may hold, counted in whole pages per shared-memory object.
+  // Creates beyond it fail with kOutOfCapacity.
+  uint64_t capacity_bytes = 1ull << 30;
+  // Objects of at most this many bytes live on the heap and travel inline over sockets (a copy
+  // is cheaper than a mapping for them); larger ones get their own shared-memory segment.
+  uint64_t small_object_bytes = 64 * 1024;
+  // Lease TTL when a request names none.
+  Duration default_lease_ttl = std::chrono::seconds(30);
+  // Object TTL when a create names none; 0 = objects live until deleted.
+  Duration default_object_ttl{0};
+  // Largest lease TTL a client may ask for.
+  Duration max_lease_ttl = std::chrono::hours(1);
+  // Freed segments kept (zeroed, faulted in) for reuse, in bytes. They count against
+  // capacity_bytes but are given up whenever a create needs the room.
+  uint64_t pool_bytes = 1ull << 30;
+  // Run a background thread that zeroes freed segments and reaps expired leases and objects.
+  // Tests that drive time by hand turn it off and call ReapExpired().
+  bool background_threads = true;
+  // Time source; nullptr = the system's steady clock.
+  std::shared_ptr<Clock> clock;
+};
+
+class MemoryPeer : public Peer {
+ public:
+  struct Stats {
+    uint64_t objects = 0;         // sealed and bound
+    uint64_t creating = 0;        // objects being written
+    uint64_t leases = 0;          // live leases
+    uint64_t used_bytes = 0;      // allocated to live objects (bound, pending or leased)
+    uint64_t pooled_bytes = 0;    // freed segments kept for reuse
+    uint64_t capacity_bytes = 0;
+  };
+
+  // REQUIRES: options.capacity_bytes > 0.
+  static std::shared_ptr<MemoryPeer> Create(MemoryPeerOptions options);
+
+  virtual Stats GetStats() = 0;
+  // Drops expired leases and objects now. The background thread calls it periodically.
+  virtual void ReapExpired() = 0;
+  // Blocks until freed segments are zeroed and pooled (tests; idempotent).
+  virtual void DrainCleaner() = 0;
+};
+
+}  // namespace packice
+
+#endif  // PACKICE_MEMORY_PEER_H_

@@ -1,0 +1,120 @@
+// Peer: the control plane. A Peer manages objects — who may do what, for how long, in which
+// state — and hands out Leases and Blobs. It never copies object bytes itself; transports and
+// clients reach the bytes through the Blob it returns.
+//
+// Every transport calls this interface, and peers compose (a tiered peer wraps two peers).
+//
+// Thread safety: every Peer implementation is safe for concurrent use from multiple threads
+// without external synchronization.
+#ifndef PACKICE_PEER_H_
+#define PACKICE_PEER_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "packice/status.h"
+#include "packice/types.h"
+
+namespace packice {
+
+// How another process reaches a blob's bytes.
+struct BlobExport {
+  enum class Kind {
+    kInline,  // not mappable: the bytes travel in the message
+    kMemfd,   // a shared-memory file descriptor to map
+  };
+  Kind kind = Kind::kInline;
+  // kMemfd only: a descriptor owned by the blob, valid while the blob lives. For kRead it is
+  // opened read-only, so a mapping of it can never be made writable.
+  int fd = -1;
+  // kMemfd only: bytes of the descriptor to map (the object's size rounded up to a page).
+  uint64_t map_size = 0;
+};
+
+// Server side of an object's bytes: owns them, and says how they can be reached.
+// Thread safety: bytes() may be read by many threads; writing is the create-lease holder's.
+class Blob {
+ public:
+  virtual ~Blob() = default;
+  // "memory", "heap", ...
+  virtual std::string_view kind() const = 0;
+  // The bytes as mapped in this process; size() is the object's allocated size.
+  virtual std::span<std::byte> bytes() = 0;
+  // How a client in another process reaches the bytes under a lease of `mode`.
+  virtual BlobExport Export(LeaseMode mode) const = 0;
+  // A lease on this blob ended without its holder letting go (it expired): the holder may still
+  // map the bytes, so the memory must never be handed to another object. Thread-safe.
+  virtual void Retire() {}
+};
+
+struct AcquireRequest {
+  std::string key;  // for kCreate, empty asks the peer to generate an id
+  LeaseMode mode = LeaseMode::kRead;
+  uint64_t size = 0;      // kCreate only: bytes to allocate
+  CreateOptions create;   // kCreate only
+  SessionId session = 0;  // leases die with their session
+  std::optional<Duration> lease_ttl;  // nullopt takes the peer's default
+};
+
+// What a successful Acquire hands out.
+struct Grant {
+  LeaseId lease = 0;
+  Duration lease_ttl{0};
+  ObjectInfo info;
+  // The bytes. Valid while the lease is live; holding the pointer past Release keeps the memory
+  // mapped but not its content (it may be recycled).
+  std::shared_ptr<Blob> blob;
+};
+
+class Peer {
+ public:
+  virtual ~Peer() = default;
+
+  // kCreate: allocates a CREATING object of req.size bytes, all zero. Errors: kInvalidArgument
+  // (bad key, metadata over limits, size over the peer's maximum), kAlreadyExists (exclusive
+  // create of a bound or pending key), kOutOfCapacity.
+  // kRead: a read lease on the sealed object bound to req.key. Errors: kNotFound (unknown or
+  // expired key; an object still CREATING is not visible under its key).
+  virtual Result<Grant> Acquire(const AcquireRequest& req) = 0;
+
+  // Seals the object of create lease `lease`: it becomes immutable and, atomically, the object
+  // bound to its key (an earlier object under that key stays readable by its lease holders).
+  // `size`, when given, truncates the content to that many bytes (<= allocated size).
+  // The create lease ends. Errors: kLeaseExpired, kPermissionDenied (a read lease),
+  // kInvalidArgument (size too large), kAlreadyExists (exclusive and another seal won).
+  virtual Result<ObjectInfo> Seal(LeaseId lease, std::optional<uint64_t> size) = 0;
+
+  // Ends a lease. For a create lease this discards the unsealed object. Errors: kLeaseExpired.
+  virtual Status Release(LeaseId lease) = 0;
+
+  // Ends create lease `lease` and discards its unsealed object. Errors: kLeaseExpired,
+  // kPermissionDenied (a read lease).
+  virtual Status Discard(LeaseId lease) = 0;
+
+  // Extends a live lease by its TTL. Errors: kLeaseExpired.
+  virtual Status Renew(LeaseId lease) = 0;
+
+  // Information about the sealed object bound to `key`. Errors: kNotFound.
+  virtual Result<ObjectInfo> Stat(std::string_view key) = 0;
+
+  // Sealed objects in key order.
+  virtual Result<ListPage> List(const ListOptions& options) = 0;
+
+  // Unbinds `key`. Readers holding leases keep the object until they release.
+  // Errors: kNotFound.
+  virtual Status Delete(std::string_view key) = 0;
+
+  // Sessions group leases; closing one releases its read leases and discards its unsealed
+  // objects. Closing an unknown session is a no-op.
+  virtual SessionId OpenSession() = 0;
+  virtual void CloseSession(SessionId session) = 0;
+};
+
+}  // namespace packice
+
+#endif  // PACKICE_PEER_H_

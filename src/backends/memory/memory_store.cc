@@ -1,0 +1,310 @@
+#include "backends/memory/memory_store.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace packice {
+namespace {
+
+uint64_t PageSize() {
+  static const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+  return page;
+}
+
+uint64_t RoundUpToPage(uint64_t n) {
+  uint64_t page = PageSize();
+  return n == 0 ? page : (n + page - 1) / page * page;
+}
+
+// One memfd, mapped read-write in this process, with a second read-only descriptor to hand to
+// readers.
+class Segment {
+ public:
+  static Result<std::unique_ptr<Segment>> Make(uint64_t size) {
+    auto seg = std::unique_ptr<Segment>(new Segment());
+    seg->size_ = size;
+    seg->fd_rw_ = memfd_create("packice", MFD_CLOEXEC);
+    if (seg->fd_rw_ < 0) return ErrnoError("memfd_create", errno);
+    if (ftruncate(seg->fd_rw_, static_cast<off_t>(size)) != 0) return ErrnoError("ftruncate", errno);
+    std::string path = "/proc/self/fd/" + std::to_string(seg->fd_rw_);
+    seg->fd_ro_ = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (seg->fd_ro_ < 0) return ErrnoError("reopen memfd read-only", errno);
+    void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, seg->fd_rw_, 0);
+    if (p == MAP_FAILED) return ErrnoError("mmap", errno);
+    seg->map_ = static_cast<std::byte*>(p);
+    return seg;
+  }
+
+  ~Segment() {
+    if (map_ != nullptr) munmap(map_, size_);
+    if (fd_ro_ >= 0) close(fd_ro_);
+    if (fd_rw_ >= 0) close(fd_rw_);
+  }
+
+  void Zero() { std::memset(map_, 0, size_); }
+
+  uint64_t size() const { return size_; }
+  std::byte* data() const { return map_; }
+  int fd_rw() const { return fd_rw_; }
+  int fd_ro() const { return fd_ro_; }
+
+ private:
+  Segment() = default;
+  uint64_t size_ = 0;
+  int fd_rw_ = -1;
+  int fd_ro_ = -1;
+  std::byte* map_ = nullptr;
+};
+
+}  // namespace
+
+class MemoryStore::State {
+ public:
+  explicit State(MemoryStoreOptions options) : options_(options) {}
+
+  void StartCleaner() {
+    cleaner_ = std::thread([this] { CleanerLoop(); });
+  }
+
+  void Stop() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (cleaner_.joinable()) cleaner_.join();
+  }
+
+  const MemoryStoreOptions& options() const { return options_; }
+
+  // Charges `bytes` of fresh memory, first giving up pooled segments if that makes room.
+  Status Charge(uint64_t bytes) {
+    std::vector<std::unique_ptr<Segment>> dropped;
+    std::lock_guard<std::mutex> lock(mu_);
+    if (used_ + bytes > options_.capacity_bytes) {
+      return OutOfCapacity("need " + std::to_string(bytes) + " bytes, " +
+                           std::to_string(options_.capacity_bytes - used_) + " of " +
+                           std::to_string(options_.capacity_bytes) + " free");
+    }
+    const uint64_t total = used_ + pooled_ + bytes;
+    if (total > options_.capacity_bytes) DropPooledLocked(total - options_.capacity_bytes, &dropped);
+    used_ += bytes;
+    return Status::Ok();
+  }
+
+  void Uncharge(uint64_t bytes) {
+    std::lock_guard<std::mutex> lock(mu_);
+    used_ -= bytes;
+  }
+
+  // A pooled segment of between `size` and size + 1/8 bytes, zeroed, and charged; or null.
+  std::unique_ptr<Segment> TakePooled(uint64_t size) {
+    std::unique_ptr<Segment> seg;
+    bool needs_zero = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      const uint64_t limit = size + size / 8;
+      auto it = clean_.lower_bound(size);
+      if (it != clean_.end() && it->first <= limit) {
+        seg = std::move(it->second);
+        clean_.erase(it);
+      } else {
+        for (auto d = dirty_.begin(); d != dirty_.end(); ++d) {
+          if ((*d)->size() >= size && (*d)->size() <= limit) {
+            seg = std::move(*d);
+            dirty_.erase(d);
+            needs_zero = true;
+            break;
+          }
+        }
+      }
+      if (seg == nullptr) return nullptr;
+      pooled_ -= seg->size();
+      used_ += seg->size();
+      ++reused_;
+    }
+    if (needs_zero) seg->Zero();
+    return seg;
+  }
+
+  void NoteCreated() {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++created_;
+  }
+
+  // Returns a freed segment: pooled for reuse if `reusable`, else unmapped.
+  void Release(std::unique_ptr<Segment> seg, bool reusable) {
+    std::vector<std::unique_ptr<Segment>> dropped;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      used_ -= seg->size();
+      if (!reusable || seg->size() > options_.pool_bytes) {
+        dropped.push_back(std::move(seg));
+      } else {
+        if (pooled_ + seg->size() > options_.pool_bytes) {
+          DropPooledLocked(pooled_ + seg->size() - options_.pool_bytes, &dropped);
+        }
+        pooled_ += seg->size();
+        if (options_.cleaner_thread) {
+          dirty_.push_back(std::move(seg));
+          cv_.notify_all();
+          return;
+        }
+      }
+    }
+    if (seg == nullptr) return;  // dropped (destroyed with `dropped`, outside the lock)
+    seg->Zero();
+    std::lock_guard<std::mutex> lock(mu_);
+    clean_.emplace(seg->size(), std::move(seg));
+  }
+
+  void DrainCleaner() {
+    std::unique_lock<std::mutex> lock(mu_);
+    idle_cv_.wait(lock, [this] { return dirty_.empty() && !cleaning_; });
+  }
+
+  Stats GetStats() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return Stats{used_, pooled_, options_.capacity_bytes, created_, reused_};
+  }
+
+ private:
+  // Moves at least `bytes` of pooled segments into `out` (to be unmapped outside the lock).
+  void DropPooledLocked(uint64_t bytes, std::vector<std::unique_ptr<Segment>>* out) {
+    uint64_t freed = 0;
+    while (freed < bytes && !dirty_.empty()) {
+      freed += dirty_.front()->size();
+      out->push_back(std::move(dirty_.front()));
+      dirty_.pop_front();
+    }
+    while (freed < bytes && !clean_.empty()) {
+      auto it = std::prev(clean_.end());  // largest first: fewest munmaps
+      freed += it->first;
+      out->push_back(std::move(it->second));
+      clean_.erase(it);
+    }
+    pooled_ -= std::min(pooled_, freed);
+  }
+
+  void CleanerLoop() {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (true) {
+      cv_.wait(lock, [this] { return stop_ || !dirty_.empty(); });
+      if (stop_) return;
+      std::unique_ptr<Segment> seg = std::move(dirty_.front());
+      dirty_.pop_front();
+      cleaning_ = true;
+      lock.unlock();
+      seg->Zero();
+      lock.lock();
+      cleaning_ = false;
+      clean_.emplace(seg->size(), std::move(seg));
+      if (dirty_.empty()) idle_cv_.notify_all();
+    }
+  }
+
+  const MemoryStoreOptions options_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::condition_variable idle_cv_;
+  uint64_t used_ = 0;
+  uint64_t pooled_ = 0;
+  uint64_t created_ = 0;
+  uint64_t reused_ = 0;
+  bool stop_ = false;
+  bool cleaning_ = false;
+  std::multimap<uint64_t, std::unique_ptr<Segment>> clean_;  // by size
+  std::deque<std::unique_ptr<Segment>> dirty_;               // freed, not yet zeroed
+  std::thread cleaner_;
+};
+
+namespace {
+
+class HeapBlob final : public Blob {
+ public:
+  HeapBlob(std::shared_ptr<MemoryStore::State> state, uint64_t size)
+      : state_(std::move(state)), size_(size), bytes_(new std::byte[size]()) {}
+  ~HeapBlob() override { state_->Uncharge(size_); }
+
+  std::string_view kind() const override { return "heap"; }
+  std::span<std::byte> bytes() override { return {bytes_.get(), size_}; }
+  BlobExport Export(LeaseMode) const override { return BlobExport{}; }
+
+ private:
+  std::shared_ptr<MemoryStore::State> state_;
+  uint64_t size_;
+  std::unique_ptr<std::byte[]> bytes_;
+};
+
+class ShmBlob final : public Blob {
+ public:
+  ShmBlob(std::shared_ptr<MemoryStore::State> state, std::unique_ptr<Segment> seg, uint64_t size)
+      : state_(std::move(state)), seg_(std::move(seg)), size_(size) {}
+  ~ShmBlob() override { state_->Release(std::move(seg_), !retired_.load()); }
+
+  std::string_view kind() const override { return "memory"; }
+  std::span<std::byte> bytes() override { return {seg_->data(), size_}; }
+  BlobExport Export(LeaseMode mode) const override {
+    return BlobExport{BlobExport::Kind::kMemfd,
+                      mode == LeaseMode::kRead ? seg_->fd_ro() : seg_->fd_rw(),
+                      RoundUpToPage(size_)};
+  }
+  void Retire() override { retired_.store(true); }
+
+ private:
+  std::shared_ptr<MemoryStore::State> state_;
+  std::unique_ptr<Segment> seg_;
+  uint64_t size_;
+  std::atomic<bool> retired_{false};
+};
+
+}  // namespace
+
+MemoryStore::MemoryStore(MemoryStoreOptions options)
+    : state_(std::make_shared<State>(options)) {
+  if (options.cleaner_thread) state_->StartCleaner();
+}
+
+MemoryStore::~MemoryStore() { state_->Stop(); }
+
+uint64_t MemoryStore::ChargeFor(uint64_t size) const {
+  return size <= state_->options().small_object_bytes ? size : RoundUpToPage(size);
+}
+
+Result<std::shared_ptr<Blob>> MemoryStore::Allocate(uint64_t size) {
+  if (size <= state_->options().small_object_bytes) {
+    PACKICE_RETURN_IF_ERROR(state_->Charge(size));
+    return std::shared_ptr<Blob>(std::make_shared<HeapBlob>(state_, size));
+  }
+  const uint64_t seg_size = RoundUpToPage(size);
+  std::unique_ptr<Segment> seg = state_->TakePooled(seg_size);
+  if (seg == nullptr) {
+    PACKICE_RETURN_IF_ERROR(state_->Charge(seg_size));
+    auto made = Segment::Make(seg_size);
+    if (!made.ok()) {
+      state_->Uncharge(seg_size);
+      return made.status();
+    }
+    seg = std::move(made).value();
+    state_->NoteCreated();
+  }
+  return std::shared_ptr<Blob>(std::make_shared<ShmBlob>(state_, std::move(seg), size));
+}
+
+MemoryStore::Stats MemoryStore::GetStats() const { return state_->GetStats(); }
+
+void MemoryStore::DrainCleaner() { state_->DrainCleaner(); }
+
+}  // namespace packice

@@ -1,0 +1,203 @@
+// packice: the command line client.
+//
+//   packice put KEY FILE|- [--ttl 1h] [--meta k=v]... [--exclusive]
+//   packice get KEY [-o FILE|-]
+//   packice stat KEY
+//   packice ls [PREFIX] [--limit N]
+//   packice rm KEY
+//
+// Exit status: 0 on success, 1 with a one-line "packice: <code>: <message>" on failure,
+// 2 on a usage error.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cerrno>
+#include <cstring>
+#include <iostream>
+#include <vector>
+
+#include "packice/client.h"
+#include "server/parse.h"
+
+namespace {
+
+using packice::Result;
+using packice::Status;
+
+int Fail(const Status& s) {
+  std::cerr << "packice: " << s.ToString() << "\n";
+  return 1;
+}
+
+Status ReadFully(int fd, std::span<std::byte> out) {
+  size_t done = 0;
+  while (done < out.size()) {
+    ssize_t n = read(fd, out.data() + done, out.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return packice::ErrnoError("read", errno);
+    if (n == 0) return packice::InvalidArgument("input shrank while it was read");
+    done += static_cast<size_t>(n);
+  }
+  return Status::Ok();
+}
+
+Status WriteFully(int fd, std::span<const std::byte> data) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return packice::ErrnoError("write", errno);
+    done += static_cast<size_t>(n);
+  }
+  return Status::Ok();
+}
+
+Result<packice::ObjectInfo> PutFile(packice::Client& client, const std::string& key,
+                                    const std::string& path, packice::CreateOptions options) {
+  if (path == "-") {  // unknown size: read it all, then one put
+    std::vector<std::byte> data;
+    std::byte buf[1 << 16];
+    while (true) {
+      ssize_t n = read(0, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return packice::ErrnoError("read stdin", errno);
+      if (n == 0) break;
+      data.insert(data.end(), buf, buf + n);
+    }
+    return client.Put(key, data, std::move(options));
+  }
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return packice::InvalidArgument("cannot open " + path + ": " + std::strerror(errno));
+  struct stat st {};
+  fstat(fd, &st);
+  // Known size: read straight into the node's memory.
+  auto writer = client.Create(key, static_cast<uint64_t>(st.st_size), std::move(options));
+  if (!writer.ok()) {
+    close(fd);
+    return writer.status();
+  }
+  Status s = ReadFully(fd, writer->data());
+  close(fd);
+  if (!s.ok()) return s;
+  return writer->Seal();
+}
+
+void PrintInfo(const packice::ObjectInfo& info) {
+  std::cout << "key: " << info.key << "\n"
+            << "size: " << info.size << "\n"
+            << "version: " << info.version << "\n"
+            << "state: " << (info.state == packice::ObjectState::kSealed ? "sealed" : "creating")
+            << "\n"
+            << "tier: " << info.tier << "\n"
+            << "ttl_ms: " << info.ttl.count() << "\n"
+            << "created_unix_ms: " << info.created_unix_ms << "\n"
+            << "expires_unix_ms: " << info.expires_unix_ms << "\n";
+  for (const auto& [k, v] : info.meta) std::cout << "meta." << k << ": " << v << "\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"packice: command line client for a Packice node"};
+  app.require_subcommand(1);
+  std::string url = packice::DefaultUrl();
+  app.add_option("--url", url, "node URL, e.g. uds:///tmp/packice.sock (default $PACKICE_URL)");
+
+  std::string key, file, out = "-", ttl, prefix;
+  std::vector<std::string> meta;
+  bool exclusive = false;
+  uint32_t limit = 0;
+
+  auto* put = app.add_subcommand("put", "store FILE (or - for stdin) under KEY");
+  put->add_option("key", key, "object key")->required();
+  put->add_option("file", file, "file to store, - for stdin")->required();
+  put->add_option("--ttl", ttl, "object TTL, e.g. 30s, 1h");
+  put->add_option("--meta", meta, "metadata name=value (repeatable)");
+  put->add_flag("--exclusive", exclusive, "fail if KEY exists");
+
+  auto* get = app.add_subcommand("get", "write the object under KEY to a file or stdout");
+  get->add_option("key", key, "object key")->required();
+  get->add_option("-o,--output", out, "output file, - for stdout (default)");
+
+  auto* stat = app.add_subcommand("stat", "show an object's information");
+  stat->add_option("key", key, "object key")->required();
+
+  auto* ls = app.add_subcommand("ls", "list keys, with sizes");
+  ls->add_option("prefix", prefix, "key prefix");
+  ls->add_option("--limit", limit, "most keys to list (default all)");
+
+  auto* rm = app.add_subcommand("rm", "delete the object under KEY");
+  rm->add_option("key", key, "object key")->required();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+
+  auto client = packice::Connect(url);
+  if (!client.ok()) return Fail(client.status());
+
+  if (*put) {
+    packice::CreateOptions options;
+    options.exclusive = exclusive;
+    if (!ttl.empty()) {
+      auto d = packice::ParseDuration(ttl);
+      if (!d.ok()) return Fail(d.status());
+      options.ttl = *d;
+    }
+    for (const std::string& m : meta) {
+      auto eq = m.find('=');
+      if (eq == std::string::npos || eq == 0) {
+        return Fail(packice::InvalidArgument("--meta wants name=value, got '" + m + "'"));
+      }
+      options.meta[m.substr(0, eq)] = m.substr(eq + 1);
+    }
+    auto info = PutFile(*client, key, file, std::move(options));
+    if (!info.ok()) return Fail(info.status());
+    std::cerr << "stored " << info->key << " (" << info->size << " bytes, version "
+              << info->version << ")\n";
+    return 0;
+  }
+  if (*get) {
+    auto reader = client->Get(key);
+    if (!reader.ok()) return Fail(reader.status());
+    int fd = 1;
+    if (out != "-") {
+      fd = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+      if (fd < 0) return Fail(packice::InvalidArgument("cannot open " + out + ": " + std::strerror(errno)));
+    }
+    Status s = WriteFully(fd, reader->data());
+    if (fd != 1) close(fd);
+    return s.ok() ? 0 : Fail(s);
+  }
+  if (*stat) {
+    auto info = client->Stat(key);
+    if (!info.ok()) return Fail(info.status());
+    PrintInfo(*info);
+    return 0;
+  }
+  if (*ls) {
+    packice::ListOptions options;
+    options.prefix = prefix;
+    uint64_t printed = 0;
+    while (true) {
+      auto page = client->List(options);
+      if (!page.ok()) return Fail(page.status());
+      for (const auto& info : page->objects) {
+        if (limit != 0 && printed == limit) return 0;
+        std::cout << info.size << "\t" << info.key << "\n";
+        ++printed;
+      }
+      if (!page->truncated || page->objects.empty()) return 0;
+      options.start_after = page->objects.back().key;
+    }
+  }
+  if (*rm) {
+    Status s = client->Delete(key);
+    return s.ok() ? 0 : Fail(s);
+  }
+  return 2;
+}

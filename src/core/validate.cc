@@ -1,0 +1,56 @@
+#include "core/validate.h"
+
+#include <atomic>
+#include <cstdio>
+#include <random>
+
+namespace packice {
+
+Status ValidateKey(std::string_view key) {
+  if (key.empty()) return InvalidArgument("empty key");
+  if (key.size() > kMaxKeyBytes) {
+    return InvalidArgument("key of " + std::to_string(key.size()) + " bytes exceeds " +
+                           std::to_string(kMaxKeyBytes));
+  }
+  for (unsigned char c : key) {
+    if (c < 0x20 || c == 0x7f) return InvalidArgument("key contains a control character");
+  }
+  return Status::Ok();
+}
+
+Status ValidateMeta(const Meta& meta) {
+  if (meta.size() > kMaxMetaEntries) {
+    return InvalidArgument("more than " + std::to_string(kMaxMetaEntries) + " metadata entries");
+  }
+  size_t total = 0;
+  for (const auto& [k, v] : meta) {
+    if (k.empty()) return InvalidArgument("empty metadata name");
+    if (k.find('\0') != std::string::npos || v.find('\0') != std::string::npos) {
+      return InvalidArgument("metadata contains a NUL byte");
+    }
+    total += k.size() + v.size();
+  }
+  if (total > kMaxMetaBytes) {
+    return InvalidArgument("metadata exceeds " + std::to_string(kMaxMetaBytes) + " bytes");
+  }
+  return Status::Ok();
+}
+
+std::string GenerateObjectId() {
+  // A per-process random prefix plus a counter: unique, cheap, and unguessable enough for ids
+  // that are not secrets.
+  static const uint64_t prefix = [] {
+    std::random_device rd;
+    return (uint64_t{rd()} << 32) ^ rd();
+  }();
+  static std::atomic<uint64_t> counter{[] {
+    std::random_device rd;
+    return (uint64_t{rd()} << 32) ^ rd();
+  }()};
+  char buf[33];
+  std::snprintf(buf, sizeof buf, "%016llx%016llx", static_cast<unsigned long long>(prefix),
+                static_cast<unsigned long long>(counter.fetch_add(1, std::memory_order_relaxed)));
+  return buf;
+}
+
+}  // namespace packice

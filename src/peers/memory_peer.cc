@@ -1,0 +1,414 @@
+// MemoryPeer: the object table, leases and TTLs over a MemoryStore.
+//
+// Lifetime: an object record is shared by the key index (while bound) and by each lease on it;
+// when the last of them lets go, the record and its blob are freed and the memory returns to the
+// store. So "nothing a live lease covers is freed" holds by construction.
+#include "packice/memory_peer.h"
+
+#include <absl/base/thread_annotations.h>
+#include <absl/container/btree_map.h>
+#include <absl/container/flat_hash_map.h>
+#include <absl/container/flat_hash_set.h>
+#include <absl/synchronization/mutex.h>
+
+#include <condition_variable>
+#include <mutex>
+#include <queue>
+#include <thread>
+#include <vector>
+
+#include "backends/memory/memory_store.h"
+#include "core/validate.h"
+#include "packice/clock.h"
+
+namespace packice {
+namespace {
+
+using TimePoint = Clock::TimePoint;
+constexpr TimePoint kNever = TimePoint::max();
+
+struct ObjectRecord {
+  ObjectInfo info;
+  TimePoint expires_at = kNever;
+  bool exclusive = false;
+  std::shared_ptr<Blob> blob;
+};
+using ObjectPtr = std::shared_ptr<ObjectRecord>;
+
+struct LeaseRecord {
+  ObjectPtr object;
+  LeaseMode mode;
+  Duration ttl;
+  TimePoint expires_at;
+  SessionId session;
+};
+
+// Min-heap entry for deadlines; stale entries are skipped when popped.
+template <typename Id>
+struct Deadline {
+  TimePoint when;
+  Id id;
+  uint64_t version;
+  bool operator>(const Deadline& o) const { return when > o.when; }
+};
+template <typename Id>
+using DeadlineHeap =
+    std::priority_queue<Deadline<Id>, std::vector<Deadline<Id>>, std::greater<Deadline<Id>>>;
+
+class MemoryPeerImpl final : public MemoryPeer {
+ public:
+  explicit MemoryPeerImpl(MemoryPeerOptions options)
+      : options_(options),
+        clock_(options.clock ? options.clock : Clock::System()),
+        store_(MemoryStoreOptions{options.capacity_bytes, options.small_object_bytes,
+                                  options.pool_bytes, options.background_threads}) {
+    if (options_.background_threads) reaper_ = std::thread([this] { ReaperLoop(); });
+  }
+
+  ~MemoryPeerImpl() override {
+    {
+      std::lock_guard<std::mutex> lock(reaper_mu_);
+      stop_ = true;
+    }
+    reaper_cv_.notify_all();
+    if (reaper_.joinable()) reaper_.join();
+  }
+
+  Result<Grant> Acquire(const AcquireRequest& req) override {
+    return req.mode == LeaseMode::kCreate ? AcquireCreate(req) : AcquireRead(req);
+  }
+
+  Result<ObjectInfo> Seal(LeaseId lease_id, std::optional<uint64_t> size) override {
+    std::vector<ObjectPtr> drop;  // freed outside the lock
+    absl::MutexLock lock(&mu_);
+    PACKICE_ASSIGN_OR_RETURN(LeaseRecord * lease, LiveLeaseLocked(lease_id, &drop));
+    if (lease->mode != LeaseMode::kCreate) return PermissionDenied("seal needs a create lease");
+    ObjectRecord& obj = *lease->object;
+    const uint64_t allocated = obj.blob->bytes().size();
+    if (size && *size > allocated) {
+      return InvalidArgument("seal size " + std::to_string(*size) + " exceeds allocated " +
+                             std::to_string(allocated));
+    }
+    ObjectPtr object = lease->object;
+    EndLeaseLocked(lease_id, &drop);
+    DecrementCreatingLocked(object->info.key);
+    auto bound = bound_.find(object->info.key);
+    if (object->exclusive && bound != bound_.end() && !ExpiredLocked(*bound->second)) {
+      drop.push_back(std::move(object));
+      return AlreadyExists("key '" + bound->first + "' was bound while this object was created");
+    }
+    obj.info.state = ObjectState::kSealed;
+    if (size) obj.info.size = *size;
+    if (obj.info.ttl.count() > 0) {
+      obj.expires_at = clock_->Now() + obj.info.ttl;
+      obj.info.expires_unix_ms = clock_->UnixMillis() + obj.info.ttl.count();
+      object_deadlines_.push({obj.expires_at, obj.info.key, obj.info.version});
+    }
+    if (bound != bound_.end()) {
+      drop.push_back(std::move(bound->second));
+      bound->second = object;
+    } else {
+      bound_.emplace(object->info.key, object);
+    }
+    return obj.info;
+  }
+
+  Status Release(LeaseId lease_id) override {
+    std::vector<ObjectPtr> drop;
+    absl::MutexLock lock(&mu_);
+    PACKICE_ASSIGN_OR_RETURN(LeaseRecord * lease, LiveLeaseLocked(lease_id, &drop));
+    if (lease->mode == LeaseMode::kCreate) DecrementCreatingLocked(lease->object->info.key);
+    EndLeaseLocked(lease_id, &drop);
+    return Status::Ok();
+  }
+
+  Status Discard(LeaseId lease_id) override {
+    std::vector<ObjectPtr> drop;
+    absl::MutexLock lock(&mu_);
+    PACKICE_ASSIGN_OR_RETURN(LeaseRecord * lease, LiveLeaseLocked(lease_id, &drop));
+    if (lease->mode != LeaseMode::kCreate) return PermissionDenied("discard needs a create lease");
+    DecrementCreatingLocked(lease->object->info.key);
+    EndLeaseLocked(lease_id, &drop);
+    return Status::Ok();
+  }
+
+  Status Renew(LeaseId lease_id) override {
+    std::vector<ObjectPtr> drop;
+    absl::MutexLock lock(&mu_);
+    PACKICE_ASSIGN_OR_RETURN(LeaseRecord * lease, LiveLeaseLocked(lease_id, &drop));
+    lease->expires_at = clock_->Now() + lease->ttl;
+    lease_deadlines_.push({lease->expires_at, lease_id, 0});
+    return Status::Ok();
+  }
+
+  Result<ObjectInfo> Stat(std::string_view key) override {
+    std::vector<ObjectPtr> drop;
+    absl::MutexLock lock(&mu_);
+    PACKICE_ASSIGN_OR_RETURN(ObjectRecord * obj, BoundLocked(key, &drop));
+    return obj->info;
+  }
+
+  Result<ListPage> List(const ListOptions& options) override {
+    ListPage page;
+    const uint32_t limit = std::min(std::max(options.limit, 1u), kMaxListLimit);
+    absl::MutexLock lock(&mu_);
+    auto it = options.start_after.empty() || options.start_after < options.prefix
+                  ? bound_.lower_bound(options.prefix)
+                  : bound_.upper_bound(options.start_after);
+    for (; it != bound_.end(); ++it) {
+      if (it->first.compare(0, options.prefix.size(), options.prefix) != 0) break;
+      if (ExpiredLocked(*it->second)) continue;
+      if (page.objects.size() == limit) {
+        page.truncated = true;
+        break;
+      }
+      page.objects.push_back(it->second->info);
+    }
+    return page;
+  }
+
+  Status Delete(std::string_view key) override {
+    std::vector<ObjectPtr> drop;
+    absl::MutexLock lock(&mu_);
+    PACKICE_RETURN_IF_ERROR(BoundLocked(key, &drop).status());
+    auto it = bound_.find(key);
+    drop.push_back(std::move(it->second));
+    bound_.erase(it);
+    return Status::Ok();
+  }
+
+  SessionId OpenSession() override {
+    absl::MutexLock lock(&mu_);
+    SessionId id = ++last_session_;
+    sessions_[id];
+    return id;
+  }
+
+  void CloseSession(SessionId session) override {
+    std::vector<ObjectPtr> drop;
+    absl::MutexLock lock(&mu_);
+    auto it = sessions_.find(session);
+    if (it == sessions_.end()) return;
+    std::vector<LeaseId> ids(it->second.begin(), it->second.end());
+    for (LeaseId id : ids) {
+      auto lease = leases_.find(id);
+      if (lease == leases_.end()) continue;
+      // The client went away without letting go: whatever it mapped must not be recycled.
+      lease->second.object->blob->Retire();
+      if (lease->second.mode == LeaseMode::kCreate) {
+        DecrementCreatingLocked(lease->second.object->info.key);
+      }
+      EndLeaseLocked(id, &drop);
+    }
+    sessions_.erase(session);
+  }
+
+  Stats GetStats() override {
+    MemoryStore::Stats s = store_.GetStats();
+    absl::MutexLock lock(&mu_);
+    uint64_t creating = 0;
+    for (const auto& [key, n] : creating_) creating += n;
+    return Stats{bound_.size(), creating, leases_.size(), s.used_bytes, s.pooled_bytes,
+                 s.capacity_bytes};
+  }
+
+  void ReapExpired() override {
+    std::vector<ObjectPtr> drop;
+    absl::MutexLock lock(&mu_);
+    const TimePoint now = clock_->Now();
+    while (!lease_deadlines_.empty() && lease_deadlines_.top().when <= now) {
+      LeaseId id = lease_deadlines_.top().id;
+      lease_deadlines_.pop();
+      auto it = leases_.find(id);
+      if (it != leases_.end() && it->second.expires_at <= now) ExpireLeaseLocked(id, &drop);
+    }
+    while (!object_deadlines_.empty() && object_deadlines_.top().when <= now) {
+      Deadline<std::string> d = object_deadlines_.top();
+      object_deadlines_.pop();
+      auto it = bound_.find(d.id);
+      if (it != bound_.end() && it->second->info.version == d.version) {
+        drop.push_back(std::move(it->second));
+        bound_.erase(it);
+      }
+    }
+  }
+
+  void DrainCleaner() override { store_.DrainCleaner(); }
+
+ private:
+  Result<Grant> AcquireCreate(const AcquireRequest& req) {
+    std::string key = req.key.empty() ? GenerateObjectId() : req.key;
+    PACKICE_RETURN_IF_ERROR(ValidateKey(key));
+    PACKICE_RETURN_IF_ERROR(ValidateMeta(req.create.meta));
+    PACKICE_ASSIGN_OR_RETURN(Duration lease_ttl, LeaseTtl(req));
+    const Duration ttl = req.create.ttl.value_or(options_.default_object_ttl);
+    if (ttl.count() < 0) return InvalidArgument("negative object TTL");
+    if (store_.ChargeFor(req.size) > options_.capacity_bytes) {
+      return OutOfCapacity("object of " + std::to_string(req.size) +
+                           " bytes exceeds the capacity of " +
+                           std::to_string(options_.capacity_bytes));
+    }
+    if (req.create.exclusive) {
+      absl::MutexLock lock(&mu_);
+      PACKICE_RETURN_IF_ERROR(CheckExclusiveLocked(key));
+    }
+    // Allocation may zero a pooled segment: done outside the table lock.
+    PACKICE_ASSIGN_OR_RETURN(std::shared_ptr<Blob> blob, store_.Allocate(req.size));
+
+    auto obj = std::make_shared<ObjectRecord>();
+    obj->info.key = std::move(key);
+    obj->info.size = req.size;
+    obj->info.state = ObjectState::kCreating;
+    obj->info.meta = req.create.meta;
+    obj->info.ttl = ttl;
+    obj->info.created_unix_ms = clock_->UnixMillis();
+    obj->info.tier = std::string(blob->kind() == "heap" ? "memory" : blob->kind());
+    obj->exclusive = req.create.exclusive;
+    obj->blob = std::move(blob);
+
+    absl::MutexLock lock(&mu_);
+    if (req.create.exclusive) PACKICE_RETURN_IF_ERROR(CheckExclusiveLocked(obj->info.key));
+    if (req.session != 0 && !sessions_.contains(req.session)) {
+      return InvalidArgument("unknown session");
+    }
+    obj->info.version = ++last_version_;
+    ++creating_[obj->info.key];
+    return GrantLocked(obj, LeaseMode::kCreate, lease_ttl, req.session);
+  }
+
+  Result<Grant> AcquireRead(const AcquireRequest& req) {
+    PACKICE_RETURN_IF_ERROR(ValidateKey(req.key));
+    PACKICE_ASSIGN_OR_RETURN(Duration lease_ttl, LeaseTtl(req));
+    std::vector<ObjectPtr> drop;
+    absl::MutexLock lock(&mu_);
+    if (req.session != 0 && !sessions_.contains(req.session)) {
+      return InvalidArgument("unknown session");
+    }
+    auto it = bound_.find(req.key);
+    if (it == bound_.end() || ExpiredLocked(*it->second)) {
+      return NotFound(PendingLocked(req.key) ? "object '" + req.key + "' is not sealed yet"
+                                             : "no object '" + req.key + "'");
+    }
+    return GrantLocked(it->second, LeaseMode::kRead, lease_ttl, req.session);
+  }
+
+  Grant GrantLocked(const ObjectPtr& obj, LeaseMode mode, Duration ttl, SessionId session)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    const LeaseId id = ++last_lease_;
+    const TimePoint expires = clock_->Now() + ttl;
+    leases_.emplace(id, LeaseRecord{obj, mode, ttl, expires, session});
+    lease_deadlines_.push({expires, id, 0});
+    if (session != 0) sessions_[session].insert(id);
+    return Grant{id, ttl, obj->info, obj->blob};
+  }
+
+  Result<Duration> LeaseTtl(const AcquireRequest& req) const {
+    Duration ttl = req.lease_ttl.value_or(options_.default_lease_ttl);
+    if (ttl.count() <= 0) return InvalidArgument("lease TTL must be positive");
+    return std::min(ttl, options_.max_lease_ttl);
+  }
+
+  Status CheckExclusiveLocked(const std::string& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto it = bound_.find(key);
+    if ((it != bound_.end() && !ExpiredLocked(*it->second)) || PendingLocked(key)) {
+      return AlreadyExists("key '" + key + "' exists");
+    }
+    return Status::Ok();
+  }
+
+  bool PendingLocked(const std::string& key) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto it = creating_.find(key);
+    return it != creating_.end() && it->second > 0;
+  }
+
+  void DecrementCreatingLocked(const std::string& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto it = creating_.find(key);
+    if (it != creating_.end() && --it->second == 0) creating_.erase(it);
+  }
+
+  bool ExpiredLocked(const ObjectRecord& obj) const {
+    return obj.expires_at != kNever && obj.expires_at <= clock_->Now();
+  }
+
+  // The live sealed object bound to `key`; an expired one is unbound on the way.
+  Result<ObjectRecord*> BoundLocked(std::string_view key, std::vector<ObjectPtr>* drop)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto it = bound_.find(key);
+    if (it == bound_.end()) return NotFound("no object '" + std::string(key) + "'");
+    if (ExpiredLocked(*it->second)) {
+      drop->push_back(std::move(it->second));
+      bound_.erase(it);
+      return NotFound("object '" + std::string(key) + "' expired");
+    }
+    return it->second.get();
+  }
+
+  // The lease if it is live; an expired one is ended on the way.
+  Result<LeaseRecord*> LiveLeaseLocked(LeaseId id, std::vector<ObjectPtr>* drop)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto it = leases_.find(id);
+    if (it == leases_.end()) return LeaseExpired("lease " + std::to_string(id) + " is not live");
+    if (it->second.expires_at <= clock_->Now()) {
+      ExpireLeaseLocked(id, drop);
+      return LeaseExpired("lease " + std::to_string(id) + " expired");
+    }
+    return &it->second;
+  }
+
+  void ExpireLeaseLocked(LeaseId id, std::vector<ObjectPtr>* drop)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    LeaseRecord& lease = leases_.at(id);
+    // The holder never let go, so it may still map the bytes: never recycle them.
+    lease.object->blob->Retire();
+    if (lease.mode == LeaseMode::kCreate) DecrementCreatingLocked(lease.object->info.key);
+    EndLeaseLocked(id, drop);
+  }
+
+  void EndLeaseLocked(LeaseId id, std::vector<ObjectPtr>* drop)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto it = leases_.find(id);
+    if (it->second.session != 0) {
+      auto s = sessions_.find(it->second.session);
+      if (s != sessions_.end()) s->second.erase(id);
+    }
+    drop->push_back(std::move(it->second.object));
+    leases_.erase(it);
+  }
+
+  void ReaperLoop() {
+    std::unique_lock<std::mutex> lock(reaper_mu_);
+    while (!reaper_cv_.wait_for(lock, std::chrono::milliseconds(100), [this] { return stop_; })) {
+      lock.unlock();
+      ReapExpired();
+      lock.lock();
+    }
+  }
+
+  const MemoryPeerOptions options_;
+  const std::shared_ptr<Clock> clock_;
+  MemoryStore store_;
+
+  absl::Mutex mu_;
+  absl::btree_map<std::string, ObjectPtr, std::less<>> bound_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, uint32_t> creating_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<LeaseId, LeaseRecord> leases_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<SessionId, absl::flat_hash_set<LeaseId>> sessions_ ABSL_GUARDED_BY(mu_);
+  DeadlineHeap<LeaseId> lease_deadlines_ ABSL_GUARDED_BY(mu_);
+  DeadlineHeap<std::string> object_deadlines_ ABSL_GUARDED_BY(mu_);
+  uint64_t last_version_ ABSL_GUARDED_BY(mu_) = 0;
+  LeaseId last_lease_ ABSL_GUARDED_BY(mu_) = 0;
+  SessionId last_session_ ABSL_GUARDED_BY(mu_) = 0;
+
+  std::mutex reaper_mu_;
+  std::condition_variable reaper_cv_;
+  bool stop_ = false;
+  std::thread reaper_;
+};
+
+}  // namespace
+
+std::shared_ptr<MemoryPeer> MemoryPeer::Create(MemoryPeerOptions options) {
+  return std::make_shared<MemoryPeerImpl>(std::move(options));
+}
+
+}  // namespace packice

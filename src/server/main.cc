@@ -1,0 +1,56 @@
+// packiced: the Packice node.
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "packice/client.h"
+#include "server/daemon.h"
+#include "server/parse.h"
+
+namespace {
+
+// A CLI11 validator-and-converter for sizes and durations, failing with the parser's message.
+template <typename T, typename F>
+CLI::Option* AddParsed(CLI::App& app, const std::string& name, T* out, F parse,
+                       const std::string& help) {
+  return app.add_option_function<std::string>(
+      name,
+      [out, parse, name](const std::string& text) {
+        auto r = parse(text);
+        if (!r.ok()) throw CLI::ValidationError(name, std::string(r.status().message()));
+        *out = *r;
+      },
+      help);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  packice::DaemonOptions opt;
+  CLI::App app{"packiced: the Packice cache and storage node"};
+  app.add_option("--socket", opt.socket_path,
+                 "Unix socket to listen on (default " + packice::DefaultSocketPath() + ")");
+  AddParsed(app, "--capacity", &opt.memory.capacity_bytes, packice::ParseBytes,
+            "bytes of objects held in memory, e.g. 512M, 4G (default 1G)");
+  AddParsed(app, "--pool", &opt.memory.pool_bytes, packice::ParseBytes,
+            "freed shared memory kept for reuse (default 1G)");
+  AddParsed(app, "--default-ttl", &opt.memory.default_object_ttl, packice::ParseDuration,
+            "object TTL when a client names none; 0 = no expiry (default 0)");
+  AddParsed(app, "--lease-ttl", &opt.memory.default_lease_ttl, packice::ParseDuration,
+            "lease TTL when a client names none (default 30s)");
+  AddParsed(app, "--max-lease-ttl", &opt.memory.max_lease_ttl, packice::ParseDuration,
+            "longest lease a client may ask for (default 1h)");
+  app.add_option("--io-threads", opt.io_threads, "threads serving sockets (default 2)")
+      ->check(CLI::Range(1, 64));
+  app.add_option("--log-level", opt.log_level, "trace, debug, info, warn, error (default info)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  if (opt.memory.capacity_bytes == 0) {
+    std::cerr << "packiced: --capacity must be positive\n";
+    return 2;
+  }
+  opt.limits.inline_max_bytes = opt.memory.small_object_bytes;
+  return packice::RunDaemon(opt);
+}

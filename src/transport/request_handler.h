@@ -1,0 +1,62 @@
+// ServerSession: the server side of one client connection, independent of the socket. It turns
+// request payloads into response frames by calling the Peer, and owns the connection's session
+// (closing it releases the client's leases). The Unix-socket server feeds it; so does the fuzzer.
+//
+// Thread safety: not thread-safe; one connection drives it from one strand.
+#ifndef PACKICE_TRANSPORT_REQUEST_HANDLER_H_
+#define PACKICE_TRANSPORT_REQUEST_HANDLER_H_
+
+#include <absl/container/flat_hash_map.h>
+#include <absl/container/flat_hash_set.h>
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "packice/peer.h"
+#include "transport/frame.h"
+
+namespace packice {
+
+struct ServerLimits {
+  uint32_t max_frame_bytes = kDefaultMaxFrameBytes;
+  // Objects of at most this size are returned inline by Get, and may be Put inline.
+  uint64_t inline_max_bytes = 64 * 1024;
+};
+
+// One response ready to send: its frame and the descriptors that go with it. `keep` holds the
+// blobs the descriptors belong to until they are sent.
+struct Outgoing {
+  std::string frame;
+  std::vector<int> fds;
+  std::vector<std::shared_ptr<Blob>> keep;
+};
+
+class ServerSession {
+ public:
+  ServerSession(std::shared_ptr<Peer> peer, ServerLimits limits);
+  ~ServerSession();  // closes the session: the client's leases end
+  ServerSession(const ServerSession&) = delete;
+  ServerSession& operator=(const ServerSession&) = delete;
+
+  // Handles one request payload and appends its response to `out`. A payload that does not
+  // parse gets a kProtocolError response; the session stays usable.
+  void Handle(std::string_view payload, Outgoing* out);
+
+ private:
+  class Dispatch;
+  std::shared_ptr<Peer> peer_;
+  ServerLimits limits_;
+  SessionId session_;
+  // Create leases whose bytes travel inline: the seal carries them into this blob.
+  absl::flat_hash_map<LeaseId, std::shared_ptr<Blob>> inline_creates_;
+  // Leases granted to this connection and not yet ended by it.
+  absl::flat_hash_set<LeaseId> leases_;
+};
+
+inline constexpr uint32_t kProtocolVersion = 1;
+
+}  // namespace packice
+
+#endif  // PACKICE_TRANSPORT_REQUEST_HANDLER_H_

@@ -1,0 +1,309 @@
+// The client side of the Unix-socket transport: one connection, one request in flight at a time
+// (callers on other threads wait their turn), blocking I/O with a receive timeout.
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <deque>
+#include <mutex>
+
+#include "transport/channel.h"
+#include "transport/frame.h"
+#include "transport/request_handler.h"
+#include "transport/uds/fd_socket.h"
+#include "transport/wire.pb.h"
+#include "transport/wire_convert.h"
+
+namespace packice {
+namespace {
+
+constexpr int kReplyTimeoutSeconds = 60;
+
+// A blob mapped from a descriptor the node sent.
+class MappedView final : public BlobView {
+ public:
+  static Result<std::shared_ptr<BlobView>> Map(int fd, uint64_t map_size, uint64_t size,
+                                               bool writable) {
+    if (size > map_size) return ProtocolError("object larger than its mapping");
+    const int prot = writable ? PROT_READ | PROT_WRITE : PROT_READ;
+    // Writers touch every page, so fault them in with one call; readers map lazily so that
+    // opening an object costs the same whatever its size.
+    const int flags = MAP_SHARED | (writable ? MAP_POPULATE : 0);
+    void* p = mmap(nullptr, map_size, prot, flags, fd, 0);
+    if (p == MAP_FAILED) return ErrnoError("mmap object", errno);
+    return std::shared_ptr<BlobView>(
+        new MappedView(static_cast<std::byte*>(p), map_size, size));
+  }
+  ~MappedView() override { munmap(map_, map_size_); }
+  std::span<std::byte> bytes() override { return {map_, size_}; }
+
+ private:
+  MappedView(std::byte* map, uint64_t map_size, uint64_t size)
+      : map_(map), map_size_(map_size), size_(size) {}
+  std::byte* map_;
+  uint64_t map_size_;
+  uint64_t size_;
+};
+
+class UniqueFd {
+ public:
+  explicit UniqueFd(int fd = -1) : fd_(fd) {}
+  ~UniqueFd() {
+    if (fd_ >= 0) close(fd_);
+  }
+  UniqueFd(UniqueFd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+  UniqueFd& operator=(UniqueFd&& o) noexcept {
+    if (this != &o) {
+      if (fd_ >= 0) close(fd_);
+      fd_ = std::exchange(o.fd_, -1);
+    }
+    return *this;
+  }
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+struct Reply {
+  wire::Response response;
+  std::vector<UniqueFd> fds;
+};
+
+class UdsChannel final : public Channel {
+ public:
+  static Result<std::shared_ptr<Channel>> Connect(const std::string& path) {
+    sockaddr_un addr{};
+    if (path.empty() || path.size() >= sizeof addr.sun_path) {
+      return InvalidArgument("socket path must be 1.." + std::to_string(sizeof addr.sun_path - 1) +
+                             " bytes");
+    }
+    addr.sun_family = AF_UNIX;
+    std::memcpy(addr.sun_path, path.data(), path.size());
+    UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (fd.get() < 0) return ErrnoError("socket", errno);
+    if (connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+      return Unavailable("no node at " + path + ": " + std::strerror(errno));
+    }
+    timeval tv{kReplyTimeoutSeconds, 0};
+    setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    auto channel = std::shared_ptr<UdsChannel>(new UdsChannel(std::move(fd)));
+    wire::Request req;
+    req.mutable_hello()->set_protocol_version(kProtocolVersion);
+    PACKICE_ASSIGN_OR_RETURN(Reply reply, channel->Call(req));
+    channel->inline_max_ = reply.response.hello().inline_max_bytes();
+    channel->max_frame_ = reply.response.hello().max_frame_bytes();
+    return std::shared_ptr<Channel>(std::move(channel));
+  }
+
+  Result<OpenedObject> Create(std::string_view key, uint64_t size,
+                              const CreateOptions& options) override {
+    wire::Request req;
+    auto* c = req.mutable_create();
+    c->set_key(std::string(key));
+    c->set_size(size);
+    ToWire(options, c->mutable_options());
+    PACKICE_ASSIGN_OR_RETURN(Reply reply, Call(req));
+    return Opened(std::move(reply), /*writable=*/true);
+  }
+
+  Result<ObjectInfo> Seal(LeaseId lease, BlobView& view, std::optional<uint64_t> size) override {
+    wire::Request req;
+    auto* s = req.mutable_seal();
+    s->set_lease(lease);
+    if (size) s->set_size(*size);
+    if (view.carried_on_seal()) {
+      std::span<std::byte> bytes = view.bytes();
+      s->set_data(bytes.data(), size ? std::min<uint64_t>(*size, bytes.size()) : bytes.size());
+    }
+    PACKICE_ASSIGN_OR_RETURN(Reply reply, Call(req));
+    return FromWire(reply.response.info());
+  }
+
+  Status Release(LeaseId lease) override {
+    wire::Request req;
+    req.mutable_release()->set_lease(lease);
+    return Call(req).status();
+  }
+
+  Status Discard(LeaseId lease) override {
+    wire::Request req;
+    req.mutable_discard()->set_lease(lease);
+    return Call(req).status();
+  }
+
+  Status Renew(std::span<const LeaseId> leases, std::vector<LeaseId>* expired) override {
+    wire::Request req;
+    for (LeaseId id : leases) req.mutable_renew()->add_leases(id);
+    PACKICE_ASSIGN_OR_RETURN(Reply reply, Call(req));
+    for (uint64_t id : reply.response.renew().expired()) expired->push_back(id);
+    return Status::Ok();
+  }
+
+  Result<OpenedObject> Open(std::string_view key) override {
+    wire::Request req;
+    req.mutable_open()->set_key(std::string(key));
+    PACKICE_ASSIGN_OR_RETURN(Reply reply, Call(req));
+    return Opened(std::move(reply), /*writable=*/false);
+  }
+
+  Result<ObjectInfo> Put(std::string_view key, std::span<const std::byte> data,
+                         const CreateOptions& options) override {
+    if (data.size() > inline_max_) {
+      // Large: write straight into the node's memory.
+      PACKICE_ASSIGN_OR_RETURN(OpenedObject obj, Create(key, data.size(), options));
+      if (!data.empty()) std::memcpy(obj.view->bytes().data(), data.data(), data.size());
+      auto info = Seal(obj.lease, *obj.view, std::nullopt);
+      if (!info.ok() && info.status().code() != StatusCode::kLeaseExpired) {
+        Discard(obj.lease).IgnoreError();  // best effort; the session ends it otherwise
+      }
+      return info;
+    }
+    wire::Request req;
+    auto* p = req.mutable_put();
+    p->set_key(std::string(key));
+    p->set_data(data.data(), data.size());
+    ToWire(options, p->mutable_options());
+    PACKICE_ASSIGN_OR_RETURN(Reply reply, Call(req));
+    return FromWire(reply.response.info());
+  }
+
+  Result<OpenedObject> Get(std::string_view key) override {
+    wire::Request req;
+    req.mutable_get()->set_key(std::string(key));
+    PACKICE_ASSIGN_OR_RETURN(Reply reply, Call(req));
+    return Opened(std::move(reply), /*writable=*/false);
+  }
+
+  Result<ObjectInfo> Stat(std::string_view key) override {
+    wire::Request req;
+    req.mutable_stat()->set_key(std::string(key));
+    PACKICE_ASSIGN_OR_RETURN(Reply reply, Call(req));
+    return FromWire(reply.response.info());
+  }
+
+  Result<ListPage> List(const ListOptions& options) override {
+    wire::Request req;
+    auto* l = req.mutable_list();
+    l->set_prefix(options.prefix);
+    l->set_start_after(options.start_after);
+    l->set_limit(options.limit);
+    PACKICE_ASSIGN_OR_RETURN(Reply reply, Call(req));
+    ListPage page;
+    for (const auto& o : reply.response.list().objects()) page.objects.push_back(FromWire(o));
+    page.truncated = reply.response.list().truncated();
+    return page;
+  }
+
+  Status Delete(std::string_view key) override {
+    wire::Request req;
+    req.mutable_delete_()->set_key(std::string(key));
+    return Call(req).status();
+  }
+
+ private:
+  explicit UdsChannel(UniqueFd fd) : fd_(std::move(fd)) {}
+
+  Result<OpenedObject> Opened(Reply reply, bool writable) {
+    const auto& l = reply.response.lease();
+    OpenedObject o;
+    o.lease = l.lease();
+    o.lease_ttl = Duration(l.lease_ttl_ms());
+    o.info = FromWire(l.info());
+    if (l.blob().kind() == wire::Blob::MEMFD) {
+      if (reply.fds.size() != 1) return ProtocolError("mapped blob without a descriptor");
+      PACKICE_ASSIGN_OR_RETURN(o.view, MappedView::Map(reply.fds[0].get(), l.blob().map_size(),
+                                                       o.info.size, writable));
+    } else if (writable) {
+      o.view = std::make_shared<OwnedView>(o.info.size, /*carried_on_seal=*/true);
+    } else {
+      if (l.blob().data().size() != o.info.size) return ProtocolError("inline blob size mismatch");
+      const auto* p = reinterpret_cast<const std::byte*>(l.blob().data().data());
+      o.view = std::make_shared<OwnedView>(std::vector<std::byte>(p, p + o.info.size));
+    }
+    return o;
+  }
+
+  // Sends `req` and waits for its reply. A non-OK reply becomes its Status. Transport failures
+  // break the channel: every later call fails with kUnavailable.
+  Result<Reply> Call(wire::Request& req) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!broken_.ok()) return broken_;
+    req.set_id(++last_id_);
+    out_.clear();
+    AppendFrame(req, &out_);
+    if (out_.size() - kFrameHeaderBytes > max_frame_) {
+      return InvalidArgument("request of " + std::to_string(out_.size()) +
+                             " bytes exceeds the node's frame limit");
+    }
+    auto reply = Exchange();
+    if (!reply.ok()) {
+      broken_ = reply.status().code() == StatusCode::kUnavailable
+                    ? reply.status()
+                    : Unavailable("connection broken: " + reply.status().ToString());
+      fd_ = UniqueFd();
+      pending_fds_.clear();
+      return reply.status();
+    }
+    PACKICE_RETURN_IF_ERROR(StatusFromWire(reply->response));
+    return reply;
+  }
+
+  Result<Reply> Exchange() {
+    PACKICE_RETURN_IF_ERROR(SendAll(fd_.get(), out_, {}));
+    while (true) {
+      PACKICE_ASSIGN_OR_RETURN(std::optional<std::string_view> frame, reader_.Next());
+      if (frame) {
+        Reply reply;
+        if (!reply.response.ParseFromArray(frame->data(), static_cast<int>(frame->size()))) {
+          return ProtocolError("reply does not parse");
+        }
+        if (reply.response.fd_count() > pending_fds_.size()) {
+          return ProtocolError("reply announces descriptors that did not arrive");
+        }
+        for (uint32_t i = 0; i < reply.response.fd_count(); ++i) {
+          reply.fds.push_back(std::move(pending_fds_.front()));
+          pending_fds_.pop_front();
+        }
+        if (reply.response.id() != last_id_) {
+          // A connection-level error (id 0) or a stray reply: either way the stream is off.
+          if (reply.response.id() == 0 && reply.response.code() != 0) {
+            return Unavailable("node closed the connection: " + reply.response.message());
+          }
+          return ProtocolError("reply for request " + std::to_string(reply.response.id()) +
+                               ", expected " + std::to_string(last_id_));
+        }
+        return reply;
+      }
+      std::span<char> tail = reader_.WritableTail(64 * 1024);
+      std::vector<int> fds;
+      auto n = RecvWithFds(fd_.get(), tail, &fds);
+      for (int fd : fds) pending_fds_.emplace_back(fd);
+      if (!n.ok()) return n.status();
+      if (*n == 0) return Unavailable("node closed the connection");
+      reader_.Commit(*n);
+    }
+  }
+
+  std::mutex mu_;
+  UniqueFd fd_;
+  Status broken_;
+  uint64_t last_id_ = 0;
+  std::string out_;
+  FrameReader reader_{1u << 30};  // the node is trusted to respect its own frame limit
+  std::deque<UniqueFd> pending_fds_;
+  uint64_t inline_max_ = 0;
+  uint64_t max_frame_ = kDefaultMaxFrameBytes;
+};
+
+}  // namespace
+
+Result<std::shared_ptr<Channel>> NewUdsChannel(const std::string& path) {
+  return UdsChannel::Connect(path);
+}
+
+}  // namespace packice

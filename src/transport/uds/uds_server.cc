@@ -1,0 +1,271 @@
+#include "transport/uds/uds_server.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <deque>
+#include <mutex>
+#include <unordered_map>
+
+#include "transport/uds/fd_socket.h"
+#include "transport/wire.pb.h"
+#include "transport/wire_convert.h"
+
+namespace packice {
+namespace {
+
+namespace asio = boost::asio;
+using Local = asio::local::stream_protocol;
+using boost::system::error_code;
+
+constexpr size_t kReadChunk = 64 * 1024;
+
+class Connection;
+
+}  // namespace
+
+class UdsServer::Impl : public std::enable_shared_from_this<UdsServer::Impl> {
+ public:
+  Impl(asio::io_context& io, std::shared_ptr<Peer> peer, UdsServerOptions options)
+      : io_(io), peer_(std::move(peer)), options_(std::move(options)), acceptor_(io) {}
+
+  Status Start();
+  void Stop();
+  void Accept();
+
+  void Register(Connection* c, std::weak_ptr<Connection> w) {
+    std::lock_guard<std::mutex> lock(mu_);
+    conns_[c] = std::move(w);
+  }
+  void Unregister(Connection* c) {
+    std::lock_guard<std::mutex> lock(mu_);
+    conns_.erase(c);
+  }
+  size_t count() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return conns_.size();
+  }
+
+  const UdsServerOptions& options() const { return options_; }
+  const std::shared_ptr<Peer>& peer() const { return peer_; }
+
+ private:
+  asio::io_context& io_;
+  std::shared_ptr<Peer> peer_;
+  UdsServerOptions options_;
+  Local::acceptor acceptor_;
+  std::mutex mu_;
+  std::unordered_map<Connection*, std::weak_ptr<Connection>> conns_;
+  bool started_ = false;
+};
+
+namespace {
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(Local::socket sock, std::shared_ptr<UdsServer::Impl> server)
+      : sock_(std::move(sock)),
+        server_(std::move(server)),
+        reader_(server_->options().limits.max_frame_bytes),
+        session_(server_->peer(), server_->options().limits) {}
+
+  ~Connection() { server_->Unregister(this); }
+
+  void Start() {
+    error_code ec;
+    sock_.non_blocking(true, ec);
+    Read();
+  }
+
+  // Closes the socket from the connection's strand.
+  void Close() {
+    asio::post(sock_.get_executor(), [self = shared_from_this()] {
+      error_code ec;
+      self->sock_.close(ec);
+    });
+  }
+
+ private:
+  void Read() {
+    std::span<char> tail = reader_.WritableTail(kReadChunk);
+    sock_.async_read_some(asio::buffer(tail.data(), tail.size()),
+                          [self = shared_from_this()](error_code ec, size_t n) {
+                            self->OnRead(ec, n);
+                          });
+  }
+
+  void OnRead(error_code ec, size_t n) {
+    if (ec) return Shutdown();
+    reader_.Commit(n);
+    Outgoing batch;
+    while (true) {
+      auto next = reader_.Next();
+      if (!next.ok()) {
+        // The stream cannot be resynchronised: say why, then close.
+        wire::Response resp;
+        ToWire(next.status(), &resp);
+        AppendFrame(resp, &batch.frame);
+        Queue(std::move(batch));
+        closing_ = true;
+        Flush();
+        return;
+      }
+      if (!next->has_value()) break;
+      if (batch.fds.size() >= kMaxFdsPerSend) {
+        Queue(std::move(batch));
+        batch = Outgoing();
+      }
+      session_.Handle(**next, &batch);
+    }
+    Queue(std::move(batch));
+    Flush();
+    if (pending_bytes_ > server_->options().max_pending_output) {
+      read_paused_ = true;  // resumed by Flush once the client catches up
+      return;
+    }
+    if (sock_.is_open()) Read();
+  }
+
+  void Queue(Outgoing out) {
+    if (out.frame.empty()) return;
+    pending_bytes_ += out.frame.size();
+    outq_.push_back(std::move(out));
+  }
+
+  void Flush() {
+    while (!outq_.empty()) {
+      Outgoing& o = outq_.front();
+      std::string_view rest(o.frame.data() + offset_, o.frame.size() - offset_);
+      auto sent = SendSome(sock_.native_handle(), rest,
+                           offset_ == 0 ? std::span<const int>(o.fds) : std::span<const int>());
+      if (!sent.ok()) return Shutdown();
+      if (*sent == 0) {
+        WaitWritable();
+        return;
+      }
+      offset_ += *sent;
+      pending_bytes_ -= *sent;
+      if (offset_ == o.frame.size()) {
+        outq_.pop_front();
+        offset_ = 0;
+      }
+    }
+    if (closing_) return Shutdown();
+    if (read_paused_) {
+      read_paused_ = false;
+      Read();
+    }
+  }
+
+  void WaitWritable() {
+    if (waiting_write_) return;
+    waiting_write_ = true;
+    sock_.async_wait(Local::socket::wait_write, [self = shared_from_this()](error_code ec) {
+      self->waiting_write_ = false;
+      if (!ec) self->Flush();
+    });
+  }
+
+  void Shutdown() {
+    error_code ec;
+    sock_.close(ec);
+    outq_.clear();
+  }
+
+  Local::socket sock_;
+  std::shared_ptr<UdsServer::Impl> server_;
+  FrameReader reader_;
+  ServerSession session_;
+  std::deque<Outgoing> outq_;
+  size_t offset_ = 0;  // into outq_.front().frame
+  size_t pending_bytes_ = 0;
+  bool waiting_write_ = false;
+  bool read_paused_ = false;
+  bool closing_ = false;
+};
+
+}  // namespace
+
+Status UdsServer::Impl::Start() {
+  const std::string& path = options_.path;
+  if (path.empty() || path.size() >= sizeof(sockaddr_un::sun_path)) {
+    return InvalidArgument("socket path must be 1.." +
+                           std::to_string(sizeof(sockaddr_un::sun_path) - 1) + " bytes: " + path);
+  }
+  Local::endpoint ep(path);
+  error_code ec;
+  if (access(path.c_str(), F_OK) == 0) {
+    Local::socket probe(io_);
+    probe.connect(ep, ec);
+    if (!ec) return AlreadyExists("a node is already listening on " + path);
+    if (unlink(path.c_str()) != 0) return ErrnoError("remove stale socket " + path, errno);
+  }
+  acceptor_.open(ep.protocol(), ec);
+  if (ec) return Internal("socket: " + ec.message());
+  const mode_t old_mask = umask(0177);  // no window in which others could connect
+  acceptor_.bind(ep, ec);
+  umask(old_mask);
+  if (ec) return Unavailable("bind " + path + ": " + ec.message());
+  if (chmod(path.c_str(), options_.socket_mode) != 0) return ErrnoError("chmod " + path, errno);
+  acceptor_.listen(1024, ec);
+  if (ec) return Internal("listen " + path + ": " + ec.message());
+  started_ = true;
+  Accept();
+  return Status::Ok();
+}
+
+void UdsServer::Impl::Accept() {
+  acceptor_.async_accept(
+      asio::make_strand(io_), [self = shared_from_this()](error_code ec, Local::socket sock) {
+        if (ec == asio::error::operation_aborted || !self->acceptor_.is_open()) return;
+        if (ec) {
+          spdlog::warn("event=accept_failed error=\"{}\"", ec.message());
+          auto timer = std::make_shared<asio::steady_timer>(self->io_, std::chrono::milliseconds(50));
+          timer->async_wait([self, timer](error_code) { self->Accept(); });
+          return;
+        }
+        if (self->count() >= self->options_.max_connections) {
+          spdlog::warn("event=connection_refused reason=max_connections limit={}",
+                       self->options_.max_connections);
+          sock.close(ec);
+        } else {
+          auto conn = std::make_shared<Connection>(std::move(sock), self);
+          self->Register(conn.get(), conn);
+          conn->Start();
+        }
+        self->Accept();
+      });
+}
+
+void UdsServer::Impl::Stop() {
+  if (!started_) return;
+  started_ = false;
+  error_code ec;
+  acceptor_.close(ec);
+  std::vector<std::shared_ptr<Connection>> live;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [ptr, weak] : conns_) {
+      if (auto c = weak.lock()) live.push_back(std::move(c));
+    }
+  }
+  for (auto& c : live) c->Close();
+  unlink(options_.path.c_str());
+}
+
+UdsServer::UdsServer(asio::io_context& io, std::shared_ptr<Peer> peer, UdsServerOptions options)
+    : impl_(std::make_shared<Impl>(io, std::move(peer), std::move(options))) {}
+
+UdsServer::~UdsServer() { impl_->Stop(); }
+
+Status UdsServer::Start() { return impl_->Start(); }
+void UdsServer::Stop() { impl_->Stop(); }
+size_t UdsServer::connection_count() const { return impl_->count(); }
+
+}  // namespace packice

@@ -1,0 +1,108 @@
+// Shared test helpers: status assertions, a fake clock, and a packiced child process.
+#ifndef PACKICE_TESTS_TESTING_H_
+#define PACKICE_TESTS_TESTING_H_
+
+#include <gtest/gtest.h>
+#include <sys/types.h>
+
+#include <atomic>
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "packice/clock.h"
+#include "packice/status.h"
+
+#define ASSERT_OK(expr)                                       \
+  do {                                                        \
+    auto packice_s_ = (expr);                                 \
+    ASSERT_TRUE(packice_s_.ok()) << packice_s_.ToString();    \
+  } while (0)
+#define EXPECT_OK(expr)                                       \
+  do {                                                        \
+    auto packice_s_ = (expr);                                 \
+    EXPECT_TRUE(packice_s_.ok()) << packice_s_.ToString();    \
+  } while (0)
+
+namespace packice::testing {
+
+// The status of a Status or a Result.
+inline Status StatusOf(const Status& s) { return s; }
+template <typename T>
+Status StatusOf(const Result<T>& r) {
+  return r.status();
+}
+#define EXPECT_CODE(expr, code_)                                                   \
+  EXPECT_EQ(::packice::testing::StatusOf(expr).code(), ::packice::StatusCode::code_) \
+      << ::packice::testing::StatusOf(expr).ToString()
+
+// A clock that moves only when told to. Thread-safe.
+class FakeClock final : public Clock {
+ public:
+  TimePoint Now() override { return TimePoint(std::chrono::milliseconds(now_ms_.load())); }
+  int64_t UnixMillis() override { return 1'700'000'000'000 + now_ms_.load(); }
+  void Advance(std::chrono::milliseconds d) { now_ms_ += d.count(); }
+
+ private:
+  std::atomic<int64_t> now_ms_{1'000'000};
+};
+
+// A child process this test owns: started with posix_spawn, stopped by pid.
+class ChildProcess {
+ public:
+  ChildProcess() = default;
+  ~ChildProcess();  // SIGKILLs the child if it is still running
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
+
+  // Starts `argv[0]` (a path) with `argv`. stdout and stderr go to `log_path` when given.
+  Status Start(const std::vector<std::string>& argv, const std::string& log_path = "");
+  // Sends `sig` and waits for the exit; returns the wait status.
+  int Stop(int sig);
+  // Waits for exit; returns the exit code, or 128+signal.
+  int Wait();
+  pid_t pid() const { return pid_; }
+  bool running() const { return pid_ > 0; }
+
+ private:
+  pid_t pid_ = -1;
+};
+
+// Path of a program built in this tree (packiced, packice, packice_walkthrough).
+std::string BinPath(const std::string& name);
+
+// A fresh directory under $TMPDIR, removed by the destructor.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// A packiced child on a socket in its own temporary directory.
+class Daemon {
+ public:
+  // Starts packiced with `extra` flags and waits until it accepts connections.
+  Status Start(const std::vector<std::string>& extra = {});
+  int Stop(int sig = 15) { return proc_.Stop(sig); }
+  const std::string& socket() const { return socket_; }
+  std::string url() const { return "uds://" + socket_; }
+  pid_t pid() const { return proc_.pid(); }
+  std::string log() const;  // what it printed
+
+ private:
+  TempDir dir_;
+  std::string socket_;
+  ChildProcess proc_;
+};
+
+// Runs a program to completion; returns its exit code and fills `out` with stdout+stderr.
+int RunProgram(const std::vector<std::string>& argv, std::string* out,
+               const std::string& stdin_data = "");
+
+}  // namespace packice::testing
+
+#endif  // PACKICE_TESTS_TESTING_H_
