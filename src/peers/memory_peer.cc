@@ -7,17 +7,17 @@
 
 #include <absl/base/thread_annotations.h>
 #include <absl/container/btree_map.h>
+#include <absl/container/btree_set.h>
 #include <absl/container/flat_hash_map.h>
 #include <absl/container/flat_hash_set.h>
-#include <absl/synchronization/mutex.h>
 
 #include <condition_variable>
 #include <mutex>
-#include <queue>
 #include <thread>
 #include <vector>
 
 #include "backends/memory/memory_store.h"
+#include "core/mutex.h"
 #include "core/validate.h"
 #include "packice/clock.h"
 
@@ -26,6 +26,9 @@ namespace {
 
 using TimePoint = Clock::TimePoint;
 constexpr TimePoint kNever = TimePoint::max();
+// Longest object TTL a create may ask for (about 100 years). Deadlines are steady-clock
+// nanoseconds: a TTL near the range of int64 milliseconds would overflow them.
+constexpr Duration kMaxObjectTtl = std::chrono::hours(24 * 365 * 100);
 
 struct ObjectRecord {
   ObjectInfo info;
@@ -43,17 +46,12 @@ struct LeaseRecord {
   SessionId session;
 };
 
-// Min-heap entry for deadlines; stale entries are skipped when popped.
+// Deadlines in time order. Each live lease and each bound object with a TTL has exactly one
+// entry, removed when it ends, so the index never outgrows the table.
+using KeyIndex = absl::btree_map<std::string, ObjectPtr, std::less<>>;
+
 template <typename Id>
-struct Deadline {
-  TimePoint when;
-  Id id;
-  uint64_t version;
-  bool operator>(const Deadline& o) const { return when > o.when; }
-};
-template <typename Id>
-using DeadlineHeap =
-    std::priority_queue<Deadline<Id>, std::vector<Deadline<Id>>, std::greater<Deadline<Id>>>;
+using DeadlineIndex = absl::btree_set<std::pair<TimePoint, Id>>;
 
 class MemoryPeerImpl final : public MemoryPeer {
  public:
@@ -80,7 +78,7 @@ class MemoryPeerImpl final : public MemoryPeer {
 
   Result<ObjectInfo> Seal(LeaseId lease_id, std::optional<uint64_t> size) override {
     std::vector<ObjectPtr> drop;  // freed outside the lock
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     PACKICE_ASSIGN_OR_RETURN(LeaseRecord * lease, LiveLeaseLocked(lease_id, &drop));
     if (lease->mode != LeaseMode::kCreate) return PermissionDenied("seal needs a create lease");
     ObjectRecord& obj = *lease->object;
@@ -102,20 +100,16 @@ class MemoryPeerImpl final : public MemoryPeer {
     if (obj.info.ttl.count() > 0) {
       obj.expires_at = clock_->Now() + obj.info.ttl;
       obj.info.expires_unix_ms = clock_->UnixMillis() + obj.info.ttl.count();
-      object_deadlines_.push({obj.expires_at, obj.info.key, obj.info.version});
+      object_deadlines_.insert({obj.expires_at, object.get()});
     }
-    if (bound != bound_.end()) {
-      drop.push_back(std::move(bound->second));
-      bound->second = object;
-    } else {
-      bound_.emplace(object->info.key, object);
-    }
+    if (bound != bound_.end()) UnbindLocked(bound, &drop);
+    bound_.emplace(object->info.key, object);
     return obj.info;
   }
 
   Status Release(LeaseId lease_id) override {
     std::vector<ObjectPtr> drop;
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     PACKICE_ASSIGN_OR_RETURN(LeaseRecord * lease, LiveLeaseLocked(lease_id, &drop));
     if (lease->mode == LeaseMode::kCreate) DecrementCreatingLocked(lease->object->info.key);
     EndLeaseLocked(lease_id, &drop);
@@ -124,7 +118,7 @@ class MemoryPeerImpl final : public MemoryPeer {
 
   Status Discard(LeaseId lease_id) override {
     std::vector<ObjectPtr> drop;
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     PACKICE_ASSIGN_OR_RETURN(LeaseRecord * lease, LiveLeaseLocked(lease_id, &drop));
     if (lease->mode != LeaseMode::kCreate) return PermissionDenied("discard needs a create lease");
     DecrementCreatingLocked(lease->object->info.key);
@@ -134,16 +128,17 @@ class MemoryPeerImpl final : public MemoryPeer {
 
   Status Renew(LeaseId lease_id) override {
     std::vector<ObjectPtr> drop;
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     PACKICE_ASSIGN_OR_RETURN(LeaseRecord * lease, LiveLeaseLocked(lease_id, &drop));
+    lease_deadlines_.erase({lease->expires_at, lease_id});
     lease->expires_at = clock_->Now() + lease->ttl;
-    lease_deadlines_.push({lease->expires_at, lease_id, 0});
+    lease_deadlines_.insert({lease->expires_at, lease_id});
     return Status::Ok();
   }
 
   Result<ObjectInfo> Stat(std::string_view key) override {
     std::vector<ObjectPtr> drop;
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     PACKICE_ASSIGN_OR_RETURN(ObjectRecord * obj, BoundLocked(key, &drop));
     return obj->info;
   }
@@ -151,7 +146,7 @@ class MemoryPeerImpl final : public MemoryPeer {
   Result<ListPage> List(const ListOptions& options) override {
     ListPage page;
     const uint32_t limit = std::min(std::max(options.limit, 1u), kMaxListLimit);
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     auto it = options.start_after.empty() || options.start_after < options.prefix
                   ? bound_.lower_bound(options.prefix)
                   : bound_.upper_bound(options.start_after);
@@ -169,16 +164,14 @@ class MemoryPeerImpl final : public MemoryPeer {
 
   Status Delete(std::string_view key) override {
     std::vector<ObjectPtr> drop;
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     PACKICE_RETURN_IF_ERROR(BoundLocked(key, &drop).status());
-    auto it = bound_.find(key);
-    drop.push_back(std::move(it->second));
-    bound_.erase(it);
+    UnbindLocked(bound_.find(key), &drop);
     return Status::Ok();
   }
 
   SessionId OpenSession() override {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     SessionId id = ++last_session_;
     sessions_[id];
     return id;
@@ -186,7 +179,7 @@ class MemoryPeerImpl final : public MemoryPeer {
 
   void CloseSession(SessionId session) override {
     std::vector<ObjectPtr> drop;
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     auto it = sessions_.find(session);
     if (it == sessions_.end()) return;
     std::vector<LeaseId> ids(it->second.begin(), it->second.end());
@@ -205,31 +198,22 @@ class MemoryPeerImpl final : public MemoryPeer {
 
   Stats GetStats() override {
     MemoryStore::Stats s = store_.GetStats();
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     uint64_t creating = 0;
     for (const auto& [key, n] : creating_) creating += n;
-    return Stats{bound_.size(), creating, leases_.size(), s.used_bytes, s.pooled_bytes,
-                 s.capacity_bytes};
+    return Stats{bound_.size(), creating,       leases_.size(),
+                 s.used_bytes,  s.pooled_bytes, s.capacity_bytes};
   }
 
   void ReapExpired() override {
     std::vector<ObjectPtr> drop;
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     const TimePoint now = clock_->Now();
-    while (!lease_deadlines_.empty() && lease_deadlines_.top().when <= now) {
-      LeaseId id = lease_deadlines_.top().id;
-      lease_deadlines_.pop();
-      auto it = leases_.find(id);
-      if (it != leases_.end() && it->second.expires_at <= now) ExpireLeaseLocked(id, &drop);
+    while (!lease_deadlines_.empty() && lease_deadlines_.begin()->first <= now) {
+      ExpireLeaseLocked(lease_deadlines_.begin()->second, &drop);
     }
-    while (!object_deadlines_.empty() && object_deadlines_.top().when <= now) {
-      Deadline<std::string> d = object_deadlines_.top();
-      object_deadlines_.pop();
-      auto it = bound_.find(d.id);
-      if (it != bound_.end() && it->second->info.version == d.version) {
-        drop.push_back(std::move(it->second));
-        bound_.erase(it);
-      }
+    while (!object_deadlines_.empty() && object_deadlines_.begin()->first <= now) {
+      UnbindLocked(bound_.find(object_deadlines_.begin()->second->info.key), &drop);
     }
   }
 
@@ -243,13 +227,17 @@ class MemoryPeerImpl final : public MemoryPeer {
     PACKICE_ASSIGN_OR_RETURN(Duration lease_ttl, LeaseTtl(req));
     const Duration ttl = req.create.ttl.value_or(options_.default_object_ttl);
     if (ttl.count() < 0) return InvalidArgument("negative object TTL");
+    if (ttl > kMaxObjectTtl) {
+      return InvalidArgument("object TTL of " + std::to_string(ttl.count()) + " ms exceeds " +
+                             std::to_string(kMaxObjectTtl.count()));
+    }
     if (store_.ChargeFor(req.size) > options_.capacity_bytes) {
       return OutOfCapacity("object of " + std::to_string(req.size) +
                            " bytes exceeds the capacity of " +
                            std::to_string(options_.capacity_bytes));
     }
     if (req.create.exclusive) {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       PACKICE_RETURN_IF_ERROR(CheckExclusiveLocked(key));
     }
     // Allocation may zero a pooled segment: done outside the table lock.
@@ -266,7 +254,7 @@ class MemoryPeerImpl final : public MemoryPeer {
     obj->exclusive = req.create.exclusive;
     obj->blob = std::move(blob);
 
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (req.create.exclusive) PACKICE_RETURN_IF_ERROR(CheckExclusiveLocked(obj->info.key));
     if (req.session != 0 && !sessions_.contains(req.session)) {
       return InvalidArgument("unknown session");
@@ -280,7 +268,7 @@ class MemoryPeerImpl final : public MemoryPeer {
     PACKICE_RETURN_IF_ERROR(ValidateKey(req.key));
     PACKICE_ASSIGN_OR_RETURN(Duration lease_ttl, LeaseTtl(req));
     std::vector<ObjectPtr> drop;
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (req.session != 0 && !sessions_.contains(req.session)) {
       return InvalidArgument("unknown session");
     }
@@ -297,7 +285,7 @@ class MemoryPeerImpl final : public MemoryPeer {
     const LeaseId id = ++last_lease_;
     const TimePoint expires = clock_->Now() + ttl;
     leases_.emplace(id, LeaseRecord{obj, mode, ttl, expires, session});
-    lease_deadlines_.push({expires, id, 0});
+    lease_deadlines_.insert({expires, id});
     if (session != 0) sessions_[session].insert(id);
     return Grant{id, ttl, obj->info, obj->blob};
   }
@@ -336,8 +324,7 @@ class MemoryPeerImpl final : public MemoryPeer {
     auto it = bound_.find(key);
     if (it == bound_.end()) return NotFound("no object '" + std::string(key) + "'");
     if (ExpiredLocked(*it->second)) {
-      drop->push_back(std::move(it->second));
-      bound_.erase(it);
+      UnbindLocked(it, drop);
       return NotFound("object '" + std::string(key) + "' expired");
     }
     return it->second.get();
@@ -364,15 +351,24 @@ class MemoryPeerImpl final : public MemoryPeer {
     EndLeaseLocked(id, drop);
   }
 
-  void EndLeaseLocked(LeaseId id, std::vector<ObjectPtr>* drop)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  void EndLeaseLocked(LeaseId id, std::vector<ObjectPtr>* drop) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     auto it = leases_.find(id);
     if (it->second.session != 0) {
       auto s = sessions_.find(it->second.session);
       if (s != sessions_.end()) s->second.erase(id);
     }
+    lease_deadlines_.erase({it->second.expires_at, id});
     drop->push_back(std::move(it->second.object));
     leases_.erase(it);
+  }
+
+  // Removes the binding at `it` (REQUIRES: valid); readers holding leases keep the object.
+  void UnbindLocked(KeyIndex::iterator it, std::vector<ObjectPtr>* drop)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    ObjectRecord& obj = *it->second;
+    if (obj.expires_at != kNever) object_deadlines_.erase({obj.expires_at, &obj});
+    drop->push_back(std::move(it->second));
+    bound_.erase(it);
   }
 
   void ReaperLoop() {
@@ -388,13 +384,13 @@ class MemoryPeerImpl final : public MemoryPeer {
   const std::shared_ptr<Clock> clock_;
   MemoryStore store_;
 
-  absl::Mutex mu_;
-  absl::btree_map<std::string, ObjectPtr, std::less<>> bound_ ABSL_GUARDED_BY(mu_);
+  Mutex mu_;
+  KeyIndex bound_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, uint32_t> creating_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<LeaseId, LeaseRecord> leases_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<SessionId, absl::flat_hash_set<LeaseId>> sessions_ ABSL_GUARDED_BY(mu_);
-  DeadlineHeap<LeaseId> lease_deadlines_ ABSL_GUARDED_BY(mu_);
-  DeadlineHeap<std::string> object_deadlines_ ABSL_GUARDED_BY(mu_);
+  DeadlineIndex<LeaseId> lease_deadlines_ ABSL_GUARDED_BY(mu_);
+  DeadlineIndex<const ObjectRecord*> object_deadlines_ ABSL_GUARDED_BY(mu_);
   uint64_t last_version_ ABSL_GUARDED_BY(mu_) = 0;
   LeaseId last_lease_ ABSL_GUARDED_BY(mu_) = 0;
   SessionId last_session_ ABSL_GUARDED_BY(mu_) = 0;

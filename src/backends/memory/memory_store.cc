@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -29,18 +30,27 @@ uint64_t RoundUpToPage(uint64_t n) {
 }
 
 // One memfd, mapped read-write in this process, with a second read-only descriptor to hand to
-// readers.
+// readers. Its size is sealed: a client holding a descriptor cannot shrink the file under the
+// store's mapping (a SIGBUS on the next touch) or grow it. Its mode is 0400 once the read-only
+// descriptor is open, so a process handed that descriptor cannot reopen it read-write through
+// /proc/self/fd (an unprivileged one; root may open anything).
 class Segment {
  public:
   static Result<std::unique_ptr<Segment>> Make(uint64_t size) {
     auto seg = std::unique_ptr<Segment>(new Segment());
     seg->size_ = size;
-    seg->fd_rw_ = memfd_create("packice", MFD_CLOEXEC);
+    seg->fd_rw_ = memfd_create("packice", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (seg->fd_rw_ < 0) return ErrnoError("memfd_create", errno);
-    if (ftruncate(seg->fd_rw_, static_cast<off_t>(size)) != 0) return ErrnoError("ftruncate", errno);
+    if (ftruncate(seg->fd_rw_, static_cast<off_t>(size)) != 0) {
+      return ErrnoError("ftruncate", errno);
+    }
+    if (fcntl(seg->fd_rw_, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
+      return ErrnoError("seal memfd size", errno);
+    }
     std::string path = "/proc/self/fd/" + std::to_string(seg->fd_rw_);
     seg->fd_ro_ = open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (seg->fd_ro_ < 0) return ErrnoError("reopen memfd read-only", errno);
+    if (fchmod(seg->fd_rw_, S_IRUSR) != 0) return ErrnoError("fchmod memfd", errno);
     void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, seg->fd_rw_, 0);
     if (p == MAP_FAILED) return ErrnoError("mmap", errno);
     seg->map_ = static_cast<std::byte*>(p);
@@ -93,13 +103,16 @@ class MemoryStore::State {
   Status Charge(uint64_t bytes) {
     std::vector<std::unique_ptr<Segment>> dropped;
     std::lock_guard<std::mutex> lock(mu_);
-    if (used_ + bytes > options_.capacity_bytes) {
-      return OutOfCapacity("need " + std::to_string(bytes) + " bytes, " +
-                           std::to_string(options_.capacity_bytes - used_) + " of " +
-                           std::to_string(options_.capacity_bytes) + " free");
+    if (used_ > options_.capacity_bytes || bytes > options_.capacity_bytes - used_) {
+      return OutOfCapacity(
+          "need " + std::to_string(bytes) + " bytes, " +
+          std::to_string(options_.capacity_bytes - std::min(used_, options_.capacity_bytes)) +
+          " of " + std::to_string(options_.capacity_bytes) + " free");
     }
     const uint64_t total = used_ + pooled_ + bytes;
-    if (total > options_.capacity_bytes) DropPooledLocked(total - options_.capacity_bytes, &dropped);
+    if (total > options_.capacity_bytes) {
+      DropPooledLocked(total - options_.capacity_bytes, &dropped);
+    }
     used_ += bytes;
     return Status::Ok();
   }
@@ -126,6 +139,7 @@ class MemoryStore::State {
             seg = std::move(*d);
             dirty_.erase(d);
             needs_zero = true;
+            if (dirty_.empty()) idle_cv_.notify_all();  // the cleaner will not say so
             break;
           }
         }
@@ -196,6 +210,7 @@ class MemoryStore::State {
       clean_.erase(it);
     }
     pooled_ -= std::min(pooled_, freed);
+    if (dirty_.empty()) idle_cv_.notify_all();  // DrainCleaner may wait for what was dropped
   }
 
   void CleanerLoop() {
@@ -210,7 +225,16 @@ class MemoryStore::State {
       seg->Zero();
       lock.lock();
       cleaning_ = false;
-      clean_.emplace(seg->size(), std::move(seg));
+      if (used_ + pooled_ > options_.capacity_bytes) {
+        // A create charged its bytes while this segment was in flight and could not be given
+        // up: give it up now, so that used + pooled never stays above the capacity.
+        pooled_ -= seg->size();
+        lock.unlock();
+        seg.reset();
+        lock.lock();
+      } else {
+        clean_.emplace(seg->size(), std::move(seg));
+      }
       if (dirty_.empty()) idle_cv_.notify_all();
     }
   }
@@ -272,8 +296,7 @@ class ShmBlob final : public Blob {
 
 }  // namespace
 
-MemoryStore::MemoryStore(MemoryStoreOptions options)
-    : state_(std::make_shared<State>(options)) {
+MemoryStore::MemoryStore(MemoryStoreOptions options) : state_(std::make_shared<State>(options)) {
   if (options.cleaner_thread) state_->StartCleaner();
 }
 
@@ -284,6 +307,11 @@ uint64_t MemoryStore::ChargeFor(uint64_t size) const {
 }
 
 Result<std::shared_ptr<Blob>> MemoryStore::Allocate(uint64_t size) {
+  // Also keeps the page rounding below from overflowing.
+  if (size > state_->options().capacity_bytes) {
+    return OutOfCapacity("object of " + std::to_string(size) + " bytes exceeds the capacity of " +
+                         std::to_string(state_->options().capacity_bytes));
+  }
   if (size <= state_->options().small_object_bytes) {
     PACKICE_RETURN_IF_ERROR(state_->Charge(size));
     return std::shared_ptr<Blob>(std::make_shared<HeapBlob>(state_, size));

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Packice builds, tests and benchmarks with; skips what is there.
+# Usage: scripts/install-deps.sh [--bench]
+set -euo pipefail
+
+packages=(
+  cmake ninja-build g++ ccache pkg-config
+  clang libclang-rt-14-dev           # fuzzing (libFuzzer) and the clang -Wthread-safety build
+  libabsl-dev libboost-dev libprotobuf-dev protobuf-compiler
+  libspdlog-dev libfmt-dev libcli11-dev
+  libgtest-dev libgmock-dev
+)
+if [[ "${1:-}" == "--bench" ]]; then
+  packages+=(libbenchmark-dev redis-server redis-tools)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+
+echo "installing: ${missing[*]}" >&2
+sudo=""
+if [[ $(id -u) -ne 0 ]]; then
+  command -v sudo >/dev/null || { echo "need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
+  sudo="sudo"
+fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

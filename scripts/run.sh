@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# One command: installs what is missing, builds, starts a node with embedded defaults and runs
+# the seed's walkthrough against it (process A writes an object, process B reads it zero-copy).
+# The node keeps running afterwards; the last lines say where it listens and how to stop it.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=$root/build
+
+"$root/scripts/install-deps.sh"
+PACKICE_TARGETS="packiced packice_cli packice_walkthrough" "$root/scripts/build.sh" "$build"
+
+socket=${PACKICE_SOCKET:-${XDG_RUNTIME_DIR:-/tmp}/packice-$(id -u)-demo.sock}
+pidfile=$socket.pid
+logfile=$socket.log
+# A node this script started earlier is replaced by one from this build.
+if [[ -f "$pidfile" ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+  kill "$(cat "$pidfile")"
+  for _ in $(seq 100); do kill -0 "$(cat "$pidfile")" 2>/dev/null || break; sleep 0.05; done
+fi
+
+"$build/packiced" --socket "$socket" >"$logfile" 2>&1 &
+pid=$!
+echo "$pid" >"$pidfile"
+for _ in $(seq 200); do
+  [[ -S "$socket" ]] && break
+  kill -0 "$pid" 2>/dev/null || { cat "$logfile" >&2; exit 1; }
+  sleep 0.05
+done
+[[ -S "$socket" ]] || { echo "packiced did not start; log:" >&2; cat "$logfile" >&2; exit 1; }
+
+echo "== packiced (pid $pid) listening on uds://$socket"
+echo "== walkthrough"
+"$build/packice_walkthrough" --url "uds://$socket"
+echo "== the node holds:"
+"$build/packice" --url "uds://$socket" ls
+cat <<MSG
+
+packiced is running: pid $pid, url uds://$socket, log $logfile
+  try:   export PACKICE_URL=uds://$socket
+         echo hello | $build/packice put greeting -   &&   $build/packice get greeting
+  stop:  kill $pid
+MSG
