@@ -43,9 +43,32 @@ Status ChildProcess::Start(const std::vector<std::string>& argv, const std::stri
   return Status::Ok();
 }
 
-int ChildProcess::Stop(int sig) {
+namespace {
+
+int ExitCode(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return -1;
+}
+
+// Polls `pid` for up to `timeout`; true (and its wait status) once it has exited.
+bool WaitPidFor(pid_t pid, std::chrono::milliseconds timeout, int* status) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    pid_t r = waitpid(pid, status, WNOHANG);
+    if (r == pid || (r < 0 && errno != EINTR)) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+}  // namespace
+
+int ChildProcess::Stop(int sig, std::chrono::milliseconds grace) {
   if (pid_ <= 0) return -1;
   kill(pid_, sig);
+  if (int code = WaitFor(grace); code != -1 || pid_ <= 0) return code;
+  kill(pid_, SIGKILL);
   return Wait();
 }
 
@@ -55,9 +78,15 @@ int ChildProcess::Wait() {
   while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
   }
   pid_ = -1;
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-  return -1;
+  return ExitCode(status);
+}
+
+int ChildProcess::WaitFor(std::chrono::milliseconds timeout) {
+  if (pid_ <= 0) return -1;
+  int status = 0;
+  if (!WaitPidFor(pid_, timeout, &status)) return -1;
+  pid_ = -1;
+  return ExitCode(status);
 }
 
 std::string BinPath(const std::string& name) { return std::string(PACKICE_BIN_DIR) + "/" + name; }
@@ -82,16 +111,15 @@ Status Daemon::Start(const std::vector<std::string>& extra) {
   PACKICE_RETURN_IF_ERROR(proc_.Start(argv, dir_.path() + "/packiced.log"));
   // Ready when the socket accepts a connection; give up after 10 s.
   for (int i = 0; i < 1000; ++i) {
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
     std::strncpy(addr.sun_path, socket_.c_str(), sizeof addr.sun_path - 1);
     bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
     close(fd);
     if (ok) return Status::Ok();
-    int status;
-    if (waitpid(proc_.pid(), &status, WNOHANG) == proc_.pid()) {
-      return Unavailable("packiced exited at start: " + log());
+    if (int code = proc_.WaitFor(std::chrono::milliseconds(0)); code != -1) {
+      return Unavailable("packiced exited at start with " + std::to_string(code) + ": " + log());
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
@@ -106,7 +134,7 @@ std::string Daemon::log() const {
 }
 
 int RunProgram(const std::vector<std::string>& argv, std::string* out,
-               const std::string& stdin_data) {
+               const std::string& stdin_data, std::chrono::milliseconds timeout) {
   TempDir dir;
   const std::string out_path = dir.path() + "/out";
   const std::string in_path = dir.path() + "/in";
@@ -127,14 +155,16 @@ int RunProgram(const std::vector<std::string>& argv, std::string* out,
   posix_spawn_file_actions_destroy(&fa);
   if (rc != 0) return -1;
   int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  if (!WaitPidFor(pid, timeout, &status)) {
+    kill(pid, SIGKILL);
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
   }
   std::ifstream o(out_path, std::ios::binary);
   std::stringstream ss;
   ss << o.rdbuf();
   *out = ss.str();
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+  return ExitCode(status);
 }
 
 }  // namespace packice::testing

@@ -57,10 +57,13 @@ class ChildProcess {
 
   // Starts `argv[0]` (a path) with `argv`. stdout and stderr go to `log_path` when given.
   Status Start(const std::vector<std::string>& argv, const std::string& log_path = "");
-  // Sends `sig` and waits for the exit; returns the wait status.
-  int Stop(int sig);
+  // Sends `sig` and waits for the exit; a child still running after `grace` gets SIGKILL.
+  // Returns as Wait.
+  int Stop(int sig, std::chrono::milliseconds grace = std::chrono::seconds(10));
   // Waits for exit; returns the exit code, or 128+signal.
   int Wait();
+  // Waits at most `timeout` for the exit; -1 when the child still runs, else as Wait.
+  int WaitFor(std::chrono::milliseconds timeout);
   pid_t pid() const { return pid_; }
   bool running() const { return pid_ > 0; }
 
@@ -91,6 +94,8 @@ class Daemon {
   const std::string& socket() const { return socket_; }
   std::string url() const { return "uds://" + socket_; }
   pid_t pid() const { return proc_.pid(); }
+  // True while the packiced child runs (an exited one is reaped, so a zombie is not alive).
+  bool alive() { return proc_.running() && proc_.WaitFor(std::chrono::milliseconds(0)) == -1; }
   std::string log() const;  // what it printed
 
  private:
@@ -99,9 +104,11 @@ class Daemon {
   ChildProcess proc_;
 };
 
-// Runs a program to completion; returns its exit code and fills `out` with stdout+stderr.
+// Runs a program to completion; returns its exit code (128+signal if killed) and fills `out`
+// with stdout+stderr. A program still running after `timeout` is killed with SIGKILL.
 int RunProgram(const std::vector<std::string>& argv, std::string* out,
-               const std::string& stdin_data = "");
+               const std::string& stdin_data = "",
+               std::chrono::milliseconds timeout = std::chrono::seconds(120));
 
 }  // namespace packice::testing
 

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <memory>
 
-#include "packice/peer.h"
+#include "packice/local_peer.h"
 
 namespace packice {
 
@@ -34,25 +34,10 @@ struct MemoryPeerOptions {
   std::shared_ptr<Clock> clock;
 };
 
-class MemoryPeer : public Peer {
+class MemoryPeer : public LocalPeer {
  public:
-  struct Stats {
-    uint64_t objects = 0;         // sealed and bound
-    uint64_t creating = 0;        // objects being written
-    uint64_t leases = 0;          // live leases
-    uint64_t used_bytes = 0;      // allocated to live objects (bound, pending or leased)
-    uint64_t pooled_bytes = 0;    // freed segments kept for reuse
-    uint64_t capacity_bytes = 0;
-  };
-
   // REQUIRES: options.capacity_bytes > 0.
   static std::shared_ptr<MemoryPeer> Create(MemoryPeerOptions options);
-
-  virtual Stats GetStats() = 0;
-  // Drops expired leases and objects now. The background thread calls it periodically.
-  virtual void ReapExpired() = 0;
-  // Blocks until freed segments are zeroed and pooled (tests; idempotent).
-  virtual void DrainCleaner() = 0;
 };
 
 }  // namespace packice

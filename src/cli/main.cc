@@ -54,24 +54,44 @@ Status WriteFully(int fd, std::span<const std::byte> data) {
   return Status::Ok();
 }
 
+// Reads `fd` to its end.
+Result<std::vector<std::byte>> ReadAll(int fd) {
+  std::vector<std::byte> data;
+  std::byte buf[1 << 16];
+  while (true) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return packice::ErrnoError("read", errno);
+    if (n == 0) return data;
+    data.insert(data.end(), buf, buf + n);
+  }
+}
+
 Result<packice::ObjectInfo> PutFile(packice::Client& client, const std::string& key,
                                     const std::string& path, packice::CreateOptions options) {
   if (path == "-") {  // unknown size: read it all, then one put
-    std::vector<std::byte> data;
-    std::byte buf[1 << 16];
-    while (true) {
-      ssize_t n = read(0, buf, sizeof buf);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return packice::ErrnoError("read stdin", errno);
-      if (n == 0) break;
-      data.insert(data.end(), buf, buf + n);
-    }
-    return client.Put(key, data, std::move(options));
+    auto data = ReadAll(0);
+    if (!data.ok()) return data.status();
+    return client.Put(key, *data, std::move(options));
   }
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return packice::InvalidArgument("cannot open " + path + ": " + std::strerror(errno));
   struct stat st {};
-  fstat(fd, &st);
+  if (fstat(fd, &st) != 0) {
+    Status s = packice::ErrnoError("stat " + path, errno);
+    close(fd);
+    return s;
+  }
+  if (S_ISDIR(st.st_mode)) {
+    close(fd);
+    return packice::InvalidArgument(path + " is a directory");
+  }
+  if (!S_ISREG(st.st_mode)) {  // a pipe or a device has no size to trust: read it all
+    auto data = ReadAll(fd);
+    close(fd);
+    if (!data.ok()) return data.status();
+    return client.Put(key, *data, std::move(options));
+  }
   // Known size: read straight into the node's memory.
   auto writer = client.Create(key, static_cast<uint64_t>(st.st_size), std::move(options));
   if (!writer.ok()) {
@@ -134,7 +154,8 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // app.exit prints the message (or the help) and returns CLI11's own code; ours is 2.
+    return app.exit(e) == 0 ? 0 : 2;
   }
 
   auto client = packice::Connect(url);

@@ -37,8 +37,7 @@ int RunDaemon(const DaemonOptions& options) {
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     spdlog::info("event=shutdown signal={}", sig);
-    server.Stop();
-    io.stop();
+    io.stop();  // the server stops below, once no io thread can be inside it
   });
 
   spdlog::info("event=ready pid={} url=uds://{} capacity_bytes={} io_threads={}", getpid(),
@@ -47,6 +46,7 @@ int RunDaemon(const DaemonOptions& options) {
   for (unsigned i = 1; i < options.io_threads; ++i) threads.emplace_back([&io] { io.run(); });
   io.run();
   for (auto& t : threads) t.join();
+  server.Stop();  // stops accepting and removes the socket; connections close with `io`
   MemoryPeer::Stats st = peer->GetStats();
   spdlog::info("event=stopped objects={} used_bytes={}", st.objects, st.used_bytes);
   return 0;

@@ -36,6 +36,7 @@ std::span<char> FrameReader::WritableTail(size_t min) {
 void FrameReader::Commit(size_t n) { end_ += n; }
 
 void FrameReader::Append(std::string_view bytes) {
+  if (bytes.empty()) return;  // memcpy into a buffer not yet allocated (null) is undefined
   std::span<char> tail = WritableTail(bytes.size());
   std::memcpy(tail.data(), bytes.data(), bytes.size());
   Commit(bytes.size());

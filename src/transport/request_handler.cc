@@ -87,8 +87,11 @@ class ServerSession::Dispatch {
 
   Status EndLease(LeaseId lease, bool discard) {
     PACKICE_RETURN_IF_ERROR(Owned(lease));
-    Forget(lease);
-    return discard ? s_.peer_->Discard(lease) : s_.peer_->Release(lease);
+    Status s = discard ? s_.peer_->Discard(lease) : s_.peer_->Release(lease);
+    // A refused call (discard of a read lease) leaves the lease live and still this
+    // connection's to release.
+    if (s.ok() || s.code() == StatusCode::kLeaseExpired) Forget(lease);
+    return s;
   }
 
   Status Renew() {

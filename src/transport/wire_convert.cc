@@ -1,13 +1,32 @@
 #include "transport/wire_convert.h"
 
 namespace packice {
+namespace {
+
+void MetaToWire(const Meta& meta, google::protobuf::RepeatedPtrField<wire::MetaEntry>* out) {
+  out->Reserve(static_cast<int>(meta.size()));
+  for (const auto& [k, v] : meta) {
+    wire::MetaEntry* e = out->Add();
+    e->set_name(k);
+    e->set_value(v);
+  }
+}
+
+// A repeated name keeps its last value, as a protobuf map would.
+Meta MetaFromWire(const google::protobuf::RepeatedPtrField<wire::MetaEntry>& in) {
+  Meta meta;
+  for (const wire::MetaEntry& e : in) meta[e.name()] = e.value();
+  return meta;
+}
+
+}  // namespace
 
 void ToWire(const ObjectInfo& info, wire::ObjectInfo* out) {
   out->set_key(info.key);
   out->set_version(info.version);
   out->set_size(info.size);
   out->set_state(static_cast<int32_t>(info.state));
-  for (const auto& [k, v] : info.meta) (*out->mutable_meta())[k] = v;
+  MetaToWire(info.meta, out->mutable_meta());
   out->set_ttl_ms(info.ttl.count());
   out->set_created_unix_ms(info.created_unix_ms);
   out->set_expires_unix_ms(info.expires_unix_ms);
@@ -20,7 +39,7 @@ ObjectInfo FromWire(const wire::ObjectInfo& in) {
   info.version = in.version();
   info.size = in.size();
   info.state = in.state() == 1 ? ObjectState::kSealed : ObjectState::kCreating;
-  info.meta = Meta(in.meta().begin(), in.meta().end());
+  info.meta = MetaFromWire(in.meta());
   info.ttl = Duration(in.ttl_ms());
   info.created_unix_ms = in.created_unix_ms();
   info.expires_unix_ms = in.expires_unix_ms();
@@ -29,14 +48,14 @@ ObjectInfo FromWire(const wire::ObjectInfo& in) {
 }
 
 void ToWire(const CreateOptions& options, wire::CreateOptions* out) {
-  for (const auto& [k, v] : options.meta) (*out->mutable_meta())[k] = v;
+  MetaToWire(options.meta, out->mutable_meta());
   if (options.ttl) out->set_ttl_ms(options.ttl->count());
   out->set_exclusive(options.exclusive);
 }
 
 Result<CreateOptions> FromWire(const wire::CreateOptions& in) {
   CreateOptions options;
-  options.meta = Meta(in.meta().begin(), in.meta().end());
+  options.meta = MetaFromWire(in.meta());
   if (in.has_ttl_ms()) {
     if (in.ttl_ms() < 0) return InvalidArgument("negative object TTL");
     options.ttl = Duration(in.ttl_ms());

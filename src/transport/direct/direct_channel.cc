@@ -1,5 +1,6 @@
 // The direct transport: a Channel over an in-process Peer. No serialisation, no copies: views
 // point at the blob's memory and keep the blob alive.
+#include <algorithm>
 #include <cstring>
 
 #include "transport/channel.h"
@@ -7,18 +8,25 @@
 namespace packice {
 namespace {
 
+// The object's `size` bytes of `blob`: a seal may have truncated the object below the blob's
+// allocated size, and a reader must see only the content.
 class PeerBlobView final : public BlobView {
  public:
-  explicit PeerBlobView(std::shared_ptr<Blob> blob) : blob_(std::move(blob)) {}
-  std::span<std::byte> bytes() override { return blob_->bytes(); }
+  PeerBlobView(std::shared_ptr<Blob> blob, uint64_t size) : blob_(std::move(blob)), size_(size) {}
+  std::span<std::byte> bytes() override {
+    std::span<std::byte> all = blob_->bytes();
+    return all.first(std::min<uint64_t>(size_, all.size()));
+  }
 
  private:
   std::shared_ptr<Blob> blob_;
+  uint64_t size_;
 };
 
 OpenedObject FromGrant(Grant grant) {
+  const uint64_t size = grant.info.size;
   return OpenedObject{grant.lease, grant.lease_ttl, std::move(grant.info),
-                      std::make_shared<PeerBlobView>(std::move(grant.blob))};
+                      std::make_shared<PeerBlobView>(std::move(grant.blob), size)};
 }
 
 class DirectChannel final : public Channel {

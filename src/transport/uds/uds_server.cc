@@ -103,33 +103,50 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void OnRead(error_code ec, size_t n) {
     if (ec) return Shutdown();
     reader_.Commit(n);
-    Outgoing batch;
+    Process();
+  }
+
+  // Handles buffered requests while the unsent output is under the cap (a few bytes of request
+  // can ask for a large reply), sends, and then reads more, or leaves the rest of the requests
+  // buffered until Flush finds that the client caught up.
+  void Process() {
+    const size_t cap = server_->options().max_pending_output;
     while (true) {
-      auto next = reader_.Next();
-      if (!next.ok()) {
-        // The stream cannot be resynchronised: say why, then close.
-        wire::Response resp;
-        ToWire(next.status(), &resp);
-        AppendFrame(resp, &batch.frame);
-        Queue(std::move(batch));
-        closing_ = true;
-        Flush();
+      Outgoing batch;
+      bool more = false;  // stopped at the cap: complete requests may still be buffered
+      while (true) {
+        if (pending_bytes_ + batch.frame.size() > cap) {
+          more = true;
+          break;
+        }
+        auto next = reader_.Next();
+        if (!next.ok()) {
+          // The stream cannot be resynchronised: say why, then close.
+          wire::Response resp;
+          ToWire(next.status(), &resp);
+          AppendFrame(resp, &batch.frame);
+          Queue(std::move(batch));
+          closing_ = true;
+          Flush();
+          return;
+        }
+        if (!next->has_value()) break;
+        if (batch.fds.size() >= kMaxFdsPerSend) {
+          Queue(std::move(batch));
+          batch = Outgoing();
+        }
+        session_.Handle(**next, &batch);
+      }
+      Queue(std::move(batch));
+      Flush();
+      if (!sock_.is_open()) return;
+      if (pending_bytes_ > cap) {
+        read_paused_ = true;  // Flush resumes once the client catches up
         return;
       }
-      if (!next->has_value()) break;
-      if (batch.fds.size() >= kMaxFdsPerSend) {
-        Queue(std::move(batch));
-        batch = Outgoing();
-      }
-      session_.Handle(**next, &batch);
+      if (!more) break;
     }
-    Queue(std::move(batch));
-    Flush();
-    if (pending_bytes_ > server_->options().max_pending_output) {
-      read_paused_ = true;  // resumed by Flush once the client catches up
-      return;
-    }
-    if (sock_.is_open()) Read();
+    Read();
   }
 
   void Queue(Outgoing out) {
@@ -159,7 +176,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (closing_) return Shutdown();
     if (read_paused_) {
       read_paused_ = false;
-      Read();
+      Process();
     }
   }
 
@@ -200,7 +217,10 @@ Status UdsServer::Impl::Start() {
   }
   Local::endpoint ep(path);
   error_code ec;
-  if (access(path.c_str(), F_OK) == 0) {
+  struct stat st {};
+  if (lstat(path.c_str(), &st) == 0) {
+    // Only ever replace a socket: a mistyped --socket must not delete someone's file.
+    if (!S_ISSOCK(st.st_mode)) return InvalidArgument(path + " exists and is not a socket");
     Local::socket probe(io_);
     probe.connect(ep, ec);
     if (!ec) return AlreadyExists("a node is already listening on " + path);
