@@ -600,7 +600,7 @@ TEST_F(IntegrationTest, WrongStateCallsGetTheirCodes) {
   // A large create is written through a mapping: bytes in the seal are refused.
   wire::Response mapped = call(create("raw/big", 1 * kMiB));
   ASSERT_EQ(CodeOf(mapped), StatusCode::kOk) << mapped.message();
-  EXPECT_EQ(mapped.lease().blob().kind(), wire::Blob::MEMFD);
+  EXPECT_EQ(mapped.lease().blob().kind(), wire::Blob::FD);
   EXPECT_EQ(mapped.fd_count(), 1u);
   EXPECT_EQ(CodeOf(call(seal(mapped.lease().lease(), "abc"))), StatusCode::kInvalidArgument);
 

@@ -12,11 +12,11 @@ namespace packice {
 class LocalPeer : public Peer {
  public:
   struct Stats {
-    uint64_t objects = 0;         // sealed and bound
-    uint64_t creating = 0;        // objects being written
-    uint64_t leases = 0;          // live leases
-    uint64_t used_bytes = 0;      // charged to live objects (bound, pending or leased)
-    uint64_t pooled_bytes = 0;    // freed memory kept for reuse
+    uint64_t objects = 0;       // sealed and bound
+    uint64_t creating = 0;      // objects being written
+    uint64_t leases = 0;        // live leases
+    uint64_t used_bytes = 0;    // charged to live objects (bound, pending or leased)
+    uint64_t pooled_bytes = 0;  // freed memory kept for reuse
     uint64_t capacity_bytes = 0;
   };
 

@@ -17,47 +17,18 @@
 #include <string>
 #include <string_view>
 
+#include "packice/blob.h"
 #include "packice/status.h"
 #include "packice/types.h"
 
 namespace packice {
 
-// How another process reaches a blob's bytes.
-struct BlobExport {
-  enum class Kind {
-    kInline,  // not mappable: the bytes travel in the message
-    kMemfd,   // a shared-memory file descriptor to map
-  };
-  Kind kind = Kind::kInline;
-  // kMemfd only: a descriptor owned by the blob, valid while the blob lives. For kRead it is
-  // opened read-only, so a mapping of it can never be made writable.
-  int fd = -1;
-  // kMemfd only: bytes of the descriptor to map (the object's size rounded up to a page).
-  uint64_t map_size = 0;
-};
-
-// Server side of an object's bytes: owns them, and says how they can be reached.
-// Thread safety: bytes() may be read by many threads; writing is the create-lease holder's.
-class Blob {
- public:
-  virtual ~Blob() = default;
-  // "memory", "heap", ...
-  virtual std::string_view kind() const = 0;
-  // The bytes as mapped in this process; size() is the object's allocated size.
-  virtual std::span<std::byte> bytes() = 0;
-  // How a client in another process reaches the bytes under a lease of `mode`.
-  virtual BlobExport Export(LeaseMode mode) const = 0;
-  // A lease on this blob ended without its holder letting go (it expired): the holder may still
-  // map the bytes, so the memory must never be handed to another object. Thread-safe.
-  virtual void Retire() {}
-};
-
 struct AcquireRequest {
   std::string key;  // for kCreate, empty asks the peer to generate an id
   LeaseMode mode = LeaseMode::kRead;
-  uint64_t size = 0;      // kCreate only: bytes to allocate
-  CreateOptions create;   // kCreate only
-  SessionId session = 0;  // leases die with their session
+  uint64_t size = 0;                  // kCreate only: bytes to allocate
+  CreateOptions create;               // kCreate only
+  SessionId session = 0;              // leases die with their session
   std::optional<Duration> lease_ttl;  // nullopt takes the peer's default
 };
 
@@ -66,8 +37,8 @@ struct Grant {
   LeaseId lease = 0;
   Duration lease_ttl{0};
   ObjectInfo info;
-  // The bytes. Valid while the lease is live; holding the pointer past Release keeps the memory
-  // mapped but not its content (it may be recycled).
+  // The bytes. Valid while the lease is live; holding the pointer past Release keeps the blob
+  // alive but not its content (memory may be recycled).
   std::shared_ptr<Blob> blob;
 };
 

@@ -97,7 +97,7 @@ Status ErrnoError(std::string_view what, int err);
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}        // NOLINT: implicit by design
   Result(Status status) : v_(std::move(status)) {  // NOLINT: implicit by design
     if (std::get<Status>(v_).ok()) v_ = Status(StatusCode::kInternal, "Result from OK status");
   }
@@ -127,10 +127,10 @@ class [[nodiscard]] Result {
 #define PACKICE_CONCAT_(a, b) PACKICE_CONCAT_IMPL_(a, b)
 
 // Returns from the enclosing function if `expr` (a Status) is not OK.
-#define PACKICE_RETURN_IF_ERROR(expr)                        \
-  do {                                                       \
-    ::packice::Status packice_status_ = (expr);              \
-    if (!packice_status_.ok()) return packice_status_;       \
+#define PACKICE_RETURN_IF_ERROR(expr)                  \
+  do {                                                 \
+    ::packice::Status packice_status_ = (expr);        \
+    if (!packice_status_.ok()) return packice_status_; \
   } while (0)
 
 // `lhs = value of expr` (a Result<T>), or returns its status from the enclosing function.

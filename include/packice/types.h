@@ -39,7 +39,7 @@ struct ObjectInfo {
   uint64_t size = 0;     // bytes of content
   ObjectState state = ObjectState::kCreating;
   Meta meta;
-  Duration ttl{0};            // object TTL; 0 = lives until deleted or evicted
+  Duration ttl{0};  // object TTL; 0 = lives until deleted or evicted
   int64_t created_unix_ms = 0;
   int64_t expires_unix_ms = 0;  // 0 = never
   std::string tier;             // which store holds it, e.g. "memory"

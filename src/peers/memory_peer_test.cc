@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "backends/memory/memory_store.h"
 #include "testing.h"
 
 // testing.h's ASSERT_OK and EXPECT_OK take a Status; these take a Status or a Result.
@@ -50,7 +51,12 @@ bool AllEqual(std::span<const std::byte> bytes, std::byte value) {
 }
 
 // The object's content as a lease holder sees it.
-std::span<std::byte> Content(const Grant& g) { return g.blob->bytes().first(g.info.size); }
+// The node-side bytes of a memory blob.
+std::span<std::byte> MemBytes(const std::shared_ptr<Blob>& blob) {
+  return static_cast<MemoryBlob&>(*blob).bytes();
+}
+
+std::span<std::byte> Content(const Grant& g) { return MemBytes(g.blob).first(g.info.size); }
 
 class MemoryPeerTest : public ::testing::Test {
  protected:
@@ -97,7 +103,7 @@ class MemoryPeerTest : public ::testing::Test {
                          CreateOptions create = {}) {
     auto g = Create(key, size, std::move(create));
     if (!g.ok()) return g.status();
-    std::span<std::byte> bytes = g->blob->bytes();
+    std::span<std::byte> bytes = MemBytes(g->blob);
     std::fill(bytes.begin(), bytes.end(), fill);
     return peer_->Seal(g->lease, std::nullopt);
   }
@@ -126,10 +132,10 @@ TEST_P(MemoryPeerSizeTest, CreateWriteSealRead) {
   EXPECT_EQ(c->info.tier, "memory");
   EXPECT_EQ(c->info.created_unix_ms, clock_->UnixMillis());
   EXPECT_EQ(c->lease_ttl, seconds(30));
-  ASSERT_EQ(c->blob->bytes().size(), size());
-  EXPECT_TRUE(AllEqual(c->blob->bytes(), B(0)));
-  EXPECT_EQ(c->blob->Export(LeaseMode::kCreate).kind,
-            large() ? BlobExport::Kind::kMemfd : BlobExport::Kind::kInline);
+  ASSERT_EQ(MemBytes(c->blob).size(), size());
+  EXPECT_TRUE(AllEqual(MemBytes(c->blob), B(0)));
+  EXPECT_EQ(c->blob->Export(LeaseMode::kCreate)->kind,
+            large() ? BlobExport::Kind::kFd : BlobExport::Kind::kInline);
 
   // Not visible under its key until sealed.
   EXPECT_CODE(peer_->Stat("obj"), kNotFound);
@@ -144,7 +150,7 @@ TEST_P(MemoryPeerSizeTest, CreateWriteSealRead) {
   EXPECT_EQ(s.leases, 1u);
   EXPECT_EQ(s.used_bytes, ChargeOf(size()));
 
-  std::span<std::byte> w = c->blob->bytes();
+  std::span<std::byte> w = MemBytes(c->blob);
   for (size_t i = 0; i < w.size(); ++i) w[i] = B(static_cast<int>(i * 7));
   auto sealed = peer_->Seal(c->lease, std::nullopt);
   ASSERT_OK_R(sealed);
@@ -173,16 +179,17 @@ TEST_P(MemoryPeerSizeTest, CreateWriteSealRead) {
   for (size_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i], B(static_cast<int>(i * 7))) << i;
   EXPECT_EQ(Stats().leases, 1u);
 
-  BlobExport e = r->blob->Export(LeaseMode::kRead);
+  BlobExport e = r->blob->Export(LeaseMode::kRead).value();
   if (large()) {
-    ASSERT_EQ(e.kind, BlobExport::Kind::kMemfd);
+    ASSERT_EQ(e.kind, BlobExport::Kind::kFd);
     EXPECT_EQ(e.map_size, ChargeOf(size()));
-    void* p = mmap(nullptr, e.map_size, PROT_READ, MAP_SHARED, e.fd, 0);
+    void* p = mmap(nullptr, e.map_size, PROT_READ, MAP_SHARED, e.fd.get(), 0);
     ASSERT_NE(p, MAP_FAILED) << errno;
     EXPECT_TRUE(std::equal(got.begin(), got.end(), static_cast<const std::byte*>(p)));
     munmap(p, e.map_size);
     errno = 0;
-    EXPECT_EQ(mmap(nullptr, e.map_size, PROT_READ | PROT_WRITE, MAP_SHARED, e.fd, 0), MAP_FAILED);
+    EXPECT_EQ(mmap(nullptr, e.map_size, PROT_READ | PROT_WRITE, MAP_SHARED, e.fd.get(), 0),
+              MAP_FAILED);
     EXPECT_EQ(errno, EACCES);
   } else {
     EXPECT_EQ(e.kind, BlobExport::Kind::kInline);
@@ -751,7 +758,7 @@ TEST_F(MemoryPeerCapacityTest, PooledSegmentsMakeRoomForOtherSizes) {
   // Twelve of sixteen: only possible if the pooled eight are given up.
   auto c = Create("other", 12 * kSmall);
   ASSERT_OK_R(c);
-  EXPECT_TRUE(AllEqual(c->blob->bytes(), B(0)));
+  EXPECT_TRUE(AllEqual(MemBytes(c->blob), B(0)));
   s = Stats();
   EXPECT_EQ(s.used_bytes, 12 * kSmall);
   EXPECT_LE(s.used_bytes + s.pooled_bytes, s.capacity_bytes);
@@ -764,7 +771,7 @@ TEST_F(MemoryPeerCapacityTest, RecycledSegmentIsZeroForTheNextObject) {
   auto c = Create("b", 4 * kSmall);
   ASSERT_OK_R(c);
   EXPECT_EQ(Stats().pooled_bytes, 0u);  // it was the pooled segment
-  EXPECT_TRUE(AllEqual(c->blob->bytes(), B(0)));
+  EXPECT_TRUE(AllEqual(MemBytes(c->blob), B(0)));
 }
 
 TEST_F(MemoryPeerCapacityTest, BackgroundCleanerZeroesRecycledSegments) {
@@ -775,8 +782,8 @@ TEST_F(MemoryPeerCapacityTest, BackgroundCleanerZeroesRecycledSegments) {
   for (int i = 0; i < 10; ++i) {
     auto c = Create("k", 4 * kSmall);
     ASSERT_OK_R(c);
-    ASSERT_TRUE(AllEqual(c->blob->bytes(), B(0))) << "round " << i;
-    std::fill(c->blob->bytes().begin(), c->blob->bytes().end(), B(0xCD));
+    ASSERT_TRUE(AllEqual(MemBytes(c->blob), B(0))) << "round " << i;
+    std::fill(MemBytes(c->blob).begin(), MemBytes(c->blob).end(), B(0xCD));
     ASSERT_OK_R(peer_->Seal(c->lease, std::nullopt));
     c->blob.reset();
     if (i % 2 == 0) peer_->DrainCleaner();
@@ -899,7 +906,7 @@ TEST_F(MemoryPeerTest, ConcurrentPutGetDeleteOnOverlappingKeys) {
               }
               break;
             }
-            std::span<std::byte> w = c->blob->bytes();
+            std::span<std::byte> w = MemBytes(c->blob);
             std::fill(w.begin(), w.end(), B(static_cast<int>(c->info.version & 0xff)));
             if (rng() % 8 == 0) {
               if (!peer_->Discard(c->lease).ok()) ADD_FAILURE() << "discard";

@@ -18,16 +18,6 @@
 
 namespace packice {
 
-// Client side of a blob: access to the bytes only.
-class BlobView {
- public:
-  virtual ~BlobView() = default;
-  // The object's bytes (for a writer: its allocated size).
-  virtual std::span<std::byte> bytes() = 0;
-  // True when the bytes are a private copy that a seal must carry to the node.
-  virtual bool carried_on_seal() const { return false; }
-};
-
 // A view over bytes the view owns (inline reads, inline writes).
 class OwnedView final : public BlobView {
  public:
@@ -57,8 +47,7 @@ class Channel {
   virtual Result<OpenedObject> Create(std::string_view key, uint64_t size,
                                       const CreateOptions& options) = 0;
   // Seals the object of `lease`, sending the view's bytes first when it carries them.
-  virtual Result<ObjectInfo> Seal(LeaseId lease, BlobView& view,
-                                  std::optional<uint64_t> size) = 0;
+  virtual Result<ObjectInfo> Seal(LeaseId lease, BlobView& view, std::optional<uint64_t> size) = 0;
   virtual Status Release(LeaseId lease) = 0;
   virtual Status Discard(LeaseId lease) = 0;
   // Renews `leases`; those no longer live are appended to `expired`.

@@ -45,8 +45,8 @@ void FrameReader::Append(std::string_view bytes) {
 Result<std::optional<std::string_view>> FrameReader::Next() {
   if (end_ - begin_ < kFrameHeaderBytes) return std::optional<std::string_view>();
   const auto* p = reinterpret_cast<const uint8_t*>(buf_.data() + begin_);
-  const uint32_t len = uint32_t{p[0]} | uint32_t{p[1]} << 8 | uint32_t{p[2]} << 16 |
-                       uint32_t{p[3]} << 24;
+  const uint32_t len =
+      uint32_t{p[0]} | uint32_t{p[1]} << 8 | uint32_t{p[2]} << 16 | uint32_t{p[3]} << 24;
   if (len > max_frame_bytes_) {
     return ProtocolError("frame of " + std::to_string(len) + " bytes exceeds the limit of " +
                          std::to_string(max_frame_bytes_));

@@ -6,6 +6,13 @@
 #include "transport/wire_convert.h"
 
 namespace packice {
+namespace {
+
+std::span<const std::byte> AsBytes(const std::string& s) {
+  return std::as_bytes(std::span(s.data(), s.size()));
+}
+
+}  // namespace
 
 // One request's worth of work; split out so each case reads as a small function.
 class ServerSession::Dispatch {
@@ -15,19 +22,32 @@ class ServerSession::Dispatch {
 
   Status Run() {
     switch (req_.body_case()) {
-      case wire::Request::kHello: return Hello();
-      case wire::Request::kCreate: return Create();
-      case wire::Request::kSeal: return Seal();
-      case wire::Request::kRelease: return EndLease(req_.release().lease(), /*discard=*/false);
-      case wire::Request::kDiscard: return EndLease(req_.discard().lease(), /*discard=*/true);
-      case wire::Request::kRenew: return Renew();
-      case wire::Request::kOpen: return Open(req_.open().key(), LeaseTtl(req_.open()), false);
-      case wire::Request::kGet: return Open(req_.get().key(), LeaseTtl(req_.get()), true);
-      case wire::Request::kPut: return Put();
-      case wire::Request::kStat: return Stat();
-      case wire::Request::kList: return List();
-      case wire::Request::kDelete: return s_.peer_->Delete(req_.delete_().key());
-      case wire::Request::BODY_NOT_SET: break;
+      case wire::Request::kHello:
+        return Hello();
+      case wire::Request::kCreate:
+        return Create();
+      case wire::Request::kSeal:
+        return Seal();
+      case wire::Request::kRelease:
+        return EndLease(req_.release().lease(), /*discard=*/false);
+      case wire::Request::kDiscard:
+        return EndLease(req_.discard().lease(), /*discard=*/true);
+      case wire::Request::kRenew:
+        return Renew();
+      case wire::Request::kOpen:
+        return Open(req_.open().key(), LeaseTtl(req_.open()), false);
+      case wire::Request::kGet:
+        return Open(req_.get().key(), LeaseTtl(req_.get()), true);
+      case wire::Request::kPut:
+        return Put();
+      case wire::Request::kStat:
+        return Stat();
+      case wire::Request::kList:
+        return List();
+      case wire::Request::kDelete:
+        return s_.peer_->Delete(req_.delete_().key());
+      case wire::Request::BODY_NOT_SET:
+        break;
     }
     return ProtocolError("request has no known body");
   }
@@ -50,13 +70,13 @@ class ServerSession::Dispatch {
   Status Create() {
     const auto& c = req_.create();
     PACKICE_ASSIGN_OR_RETURN(CreateOptions options, FromWire(c.options()));
-    AcquireRequest acq{c.key(), LeaseMode::kCreate, c.size(), std::move(options), s_.session_,
-                       LeaseTtl(c)};
+    AcquireRequest acq{c.key(),     LeaseMode::kCreate, c.size(), std::move(options),
+                       s_.session_, LeaseTtl(c)};
     PACKICE_ASSIGN_OR_RETURN(Grant grant, s_.peer_->Acquire(acq));
-    if (grant.blob->Export(LeaseMode::kCreate).kind == BlobExport::Kind::kInline) {
-      s_.inline_creates_[grant.lease] = grant.blob;
-    }
-    return Lease(std::move(grant), LeaseMode::kCreate, false);
+    const LeaseId lease = grant.lease;
+    Status s = Lease(std::move(grant), LeaseMode::kCreate, false);
+    if (!s.ok()) s_.peer_->Discard(lease).IgnoreError();  // the client never learnt of it
+    return s;
   }
 
   Status Seal() {
@@ -66,12 +86,11 @@ class ServerSession::Dispatch {
     if (r.has_size()) size = r.size();
     auto it = s_.inline_creates_.find(r.lease());
     if (it != s_.inline_creates_.end()) {
-      std::span<std::byte> bytes = it->second->bytes();
-      if (r.data().size() > bytes.size()) {
+      if (r.data().size() > it->second->size()) {
         return InvalidArgument("seal carries " + std::to_string(r.data().size()) +
-                               " bytes for an object of " + std::to_string(bytes.size()));
+                               " bytes for an object of " + std::to_string(it->second->size()));
       }
-      if (!r.data().empty()) std::memcpy(bytes.data(), r.data().data(), r.data().size());
+      PACKICE_RETURN_IF_ERROR(it->second->Write(0, AsBytes(r.data())));
     } else if (!r.data().empty()) {
       return InvalidArgument("seal carries bytes for an object written through a mapping");
     }
@@ -109,7 +128,10 @@ class ServerSession::Dispatch {
     AcquireRequest acq{key, LeaseMode::kRead, 0, {}, s_.session_, lease_ttl};
     PACKICE_ASSIGN_OR_RETURN(Grant grant, s_.peer_->Acquire(acq));
     const bool inline_read = allow_inline && grant.info.size <= s_.limits_.inline_max_bytes;
-    return Lease(std::move(grant), LeaseMode::kRead, inline_read);
+    const LeaseId lease = grant.lease;
+    Status s = Lease(std::move(grant), LeaseMode::kRead, inline_read);
+    if (!s.ok()) s_.peer_->Release(lease).IgnoreError();  // the client never learnt of it
+    return s;
   }
 
   // Fills the lease response for `grant`. With `inline_read`, the bytes travel in the response
@@ -118,22 +140,28 @@ class ServerSession::Dispatch {
     auto* l = resp_.mutable_lease();
     ToWire(grant.info, l->mutable_info());
     auto* blob = l->mutable_blob();
-    BlobExport ex = grant.blob->Export(mode);
+    BlobExport ex;
+    if (!inline_read) {
+      PACKICE_ASSIGN_OR_RETURN(ex, grant.blob->Export(mode));
+    }
     if (mode == LeaseMode::kRead && (inline_read || ex.kind == BlobExport::Kind::kInline)) {
       blob->set_kind(wire::Blob::INLINE);
-      blob->set_data(grant.blob->bytes().data(), grant.info.size);
+      std::string* data = blob->mutable_data();
+      data->resize(grant.info.size);
+      PACKICE_RETURN_IF_ERROR(grant.blob->Read(0, std::as_writable_bytes(std::span(*data))));
       if (inline_read) {
         s_.peer_->Release(grant.lease).IgnoreError();  // nothing to do if it already expired
         return Status::Ok();
       }
-    } else if (ex.kind == BlobExport::Kind::kMemfd) {
-      blob->set_kind(wire::Blob::MEMFD);
+    } else if (ex.kind == BlobExport::Kind::kFd) {
+      blob->set_kind(wire::Blob::FD);
       blob->set_map_size(ex.map_size);
-      out_.fds.push_back(ex.fd);
-      out_.keep.push_back(grant.blob);
+      blob->set_offset(ex.offset);
+      out_.fds.push_back(std::move(ex.fd));
       resp_.set_fd_count(1);
     } else {
       blob->set_kind(wire::Blob::INLINE);  // an inline create: the seal carries the bytes
+      s_.inline_creates_[grant.lease] = grant.blob;
     }
     s_.leases_.insert(grant.lease);
     l->set_lease(grant.lease);
@@ -160,8 +188,9 @@ class ServerSession::Dispatch {
     AcquireRequest acq{p.key(), LeaseMode::kCreate, p.data().size(), std::move(options),
                        s_.session_};
     PACKICE_ASSIGN_OR_RETURN(Grant grant, s_.peer_->Acquire(acq));
-    if (!p.data().empty()) {
-      std::memcpy(grant.blob->bytes().data(), p.data().data(), p.data().size());
+    if (Status s = grant.blob->Write(0, AsBytes(p.data())); !s.ok()) {
+      s_.peer_->Discard(grant.lease).IgnoreError();
+      return s;
     }
     PACKICE_ASSIGN_OR_RETURN(ObjectInfo info, s_.peer_->Seal(grant.lease, std::nullopt));
     ToWire(info, resp_.mutable_info());
@@ -199,7 +228,6 @@ void ServerSession::Handle(std::string_view payload, Outgoing* out) {
   wire::Request req;
   wire::Response resp;
   const size_t fds_before = out->fds.size();
-  const size_t keep_before = out->keep.size();
   Status status;
   if (!req.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
     status = ProtocolError("request does not parse");
@@ -212,7 +240,6 @@ void ServerSession::Handle(std::string_view payload, Outgoing* out) {
     resp.clear_body();
     resp.set_fd_count(0);
     out->fds.resize(fds_before);
-    out->keep.resize(keep_before);
   }
   ToWire(status, &resp);
   AppendFrame(resp, &out->frame);

@@ -25,12 +25,11 @@ struct ServerLimits {
   uint64_t inline_max_bytes = 64 * 1024;
 };
 
-// One response ready to send: its frame and the descriptors that go with it. `keep` holds the
-// blobs the descriptors belong to until they are sent.
+// Responses ready to send: their frames and the descriptors that go with them (closed once
+// sent).
 struct Outgoing {
   std::string frame;
-  std::vector<int> fds;
-  std::vector<std::shared_ptr<Blob>> keep;
+  std::vector<UniqueFd> fds;
 };
 
 class ServerSession {

@@ -16,18 +16,10 @@
 #include <thread>
 #include <vector>
 
+#include "core/io.h"
+
 namespace packice {
 namespace {
-
-uint64_t PageSize() {
-  static const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
-  return page;
-}
-
-uint64_t RoundUpToPage(uint64_t n) {
-  uint64_t page = PageSize();
-  return n == 0 ? page : (n + page - 1) / page * page;
-}
 
 // One memfd, mapped read-write in this process, with a second read-only descriptor to hand to
 // readers. Its size is sealed: a client holding a descriptor cannot shrink the file under the
@@ -256,43 +248,63 @@ class MemoryStore::State {
 
 namespace {
 
-class HeapBlob final : public Blob {
+class HeapBlob final : public MemoryBlob {
  public:
   HeapBlob(std::shared_ptr<MemoryStore::State> state, uint64_t size)
-      : state_(std::move(state)), size_(size), bytes_(new std::byte[size]()) {}
-  ~HeapBlob() override { state_->Uncharge(size_); }
+      : MemoryBlob(size), state_(std::move(state)), bytes_(new std::byte[size]()) {}
+  ~HeapBlob() override { state_->Uncharge(size()); }
 
   std::string_view kind() const override { return "heap"; }
-  std::span<std::byte> bytes() override { return {bytes_.get(), size_}; }
-  BlobExport Export(LeaseMode) const override { return BlobExport{}; }
+  std::span<std::byte> bytes() override { return {bytes_.get(), size()}; }
+  Result<BlobExport> Export(LeaseMode) override { return BlobExport{}; }
 
  private:
   std::shared_ptr<MemoryStore::State> state_;
-  uint64_t size_;
   std::unique_ptr<std::byte[]> bytes_;
 };
 
-class ShmBlob final : public Blob {
+class ShmBlob final : public MemoryBlob {
  public:
   ShmBlob(std::shared_ptr<MemoryStore::State> state, std::unique_ptr<Segment> seg, uint64_t size)
-      : state_(std::move(state)), seg_(std::move(seg)), size_(size) {}
+      : MemoryBlob(size), state_(std::move(state)), seg_(std::move(seg)) {}
   ~ShmBlob() override { state_->Release(std::move(seg_), !retired_.load()); }
 
   std::string_view kind() const override { return "memory"; }
-  std::span<std::byte> bytes() override { return {seg_->data(), size_}; }
-  BlobExport Export(LeaseMode mode) const override {
-    return BlobExport{BlobExport::Kind::kMemfd,
-                      mode == LeaseMode::kRead ? seg_->fd_ro() : seg_->fd_rw(),
-                      RoundUpToPage(size_)};
+  std::span<std::byte> bytes() override { return {seg_->data(), size()}; }
+  Result<BlobExport> Export(LeaseMode mode) override {
+    BlobExport ex;
+    ex.kind = BlobExport::Kind::kFd;
+    ex.fd = UniqueFd(
+        fcntl(mode == LeaseMode::kRead ? seg_->fd_ro() : seg_->fd_rw(), F_DUPFD_CLOEXEC, 0));
+    if (!ex.fd.valid()) return ErrnoError("dup", errno);
+    ex.map_size = RoundUpToPage(size());
+    return ex;
   }
   void Retire() override { retired_.store(true); }
 
  private:
   std::shared_ptr<MemoryStore::State> state_;
   std::unique_ptr<Segment> seg_;
-  uint64_t size_;
   std::atomic<bool> retired_{false};
 };
+
+// An in-process view of a memory blob: its own bytes, kept alive by the view.
+class AliasView final : public BlobView {
+ public:
+  explicit AliasView(std::shared_ptr<MemoryBlob> blob) : blob_(std::move(blob)) {}
+  std::span<std::byte> bytes() override { return blob_->bytes(); }
+
+ private:
+  std::shared_ptr<MemoryBlob> blob_;
+};
+
+Status CheckRange(uint64_t offset, uint64_t length, uint64_t size) {
+  if (offset > size || length > size - offset) {
+    return InvalidArgument("range [" + std::to_string(offset) + ", +" + std::to_string(length) +
+                           ") outside an object of " + std::to_string(size) + " bytes");
+  }
+  return Status::Ok();
+}
 
 }  // namespace
 
@@ -306,7 +318,35 @@ uint64_t MemoryStore::ChargeFor(uint64_t size) const {
   return size <= state_->options().small_object_bytes ? size : RoundUpToPage(size);
 }
 
-Result<std::shared_ptr<Blob>> MemoryStore::Allocate(uint64_t size) {
+Status MemoryBlob::Write(uint64_t offset, std::span<const std::byte> data) {
+  PACKICE_RETURN_IF_ERROR(CheckRange(offset, data.size(), size()));
+  if (!data.empty()) std::memcpy(bytes().data() + offset, data.data(), data.size());
+  return Status::Ok();
+}
+
+Status MemoryBlob::Read(uint64_t offset, std::span<std::byte> out) {
+  PACKICE_RETURN_IF_ERROR(CheckRange(offset, out.size(), size()));
+  if (!out.empty()) std::memcpy(out.data(), bytes().data() + offset, out.size());
+  return Status::Ok();
+}
+
+Result<std::shared_ptr<BlobView>> MemoryBlob::OpenView(LeaseMode) {
+  return std::shared_ptr<BlobView>(std::make_shared<AliasView>(shared_from_this()));
+}
+
+uint64_t MemoryStore::capacity_bytes() const { return state_->options().capacity_bytes; }
+
+Result<std::shared_ptr<Blob>> MemoryStore::Allocate(const ObjectInfo& info) {
+  PACKICE_ASSIGN_OR_RETURN(std::shared_ptr<MemoryBlob> blob, Allocate(info.size));
+  return std::shared_ptr<Blob>(std::move(blob));
+}
+
+StoreStats MemoryStore::GetStats() const {
+  Stats s = state_->GetStats();
+  return StoreStats{s.used_bytes, s.pooled_bytes, s.capacity_bytes};
+}
+
+Result<std::shared_ptr<MemoryBlob>> MemoryStore::Allocate(uint64_t size) {
   // Also keeps the page rounding below from overflowing.
   if (size > state_->options().capacity_bytes) {
     return OutOfCapacity("object of " + std::to_string(size) + " bytes exceeds the capacity of " +
@@ -314,7 +354,7 @@ Result<std::shared_ptr<Blob>> MemoryStore::Allocate(uint64_t size) {
   }
   if (size <= state_->options().small_object_bytes) {
     PACKICE_RETURN_IF_ERROR(state_->Charge(size));
-    return std::shared_ptr<Blob>(std::make_shared<HeapBlob>(state_, size));
+    return std::shared_ptr<MemoryBlob>(std::make_shared<HeapBlob>(state_, size));
   }
   const uint64_t seg_size = RoundUpToPage(size);
   std::unique_ptr<Segment> seg = state_->TakePooled(seg_size);
@@ -328,10 +368,10 @@ Result<std::shared_ptr<Blob>> MemoryStore::Allocate(uint64_t size) {
     seg = std::move(made).value();
     state_->NoteCreated();
   }
-  return std::shared_ptr<Blob>(std::make_shared<ShmBlob>(state_, std::move(seg), size));
+  return std::shared_ptr<MemoryBlob>(std::make_shared<ShmBlob>(state_, std::move(seg), size));
 }
 
-MemoryStore::Stats MemoryStore::GetStats() const { return state_->GetStats(); }
+MemoryStore::Stats MemoryStore::GetMemoryStats() const { return state_->GetStats(); }
 
 void MemoryStore::DrainCleaner() { state_->DrainCleaner(); }
 

@@ -17,7 +17,8 @@
 #include <cstdint>
 #include <memory>
 
-#include "packice/peer.h"
+#include "backends/blob_store.h"
+#include "packice/blob.h"
 #include "packice/status.h"
 
 namespace packice {
@@ -29,7 +30,24 @@ struct MemoryStoreOptions {
   bool cleaner_thread = true;               // false: zero freed segments inline
 };
 
-class MemoryStore {
+// A blob whose bytes are mapped in this process.
+class MemoryBlob : public Blob, public std::enable_shared_from_this<MemoryBlob> {
+ public:
+  // The bytes as mapped in the node; size() of them.
+  virtual std::span<std::byte> bytes() = 0;
+  uint64_t size() const override { return size_; }
+  Status Write(uint64_t offset, std::span<const std::byte> data) override;
+  Status Read(uint64_t offset, std::span<std::byte> out) override;
+  Result<std::shared_ptr<BlobView>> OpenView(LeaseMode mode) override;
+
+ protected:
+  explicit MemoryBlob(uint64_t size) : size_(size) {}
+
+ private:
+  const uint64_t size_;
+};
+
+class MemoryStore final : public BlobStore {
  public:
   struct Stats {
     uint64_t used_bytes = 0;    // charged to live blobs
@@ -40,19 +58,25 @@ class MemoryStore {
   };
 
   explicit MemoryStore(MemoryStoreOptions options);
-  ~MemoryStore();
+  ~MemoryStore() override;
   MemoryStore(const MemoryStore&) = delete;
   MemoryStore& operator=(const MemoryStore&) = delete;
 
   // A zero-filled blob of `size` bytes. Errors: kOutOfCapacity, kInternal (system call failed).
-  Result<std::shared_ptr<Blob>> Allocate(uint64_t size);
+  Result<std::shared_ptr<MemoryBlob>> Allocate(uint64_t size);
 
-  Stats GetStats() const;
+  Stats GetMemoryStats() const;
   // Blocks until every freed segment has been zeroed and pooled.
   void DrainCleaner();
 
-  // Bytes a blob of `size` is charged: small objects their size, segments whole pages.
-  uint64_t ChargeFor(uint64_t size) const;
+  // BlobStore:
+  std::string_view tier() const override { return "memory"; }
+  uint64_t capacity_bytes() const override;
+  // Small objects are charged their size, segments whole pages.
+  uint64_t ChargeFor(uint64_t size) const override;
+  Result<std::shared_ptr<Blob>> Allocate(const ObjectInfo& info) override;
+  StoreStats GetStats() const override;
+  void Quiesce() override { DrainCleaner(); }
 
   class State;  // shared with blobs, which return their memory to it
 

@@ -47,7 +47,7 @@ MemoryStoreOptions SmallStore(bool cleaner_thread) {
   return o;
 }
 
-std::shared_ptr<Blob> MustAllocate(MemoryStore& store, uint64_t size) {
+std::shared_ptr<MemoryBlob> MustAllocate(MemoryStore& store, uint64_t size) {
   auto r = store.Allocate(size);
   EXPECT_TRUE(r.ok()) << r.status().ToString();
   return r.ok() ? std::move(r).value() : nullptr;
@@ -62,14 +62,14 @@ TEST(MemoryStoreTest, SmallObjectIsAHeapBlobExportedInline) {
   EXPECT_EQ(blob->kind(), "heap");
   EXPECT_EQ(blob->bytes().size(), 100u);
   for (LeaseMode mode : {LeaseMode::kRead, LeaseMode::kCreate}) {
-    BlobExport e = blob->Export(mode);
+    BlobExport e = blob->Export(mode).value();
     EXPECT_EQ(e.kind, BlobExport::Kind::kInline);
-    EXPECT_EQ(e.fd, -1);
+    EXPECT_EQ(e.fd.get(), -1);
     EXPECT_EQ(e.map_size, 0u);
   }
   EXPECT_EQ(store.ChargeFor(100), 100u);
-  EXPECT_EQ(store.GetStats().used_bytes, 100u);
-  EXPECT_EQ(store.GetStats().segments_created, 0u);
+  EXPECT_EQ(store.GetMemoryStats().used_bytes, 100u);
+  EXPECT_EQ(store.GetMemoryStats().segments_created, 0u);
 }
 
 TEST(MemoryStoreTest, SmallObjectBytesIsTheLastHeapSize) {
@@ -91,23 +91,23 @@ TEST(MemoryStoreTest, LargeObjectIsAMemfdWithPageRoundedMapSize) {
   ASSERT_NE(blob, nullptr);
   EXPECT_EQ(blob->kind(), "memory");
   EXPECT_EQ(blob->bytes().size(), size);
-  BlobExport rd = blob->Export(LeaseMode::kRead);
-  BlobExport wr = blob->Export(LeaseMode::kCreate);
-  EXPECT_EQ(rd.kind, BlobExport::Kind::kMemfd);
-  EXPECT_EQ(wr.kind, BlobExport::Kind::kMemfd);
-  EXPECT_GE(rd.fd, 0);
-  EXPECT_GE(wr.fd, 0);
-  EXPECT_NE(rd.fd, wr.fd);
+  BlobExport rd = blob->Export(LeaseMode::kRead).value();
+  BlobExport wr = blob->Export(LeaseMode::kCreate).value();
+  EXPECT_EQ(rd.kind, BlobExport::Kind::kFd);
+  EXPECT_EQ(wr.kind, BlobExport::Kind::kFd);
+  EXPECT_GE(rd.fd.get(), 0);
+  EXPECT_GE(wr.fd.get(), 0);
+  EXPECT_NE(rd.fd.get(), wr.fd.get());
   EXPECT_EQ(rd.map_size, 3 * Page());
   EXPECT_EQ(wr.map_size, 3 * Page());
-  EXPECT_EQ(fcntl(rd.fd, F_GETFL) & O_ACCMODE, O_RDONLY);
-  EXPECT_EQ(fcntl(wr.fd, F_GETFL) & O_ACCMODE, O_RDWR);
+  EXPECT_EQ(fcntl(rd.fd.get(), F_GETFL) & O_ACCMODE, O_RDONLY);
+  EXPECT_EQ(fcntl(wr.fd.get(), F_GETFL) & O_ACCMODE, O_RDWR);
   struct stat st {};
-  ASSERT_EQ(fstat(rd.fd, &st), 0);
+  ASSERT_EQ(fstat(rd.fd.get(), &st), 0);
   EXPECT_GE(static_cast<uint64_t>(st.st_size), rd.map_size);
 
   EXPECT_EQ(store.ChargeFor(size), 3 * Page());
-  MemoryStore::Stats s = store.GetStats();
+  MemoryStore::Stats s = store.GetMemoryStats();
   EXPECT_EQ(s.used_bytes, 3 * Page());
   EXPECT_EQ(s.segments_created, 1u);
   EXPECT_EQ(s.segments_reused, 0u);
@@ -117,8 +117,8 @@ TEST(MemoryStoreTest, ExactPageMultipleIsNotRoundedFurther) {
   MemoryStore store(SmallStore(false));
   auto blob = MustAllocate(store, 4 * Page());
   ASSERT_NE(blob, nullptr);
-  EXPECT_EQ(blob->Export(LeaseMode::kRead).map_size, 4 * Page());
-  EXPECT_EQ(store.GetStats().used_bytes, 4 * Page());
+  EXPECT_EQ(blob->Export(LeaseMode::kRead).value().map_size, 4 * Page());
+  EXPECT_EQ(store.GetMemoryStats().used_bytes, 4 * Page());
 }
 
 TEST(MemoryStoreTest, ZeroSizeIsAnEmptyHeapBlob) {
@@ -127,7 +127,7 @@ TEST(MemoryStoreTest, ZeroSizeIsAnEmptyHeapBlob) {
   ASSERT_NE(blob, nullptr);
   EXPECT_EQ(blob->kind(), "heap");
   EXPECT_TRUE(blob->bytes().empty());
-  EXPECT_EQ(store.GetStats().used_bytes, 0u);
+  EXPECT_EQ(store.GetMemoryStats().used_bytes, 0u);
 }
 
 TEST(MemoryStoreTest, FreshBlobsAreAllZero) {
@@ -143,31 +143,31 @@ TEST(MemoryStoreTest, FreeingReturnsTheCharge) {
   MemoryStore store(SmallStore(false));
   auto heap = MustAllocate(store, 500);
   auto shm = MustAllocate(store, 2 * Page());
-  EXPECT_EQ(store.GetStats().used_bytes, 500 + 2 * Page());
+  EXPECT_EQ(store.GetMemoryStats().used_bytes, 500 + 2 * Page());
   heap.reset();
-  EXPECT_EQ(store.GetStats().used_bytes, 2 * Page());
+  EXPECT_EQ(store.GetMemoryStats().used_bytes, 2 * Page());
   shm.reset();
-  EXPECT_EQ(store.GetStats().used_bytes, 0u);
-  EXPECT_EQ(store.GetStats().pooled_bytes, 2 * Page());  // kept for reuse
+  EXPECT_EQ(store.GetMemoryStats().used_bytes, 0u);
+  EXPECT_EQ(store.GetMemoryStats().pooled_bytes, 2 * Page());  // kept for reuse
 }
 
 // --- capacity ------------------------------------------------------------------------------
 
 TEST(MemoryStoreTest, ObjectLargerThanCapacityIsOutOfCapacity) {
   MemoryStore store(SmallStore(false));
-  const uint64_t cap = store.GetStats().capacity_bytes;
+  const uint64_t cap = store.GetMemoryStats().capacity_bytes;
   EXPECT_CODE(store.Allocate(cap + 1), kOutOfCapacity);
   EXPECT_CODE(store.Allocate(std::numeric_limits<uint64_t>::max()), kOutOfCapacity);
   EXPECT_CODE(store.Allocate(std::numeric_limits<uint64_t>::max() - Page() / 2), kOutOfCapacity);
-  EXPECT_EQ(store.GetStats().used_bytes, 0u);
-  EXPECT_EQ(store.GetStats().segments_created, 0u);
+  EXPECT_EQ(store.GetMemoryStats().used_bytes, 0u);
+  EXPECT_EQ(store.GetMemoryStats().segments_created, 0u);
   // Exactly the capacity fits.
   EXPECT_NE(MustAllocate(store, cap), nullptr);
 }
 
 TEST(MemoryStoreTest, FullStoreFailsWithAClearMessageAndRecovers) {
   MemoryStore store(SmallStore(false));
-  const uint64_t cap = store.GetStats().capacity_bytes;
+  const uint64_t cap = store.GetMemoryStats().capacity_bytes;
   auto big = MustAllocate(store, cap - 2 * Page());
   ASSERT_NE(big, nullptr);
   auto r = store.Allocate(3 * Page());
@@ -179,17 +179,17 @@ TEST(MemoryStoreTest, FullStoreFailsWithAClearMessageAndRecovers) {
             std::string::npos)
       << msg;
   // A failed allocation charges nothing.
-  EXPECT_EQ(store.GetStats().used_bytes, cap - 2 * Page());
+  EXPECT_EQ(store.GetMemoryStats().used_bytes, cap - 2 * Page());
 
   // Fill the rest with small heap blobs, to the byte.
-  std::vector<std::shared_ptr<Blob>> small;
+  std::vector<std::shared_ptr<MemoryBlob>> small;
   for (uint64_t left = 2 * Page(); left > 0;) {
     const uint64_t n = std::min<uint64_t>(left, 1000);
     small.push_back(MustAllocate(store, n));
     ASSERT_NE(small.back(), nullptr);
     left -= n;
   }
-  EXPECT_EQ(store.GetStats().used_bytes, cap);
+  EXPECT_EQ(store.GetMemoryStats().used_bytes, cap);
   EXPECT_CODE(store.Allocate(1), kOutOfCapacity);
   EXPECT_CODE(store.Allocate(Page() + 1), kOutOfCapacity);
   EXPECT_NE(MustAllocate(store, 0), nullptr);  // nothing still fits
@@ -216,13 +216,13 @@ TEST_P(MemoryStorePoolTest, FreedSegmentIsReusedAndZeroedFirst) {
   Fill(blob->bytes(), std::byte{0xAB});
   blob.reset();
   store.DrainCleaner();
-  MemoryStore::Stats s = store.GetStats();
+  MemoryStore::Stats s = store.GetMemoryStats();
   EXPECT_EQ(s.used_bytes, 0u);
   EXPECT_EQ(s.pooled_bytes, 4 * Page());
 
   auto again = MustAllocate(store, size);
   ASSERT_NE(again, nullptr);
-  s = store.GetStats();
+  s = store.GetMemoryStats();
   EXPECT_EQ(s.segments_created, 1u);
   EXPECT_EQ(s.segments_reused, 1u);
   EXPECT_EQ(s.pooled_bytes, 0u);
@@ -233,8 +233,8 @@ TEST_P(MemoryStorePoolTest, FreedSegmentIsReusedAndZeroedFirst) {
   EXPECT_TRUE(AllZero({again->bytes().data(), 4 * Page()}));
 
   // Also through a mapping of the exported descriptor.
-  BlobExport e = again->Export(LeaseMode::kRead);
-  void* p = mmap(nullptr, e.map_size, PROT_READ, MAP_SHARED, e.fd, 0);
+  BlobExport e = again->Export(LeaseMode::kRead).value();
+  void* p = mmap(nullptr, e.map_size, PROT_READ, MAP_SHARED, e.fd.get(), 0);
   ASSERT_NE(p, MAP_FAILED) << errno;
   EXPECT_TRUE(AllZero({static_cast<const std::byte*>(p), e.map_size}));
   munmap(p, e.map_size);
@@ -249,7 +249,7 @@ TEST_P(MemoryStorePoolTest, SegmentReusedWithoutDrainingIsZeroToo) {
     ASSERT_TRUE(AllZero(blob->bytes())) << "round " << i;
     Fill(blob->bytes(), std::byte{static_cast<unsigned char>(i + 1)});
   }
-  MemoryStore::Stats s = store.GetStats();
+  MemoryStore::Stats s = store.GetMemoryStats();
   EXPECT_EQ(s.segments_created + s.segments_reused, 20u);
   if (!cleaner_thread()) {
     EXPECT_EQ(s.segments_created, 1u);
@@ -267,37 +267,37 @@ TEST_P(MemoryStorePoolTest, SlightlyLargerSegmentIsReusedButNotAMuchLargerOne) {
   // 9 pages is within 1/8 of 8 pages: reused, and charged what it really holds.
   auto eight = MustAllocate(store, 8 * Page());
   ASSERT_NE(eight, nullptr);
-  EXPECT_EQ(store.GetStats().segments_reused, 1u);
+  EXPECT_EQ(store.GetMemoryStats().segments_reused, 1u);
   EXPECT_EQ(eight->bytes().size(), 8 * Page());
-  EXPECT_EQ(eight->Export(LeaseMode::kRead).map_size, 8 * Page());
-  EXPECT_EQ(store.GetStats().used_bytes, 9 * Page());
+  EXPECT_EQ(eight->Export(LeaseMode::kRead).value().map_size, 8 * Page());
+  EXPECT_EQ(store.GetMemoryStats().used_bytes, 9 * Page());
   eight.reset();
   store.DrainCleaner();
-  EXPECT_EQ(store.GetStats().used_bytes, 0u);
-  EXPECT_EQ(store.GetStats().pooled_bytes, 9 * Page());
+  EXPECT_EQ(store.GetMemoryStats().used_bytes, 0u);
+  EXPECT_EQ(store.GetMemoryStats().pooled_bytes, 9 * Page());
   // 9 pages is more than 1/8 above 7 pages, and smaller segments never serve larger requests.
   auto seven = MustAllocate(store, 7 * Page());
   auto ten = MustAllocate(store, 10 * Page());
-  EXPECT_EQ(store.GetStats().segments_reused, 1u);
-  EXPECT_EQ(store.GetStats().segments_created, 3u);
+  EXPECT_EQ(store.GetMemoryStats().segments_reused, 1u);
+  EXPECT_EQ(store.GetMemoryStats().segments_created, 3u);
 }
 
 TEST_P(MemoryStorePoolTest, PooledBytesAreGivenUpWhenAnAllocationNeedsTheRoom) {
   MemoryStore store(SmallStore(cleaner_thread()));
-  const uint64_t cap = store.GetStats().capacity_bytes;
+  const uint64_t cap = store.GetMemoryStats().capacity_bytes;
   {
     // Fill the whole capacity with segments, then free them all into the pool.
-    std::vector<std::shared_ptr<Blob>> blobs;
+    std::vector<std::shared_ptr<MemoryBlob>> blobs;
     for (int i = 0; i < 4; ++i) blobs.push_back(MustAllocate(store, cap / 4));
   }
   store.DrainCleaner();
-  ASSERT_EQ(store.GetStats().pooled_bytes, cap);
-  ASSERT_EQ(store.GetStats().used_bytes, 0u);
+  ASSERT_EQ(store.GetMemoryStats().pooled_bytes, cap);
+  ASSERT_EQ(store.GetMemoryStats().used_bytes, 0u);
 
   // A size no pooled segment fits: a new segment, paid for with pooled bytes.
   auto other = MustAllocate(store, cap / 2 + Page());
   ASSERT_NE(other, nullptr);
-  MemoryStore::Stats s = store.GetStats();
+  MemoryStore::Stats s = store.GetMemoryStats();
   EXPECT_EQ(s.segments_reused, 0u);
   EXPECT_EQ(s.segments_created, 5u);
   EXPECT_EQ(s.used_bytes, cap / 2 + Page());
@@ -308,13 +308,13 @@ TEST_P(MemoryStorePoolTest, PooledBytesAreGivenUpWhenAnAllocationNeedsTheRoom) {
   // 8-page segment to be reused).
   auto seven = MustAllocate(store, cap / 4 - Page());
   ASSERT_NE(seven, nullptr);
-  s = store.GetStats();
+  s = store.GetMemoryStats();
   EXPECT_EQ(s.used_bytes + s.pooled_bytes, cap);
   EXPECT_EQ(s.segments_reused, 0u);
   // So a heap allocation too takes its room from the pool.
   auto heap = MustAllocate(store, 1000);
   ASSERT_NE(heap, nullptr);
-  s = store.GetStats();
+  s = store.GetMemoryStats();
   EXPECT_EQ(s.pooled_bytes, 0u);
   EXPECT_EQ(s.used_bytes, cap / 2 + Page() + cap / 4 - Page() + 1000);
 
@@ -332,14 +332,14 @@ TEST_P(MemoryStorePoolTest, PoolIsBoundedByPoolBytes) {
   MemoryStore store(o);
   MustAllocate(store, 6 * Page()).reset();  // bigger than the whole pool: unmapped
   store.DrainCleaner();
-  EXPECT_EQ(store.GetStats().pooled_bytes, 0u);
-  EXPECT_EQ(store.GetStats().used_bytes, 0u);
+  EXPECT_EQ(store.GetMemoryStats().pooled_bytes, 0u);
+  EXPECT_EQ(store.GetMemoryStats().used_bytes, 0u);
   {
-    std::vector<std::shared_ptr<Blob>> blobs;
+    std::vector<std::shared_ptr<MemoryBlob>> blobs;
     for (int i = 0; i < 3; ++i) blobs.push_back(MustAllocate(store, 2 * Page()));
   }
   store.DrainCleaner();
-  EXPECT_EQ(store.GetStats().pooled_bytes, 4 * Page());
+  EXPECT_EQ(store.GetMemoryStats().pooled_bytes, 4 * Page());
 }
 
 TEST_P(MemoryStorePoolTest, RetiredBlobIsNotPooled) {
@@ -349,16 +349,16 @@ TEST_P(MemoryStorePoolTest, RetiredBlobIsNotPooled) {
   blob->Retire();
   blob.reset();
   store.DrainCleaner();
-  EXPECT_EQ(store.GetStats().pooled_bytes, 0u);
-  EXPECT_EQ(store.GetStats().used_bytes, 0u);
+  EXPECT_EQ(store.GetMemoryStats().pooled_bytes, 0u);
+  EXPECT_EQ(store.GetMemoryStats().used_bytes, 0u);
   auto next = MustAllocate(store, 2 * Page());
-  EXPECT_EQ(store.GetStats().segments_reused, 0u);
-  EXPECT_EQ(store.GetStats().segments_created, 2u);
+  EXPECT_EQ(store.GetMemoryStats().segments_reused, 0u);
+  EXPECT_EQ(store.GetMemoryStats().segments_created, 2u);
 }
 
 TEST_P(MemoryStorePoolTest, BlobsOutliveTheStore) {
-  std::shared_ptr<Blob> heap;
-  std::shared_ptr<Blob> shm;
+  std::shared_ptr<MemoryBlob> heap;
+  std::shared_ptr<MemoryBlob> shm;
   {
     MemoryStore store(SmallStore(cleaner_thread()));
     heap = MustAllocate(store, 10);
@@ -373,16 +373,16 @@ TEST_P(MemoryStorePoolTest, BlobsOutliveTheStore) {
 
 TEST_P(MemoryStorePoolTest, ConcurrentAllocateAndFreeKeepAccountsStraight) {
   MemoryStore store(SmallStore(cleaner_thread()));
-  const uint64_t cap = store.GetStats().capacity_bytes;
+  const uint64_t cap = store.GetMemoryStats().capacity_bytes;
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&store, t] {
-      std::vector<std::shared_ptr<Blob>> held;
+      std::vector<std::shared_ptr<MemoryBlob>> held;
       for (int i = 0; i < 200; ++i) {
         const uint64_t size = (i % 3 == 0) ? 100 + i : (1 + (i + t) % 4) * Page();
         auto r = store.Allocate(size);
         if (r.ok()) {
-          std::shared_ptr<Blob> b = std::move(r).value();
+          std::shared_ptr<MemoryBlob> b = std::move(r).value();
           if (!AllZero(b->bytes())) ADD_FAILURE() << "recycled bytes not zeroed";
           Fill(b->bytes(), std::byte{static_cast<unsigned char>(t + 1)});
           held.push_back(std::move(b));
@@ -395,7 +395,7 @@ TEST_P(MemoryStorePoolTest, ConcurrentAllocateAndFreeKeepAccountsStraight) {
   }
   for (auto& th : threads) th.join();
   store.DrainCleaner();
-  MemoryStore::Stats s = store.GetStats();
+  MemoryStore::Stats s = store.GetMemoryStats();
   EXPECT_EQ(s.used_bytes, 0u);
   EXPECT_LE(s.pooled_bytes, cap);
   EXPECT_GT(s.segments_reused, 0u);
@@ -413,17 +413,17 @@ class MemoryStoreExportTest : public ::testing::Test {
   void SetUp() override {
     blob_ = MustAllocate(store_, 2 * Page() + 100);
     ASSERT_NE(blob_, nullptr);
-    ro_ = blob_->Export(LeaseMode::kRead);
-    ASSERT_EQ(ro_.kind, BlobExport::Kind::kMemfd);
+    ro_ = blob_->Export(LeaseMode::kRead).value();
+    ASSERT_EQ(ro_.kind, BlobExport::Kind::kFd);
   }
 
   MemoryStore store_{SmallStore(false)};
-  std::shared_ptr<Blob> blob_;
+  std::shared_ptr<MemoryBlob> blob_;
   BlobExport ro_;
 };
 
 TEST_F(MemoryStoreExportTest, ReadMappingSeesWritesThroughTheBlob) {
-  void* p = mmap(nullptr, ro_.map_size, PROT_READ, MAP_SHARED, ro_.fd, 0);
+  void* p = mmap(nullptr, ro_.map_size, PROT_READ, MAP_SHARED, ro_.fd.get(), 0);
   ASSERT_NE(p, MAP_FAILED) << errno;
   auto mapped = std::span<const std::byte>(static_cast<const std::byte*>(p), ro_.map_size);
   EXPECT_TRUE(AllZero(mapped));
@@ -436,12 +436,12 @@ TEST_F(MemoryStoreExportTest, ReadMappingSeesWritesThroughTheBlob) {
 
 TEST_F(MemoryStoreExportTest, ReadDescriptorCannotBeMappedWritable) {
   errno = 0;
-  void* p = mmap(nullptr, ro_.map_size, PROT_READ | PROT_WRITE, MAP_SHARED, ro_.fd, 0);
+  void* p = mmap(nullptr, ro_.map_size, PROT_READ | PROT_WRITE, MAP_SHARED, ro_.fd.get(), 0);
   EXPECT_EQ(p, MAP_FAILED);
   EXPECT_EQ(errno, EACCES);
   if (p != MAP_FAILED) munmap(p, ro_.map_size);
 
-  void* q = mmap(nullptr, ro_.map_size, PROT_READ, MAP_SHARED, ro_.fd, 0);
+  void* q = mmap(nullptr, ro_.map_size, PROT_READ, MAP_SHARED, ro_.fd.get(), 0);
   ASSERT_NE(q, MAP_FAILED) << errno;
   errno = 0;
   EXPECT_EQ(mprotect(q, ro_.map_size, PROT_READ | PROT_WRITE), -1);
@@ -451,14 +451,14 @@ TEST_F(MemoryStoreExportTest, ReadDescriptorCannotBeMappedWritable) {
 
 TEST_F(MemoryStoreExportTest, ReadDescriptorCannotWriteOrResize) {
   const char c = 'x';
-  EXPECT_EQ(pwrite(ro_.fd, &c, 1, 0), -1);
-  EXPECT_NE(ftruncate(ro_.fd, 0), 0);
+  EXPECT_EQ(pwrite(ro_.fd.get(), &c, 1, 0), -1);
+  EXPECT_NE(ftruncate(ro_.fd.get(), 0), 0);
   EXPECT_TRUE(AllZero(blob_->bytes()));
 }
 
 TEST_F(MemoryStoreExportTest, CreateDescriptorWritesButCannotResizeTheSegment) {
-  BlobExport rw = blob_->Export(LeaseMode::kCreate);
-  void* p = mmap(nullptr, rw.map_size, PROT_READ | PROT_WRITE, MAP_SHARED, rw.fd, 0);
+  BlobExport rw = blob_->Export(LeaseMode::kCreate).value();
+  void* p = mmap(nullptr, rw.map_size, PROT_READ | PROT_WRITE, MAP_SHARED, rw.fd.get(), 0);
   ASSERT_NE(p, MAP_FAILED) << errno;
   static_cast<std::byte*>(p)[5] = std::byte{0x42};
   EXPECT_EQ(blob_->bytes()[5], std::byte{0x42});
@@ -466,17 +466,17 @@ TEST_F(MemoryStoreExportTest, CreateDescriptorWritesButCannotResizeTheSegment) {
   // Shrinking the file under the store's own mapping would crash the store with SIGBUS on its
   // next touch (zeroing for reuse); growing it would let a client charge memory nobody counts.
   errno = 0;
-  EXPECT_EQ(ftruncate(rw.fd, 0), -1);
+  EXPECT_EQ(ftruncate(rw.fd.get(), 0), -1);
   EXPECT_EQ(errno, EPERM);
-  EXPECT_EQ(ftruncate(rw.fd, static_cast<off_t>(64 * rw.map_size)), -1);
+  EXPECT_EQ(ftruncate(rw.fd.get(), static_cast<off_t>(64 * rw.map_size)), -1);
   blob_.reset();  // pooled and zeroed through the store's mapping: must not fault
-  EXPECT_EQ(store_.GetStats().pooled_bytes, 3 * Page());
+  EXPECT_EQ(store_.GetMemoryStats().pooled_bytes, 3 * Page());
 }
 
 // A process that is handed the read-only descriptor must not get write access by reopening it
 // through /proc/self/fd. Run in a child as an unprivileged user (root may open anything).
 TEST_F(MemoryStoreExportTest, ReadDescriptorCannotBeReopenedWritable) {
-  const std::string path = "/proc/self/fd/" + std::to_string(ro_.fd);
+  const std::string path = "/proc/self/fd/" + std::to_string(ro_.fd.get());
   pid_t pid = fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {

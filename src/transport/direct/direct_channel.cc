@@ -8,26 +8,20 @@
 namespace packice {
 namespace {
 
-// The object's `size` bytes of `blob`: a seal may have truncated the object below the blob's
+// The first `size` bytes of a blob's view: a seal may have truncated the object below its
 // allocated size, and a reader must see only the content.
-class PeerBlobView final : public BlobView {
+class SizedView final : public BlobView {
  public:
-  PeerBlobView(std::shared_ptr<Blob> blob, uint64_t size) : blob_(std::move(blob)), size_(size) {}
+  SizedView(std::shared_ptr<BlobView> view, uint64_t size) : view_(std::move(view)), size_(size) {}
   std::span<std::byte> bytes() override {
-    std::span<std::byte> all = blob_->bytes();
+    std::span<std::byte> all = view_->bytes();
     return all.first(std::min<uint64_t>(size_, all.size()));
   }
 
  private:
-  std::shared_ptr<Blob> blob_;
+  std::shared_ptr<BlobView> view_;
   uint64_t size_;
 };
-
-OpenedObject FromGrant(Grant grant) {
-  const uint64_t size = grant.info.size;
-  return OpenedObject{grant.lease, grant.lease_ttl, std::move(grant.info),
-                      std::make_shared<PeerBlobView>(std::move(grant.blob), size)};
-}
 
 class DirectChannel final : public Channel {
  public:
@@ -37,7 +31,7 @@ class DirectChannel final : public Channel {
                               const CreateOptions& options) override {
     AcquireRequest req{std::string(key), LeaseMode::kCreate, size, options};
     PACKICE_ASSIGN_OR_RETURN(Grant grant, peer_->Acquire(req));
-    return FromGrant(std::move(grant));
+    return FromGrant(std::move(grant), LeaseMode::kCreate);
   }
   Result<ObjectInfo> Seal(LeaseId lease, BlobView&, std::optional<uint64_t> size) override {
     return peer_->Seal(lease, size);
@@ -53,7 +47,7 @@ class DirectChannel final : public Channel {
   Result<OpenedObject> Open(std::string_view key) override {
     AcquireRequest req{std::string(key), LeaseMode::kRead};
     PACKICE_ASSIGN_OR_RETURN(Grant grant, peer_->Acquire(req));
-    return FromGrant(std::move(grant));
+    return FromGrant(std::move(grant), LeaseMode::kRead);
   }
   Result<ObjectInfo> Put(std::string_view key, std::span<const std::byte> data,
                          const CreateOptions& options) override {
@@ -67,6 +61,19 @@ class DirectChannel final : public Channel {
   Status Delete(std::string_view key) override { return peer_->Delete(key); }
 
  private:
+  // The grant as the client holds it; the lease ends if the bytes cannot be reached.
+  Result<OpenedObject> FromGrant(Grant grant, LeaseMode mode) {
+    auto view = grant.blob->OpenView(mode);
+    if (!view.ok()) {
+      (mode == LeaseMode::kCreate ? peer_->Discard(grant.lease) : peer_->Release(grant.lease))
+          .IgnoreError();
+      return view.status();
+    }
+    const uint64_t size = grant.info.size;
+    return OpenedObject{grant.lease, grant.lease_ttl, std::move(grant.info),
+                        std::make_shared<SizedView>(std::move(view).value(), size)};
+  }
+
   std::shared_ptr<Peer> peer_;
 };
 

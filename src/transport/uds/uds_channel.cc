@@ -10,6 +10,7 @@
 #include <deque>
 #include <mutex>
 
+#include "core/mapped_view.h"
 #include "transport/channel.h"
 #include "transport/frame.h"
 #include "transport/request_handler.h"
@@ -21,52 +22,6 @@ namespace packice {
 namespace {
 
 constexpr int kReplyTimeoutSeconds = 60;
-
-// A blob mapped from a descriptor the node sent.
-class MappedView final : public BlobView {
- public:
-  static Result<std::shared_ptr<BlobView>> Map(int fd, uint64_t map_size, uint64_t size,
-                                               bool writable) {
-    if (size > map_size) return ProtocolError("object larger than its mapping");
-    const int prot = writable ? PROT_READ | PROT_WRITE : PROT_READ;
-    // Writers touch every page, so fault them in with one call; readers map lazily so that
-    // opening an object costs the same whatever its size.
-    const int flags = MAP_SHARED | (writable ? MAP_POPULATE : 0);
-    void* p = mmap(nullptr, map_size, prot, flags, fd, 0);
-    if (p == MAP_FAILED) return ErrnoError("mmap object", errno);
-    return std::shared_ptr<BlobView>(
-        new MappedView(static_cast<std::byte*>(p), map_size, size));
-  }
-  ~MappedView() override { munmap(map_, map_size_); }
-  std::span<std::byte> bytes() override { return {map_, size_}; }
-
- private:
-  MappedView(std::byte* map, uint64_t map_size, uint64_t size)
-      : map_(map), map_size_(map_size), size_(size) {}
-  std::byte* map_;
-  uint64_t map_size_;
-  uint64_t size_;
-};
-
-class UniqueFd {
- public:
-  explicit UniqueFd(int fd = -1) : fd_(fd) {}
-  ~UniqueFd() {
-    if (fd_ >= 0) close(fd_);
-  }
-  UniqueFd(UniqueFd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  UniqueFd& operator=(UniqueFd&& o) noexcept {
-    if (this != &o) {
-      if (fd_ >= 0) close(fd_);
-      fd_ = std::exchange(o.fd_, -1);
-    }
-    return *this;
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 struct Reply {
   wire::Response response;
@@ -214,10 +169,13 @@ class UdsChannel final : public Channel {
     o.lease = l.lease();
     o.lease_ttl = Duration(l.lease_ttl_ms());
     o.info = FromWire(l.info());
-    if (l.blob().kind() == wire::Blob::MEMFD) {
+    if (l.blob().kind() == wire::Blob::FD) {
       if (reply.fds.size() != 1) return ProtocolError("mapped blob without a descriptor");
-      PACKICE_ASSIGN_OR_RETURN(o.view, MappedView::Map(reply.fds[0].get(), l.blob().map_size(),
-                                                       o.info.size, writable));
+      // Writers touch every page, so fault them in with one call; readers map lazily so that
+      // opening an object costs the same whatever its size.
+      PACKICE_ASSIGN_OR_RETURN(o.view, MapView(reply.fds[0].get(), l.blob().offset(),
+                                               l.blob().map_size(), o.info.size, writable,
+                                               /*populate=*/writable));
     } else if (writable) {
       o.view = std::make_shared<OwnedView>(o.info.size, /*carried_on_seal=*/true);
     } else {

@@ -94,10 +94,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
  private:
   void Read() {
     std::span<char> tail = reader_.WritableTail(kReadChunk);
-    sock_.async_read_some(asio::buffer(tail.data(), tail.size()),
-                          [self = shared_from_this()](error_code ec, size_t n) {
-                            self->OnRead(ec, n);
-                          });
+    sock_.async_read_some(
+        asio::buffer(tail.data(), tail.size()),
+        [self = shared_from_this()](error_code ec, size_t n) { self->OnRead(ec, n); });
   }
 
   void OnRead(error_code ec, size_t n) {
@@ -159,8 +158,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
     while (!outq_.empty()) {
       Outgoing& o = outq_.front();
       std::string_view rest(o.frame.data() + offset_, o.frame.size() - offset_);
-      auto sent = SendSome(sock_.native_handle(), rest,
-                           offset_ == 0 ? std::span<const int>(o.fds) : std::span<const int>());
+      std::vector<int> fds;
+      if (offset_ == 0) {
+        for (const UniqueFd& fd : o.fds) fds.push_back(fd.get());
+      }
+      auto sent = SendSome(sock_.native_handle(), rest, fds);
       if (!sent.ok()) return Shutdown();
       if (*sent == 0) {
         WaitWritable();
@@ -241,26 +243,26 @@ Status UdsServer::Impl::Start() {
 }
 
 void UdsServer::Impl::Accept() {
-  acceptor_.async_accept(
-      asio::make_strand(io_), [self = shared_from_this()](error_code ec, Local::socket sock) {
-        if (ec == asio::error::operation_aborted || !self->acceptor_.is_open()) return;
-        if (ec) {
-          spdlog::warn("event=accept_failed error=\"{}\"", ec.message());
-          auto timer = std::make_shared<asio::steady_timer>(self->io_, std::chrono::milliseconds(50));
-          timer->async_wait([self, timer](error_code) { self->Accept(); });
-          return;
-        }
-        if (self->count() >= self->options_.max_connections) {
-          spdlog::warn("event=connection_refused reason=max_connections limit={}",
-                       self->options_.max_connections);
-          sock.close(ec);
-        } else {
-          auto conn = std::make_shared<Connection>(std::move(sock), self);
-          self->Register(conn.get(), conn);
-          conn->Start();
-        }
-        self->Accept();
-      });
+  acceptor_.async_accept(asio::make_strand(io_), [self = shared_from_this()](error_code ec,
+                                                                             Local::socket sock) {
+    if (ec == asio::error::operation_aborted || !self->acceptor_.is_open()) return;
+    if (ec) {
+      spdlog::warn("event=accept_failed error=\"{}\"", ec.message());
+      auto timer = std::make_shared<asio::steady_timer>(self->io_, std::chrono::milliseconds(50));
+      timer->async_wait([self, timer](error_code) { self->Accept(); });
+      return;
+    }
+    if (self->count() >= self->options_.max_connections) {
+      spdlog::warn("event=connection_refused reason=max_connections limit={}",
+                   self->options_.max_connections);
+      sock.close(ec);
+    } else {
+      auto conn = std::make_shared<Connection>(std::move(sock), self);
+      self->Register(conn.get(), conn);
+      conn->Start();
+    }
+    self->Accept();
+  });
 }
 
 void UdsServer::Impl::Stop() {

@@ -1,0 +1,424 @@
+#include "backends/file/file_store.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <mutex>
+
+#include "backends/file/file_header.pb.h"
+#include "core/io.h"
+#include "core/mapped_view.h"
+#include "core/mutex.h"
+
+namespace packice {
+namespace {
+
+constexpr char kMagic[8] = {'P', 'K', 'I', 'C', 'E', 'O', 'B', '1'};
+constexpr size_t kPreambleBytes = 32;
+constexpr uint32_t kMaxHeaderBytes = 1u << 20;
+constexpr char kSuffix[] = ".pko";
+
+void PutU32(std::byte* p, uint32_t v) {
+  for (int i = 0; i < 4; ++i) p[i] = static_cast<std::byte>(v >> (8 * i));
+}
+void PutU64(std::byte* p, uint64_t v) {
+  for (int i = 0; i < 8; ++i) p[i] = static_cast<std::byte>(v >> (8 * i));
+}
+uint32_t GetU32(const std::byte* p) {
+  uint32_t v = 0;
+  for (int i = 3; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(p[i]);
+  return v;
+}
+uint64_t GetU64(const std::byte* p) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(p[i]);
+  return v;
+}
+
+disk::ObjectHeader ToHeader(const ObjectInfo& info) {
+  disk::ObjectHeader h;
+  h.set_key(info.key);
+  h.set_version(info.version);
+  h.set_size(info.size);
+  for (const auto& [k, v] : info.meta) {
+    auto* e = h.add_meta();
+    e->set_name(k);
+    e->set_value(v);
+  }
+  h.set_ttl_ms(info.ttl.count());
+  h.set_created_unix_ms(info.created_unix_ms);
+  h.set_expires_unix_ms(info.expires_unix_ms);
+  return h;
+}
+
+// Where the content of an object like `info` starts: past the largest header its seal can
+// write (the seal changes only the size and the expiry).
+uint64_t DataOffsetFor(const ObjectInfo& info) {
+  disk::ObjectHeader h = ToHeader(info);
+  h.set_size(UINT64_MAX);
+  h.set_expires_unix_ms(INT64_MAX);
+  return RoundUpToPage(kPreambleBytes + h.ByteSizeLong());
+}
+
+std::string VersionName(uint64_t version) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%016llx%s", static_cast<unsigned long long>(version), kSuffix);
+  return buf;
+}
+
+std::string ShardName(uint64_t version) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "%02x", static_cast<unsigned>(version & 0xff));
+  return buf;
+}
+
+Status FsyncDir(const std::string& dir) {
+  UniqueFd fd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd.valid()) return ErrnoError("open " + dir, errno);
+  if (fsync(fd.get()) != 0) return ErrnoError("fsync " + dir, errno);
+  return Status::Ok();
+}
+
+Status MakeDir(const std::string& dir) {
+  if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return ErrnoError("mkdir " + dir, errno);
+  return Status::Ok();
+}
+
+// Names in `dir` ending in kSuffix.
+std::vector<std::string> ObjectFilesIn(const std::string& dir) {
+  std::vector<std::string> names;
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return names;
+  while (dirent* e = readdir(d)) {
+    std::string_view name(e->d_name);
+    if (name.ends_with(kSuffix)) names.emplace_back(name);
+  }
+  closedir(d);
+  return names;
+}
+
+}  // namespace
+
+Result<ObjectFileHeader> DecodeObjectFileHeader(std::span<const std::byte> bytes) {
+  if (bytes.size() < kPreambleBytes || std::memcmp(bytes.data(), kMagic, sizeof kMagic) != 0) {
+    return ProtocolError("not a packice object file");
+  }
+  const uint32_t header_len = GetU32(bytes.data() + 8);
+  const uint64_t data_offset = GetU64(bytes.data() + 16);
+  const uint64_t checksum = GetU64(bytes.data() + 24);
+  if (header_len > kMaxHeaderBytes || kPreambleBytes + header_len > bytes.size()) {
+    return ProtocolError("object header is truncated");
+  }
+  if (data_offset < kPreambleBytes + header_len || data_offset % PageSize() != 0) {
+    return ProtocolError("object content offset is invalid");
+  }
+  const std::byte* header = bytes.data() + kPreambleBytes;
+  if (XXH64(header, header_len, 0) != checksum) return ProtocolError("object header checksum");
+  disk::ObjectHeader h;
+  if (!h.ParseFromArray(header, static_cast<int>(header_len))) {
+    return ProtocolError("object header does not parse");
+  }
+  ObjectFileHeader out;
+  out.data_offset = data_offset;
+  out.info.key = h.key();
+  out.info.version = h.version();
+  out.info.size = h.size();
+  out.info.state = ObjectState::kSealed;
+  for (const auto& e : h.meta()) out.info.meta[e.name()] = e.value();
+  out.info.ttl = Duration(h.ttl_ms());
+  out.info.created_unix_ms = h.created_unix_ms();
+  out.info.expires_unix_ms = h.expires_unix_ms();
+  if (out.info.ttl.count() < 0 || out.info.size > (UINT64_MAX - data_offset)) {
+    return ProtocolError("object header has impossible values");
+  }
+  return out;
+}
+
+class FileStore::State {
+ public:
+  explicit State(FileStoreOptions options) : options_(std::move(options)) {}
+
+  const FileStoreOptions& options() const { return options_; }
+  std::string TmpPath(uint64_t version) const {
+    return options_.dir + "/tmp/" + VersionName(version);
+  }
+  std::string ShardDir(uint64_t version) const {
+    return options_.dir + "/objects/" + ShardName(version);
+  }
+  std::string FinalPath(uint64_t version) const {
+    return ShardDir(version) + "/" + VersionName(version);
+  }
+
+  Status Charge(uint64_t bytes) {
+    MutexLock lock(&mu_);
+    if (bytes > options_.capacity_bytes - std::min(used_, options_.capacity_bytes)) {
+      return OutOfCapacity("need " + std::to_string(bytes) + " bytes on disk, " +
+                           std::to_string(options_.capacity_bytes - used_) + " of " +
+                           std::to_string(options_.capacity_bytes) + " free");
+    }
+    used_ += bytes;
+    return Status::Ok();
+  }
+  void ChargeUnchecked(uint64_t bytes) {
+    MutexLock lock(&mu_);
+    used_ += bytes;
+  }
+  void Uncharge(uint64_t bytes) {
+    MutexLock lock(&mu_);
+    used_ -= bytes;
+  }
+  uint64_t used() {
+    MutexLock lock(&mu_);
+    return used_;
+  }
+
+  UniqueFd lock_fd;
+
+ private:
+  const FileStoreOptions options_;
+  Mutex mu_;
+  uint64_t used_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+namespace {
+
+class FileBlob final : public Blob {
+ public:
+  FileBlob(std::shared_ptr<FileStore::State> state, std::string path, UniqueFd fd,
+           uint64_t data_offset, uint64_t size, uint64_t charge)
+      : state_(std::move(state)),
+        data_offset_(data_offset),
+        charge_(charge),
+        path_(std::move(path)),
+        fd_(std::move(fd)),
+        size_(size) {}
+
+  ~FileBlob() override {
+    if (doomed_) unlink(path_.c_str());
+    state_->Uncharge(charge_);
+  }
+
+  std::string_view kind() const override { return "file"; }
+  uint64_t size() const override {
+    MutexLock lock(&mu_);
+    return size_;
+  }
+
+  Status Write(uint64_t offset, std::span<const std::byte> data) override {
+    MutexLock lock(&mu_);
+    if (!fd_.valid()) return WrongState("a sealed file object cannot be written");
+    return PwriteFully(fd_.get(), data, data_offset_ + offset);
+  }
+
+  Status Read(uint64_t offset, std::span<std::byte> out) override {
+    PACKICE_ASSIGN_OR_RETURN(UniqueFd fd, OpenFd(LeaseMode::kRead));
+    return PreadFully(fd.get(), out, data_offset_ + offset);
+  }
+
+  Result<std::shared_ptr<BlobView>> OpenView(LeaseMode mode) override {
+    PACKICE_ASSIGN_OR_RETURN(UniqueFd fd, OpenFd(mode));
+    const uint64_t size = this->size();
+    return MapView(fd.get(), data_offset_, RoundUpToPage(size), size, mode == LeaseMode::kCreate,
+                   /*populate=*/false);
+  }
+
+  Result<BlobExport> Export(LeaseMode mode) override {
+    BlobExport ex;
+    ex.kind = BlobExport::Kind::kFd;
+    PACKICE_ASSIGN_OR_RETURN(ex.fd, OpenFd(mode));
+    ex.offset = data_offset_;
+    ex.map_size = RoundUpToPage(size());
+    return ex;
+  }
+
+  // Writes the header, syncs and renames the file into objects/.
+  Status Commit(const ObjectInfo& info) {
+    MutexLock lock(&mu_);
+    if (!fd_.valid()) return WrongState("object file already committed");
+    const std::string header = ToHeader(info).SerializeAsString();
+    if (kPreambleBytes + header.size() > data_offset_) {
+      return Internal("object header outgrew its reserved space");
+    }
+    std::string head(kPreambleBytes, '\0');
+    auto* p = reinterpret_cast<std::byte*>(head.data());
+    std::memcpy(p, kMagic, sizeof kMagic);
+    PutU32(p + 8, static_cast<uint32_t>(header.size()));
+    PutU64(p + 16, data_offset_);
+    PutU64(p + 24, XXH64(header.data(), header.size(), 0));
+    head += header;
+    PACKICE_RETURN_IF_ERROR(PwriteFully(fd_.get(), std::as_bytes(std::span(head)), 0));
+    if (info.size < size_) {
+      if (ftruncate(fd_.get(), static_cast<off_t>(data_offset_ + info.size)) != 0) {
+        return ErrnoError("truncate " + path_, errno);
+      }
+      size_ = info.size;
+    }
+    const bool sync = state_->options().sync;
+    if (sync && fdatasync(fd_.get()) != 0) return ErrnoError("fdatasync " + path_, errno);
+    fchmod(fd_.get(), S_IRUSR);  // sealed: read-only even for a client that reopens it
+    const std::string final_path = state_->FinalPath(info.version);
+    if (rename(path_.c_str(), final_path.c_str()) != 0) {
+      return ErrnoError("rename " + path_ + " to " + final_path, errno);
+    }
+    path_ = final_path;
+    fd_.reset();
+    if (sync) PACKICE_RETURN_IF_ERROR(FsyncDir(state_->ShardDir(info.version)));
+    return Status::Ok();
+  }
+
+  void Doom() {
+    MutexLock lock(&mu_);
+    doomed_ = true;
+  }
+
+ private:
+  Result<UniqueFd> OpenFd(LeaseMode mode) {
+    MutexLock lock(&mu_);
+    if (mode == LeaseMode::kCreate) {
+      if (!fd_.valid()) return WrongState("object is sealed");
+      UniqueFd fd(fcntl(fd_.get(), F_DUPFD_CLOEXEC, 0));
+      if (!fd.valid()) return ErrnoError("dup", errno);
+      return fd;
+    }
+    UniqueFd fd(open(path_.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd.valid()) return ErrnoError("open " + path_, errno);
+    return fd;
+  }
+
+  const std::shared_ptr<FileStore::State> state_;
+  const uint64_t data_offset_;
+  const uint64_t charge_;
+  mutable Mutex mu_;
+  std::string path_ ABSL_GUARDED_BY(mu_);
+  UniqueFd fd_ ABSL_GUARDED_BY(mu_);  // read-write, while CREATING
+  uint64_t size_ ABSL_GUARDED_BY(mu_);
+  bool doomed_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<FileStore>> FileStore::Open(FileStoreOptions options) {
+  if (options.dir.empty()) return InvalidArgument("file store needs a directory");
+  if (!options.clock) options.clock = Clock::System();
+  PACKICE_RETURN_IF_ERROR(MakeDir(options.dir));
+  struct stat st {};
+  if (stat(options.dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    return InvalidArgument(options.dir + " is not a directory");
+  }
+  auto state = std::make_shared<State>(options);
+  state->lock_fd =
+      UniqueFd(open((options.dir + "/LOCK").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (!state->lock_fd.valid()) return ErrnoError("open " + options.dir + "/LOCK", errno);
+  if (flock(state->lock_fd.get(), LOCK_EX | LOCK_NB) != 0) {
+    return AlreadyExists("another process uses " + options.dir);
+  }
+  PACKICE_RETURN_IF_ERROR(MakeDir(options.dir + "/tmp"));
+  PACKICE_RETURN_IF_ERROR(MakeDir(options.dir + "/objects"));
+  for (uint64_t shard = 0; shard < 256; ++shard) {
+    PACKICE_RETURN_IF_ERROR(MakeDir(state->ShardDir(shard)));
+  }
+  return std::unique_ptr<FileStore>(new FileStore(std::move(state)));
+}
+
+FileStore::FileStore(std::shared_ptr<State> state) : state_(std::move(state)) {}
+FileStore::~FileStore() = default;
+
+uint64_t FileStore::capacity_bytes() const { return state_->options().capacity_bytes; }
+
+uint64_t FileStore::ChargeFor(uint64_t size) const {
+  return size > UINT64_MAX - 2 * PageSize() ? UINT64_MAX : RoundUpToPage(size) + PageSize();
+}
+
+Result<std::shared_ptr<Blob>> FileStore::Allocate(const ObjectInfo& info) {
+  if (ChargeFor(info.size) > capacity_bytes()) {
+    return OutOfCapacity("object of " + std::to_string(info.size) +
+                         " bytes exceeds the disk capacity of " + std::to_string(capacity_bytes()));
+  }
+  const uint64_t data_offset = DataOffsetFor(info);
+  const uint64_t charge = data_offset + RoundUpToPage(info.size);
+  PACKICE_RETURN_IF_ERROR(state_->Charge(charge));
+  const std::string path = state_->TmpPath(info.version);
+  UniqueFd fd(open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  if (!fd.valid() || ftruncate(fd.get(), static_cast<off_t>(data_offset + info.size)) != 0) {
+    Status s = ErrnoError("create " + path, errno);
+    if (fd.valid()) unlink(path.c_str());
+    state_->Uncharge(charge);
+    return s;
+  }
+  return std::shared_ptr<Blob>(
+      std::make_shared<FileBlob>(state_, path, std::move(fd), data_offset, info.size, charge));
+}
+
+Status FileStore::Commit(Blob& blob, const ObjectInfo& info) {
+  return static_cast<FileBlob&>(blob).Commit(info);
+}
+
+void FileStore::Remove(Blob& blob) { static_cast<FileBlob&>(blob).Doom(); }
+
+Result<std::vector<StoredObject>> FileStore::Recover() {
+  const std::string& dir = state_->options().dir;
+  for (const std::string& name : ObjectFilesIn(dir + "/tmp")) {
+    unlink((dir + "/tmp/" + name).c_str());  // never sealed: as if never created
+  }
+  const int64_t now_ms = state_->options().clock->UnixMillis();
+  std::map<std::string, StoredObject> newest;  // by key
+  std::vector<std::byte> buf;
+  for (uint64_t shard = 0; shard < 256; ++shard) {
+    const std::string shard_dir = state_->ShardDir(shard);
+    for (const std::string& name : ObjectFilesIn(shard_dir)) {
+      const std::string path = shard_dir + "/" + name;
+      UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+      struct stat st {};
+      if (!fd.valid() || fstat(fd.get(), &st) != 0) continue;
+      buf.resize(std::min<uint64_t>(st.st_size, kPreambleBytes + kMaxHeaderBytes));
+      Result<ObjectFileHeader> header = ProtocolError("short read");
+      if (PreadFully(fd.get(), buf, 0).ok()) header = DecodeObjectFileHeader(buf);
+      if (header.ok() && header->data_offset + header->info.size > uint64_t(st.st_size)) {
+        header = ProtocolError("content shorter than the header says");
+      }
+      if (!header.ok()) {
+        spdlog::warn("event=corrupt_object file={} error=\"{}\" action=moved_to_corrupt", path,
+                     header.status().ToString());
+        MakeDir(dir + "/corrupt").IgnoreError();
+        rename(path.c_str(), (dir + "/corrupt/" + name).c_str());
+        continue;
+      }
+      ObjectInfo& info = header->info;
+      if (info.expires_unix_ms != 0 && info.expires_unix_ms <= now_ms) {
+        unlink(path.c_str());
+        continue;
+      }
+      const uint64_t charge = header->data_offset + RoundUpToPage(info.size);
+      state_->ChargeUnchecked(charge);  // what is on disk is there: count it even if over
+      auto blob = std::make_shared<FileBlob>(state_, path, UniqueFd(), header->data_offset,
+                                             info.size, charge);
+      auto [it, inserted] = newest.try_emplace(info.key);
+      if (!inserted && it->second.info.version > info.version) {
+        blob->Doom();  // an older version left by a crash between rebind and unlink
+        continue;
+      }
+      if (!inserted) static_cast<FileBlob&>(*it->second.blob).Doom();
+      info.tier = "disk";
+      it->second = StoredObject{std::move(info), std::move(blob)};
+    }
+  }
+  std::vector<StoredObject> out;
+  out.reserve(newest.size());
+  for (auto& [key, obj] : newest) out.push_back(std::move(obj));
+  return out;
+}
+
+StoreStats FileStore::GetStats() const {
+  return StoreStats{state_->used(), 0, state_->options().capacity_bytes};
+}
+
+}  // namespace packice

@@ -1,0 +1,262 @@
+#include "backends/file/file_store.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "core/io.h"
+#include "testing.h"
+
+namespace packice {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::FakeClock;
+using testing::TempDir;
+
+std::vector<std::byte> Bytes(std::string_view s) {
+  auto p = reinterpret_cast<const std::byte*>(s.data());
+  return {p, p + s.size()};
+}
+
+std::string ReadAll(Blob& blob, uint64_t size) {
+  std::string out(size, '\0');
+  EXPECT_TRUE(blob.Read(0, std::as_writable_bytes(std::span(out))).ok());
+  return out;
+}
+
+size_t CountFiles(const std::string& dir) {
+  size_t n = 0;
+  for (const auto& e : fs::recursive_directory_iterator(dir)) n += e.is_regular_file() ? 1 : 0;
+  return n;
+}
+
+class FileStoreTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<FileStore> Open(uint64_t capacity = 1ull << 30) {
+    auto store = FileStore::Open(FileStoreOptions{dir_.path(), capacity, true, clock_});
+    EXPECT_TRUE(store.ok()) << store.status().ToString();
+    return store.ok() ? std::move(store).value() : nullptr;
+  }
+
+  ObjectInfo Info(std::string key, uint64_t version, uint64_t size) {
+    ObjectInfo info;
+    info.key = std::move(key);
+    info.version = version;
+    info.size = size;
+    info.meta = {{"owner", "test"}};
+    info.created_unix_ms = clock_->UnixMillis();
+    return info;
+  }
+
+  // Allocates, writes `content` and commits it as sealed.
+  std::shared_ptr<Blob> Put(FileStore& store, ObjectInfo info, std::string_view content) {
+    info.size = content.size();
+    auto blob = store.Allocate(info);
+    EXPECT_TRUE(blob.ok()) << blob.status().ToString();
+    EXPECT_TRUE((*blob)->Write(0, Bytes(content)).ok());
+    info.state = ObjectState::kSealed;
+    EXPECT_TRUE(store.Commit(**blob, info).ok());
+    return *blob;
+  }
+
+  std::shared_ptr<FakeClock> clock_ = std::make_shared<FakeClock>();
+  TempDir dir_;
+};
+
+TEST_F(FileStoreTest, AllocatedBlobIsZeroAndWritable) {
+  auto store = Open();
+  auto blob = store->Allocate(Info("a", 1, 10000));
+  ASSERT_OK(blob.status());
+  EXPECT_EQ((*blob)->kind(), "file");
+  EXPECT_EQ(ReadAll(**blob, 10000), std::string(10000, '\0'));
+  ASSERT_OK((*blob)->Write(5000, Bytes("hello")));
+  EXPECT_EQ(ReadAll(**blob, 10000).substr(4999, 7), std::string("\0hello\0", 7));
+  EXPECT_TRUE(fs::exists(dir_.path() + "/tmp/0000000000000001.pko"));
+}
+
+TEST_F(FileStoreTest, CommitMovesIntoObjectsWithAHeader) {
+  auto store = Open();
+  auto blob = Put(*store, Info("k/1", 0x1ab, 0), "content");
+  EXPECT_FALSE(fs::exists(dir_.path() + "/tmp/00000000000001ab.pko"));
+  const std::string path = dir_.path() + "/objects/ab/00000000000001ab.pko";
+  ASSERT_TRUE(fs::exists(path));
+  std::ifstream in(path, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto header = DecodeObjectFileHeader(std::as_bytes(std::span(bytes)));
+  ASSERT_OK(header.status());
+  EXPECT_EQ(header->info.key, "k/1");
+  EXPECT_EQ(header->info.size, 7u);
+  EXPECT_EQ(header->info.meta.at("owner"), "test");
+  EXPECT_EQ(header->data_offset % PageSize(), 0u);
+  EXPECT_EQ(bytes.substr(header->data_offset), "content");
+  // Sealed content cannot be written any more.
+  EXPECT_EQ(blob->Write(0, Bytes("x")).code(), StatusCode::kWrongState);
+}
+
+TEST_F(FileStoreTest, TruncatingCommit) {
+  auto store = Open();
+  ObjectInfo info = Info("t", 2, 100);
+  auto blob = store->Allocate(info);
+  ASSERT_OK(blob.status());
+  ASSERT_OK((*blob)->Write(0, Bytes("abc")));
+  info.size = 3;
+  ASSERT_OK(store->Commit(**blob, info));
+  EXPECT_EQ((*blob)->size(), 3u);
+  EXPECT_EQ(ReadAll(**blob, 3), "abc");
+}
+
+TEST_F(FileStoreTest, RecoversSealedObjectsOnly) {
+  {
+    auto store = Open();
+    Put(*store, Info("a", 1, 0), "alpha");
+    Put(*store, Info("b", 2, 0), std::string(100000, 'b'));
+    auto pending = store->Allocate(Info("c", 3, 10));  // never sealed
+    ASSERT_OK(pending.status());
+  }
+  auto store = Open();
+  auto recovered = store->Recover();
+  ASSERT_OK(recovered.status());
+  ASSERT_EQ(recovered->size(), 2u);
+  EXPECT_EQ((*recovered)[0].info.key, "a");
+  EXPECT_EQ((*recovered)[0].info.tier, "disk");
+  EXPECT_EQ((*recovered)[0].info.state, ObjectState::kSealed);
+  EXPECT_EQ(ReadAll(*(*recovered)[0].blob, 5), "alpha");
+  EXPECT_EQ((*recovered)[1].info.size, 100000u);
+  EXPECT_EQ(ReadAll(*(*recovered)[1].blob, 100000), std::string(100000, 'b'));
+  EXPECT_EQ(CountFiles(dir_.path() + "/tmp"), 0u);
+  EXPECT_GT(store->GetStats().used_bytes, 100000u);
+}
+
+TEST_F(FileStoreTest, RecoveryKeepsTheNewestVersionOfAKey) {
+  {
+    auto store = Open();
+    Put(*store, Info("k", 5, 0), "old");
+    Put(*store, Info("k", 9, 0), "new");  // a crash before the old file was removed
+  }
+  auto store = Open();
+  auto recovered = store->Recover();
+  ASSERT_OK(recovered.status());
+  ASSERT_EQ(recovered->size(), 1u);
+  EXPECT_EQ((*recovered)[0].info.version, 9u);
+  EXPECT_EQ(ReadAll(*(*recovered)[0].blob, 3), "new");
+  recovered->clear();  // the doomed old version goes with its blob
+  EXPECT_FALSE(fs::exists(dir_.path() + "/objects/05/0000000000000005.pko"));
+}
+
+TEST_F(FileStoreTest, RecoveryDropsExpiredAndQuarantinesCorrupt) {
+  {
+    auto store = Open();
+    ObjectInfo info = Info("ttl", 1, 0);
+    info.ttl = std::chrono::seconds(10);
+    info.expires_unix_ms = clock_->UnixMillis() + 10000;
+    Put(*store, info, "soon gone");
+    Put(*store, Info("good", 2, 0), "fine");
+  }
+  // A file with a broken header.
+  std::ofstream(dir_.path() + "/objects/07/0000000000000007.pko") << "PKICEOB1 garbage";
+  clock_->Advance(std::chrono::seconds(11));
+  auto store = Open();
+  auto recovered = store->Recover();
+  ASSERT_OK(recovered.status());
+  ASSERT_EQ(recovered->size(), 1u);
+  EXPECT_EQ((*recovered)[0].info.key, "good");
+  EXPECT_TRUE(fs::exists(dir_.path() + "/corrupt/0000000000000007.pko"));
+  EXPECT_FALSE(fs::exists(dir_.path() + "/objects/01/0000000000000001.pko"));
+}
+
+TEST_F(FileStoreTest, RemoveDeletesWhenTheBlobGoes) {
+  auto store = Open();
+  auto blob = Put(*store, Info("r", 4, 0), "bytes");
+  const std::string path = dir_.path() + "/objects/04/0000000000000004.pko";
+  store->Remove(*blob);
+  EXPECT_TRUE(fs::exists(path));  // a holder still has it
+  EXPECT_EQ(ReadAll(*blob, 5), "bytes");
+  const uint64_t used = store->GetStats().used_bytes;
+  EXPECT_GT(used, 0u);
+  blob.reset();
+  EXPECT_FALSE(fs::exists(path));
+  EXPECT_EQ(store->GetStats().used_bytes, 0u);
+}
+
+TEST_F(FileStoreTest, DiscardedUnsealedObjectLeavesNothing) {
+  auto store = Open();
+  auto blob = store->Allocate(Info("u", 6, 4096));
+  ASSERT_OK(blob.status());
+  store->Remove(**blob);
+  blob->reset();
+  EXPECT_EQ(CountFiles(dir_.path() + "/tmp"), 0u);
+}
+
+TEST_F(FileStoreTest, DirectoryIsLocked) {
+  auto store = Open();
+  auto second = FileStore::Open(FileStoreOptions{dir_.path(), 1 << 20, true, clock_});
+  EXPECT_CODE(second, kAlreadyExists);
+}
+
+TEST_F(FileStoreTest, Capacity) {
+  auto store = Open(64 * 1024);
+  EXPECT_CODE(store->Allocate(Info("big", 1, 1 << 20)), kOutOfCapacity);
+  auto a = store->Allocate(Info("a", 2, 40000));
+  ASSERT_OK(a.status());
+  EXPECT_CODE(store->Allocate(Info("b", 3, 40000)), kOutOfCapacity);
+  store->Remove(**a);
+  a->reset();
+  EXPECT_OK(store->Allocate(Info("b", 4, 40000)).status());
+}
+
+TEST_F(FileStoreTest, ReadExportIsReadOnlyAndMapsTheContent) {
+  auto store = Open();
+  auto blob = Put(*store, Info("m", 8, 0), "mapped content");
+  auto ex = blob->Export(LeaseMode::kRead);
+  ASSERT_OK(ex.status());
+  EXPECT_EQ(ex->kind, BlobExport::Kind::kFd);
+  EXPECT_EQ(ex->offset % PageSize(), 0u);
+  void* w = mmap(nullptr, ex->map_size, PROT_READ | PROT_WRITE, MAP_SHARED, ex->fd.get(),
+                 static_cast<off_t>(ex->offset));
+  EXPECT_EQ(w, MAP_FAILED);
+  void* r = mmap(nullptr, ex->map_size, PROT_READ, MAP_SHARED, ex->fd.get(),
+                 static_cast<off_t>(ex->offset));
+  ASSERT_NE(r, MAP_FAILED);
+  EXPECT_EQ(std::string(static_cast<const char*>(r), 14), "mapped content");
+  munmap(r, ex->map_size);
+
+  auto view = blob->OpenView(LeaseMode::kRead);
+  ASSERT_OK(view.status());
+  EXPECT_EQ(
+      std::string(reinterpret_cast<const char*>((*view)->bytes().data()), (*view)->bytes().size()),
+      "mapped content");
+}
+
+TEST_F(FileStoreTest, CreateViewWritesTheFile) {
+  auto store = Open();
+  ObjectInfo info = Info("w", 10, 5);
+  auto blob = store->Allocate(info);
+  ASSERT_OK(blob.status());
+  auto view = (*blob)->OpenView(LeaseMode::kCreate);
+  ASSERT_OK(view.status());
+  std::memcpy((*view)->bytes().data(), "12345", 5);
+  view->reset();
+  info.state = ObjectState::kSealed;
+  ASSERT_OK(store->Commit(**blob, info));
+  EXPECT_EQ(ReadAll(**blob, 5), "12345");
+}
+
+TEST(DecodeObjectFileHeaderTest, RejectsGarbageWithoutCrashing) {
+  std::mt19937_64 rng(7);
+  for (int i = 0; i < 2000; ++i) {
+    std::vector<std::byte> bytes(rng() % 256);
+    for (auto& b : bytes) b = static_cast<std::byte>(rng());
+    if (i % 2 == 0 && bytes.size() >= 8) std::memcpy(bytes.data(), "PKICEOB1", 8);
+    EXPECT_FALSE(DecodeObjectFileHeader(bytes).ok());
+  }
+}
+
+}  // namespace
+}  // namespace packice

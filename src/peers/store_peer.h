@@ -1,0 +1,488 @@
+// StorePeer: a Peer over one BlobStore — the object table shared by MemoryPeer and FilePeer.
+//
+// Lifetime: an object record is shared by the key index (while bound) and by each lease on it;
+// when the last of them lets go, the record and its blob are freed. So "nothing a live lease
+// covers is freed" holds by construction. When an object becomes unreachable (unbound, or
+// discarded unsealed) the store is told, so a durable store removes its file once the blob goes.
+#ifndef PACKICE_PEERS_STORE_PEER_H_
+#define PACKICE_PEERS_STORE_PEER_H_
+
+#include <absl/container/btree_map.h>
+#include <absl/container/btree_set.h>
+#include <absl/container/flat_hash_map.h>
+#include <absl/container/flat_hash_set.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "backends/blob_store.h"
+#include "core/mutex.h"
+#include "core/validate.h"
+#include "packice/clock.h"
+#include "packice/local_peer.h"
+
+namespace packice {
+
+// The policy knobs every store-backed peer shares.
+struct LeasePolicy {
+  Duration default_lease_ttl = std::chrono::seconds(30);
+  Duration default_object_ttl{0};
+  Duration max_lease_ttl = std::chrono::hours(1);
+  bool background_threads = true;
+  std::shared_ptr<Clock> clock;
+};
+
+namespace store_peer_internal {
+
+using TimePoint = Clock::TimePoint;
+inline constexpr TimePoint kNever = TimePoint::max();
+// Longest object TTL a create may ask for (about 100 years). Deadlines are steady-clock
+// nanoseconds: a TTL near the range of int64 milliseconds would overflow them.
+inline constexpr Duration kMaxObjectTtl = std::chrono::hours(24 * 365 * 100);
+
+struct ObjectRecord {
+  ObjectInfo info;
+  TimePoint expires_at = kNever;
+  bool exclusive = false;
+  std::shared_ptr<Blob> blob;
+};
+using ObjectPtr = std::shared_ptr<ObjectRecord>;
+
+struct LeaseRecord {
+  ObjectPtr object;
+  LeaseMode mode;
+  Duration ttl;
+  TimePoint expires_at;
+  SessionId session;
+};
+
+using KeyIndex = absl::btree_map<std::string, ObjectPtr, std::less<>>;
+// Deadlines in time order. Each live lease and each bound object with a TTL has exactly one
+// entry, removed when it ends, so the index never outgrows the table.
+template <typename Id>
+using DeadlineIndex = absl::btree_set<std::pair<TimePoint, Id>>;
+
+}  // namespace store_peer_internal
+
+// `Base` is the public class implemented (MemoryPeer, FilePeer), derived from LocalPeer.
+// Thread safety: one mutex guards the table; store calls that may block (allocation, durable
+// commit, freeing) run outside it.
+template <typename Base>
+class StorePeer final : public Base {
+  using TimePoint = store_peer_internal::TimePoint;
+  using ObjectRecord = store_peer_internal::ObjectRecord;
+  using ObjectPtr = store_peer_internal::ObjectPtr;
+  using LeaseRecord = store_peer_internal::LeaseRecord;
+  using KeyIndex = store_peer_internal::KeyIndex;
+  template <typename Id>
+  using DeadlineIndex = store_peer_internal::DeadlineIndex<Id>;
+  static constexpr TimePoint kNever = store_peer_internal::kNever;
+  using Stats = LocalPeer::Stats;
+
+ public:
+  StorePeer(std::unique_ptr<BlobStore> store, LeasePolicy policy)
+      : policy_(std::move(policy)),
+        clock_(policy_.clock ? policy_.clock : Clock::System()),
+        store_(std::move(store)) {}
+
+  // Loads what the store recovered, then starts the reaper. Call once, before use.
+  Status Start() {
+    PACKICE_ASSIGN_OR_RETURN(std::vector<StoredObject> recovered, store_->Recover());
+    {
+      MutexLock lock(&mu_);
+      const TimePoint now = clock_->Now();
+      const int64_t now_ms = clock_->UnixMillis();
+      for (StoredObject& s : recovered) {
+        auto obj = std::make_shared<ObjectRecord>();
+        obj->info = std::move(s.info);
+        obj->blob = std::move(s.blob);
+        if (obj->info.expires_unix_ms != 0) {
+          obj->expires_at =
+              now + Duration(std::max<int64_t>(0, obj->info.expires_unix_ms - now_ms));
+          object_deadlines_.insert({obj->expires_at, obj.get()});
+        }
+        last_version_ = std::max(last_version_.load(), obj->info.version);
+        bound_.emplace(obj->info.key, std::move(obj));
+      }
+    }
+    if (policy_.background_threads) reaper_ = std::thread([this] { ReaperLoop(); });
+    return Status::Ok();
+  }
+
+  ~StorePeer() override {
+    {
+      std::lock_guard<std::mutex> lock(reaper_mu_);
+      stop_ = true;
+    }
+    reaper_cv_.notify_all();
+    if (reaper_.joinable()) reaper_.join();
+  }
+
+  Result<Grant> Acquire(const AcquireRequest& req) override {
+    return req.mode == LeaseMode::kCreate ? AcquireCreate(req) : AcquireRead(req);
+  }
+
+  Result<ObjectInfo> Seal(LeaseId lease_id, std::optional<uint64_t> size) override {
+    ObjectPtr object;
+    ObjectInfo sealed;
+    {
+      std::vector<ObjectPtr> drop;  // freed outside the lock
+      MutexLock lock(&mu_);
+      PACKICE_ASSIGN_OR_RETURN(LeaseRecord * lease, LiveLeaseLocked(lease_id, &drop));
+      if (lease->mode != LeaseMode::kCreate) return PermissionDenied("seal needs a create lease");
+      object = lease->object;
+      const uint64_t allocated = object->info.size;
+      if (size && *size > allocated) {
+        return InvalidArgument("seal size " + std::to_string(*size) + " exceeds allocated " +
+                               std::to_string(allocated));
+      }
+      // The lease ends here: a second seal, or a discard, now finds nothing.
+      EndLeaseLocked(lease_id, &drop);
+      if (Status s = CheckExclusiveAtSealLocked(*object); !s.ok()) {
+        AbandonLocked(object);
+        return s;
+      }
+      sealed = object->info;
+      sealed.state = ObjectState::kSealed;
+      if (size) sealed.size = *size;
+      if (sealed.ttl.count() > 0)
+        sealed.expires_unix_ms = clock_->UnixMillis() + sealed.ttl.count();
+    }
+    // Durable stores write and sync here, with the table unlocked.
+    Status committed = store_->Commit(*object->blob, sealed);
+    std::vector<ObjectPtr> drop;
+    MutexLock lock(&mu_);
+    if (Status s = committed.ok() ? CheckExclusiveAtSealLocked(*object) : committed; !s.ok()) {
+      AbandonLocked(object);
+      drop.push_back(std::move(object));
+      return s;
+    }
+    DecrementCreatingLocked(object->info.key);
+    object->info = sealed;
+    if (sealed.ttl.count() > 0) {
+      object->expires_at = clock_->Now() + sealed.ttl;
+      object_deadlines_.insert({object->expires_at, object.get()});
+    }
+    auto bound = bound_.find(object->info.key);
+    if (bound != bound_.end()) UnbindLocked(bound, &drop);
+    bound_.emplace(object->info.key, object);
+    return sealed;
+  }
+
+  Status Release(LeaseId lease_id) override {
+    std::vector<ObjectPtr> drop;
+    MutexLock lock(&mu_);
+    PACKICE_ASSIGN_OR_RETURN(LeaseRecord * lease, LiveLeaseLocked(lease_id, &drop));
+    if (lease->mode == LeaseMode::kCreate) AbandonLocked(lease->object);
+    EndLeaseLocked(lease_id, &drop);
+    return Status::Ok();
+  }
+
+  Status Discard(LeaseId lease_id) override {
+    std::vector<ObjectPtr> drop;
+    MutexLock lock(&mu_);
+    PACKICE_ASSIGN_OR_RETURN(LeaseRecord * lease, LiveLeaseLocked(lease_id, &drop));
+    if (lease->mode != LeaseMode::kCreate) return PermissionDenied("discard needs a create lease");
+    AbandonLocked(lease->object);
+    EndLeaseLocked(lease_id, &drop);
+    return Status::Ok();
+  }
+
+  Status Renew(LeaseId lease_id) override {
+    std::vector<ObjectPtr> drop;
+    MutexLock lock(&mu_);
+    PACKICE_ASSIGN_OR_RETURN(LeaseRecord * lease, LiveLeaseLocked(lease_id, &drop));
+    lease_deadlines_.erase({lease->expires_at, lease_id});
+    lease->expires_at = clock_->Now() + lease->ttl;
+    lease_deadlines_.insert({lease->expires_at, lease_id});
+    return Status::Ok();
+  }
+
+  Result<ObjectInfo> Stat(std::string_view key) override {
+    std::vector<ObjectPtr> drop;
+    MutexLock lock(&mu_);
+    PACKICE_ASSIGN_OR_RETURN(ObjectRecord * obj, BoundLocked(key, &drop));
+    return obj->info;
+  }
+
+  Result<ListPage> List(const ListOptions& options) override {
+    ListPage page;
+    const uint32_t limit = std::min(std::max(options.limit, 1u), kMaxListLimit);
+    MutexLock lock(&mu_);
+    auto it = options.start_after.empty() || options.start_after < options.prefix
+                  ? bound_.lower_bound(options.prefix)
+                  : bound_.upper_bound(options.start_after);
+    for (; it != bound_.end(); ++it) {
+      if (it->first.compare(0, options.prefix.size(), options.prefix) != 0) break;
+      if (ExpiredLocked(*it->second)) continue;
+      if (page.objects.size() == limit) {
+        page.truncated = true;
+        break;
+      }
+      page.objects.push_back(it->second->info);
+    }
+    return page;
+  }
+
+  Status Delete(std::string_view key) override {
+    std::vector<ObjectPtr> drop;
+    MutexLock lock(&mu_);
+    PACKICE_RETURN_IF_ERROR(BoundLocked(key, &drop).status());
+    UnbindLocked(bound_.find(key), &drop);
+    return Status::Ok();
+  }
+
+  SessionId OpenSession() override {
+    MutexLock lock(&mu_);
+    SessionId id = ++last_session_;
+    sessions_[id];
+    return id;
+  }
+
+  void CloseSession(SessionId session) override {
+    std::vector<ObjectPtr> drop;
+    MutexLock lock(&mu_);
+    auto it = sessions_.find(session);
+    if (it == sessions_.end()) return;
+    std::vector<LeaseId> ids(it->second.begin(), it->second.end());
+    for (LeaseId id : ids) {
+      auto lease = leases_.find(id);
+      if (lease == leases_.end()) continue;
+      // The client went away without letting go: whatever it mapped must not be recycled.
+      lease->second.object->blob->Retire();
+      if (lease->second.mode == LeaseMode::kCreate) AbandonLocked(lease->second.object);
+      EndLeaseLocked(id, &drop);
+    }
+    sessions_.erase(session);
+  }
+
+  Stats GetStats() override {
+    StoreStats s = store_->GetStats();
+    MutexLock lock(&mu_);
+    uint64_t creating = 0;
+    for (const auto& [key, n] : creating_) creating += n;
+    return Stats{bound_.size(), creating,       leases_.size(),
+                 s.used_bytes,  s.pooled_bytes, s.capacity_bytes};
+  }
+
+  void ReapExpired() override {
+    std::vector<ObjectPtr> drop;
+    MutexLock lock(&mu_);
+    const TimePoint now = clock_->Now();
+    while (!lease_deadlines_.empty() && lease_deadlines_.begin()->first <= now) {
+      ExpireLeaseLocked(lease_deadlines_.begin()->second, &drop);
+    }
+    while (!object_deadlines_.empty() && object_deadlines_.begin()->first <= now) {
+      UnbindLocked(bound_.find(object_deadlines_.begin()->second->info.key), &drop);
+    }
+  }
+
+  void DrainCleaner() override { store_->Quiesce(); }
+
+ private:
+  Result<Grant> AcquireCreate(const AcquireRequest& req) {
+    std::string key = req.key.empty() ? GenerateObjectId() : req.key;
+    PACKICE_RETURN_IF_ERROR(ValidateKey(key));
+    PACKICE_RETURN_IF_ERROR(ValidateMeta(req.create.meta));
+    PACKICE_ASSIGN_OR_RETURN(Duration lease_ttl, LeaseTtl(req));
+    const Duration ttl = req.create.ttl.value_or(policy_.default_object_ttl);
+    if (ttl.count() < 0) return InvalidArgument("negative object TTL");
+    if (ttl > store_peer_internal::kMaxObjectTtl) {
+      return InvalidArgument("object TTL of " + std::to_string(ttl.count()) + " ms exceeds " +
+                             std::to_string(store_peer_internal::kMaxObjectTtl.count()));
+    }
+    if (store_->ChargeFor(req.size) > store_->capacity_bytes()) {
+      return OutOfCapacity("object of " + std::to_string(req.size) +
+                           " bytes exceeds the capacity of " +
+                           std::to_string(store_->capacity_bytes()));
+    }
+    if (req.create.exclusive) {
+      MutexLock lock(&mu_);
+      PACKICE_RETURN_IF_ERROR(CheckExclusiveLocked(key));
+    }
+    auto obj = std::make_shared<ObjectRecord>();
+    obj->info.key = std::move(key);
+    obj->info.version = ++last_version_;
+    obj->info.size = req.size;
+    obj->info.state = ObjectState::kCreating;
+    obj->info.meta = req.create.meta;
+    obj->info.ttl = ttl;
+    obj->info.created_unix_ms = clock_->UnixMillis();
+    obj->info.tier = std::string(store_->tier());
+    obj->exclusive = req.create.exclusive;
+    // Allocation may zero pooled memory or create a file: done outside the table lock.
+    PACKICE_ASSIGN_OR_RETURN(obj->blob, store_->Allocate(obj->info));
+
+    MutexLock lock(&mu_);
+    Status s = req.create.exclusive ? CheckExclusiveLocked(obj->info.key) : Status::Ok();
+    if (s.ok() && req.session != 0 && !sessions_.contains(req.session)) {
+      s = InvalidArgument("unknown session");
+    }
+    if (!s.ok()) {
+      store_->Remove(*obj->blob);
+      return s;
+    }
+    ++creating_[obj->info.key];
+    return GrantLocked(obj, LeaseMode::kCreate, lease_ttl, req.session);
+  }
+
+  Result<Grant> AcquireRead(const AcquireRequest& req) {
+    PACKICE_RETURN_IF_ERROR(ValidateKey(req.key));
+    PACKICE_ASSIGN_OR_RETURN(Duration lease_ttl, LeaseTtl(req));
+    MutexLock lock(&mu_);
+    if (req.session != 0 && !sessions_.contains(req.session)) {
+      return InvalidArgument("unknown session");
+    }
+    auto it = bound_.find(req.key);
+    if (it == bound_.end() || ExpiredLocked(*it->second)) {
+      return NotFound(PendingLocked(req.key) ? "object '" + req.key + "' is not sealed yet"
+                                             : "no object '" + req.key + "'");
+    }
+    return GrantLocked(it->second, LeaseMode::kRead, lease_ttl, req.session);
+  }
+
+  Grant GrantLocked(const ObjectPtr& obj, LeaseMode mode, Duration ttl, SessionId session)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    const LeaseId id = ++last_lease_;
+    const TimePoint expires = clock_->Now() + ttl;
+    leases_.emplace(id, LeaseRecord{obj, mode, ttl, expires, session});
+    lease_deadlines_.insert({expires, id});
+    if (session != 0) sessions_[session].insert(id);
+    return Grant{id, ttl, obj->info, obj->blob};
+  }
+
+  Result<Duration> LeaseTtl(const AcquireRequest& req) const {
+    Duration ttl = req.lease_ttl.value_or(policy_.default_lease_ttl);
+    if (ttl.count() <= 0) return InvalidArgument("lease TTL must be positive");
+    return std::min(ttl, policy_.max_lease_ttl);
+  }
+
+  Status CheckExclusiveLocked(const std::string& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto it = bound_.find(key);
+    if ((it != bound_.end() && !ExpiredLocked(*it->second)) || PendingLocked(key)) {
+      return AlreadyExists("key '" + key + "' exists");
+    }
+    return Status::Ok();
+  }
+
+  // An exclusive object may be sealed only while its key is still free.
+  Status CheckExclusiveAtSealLocked(const ObjectRecord& obj) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (!obj.exclusive) return Status::Ok();
+    auto bound = bound_.find(obj.info.key);
+    if (bound != bound_.end() && !ExpiredLocked(*bound->second)) {
+      return AlreadyExists("key '" + bound->first + "' was bound while this object was created");
+    }
+    return Status::Ok();
+  }
+
+  bool PendingLocked(const std::string& key) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto it = creating_.find(key);
+    return it != creating_.end() && it->second > 0;
+  }
+
+  void DecrementCreatingLocked(const std::string& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto it = creating_.find(key);
+    if (it != creating_.end() && --it->second == 0) creating_.erase(it);
+  }
+
+  // An unsealed object will never be sealed: it stops counting as pending, and the store may
+  // drop it.
+  void AbandonLocked(const ObjectPtr& obj) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    DecrementCreatingLocked(obj->info.key);
+    store_->Remove(*obj->blob);
+  }
+
+  bool ExpiredLocked(const ObjectRecord& obj) const {
+    return obj.expires_at != kNever && obj.expires_at <= clock_->Now();
+  }
+
+  // The live sealed object bound to `key`; an expired one is unbound on the way.
+  Result<ObjectRecord*> BoundLocked(std::string_view key, std::vector<ObjectPtr>* drop)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto it = bound_.find(key);
+    if (it == bound_.end()) return NotFound("no object '" + std::string(key) + "'");
+    if (ExpiredLocked(*it->second)) {
+      UnbindLocked(it, drop);
+      return NotFound("object '" + std::string(key) + "' expired");
+    }
+    return it->second.get();
+  }
+
+  // The lease if it is live; an expired one is ended on the way.
+  Result<LeaseRecord*> LiveLeaseLocked(LeaseId id, std::vector<ObjectPtr>* drop)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto it = leases_.find(id);
+    if (it == leases_.end()) return LeaseExpired("lease " + std::to_string(id) + " is not live");
+    if (it->second.expires_at <= clock_->Now()) {
+      ExpireLeaseLocked(id, drop);
+      return LeaseExpired("lease " + std::to_string(id) + " expired");
+    }
+    return &it->second;
+  }
+
+  void ExpireLeaseLocked(LeaseId id, std::vector<ObjectPtr>* drop)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    LeaseRecord& lease = leases_.at(id);
+    // The holder never let go, so it may still map the bytes: never recycle them.
+    lease.object->blob->Retire();
+    if (lease.mode == LeaseMode::kCreate) AbandonLocked(lease.object);
+    EndLeaseLocked(id, drop);
+  }
+
+  void EndLeaseLocked(LeaseId id, std::vector<ObjectPtr>* drop) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto it = leases_.find(id);
+    if (it->second.session != 0) {
+      auto s = sessions_.find(it->second.session);
+      if (s != sessions_.end()) s->second.erase(id);
+    }
+    lease_deadlines_.erase({it->second.expires_at, id});
+    drop->push_back(std::move(it->second.object));
+    leases_.erase(it);
+  }
+
+  // Removes the binding at `it` (REQUIRES: valid); readers holding leases keep the object.
+  void UnbindLocked(typename KeyIndex::iterator it, std::vector<ObjectPtr>* drop)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    ObjectRecord& obj = *it->second;
+    if (obj.expires_at != kNever) object_deadlines_.erase({obj.expires_at, &obj});
+    store_->Remove(*obj.blob);
+    drop->push_back(std::move(it->second));
+    bound_.erase(it);
+  }
+
+  void ReaperLoop() {
+    std::unique_lock<std::mutex> lock(reaper_mu_);
+    while (!reaper_cv_.wait_for(lock, std::chrono::milliseconds(100), [this] { return stop_; })) {
+      lock.unlock();
+      ReapExpired();
+      lock.lock();
+    }
+  }
+
+  const LeasePolicy policy_;
+  const std::shared_ptr<Clock> clock_;
+  const std::unique_ptr<BlobStore> store_;
+  std::atomic<uint64_t> last_version_{0};
+
+  Mutex mu_;
+  KeyIndex bound_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, uint32_t> creating_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<LeaseId, LeaseRecord> leases_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<SessionId, absl::flat_hash_set<LeaseId>> sessions_ ABSL_GUARDED_BY(mu_);
+  DeadlineIndex<LeaseId> lease_deadlines_ ABSL_GUARDED_BY(mu_);
+  DeadlineIndex<const ObjectRecord*> object_deadlines_ ABSL_GUARDED_BY(mu_);
+  LeaseId last_lease_ ABSL_GUARDED_BY(mu_) = 0;
+  SessionId last_session_ ABSL_GUARDED_BY(mu_) = 0;
+
+  std::mutex reaper_mu_;
+  std::condition_variable reaper_cv_;
+  bool stop_ = false;
+  std::thread reaper_;
+};
+
+}  // namespace packice
+
+#endif  // PACKICE_PEERS_STORE_PEER_H_
