@@ -374,7 +374,7 @@ class ForkedChild {
 class CrashTest : public IntegrationTest {
  protected:
   std::vector<std::string> ExtraFlags() override {
-    return {"--capacity", "8M", "--log-level", "warn"};
+    return {"--store", "memory", "--capacity", "8M", "--log-level", "warn"};
   }
 };
 

@@ -27,8 +27,7 @@ Status ChildProcess::Start(const std::vector<std::string>& argv, const std::stri
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   if (!log_path.empty()) {
-    posix_spawn_file_actions_addopen(&fa, 1, log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND,
-                                     0644);
+    posix_spawn_file_actions_addopen(&fa, 1, log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     posix_spawn_file_actions_adddup2(&fa, 1, 2);
   }
   std::vector<char*> args;
@@ -106,7 +105,8 @@ TempDir::~TempDir() {
 
 Status Daemon::Start(const std::vector<std::string>& extra) {
   socket_ = dir_.path() + "/packice.sock";
-  std::vector<std::string> argv = {BinPath("packiced"), "--socket", socket_};
+  std::vector<std::string> argv = {BinPath("packiced"), "--socket", socket_, "--data-dir",
+                                   data_dir()};
   argv.insert(argv.end(), extra.begin(), extra.end());
   PACKICE_RETURN_IF_ERROR(proc_.Start(argv, dir_.path() + "/packiced.log"));
   // Ready when the socket accepts a connection; give up after 10 s.

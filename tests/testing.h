@@ -13,15 +13,15 @@
 #include "packice/clock.h"
 #include "packice/status.h"
 
-#define ASSERT_OK(expr)                                       \
-  do {                                                        \
-    auto packice_s_ = (expr);                                 \
-    ASSERT_TRUE(packice_s_.ok()) << packice_s_.ToString();    \
+#define ASSERT_OK(expr)                                    \
+  do {                                                     \
+    auto packice_s_ = (expr);                              \
+    ASSERT_TRUE(packice_s_.ok()) << packice_s_.ToString(); \
   } while (0)
-#define EXPECT_OK(expr)                                       \
-  do {                                                        \
-    auto packice_s_ = (expr);                                 \
-    EXPECT_TRUE(packice_s_.ok()) << packice_s_.ToString();    \
+#define EXPECT_OK(expr)                                    \
+  do {                                                     \
+    auto packice_s_ = (expr);                              \
+    EXPECT_TRUE(packice_s_.ok()) << packice_s_.ToString(); \
   } while (0)
 
 namespace packice::testing {
@@ -32,7 +32,7 @@ template <typename T>
 Status StatusOf(const Result<T>& r) {
   return r.status();
 }
-#define EXPECT_CODE(expr, code_)                                                   \
+#define EXPECT_CODE(expr, code_)                                                     \
   EXPECT_EQ(::packice::testing::StatusOf(expr).code(), ::packice::StatusCode::code_) \
       << ::packice::testing::StatusOf(expr).ToString()
 
@@ -94,6 +94,8 @@ class Daemon {
   const std::string& socket() const { return socket_; }
   std::string url() const { return "uds://" + socket_; }
   pid_t pid() const { return proc_.pid(); }
+  // Its --data-dir; the same across Stop and Start, so a restart finds its disk objects.
+  std::string data_dir() const { return dir_.path() + "/data"; }
   // True while the packiced child runs (an exited one is reaped, so a zombie is not alive).
   bool alive() { return proc_.running() && proc_.WaitFor(std::chrono::milliseconds(0)) == -1; }
   std::string log() const;  // what it printed

@@ -12,6 +12,30 @@
 
 namespace packice {
 
+std::string DefaultDataDir() { return "/var/tmp/packice-" + std::to_string(getuid()); }
+
+Result<std::shared_ptr<LocalPeer>> MakeNodePeer(const DaemonOptions& options) {
+  if (options.store == "memory")
+    return std::shared_ptr<LocalPeer>(MemoryPeer::Create(options.memory));
+  FilePeerOptions disk = options.disk;
+  if (disk.dir.empty()) disk.dir = DefaultDataDir();
+  disk.default_lease_ttl = options.memory.default_lease_ttl;
+  disk.default_object_ttl = options.memory.default_object_ttl;
+  disk.max_lease_ttl = options.memory.max_lease_ttl;
+  if (options.store == "disk") {
+    PACKICE_ASSIGN_OR_RETURN(std::shared_ptr<FilePeer> peer, FilePeer::Open(disk));
+    return std::shared_ptr<LocalPeer>(std::move(peer));
+  }
+  if (options.store != "tiered") {
+    return InvalidArgument("--store must be tiered, memory or disk, not '" + options.store + "'");
+  }
+  PACKICE_ASSIGN_OR_RETURN(std::shared_ptr<FilePeer> cold, FilePeer::Open(disk));
+  PACKICE_ASSIGN_OR_RETURN(
+      std::shared_ptr<TieredPeer> tiered,
+      TieredPeer::Create(MemoryPeer::Create(options.memory), std::move(cold), options.tiered));
+  return std::shared_ptr<LocalPeer>(std::move(tiered));
+}
+
 int RunDaemon(const DaemonOptions& options) {
   auto level = spdlog::level::from_str(options.log_level);
   if (level == spdlog::level::off && options.log_level != "off") {
@@ -22,7 +46,13 @@ int RunDaemon(const DaemonOptions& options) {
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z level=%l %v");
 
   boost::asio::io_context io;
-  std::shared_ptr<MemoryPeer> peer = MemoryPeer::Create(options.memory);
+  auto made = MakeNodePeer(options);
+  if (!made.ok()) {
+    spdlog::error("event=start_failed store={} error=\"{}\"", options.store,
+                  made.status().ToString());
+    return 1;
+  }
+  std::shared_ptr<LocalPeer> peer = *made;
 
   UdsServerOptions uds;
   uds.path = options.socket_path.empty() ? DefaultSocketPath() : options.socket_path;
@@ -40,14 +70,19 @@ int RunDaemon(const DaemonOptions& options) {
     io.stop();  // the server stops below, once no io thread can be inside it
   });
 
-  spdlog::info("event=ready pid={} url=uds://{} capacity_bytes={} io_threads={}", getpid(),
-               uds.path, options.memory.capacity_bytes, options.io_threads);
+  spdlog::info(
+      "event=ready pid={} url=uds://{} store={} memory_capacity_bytes={} data_dir={} "
+      "disk_capacity_bytes={} io_threads={}",
+      getpid(), uds.path, options.store, options.memory.capacity_bytes,
+      options.store == "memory" ? "-"
+                                : (options.disk.dir.empty() ? DefaultDataDir() : options.disk.dir),
+      options.store == "memory" ? 0 : options.disk.capacity_bytes, options.io_threads);
   std::vector<std::thread> threads;
   for (unsigned i = 1; i < options.io_threads; ++i) threads.emplace_back([&io] { io.run(); });
   io.run();
   for (auto& t : threads) t.join();
   server.Stop();  // stops accepting and removes the socket; connections close with `io`
-  MemoryPeer::Stats st = peer->GetStats();
+  LocalPeer::Stats st = peer->GetStats();
   spdlog::info("event=stopped objects={} used_bytes={}", st.objects, st.used_bytes);
   return 0;
 }

@@ -4,18 +4,32 @@
 
 #include <string>
 
+#include "packice/file_peer.h"
 #include "packice/memory_peer.h"
+#include "packice/tiered_peer.h"
 #include "transport/uds/uds_server.h"
 
 namespace packice {
 
 struct DaemonOptions {
   std::string socket_path;  // empty: DefaultSocketPath()
+  // "tiered" (memory in front of disk), "memory" (a cache: nothing survives a restart) or
+  // "disk" (every sealed object is durable before its seal returns).
+  std::string store = "tiered";
   MemoryPeerOptions memory;
+  FilePeerOptions disk;  // disk.dir empty: DefaultDataDir()
+  TieredPeerOptions tiered;
   ServerLimits limits;
   unsigned io_threads = 2;
   std::string log_level = "info";
 };
+
+// Where packiced keeps disk objects by default: /var/tmp/packice-<uid>.
+std::string DefaultDataDir();
+
+// The peer a node with `options` serves. Errors: kInvalidArgument (unknown store), and those of
+// opening the data directory.
+Result<std::shared_ptr<LocalPeer>> MakeNodePeer(const DaemonOptions& options);
 
 // Runs the node until SIGTERM or SIGINT. Returns the process exit code; logs why on failure.
 int RunDaemon(const DaemonOptions& options);

@@ -29,8 +29,19 @@ int main(int argc, char** argv) {
   CLI::App app{"packiced: the Packice cache and storage node"};
   app.add_option("--socket", opt.socket_path,
                  "Unix socket to listen on (default " + packice::DefaultSocketPath() + ")");
+  app.add_option("--store", opt.store,
+                 "tiered (memory in front of disk, default), memory (a cache), or disk (durable)")
+      ->check(CLI::IsMember({"tiered", "memory", "disk"}));
   AddParsed(app, "--capacity", &opt.memory.capacity_bytes, packice::ParseBytes,
             "bytes of objects held in memory, e.g. 512M, 4G (default 1G)");
+  app.add_option("--data-dir", opt.disk.dir,
+                 "directory of disk objects (default " + packice::DefaultDataDir() + ")");
+  AddParsed(app, "--disk-capacity", &opt.disk.capacity_bytes, packice::ParseBytes,
+            "bytes of objects kept on disk (default 16G)");
+  app.add_option("--promote-after", opt.tiered.promote_after_hits,
+                 "copy a disk object back to memory after this many reads; 0 never (default 2)");
+  app.add_option("--eviction", opt.tiered.policy, "lru or lru2: which objects leave memory first")
+      ->check(CLI::IsMember({"lru", "lru2"}));
   AddParsed(app, "--pool", &opt.memory.pool_bytes, packice::ParseBytes,
             "freed shared memory kept for reuse (default 1G)");
   AddParsed(app, "--default-ttl", &opt.memory.default_object_ttl, packice::ParseDuration,

@@ -1,0 +1,502 @@
+#include "packice/tiered_peer.h"
+
+#include <absl/container/flat_hash_map.h>
+#include <absl/container/flat_hash_set.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <thread>
+
+#include "core/eviction.h"
+#include "core/mutex.h"
+#include "packice/clock.h"
+
+namespace packice {
+namespace {
+
+constexpr size_t kMaxPendingPromotions = 1024;
+constexpr size_t kMaxTrackedColdHits = 100000;
+constexpr Duration kMoveLeaseTtl = std::chrono::minutes(5);
+
+bool IsCode(const Status& s, StatusCode code) { return s.code() == code; }
+
+class TieredPeerImpl final : public TieredPeer {
+ public:
+  TieredPeerImpl(std::shared_ptr<LocalPeer> hot, std::shared_ptr<LocalPeer> cold,
+                 TieredPeerOptions options, EvictionKind kind)
+      : hot_(std::move(hot)),
+        cold_(std::move(cold)),
+        options_(std::move(options)),
+        // One shard: demotion order is global (LRU order across shards would be approximate),
+        // and the evictor's lock is short next to the copies it orders.
+        evictor_(NewEvictor(kind, EvictionOptions{.shards = 1})) {
+    if (options_.background_threads) mover_ = std::thread([this] { MoverLoop(); });
+  }
+
+  ~TieredPeerImpl() override {
+    {
+      std::lock_guard<std::mutex> lock(mover_mu_);
+      stop_ = true;
+    }
+    mover_cv_.notify_all();
+    if (mover_.joinable()) mover_.join();
+  }
+
+  // --- Peer ------------------------------------------------------------------------------
+
+  Result<Grant> Acquire(const AcquireRequest& req) override {
+    auto [hot_session, cold_session] = InnerSessions(req.session);
+    AcquireRequest inner = req;
+    if (req.mode == LeaseMode::kCreate) {
+      inner.session = hot_session;
+      auto grant = hot_->Acquire(inner);
+      if (!grant.ok() && IsCode(grant.status(), StatusCode::kOutOfCapacity)) {
+        // Make room by demoting now, then try hot once more before falling back to cold.
+        Demote(/*force=*/true).IgnoreError();
+        grant = hot_->Acquire(inner);
+      }
+      if (!grant.ok() && IsCode(grant.status(), StatusCode::kOutOfCapacity)) {
+        inner.session = cold_session;
+        grant = cold_->Acquire(inner);
+        if (!grant.ok() && IsCode(grant.status(), StatusCode::kOutOfCapacity)) {
+          return OutOfCapacity("both tiers are full: " + std::string(grant.status().message()));
+        }
+        PACKICE_RETURN_IF_ERROR(grant.status());
+        return Register(std::move(*grant), cold_.get(), req);
+      }
+      PACKICE_RETURN_IF_ERROR(grant.status());
+      return Register(std::move(*grant), hot_.get(), req);
+    }
+    inner.session = hot_session;
+    auto grant = hot_->Acquire(inner);
+    if (grant.ok()) {
+      evictor_->Touch(req.key);
+      hot_hits_.fetch_add(1, std::memory_order_relaxed);
+      return Register(std::move(*grant), hot_.get(), req);
+    }
+    if (!IsCode(grant.status(), StatusCode::kNotFound)) return grant.status();
+    inner.session = cold_session;
+    grant = cold_->Acquire(inner);
+    if (!grant.ok()) {
+      if (IsCode(grant.status(), StatusCode::kNotFound)) {
+        misses_.fetch_add(1, std::memory_order_relaxed);
+      }
+      return grant.status();
+    }
+    cold_hits_.fetch_add(1, std::memory_order_relaxed);
+    NoteColdHit(req.key);
+    return Register(std::move(*grant), cold_.get(), req);
+  }
+
+  Result<ObjectInfo> Seal(LeaseId lease, std::optional<uint64_t> size) override {
+    PACKICE_ASSIGN_OR_RETURN(TierLease l, Find(lease));
+    if (l.mode != LeaseMode::kCreate) return PermissionDenied("seal needs a create lease");
+    Result<ObjectInfo> info = Status();
+    {
+      // Sealing rebinds the key; demotion's check-and-drop must not interleave with it.
+      MutexLock lock(&move_mu_);
+      info = l.tier->Seal(l.inner, size);
+      if (info.ok()) {
+        // The other tier's copy (an older version) must never resurface, nor shadow this one.
+        Peer* other = l.tier == hot_.get() ? static_cast<Peer*>(cold_.get()) : hot_.get();
+        other->Delete(info->key).IgnoreError();
+        MutexLock t(&mu_);
+        clean_.erase(info->key);
+      }
+    }
+    if (info.ok() || !IsCode(info.status(), StatusCode::kInvalidArgument)) Forget(lease);
+    PACKICE_RETURN_IF_ERROR(info.status());
+    if (l.tier == hot_.get()) {
+      evictor_->Insert(info->key, info->size).evicted.clear();  // unbounded: evicts nothing
+    } else {
+      evictor_->Erase(info->key);
+    }
+    return info;
+  }
+
+  Status Release(LeaseId lease) override { return End(lease, /*discard=*/false); }
+  Status Discard(LeaseId lease) override { return End(lease, /*discard=*/true); }
+
+  Status Renew(LeaseId lease) override {
+    PACKICE_ASSIGN_OR_RETURN(TierLease l, Find(lease));
+    Status s = l.tier->Renew(l.inner);
+    if (IsCode(s, StatusCode::kLeaseExpired)) Forget(lease);
+    return s;
+  }
+
+  Result<ObjectInfo> Stat(std::string_view key) override {
+    auto info = hot_->Stat(key);
+    if (info.ok() || !IsCode(info.status(), StatusCode::kNotFound)) return info;
+    return cold_->Stat(key);
+  }
+
+  Result<ListPage> List(const ListOptions& options) override {
+    PACKICE_ASSIGN_OR_RETURN(ListPage hot, hot_->List(options));
+    PACKICE_ASSIGN_OR_RETURN(ListPage cold, cold_->List(options));
+    // Merge by key; hot wins when both hold a key (mid-move, or promoted).
+    std::map<std::string_view, const ObjectInfo*> merged;
+    for (const ObjectInfo& o : cold.objects) merged[o.key] = &o;
+    for (const ObjectInfo& o : hot.objects) merged[o.key] = &o;
+    // Past the first page boundary of either list, keys may be missing: stop there.
+    std::string_view end;
+    if (hot.truncated && !hot.objects.empty()) end = hot.objects.back().key;
+    if (cold.truncated && !cold.objects.empty() && (end.empty() || cold.objects.back().key < end)) {
+      end = cold.objects.back().key;
+    }
+    const uint32_t limit = std::min(std::max(options.limit, 1u), kMaxListLimit);
+    ListPage page;
+    for (const auto& [key, info] : merged) {
+      if (!end.empty() && key > end) {
+        page.truncated = true;
+        break;
+      }
+      if (page.objects.size() == limit) {
+        page.truncated = true;
+        break;
+      }
+      page.objects.push_back(*info);
+    }
+    if (hot.truncated || cold.truncated) page.truncated = true;
+    return page;
+  }
+
+  Status Delete(std::string_view key) override {
+    MutexLock lock(&move_mu_);
+    Status h = hot_->Delete(key);
+    Status c = cold_->Delete(key);
+    evictor_->Erase(key);
+    {
+      MutexLock t(&mu_);
+      clean_.erase(std::string(key));
+    }
+    if (h.ok() || c.ok()) return Status::Ok();
+    return IsCode(h, StatusCode::kNotFound) ? c : h;
+  }
+
+  SessionId OpenSession() override {
+    SessionId hot = hot_->OpenSession();
+    SessionId cold = cold_->OpenSession();
+    MutexLock lock(&mu_);
+    SessionId id = ++last_session_;
+    sessions_[id] = TierSession{hot, cold, {}};
+    return id;
+  }
+
+  void CloseSession(SessionId session) override {
+    TierSession s;
+    {
+      MutexLock lock(&mu_);
+      auto it = sessions_.find(session);
+      if (it == sessions_.end()) return;
+      s = std::move(it->second);
+      sessions_.erase(it);
+      for (LeaseId id : s.leases) leases_.erase(id);
+    }
+    hot_->CloseSession(s.hot);
+    cold_->CloseSession(s.cold);
+  }
+
+  // --- LocalPeer ---------------------------------------------------------------------------
+
+  Stats GetStats() override {
+    Stats h = hot_->GetStats();
+    Stats c = cold_->GetStats();
+    return Stats{h.objects + c.objects,
+                 h.creating + c.creating,
+                 h.leases + c.leases,
+                 h.used_bytes + c.used_bytes,
+                 h.pooled_bytes + c.pooled_bytes,
+                 h.capacity_bytes + c.capacity_bytes};
+  }
+
+  void ReapExpired() override {
+    hot_->ReapExpired();
+    cold_->ReapExpired();
+  }
+
+  void DrainCleaner() override {
+    hot_->DrainCleaner();
+    cold_->DrainCleaner();
+  }
+
+  // --- TieredPeer --------------------------------------------------------------------------
+
+  TierStats GetTierStats() override {
+    MutexLock lock(&mu_);
+    TierStats s = tier_stats_;
+    s.hot_hits = hot_hits_.load();
+    s.cold_hits = cold_hits_.load();
+    s.misses = misses_.load();
+    return s;
+  }
+
+  Result<uint64_t> Demote(bool force) override {
+    MutexLock serial(&demote_mu_);  // one demotion pass at a time
+    const Stats hot = hot_->GetStats();
+    const double cap = static_cast<double>(hot.capacity_bytes);
+    const double used = static_cast<double>(hot.used_bytes);
+    if (!force && used <= options_.high_watermark * cap) return uint64_t{0};
+    uint64_t target = used > options_.low_watermark * cap
+                          ? static_cast<uint64_t>(used - options_.low_watermark * cap)
+                          : 0;
+    if (force && target == 0) target = 1;  // at least one object
+    uint64_t moved = 0;
+    while (moved < target) {
+      std::vector<EvictedEntry> victims = evictor_->EvictBytes(target - moved);
+      if (victims.empty()) break;
+      for (const EvictedEntry& v : victims) {
+        auto bytes = DemoteOne(v.key);
+        if (!bytes.ok()) {
+          if (IsCode(bytes.status(), StatusCode::kOutOfCapacity)) {
+            evictor_->Insert(v.key, v.charge).evicted.clear();  // stays hot; cold is full
+            return moved > 0 ? Result<uint64_t>(moved) : bytes.status();
+          }
+          continue;  // gone meanwhile, or unreadable: nothing to move
+        }
+        moved += *bytes;
+      }
+    }
+    return moved;
+  }
+
+  void RunPromotions() override {
+    while (true) {
+      std::string key;
+      {
+        MutexLock lock(&mu_);
+        if (promotions_.empty()) return;
+        key = std::move(promotions_.front());
+        promotions_.pop_front();
+        queued_.erase(key);
+      }
+      Promote(key).IgnoreError();  // best effort: the object stays readable from cold
+    }
+  }
+
+  LocalPeer& hot() override { return *hot_; }
+  LocalPeer& cold() override { return *cold_; }
+
+ private:
+  struct TierLease {
+    Peer* tier = nullptr;
+    LeaseId inner = 0;
+    LeaseMode mode = LeaseMode::kRead;
+    SessionId session = 0;
+  };
+  struct TierSession {
+    SessionId hot = 0;
+    SessionId cold = 0;
+    absl::flat_hash_set<LeaseId> leases;
+  };
+
+  std::pair<SessionId, SessionId> InnerSessions(SessionId session) {
+    if (session == 0) return {0, 0};
+    MutexLock lock(&mu_);
+    auto it = sessions_.find(session);
+    if (it == sessions_.end()) return {~SessionId{0}, ~SessionId{0}};  // inner peers refuse it
+    return {it->second.hot, it->second.cold};
+  }
+
+  Grant Register(Grant grant, Peer* tier, const AcquireRequest& req) {
+    MutexLock lock(&mu_);
+    const LeaseId id = ++last_lease_;
+    leases_[id] = TierLease{tier, grant.lease, req.mode, req.session};
+    if (req.session != 0) {
+      auto it = sessions_.find(req.session);
+      if (it != sessions_.end()) it->second.leases.insert(id);
+    }
+    grant.lease = id;
+    return grant;
+  }
+
+  Result<TierLease> Find(LeaseId lease) {
+    MutexLock lock(&mu_);
+    auto it = leases_.find(lease);
+    if (it == leases_.end()) return LeaseExpired("lease " + std::to_string(lease) + " is not live");
+    return it->second;
+  }
+
+  void Forget(LeaseId lease) {
+    MutexLock lock(&mu_);
+    auto it = leases_.find(lease);
+    if (it == leases_.end()) return;
+    if (it->second.session != 0) {
+      auto s = sessions_.find(it->second.session);
+      if (s != sessions_.end()) s->second.leases.erase(lease);
+    }
+    leases_.erase(it);
+  }
+
+  Status End(LeaseId lease, bool discard) {
+    PACKICE_ASSIGN_OR_RETURN(TierLease l, Find(lease));
+    Status s = discard ? l.tier->Discard(l.inner) : l.tier->Release(l.inner);
+    if (s.ok() || IsCode(s, StatusCode::kLeaseExpired)) Forget(lease);
+    return s;
+  }
+
+  // Copies `key` from hot to cold, then drops it from hot. Returns the bytes freed in hot.
+  Result<uint64_t> DemoteOne(const std::string& key) {
+    PACKICE_ASSIGN_OR_RETURN(
+        Grant src, hot_->Acquire(AcquireRequest{key, LeaseMode::kRead, 0, {}, 0, kMoveLeaseTtl}));
+    const ObjectInfo info = src.info;
+    Result<uint64_t> copy = CopyUnlessClean(src, key);
+    hot_->Release(src.lease).IgnoreError();
+    PACKICE_RETURN_IF_ERROR(copy.status());
+    MutexLock lock(&move_mu_);
+    auto now = hot_->Stat(key);
+    if (!now.ok() || now->version != info.version) {
+      // Rewritten or deleted while it was copied: the copy in cold is stale.
+      auto in_cold = cold_->Stat(key);
+      if (*copy != 0 && in_cold.ok() && in_cold->version == *copy) {
+        cold_->Delete(key).IgnoreError();
+      }
+      return uint64_t{0};
+    }
+    hot_->Delete(key).IgnoreError();
+    MutexLock t(&mu_);
+    clean_.erase(key);
+    ++tier_stats_.demoted_objects;
+    tier_stats_.demoted_bytes += info.size;
+    return info.size;
+  }
+
+  // Writes the object of `src` (a hot read grant) into cold, unless cold already holds this
+  // very content (it was promoted from there). Returns the cold copy's version (0: no copy).
+  Result<uint64_t> CopyUnlessClean(const Grant& src, const std::string& key) {
+    {
+      MutexLock t(&mu_);
+      auto it = clean_.find(key);
+      if (it != clean_.end() && it->second == src.info.version) return uint64_t{0};
+    }
+    CreateOptions options;
+    options.meta = src.info.meta;
+    options.ttl = Duration(0);
+    if (src.info.expires_unix_ms != 0) {
+      const int64_t left = src.info.expires_unix_ms - Clock::System()->UnixMillis();
+      if (left <= 0) return NotFound("expired");
+      options.ttl = Duration(left);
+    }
+    PACKICE_ASSIGN_OR_RETURN(
+        Grant dst, cold_->Acquire(AcquireRequest{key, LeaseMode::kCreate, src.info.size, options, 0,
+                                                 kMoveLeaseTtl}));
+    Status s = CopyBytes(*src.blob, *dst.blob, src.info.size);
+    if (!s.ok()) {
+      cold_->Discard(dst.lease).IgnoreError();
+      return s;
+    }
+    PACKICE_ASSIGN_OR_RETURN(ObjectInfo sealed, cold_->Seal(dst.lease, std::nullopt));
+    return sealed.version;
+  }
+
+  static Status CopyBytes(Blob& from, Blob& to, uint64_t size) {
+    if (size == 0) return Status::Ok();
+    PACKICE_ASSIGN_OR_RETURN(std::shared_ptr<BlobView> view, from.OpenView(LeaseMode::kRead));
+    return to.Write(0, view->bytes().first(size));
+  }
+
+  void NoteColdHit(const std::string& key) {
+    if (options_.promote_after_hits == 0) return;
+    MutexLock lock(&mu_);
+    if (cold_hit_counts_.size() >= kMaxTrackedColdHits) cold_hit_counts_.clear();
+    if (++cold_hit_counts_[key] < options_.promote_after_hits) return;
+    cold_hit_counts_.erase(key);
+    if (promotions_.size() < kMaxPendingPromotions && queued_.insert(key).second) {
+      promotions_.push_back(key);
+      mover_cv_.notify_all();
+    }
+  }
+
+  // Copies `key` from cold into hot, keeping the cold copy.
+  Status Promote(const std::string& key) {
+    PACKICE_ASSIGN_OR_RETURN(
+        Grant src, cold_->Acquire(AcquireRequest{key, LeaseMode::kRead, 0, {}, 0, kMoveLeaseTtl}));
+    CreateOptions options;
+    options.meta = src.info.meta;
+    options.ttl = Duration(0);
+    if (src.info.expires_unix_ms != 0) {
+      options.ttl =
+          Duration(std::max<int64_t>(1, src.info.expires_unix_ms - Clock::System()->UnixMillis()));
+    }
+    auto dst = hot_->Acquire(
+        AcquireRequest{key, LeaseMode::kCreate, src.info.size, options, 0, kMoveLeaseTtl});
+    if (!dst.ok()) {
+      cold_->Release(src.lease).IgnoreError();
+      return dst.status();
+    }
+    Status s = CopyBytes(*src.blob, *dst->blob, src.info.size);
+    cold_->Release(src.lease).IgnoreError();
+    MutexLock lock(&move_mu_);
+    // Only if nothing newer was written meanwhile, and cold still has what was copied.
+    auto in_hot = hot_->Stat(key);
+    auto in_cold = cold_->Stat(key);
+    if (!s.ok() || in_hot.ok() || !in_cold.ok() || in_cold->version != src.info.version) {
+      hot_->Discard(dst->lease).IgnoreError();
+      return s.ok() ? Aborted("object changed while it was promoted") : s;
+    }
+    PACKICE_ASSIGN_OR_RETURN(ObjectInfo info, hot_->Seal(dst->lease, std::nullopt));
+    evictor_->Insert(key, info.size).evicted.clear();
+    MutexLock t(&mu_);
+    clean_[key] = info.version;
+    ++tier_stats_.promoted_objects;
+    return Status::Ok();
+  }
+
+  void MoverLoop() {
+    std::unique_lock<std::mutex> lock(mover_mu_);
+    while (!stop_) {
+      mover_cv_.wait_for(lock, std::chrono::milliseconds(20));
+      if (stop_) return;
+      lock.unlock();
+      Demote(/*force=*/false).IgnoreError();
+      RunPromotions();
+      lock.lock();
+    }
+  }
+
+  const std::shared_ptr<LocalPeer> hot_;
+  const std::shared_ptr<LocalPeer> cold_;
+  const TieredPeerOptions options_;
+  const std::unique_ptr<Evictor> evictor_;  // hot objects, in demotion order
+
+  Mutex demote_mu_;
+  Mutex move_mu_;  // orders rebinding seals against demotion's check-and-drop
+  Mutex mu_;       // the tables below
+  absl::flat_hash_map<LeaseId, TierLease> leases_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<SessionId, TierSession> sessions_ ABSL_GUARDED_BY(mu_);
+  // Hot objects whose cold copy is identical (promoted): key -> hot version.
+  absl::flat_hash_map<std::string, uint64_t> clean_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, uint32_t> cold_hit_counts_ ABSL_GUARDED_BY(mu_);
+  std::deque<std::string> promotions_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_set<std::string> queued_ ABSL_GUARDED_BY(mu_);
+  TierStats tier_stats_ ABSL_GUARDED_BY(mu_);
+  LeaseId last_lease_ ABSL_GUARDED_BY(mu_) = 0;
+  SessionId last_session_ ABSL_GUARDED_BY(mu_) = 0;
+  std::atomic<uint64_t> hot_hits_{0};
+  std::atomic<uint64_t> cold_hits_{0};
+  std::atomic<uint64_t> misses_{0};
+
+  std::mutex mover_mu_;
+  std::condition_variable mover_cv_;
+  bool stop_ = false;
+  std::thread mover_;
+};
+
+}  // namespace
+
+Result<std::shared_ptr<TieredPeer>> TieredPeer::Create(std::shared_ptr<LocalPeer> hot,
+                                                       std::shared_ptr<LocalPeer> cold,
+                                                       TieredPeerOptions options) {
+  if (!hot || !cold || hot == cold) return InvalidArgument("tiered peer needs two distinct peers");
+  if (!(options.low_watermark >= 0 && options.low_watermark < options.high_watermark &&
+        options.high_watermark <= 1)) {
+    return InvalidArgument("watermarks must satisfy 0 <= low < high <= 1");
+  }
+  auto kind = EvictionKindFromName(options.policy);
+  if (!kind) return InvalidArgument("unknown eviction policy '" + options.policy + "'");
+  return std::shared_ptr<TieredPeer>(
+      std::make_shared<TieredPeerImpl>(std::move(hot), std::move(cold), std::move(options), *kind));
+}
+
+}  // namespace packice

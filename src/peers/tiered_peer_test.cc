@@ -1,0 +1,225 @@
+#include "packice/tiered_peer.h"
+
+#include <gtest/gtest.h>
+
+#include "packice/client.h"
+#include "packice/file_peer.h"
+#include "packice/memory_peer.h"
+#include "testing.h"
+
+namespace packice {
+namespace {
+
+using testing::TempDir;
+
+constexpr uint64_t kKiB = 1024;
+
+std::string AsString(std::span<const std::byte> b) {
+  return std::string(reinterpret_cast<const char*>(b.data()), b.size());
+}
+
+class TieredPeerTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Open(); }
+
+  // Hot: 1 MiB of memory; cold: `cold_capacity` on disk.
+  void Open(uint64_t cold_capacity = 64 << 20, std::string policy = "lru2") {
+    peer_.reset();
+    MemoryPeerOptions hot;
+    hot.capacity_bytes = 1 << 20;
+    hot.small_object_bytes = 4 * kKiB;
+    hot.background_threads = false;
+    FilePeerOptions cold;
+    cold.dir = dir_.path() + "/cold";
+    cold.capacity_bytes = cold_capacity;
+    cold.sync = false;
+    cold.background_threads = false;
+    auto file = FilePeer::Open(cold);
+    ASSERT_TRUE(file.ok()) << file.status().ToString();
+    TieredPeerOptions options;
+    options.high_watermark = 0.5;
+    options.low_watermark = 0.25;
+    options.policy = std::move(policy);
+    options.background_threads = false;
+    auto tiered = TieredPeer::Create(MemoryPeer::Create(hot), *file, options);
+    ASSERT_TRUE(tiered.ok()) << tiered.status().ToString();
+    peer_ = *tiered;
+  }
+
+  Client client() { return Connect(peer_); }
+
+  std::string TierOf(const std::string& key) {
+    auto info = peer_->Stat(key);
+    return info.ok() ? info->tier : info.status().ToString();
+  }
+
+  void PutObject(const std::string& key, size_t size, char fill) {
+    ASSERT_OK(client().Put(key, std::string(size, fill)).status());
+  }
+
+  TempDir dir_;
+  std::shared_ptr<TieredPeer> peer_;
+};
+
+TEST_F(TieredPeerTest, WritesLandHotAndDemotionMovesThemCold) {
+  for (int i = 0; i < 6; ++i) PutObject("k" + std::to_string(i), 100 * kKiB, 'a' + i);
+  EXPECT_EQ(TierOf("k0"), "memory");
+  EXPECT_GT(peer_->hot().GetStats().used_bytes, 512 * kKiB);  // over the high watermark
+  auto moved = peer_->Demote();
+  ASSERT_OK(moved.status());
+  EXPECT_GT(*moved, 0u);
+  EXPECT_LE(peer_->hot().GetStats().used_bytes, 256 * kKiB + 100 * kKiB);
+  EXPECT_EQ(TierOf("k0"), "disk");  // the oldest went first
+  EXPECT_EQ(TierOf("k5"), "memory");
+  for (int i = 0; i < 6; ++i) {
+    auto r = client().Get("k" + std::to_string(i));
+    ASSERT_OK(r.status());
+    EXPECT_EQ(AsString(r->data()), std::string(100 * kKiB, 'a' + i)) << i;
+  }
+  EXPECT_GE(peer_->GetTierStats().demoted_objects, 3u);
+  EXPECT_EQ(peer_->Demote().value(), 0u);  // under the high watermark: nothing to do
+}
+
+TEST_F(TieredPeerTest, AReaderKeepsItsBytesWhileTheObjectIsDemoted) {
+  PutObject("read-me", 200 * kKiB, 'r');
+  auto reader = client().Get("read-me");
+  ASSERT_OK(reader.status());
+  EXPECT_EQ(reader->info().tier, "memory");
+  ASSERT_OK(peer_->Demote(/*force=*/true).status());
+  EXPECT_EQ(TierOf("read-me"), "disk");
+  EXPECT_EQ(AsString(reader->data()), std::string(200 * kKiB, 'r'));
+  ASSERT_OK(reader->Release());
+}
+
+TEST_F(TieredPeerTest, Lru2KeepsObjectsReadTwiceHot) {
+  PutObject("hot", 100 * kKiB, 'h');
+  ASSERT_OK(client().Get("hot").status());  // a second use: protected
+  for (int i = 0; i < 5; ++i) PutObject("scan" + std::to_string(i), 100 * kKiB, 's');
+  ASSERT_OK(peer_->Demote().status());
+  EXPECT_EQ(TierOf("hot"), "memory");
+  EXPECT_EQ(TierOf("scan0"), "disk");
+}
+
+TEST_F(TieredPeerTest, ColdHitsPromoteAndTheColdCopyStays) {
+  PutObject("p", 100 * kKiB, 'p');
+  ASSERT_OK(peer_->Demote(true).status());
+  ASSERT_EQ(TierOf("p"), "disk");
+  for (int i = 0; i < 2; ++i) {
+    auto r = client().Get("p");
+    ASSERT_OK(r.status());
+    EXPECT_EQ(r->info().tier, "disk");
+  }
+  peer_->RunPromotions();
+  EXPECT_EQ(TierOf("p"), "memory");
+  EXPECT_EQ(peer_->GetTierStats().promoted_objects, 1u);
+  EXPECT_OK(peer_->cold().Stat("p").status());  // still durable
+  auto r = client().Get("p");
+  ASSERT_OK(r.status());
+  EXPECT_EQ(AsString(r->data()), std::string(100 * kKiB, 'p'));
+}
+
+TEST_F(TieredPeerTest, RewritingADemotedKeyDropsTheColdCopy) {
+  PutObject("k", 100 * kKiB, '1');
+  ASSERT_OK(peer_->Demote(true).status());
+  ASSERT_EQ(TierOf("k"), "disk");
+  PutObject("k", 50 * kKiB, '2');
+  EXPECT_EQ(TierOf("k"), "memory");
+  EXPECT_CODE(peer_->cold().Stat("k"), kNotFound);
+  auto r = client().Get("k");
+  ASSERT_OK(r.status());
+  EXPECT_EQ(AsString(r->data()), std::string(50 * kKiB, '2'));
+}
+
+TEST_F(TieredPeerTest, DeleteRemovesBothTiers) {
+  PutObject("d", 100 * kKiB, 'd');
+  ASSERT_OK(peer_->Demote(true).status());
+  PutObject("e", 10, 'e');
+  ASSERT_OK(client().Delete("d"));
+  ASSERT_OK(client().Delete("e"));
+  EXPECT_CODE(client().Get("d"), kNotFound);
+  EXPECT_CODE(client().Get("e"), kNotFound);
+  EXPECT_CODE(client().Delete("d"), kNotFound);
+}
+
+TEST_F(TieredPeerTest, AnObjectTooBigForHotGoesCold) {
+  PutObject("huge", 2 << 20, 'x');
+  EXPECT_EQ(TierOf("huge"), "disk");
+}
+
+TEST_F(TieredPeerTest, BothTiersFullIsAClearError) {
+  Open(/*cold_capacity=*/1 << 20);
+  PutObject("a", 900 * kKiB, 'a');  // hot
+  PutObject("b", 900 * kKiB, 'b');  // demotes a to cold, lands hot
+  auto c = client().Put("c", std::string(900 * kKiB, 'c'));
+  EXPECT_CODE(c, kOutOfCapacity);
+  EXPECT_NE(c.status().message().find("both tiers are full"), std::string::npos)
+      << c.status().ToString();
+  // What was stored is intact.
+  auto a = client().Get("a");
+  ASSERT_OK(a.status());
+  EXPECT_EQ(AsString(a->data()), std::string(900 * kKiB, 'a'));
+}
+
+TEST_F(TieredPeerTest, TtlCarriesAcrossTiers) {
+  CreateOptions options;
+  options.ttl = std::chrono::hours(1);
+  options.meta = {{"m", "v"}};
+  ASSERT_OK(client().Put("t", std::string(100 * kKiB, 't'), options).status());
+  const int64_t expires = peer_->Stat("t")->expires_unix_ms;
+  ASSERT_OK(peer_->Demote(true).status());
+  auto cold = peer_->Stat("t");
+  ASSERT_OK(cold.status());
+  EXPECT_EQ(cold->tier, "disk");
+  EXPECT_NEAR(static_cast<double>(cold->expires_unix_ms), static_cast<double>(expires), 2000);
+  EXPECT_EQ(cold->meta.at("m"), "v");
+}
+
+TEST_F(TieredPeerTest, ListMergesTiers) {
+  PutObject("l/1", 100 * kKiB, '1');
+  ASSERT_OK(peer_->Demote(true).status());
+  PutObject("l/2", 10, '2');
+  auto page = peer_->List(ListOptions{"l/", "", 10});
+  ASSERT_OK(page.status());
+  ASSERT_EQ(page->objects.size(), 2u);
+  EXPECT_EQ(page->objects[0].key, "l/1");
+  EXPECT_EQ(page->objects[0].tier, "disk");
+  EXPECT_EQ(page->objects[1].tier, "memory");
+  EXPECT_FALSE(page->truncated);
+}
+
+TEST_F(TieredPeerTest, SessionsEndLeasesInBothTiers) {
+  PutObject("s1", 100 * kKiB, '1');
+  ASSERT_OK(peer_->Demote(true).status());
+  PutObject("s2", 10, '2');
+  SessionId s = peer_->OpenSession();
+  ASSERT_OK(peer_->Acquire(AcquireRequest{"s1", LeaseMode::kRead, 0, {}, s}).status());
+  ASSERT_OK(peer_->Acquire(AcquireRequest{"s2", LeaseMode::kRead, 0, {}, s}).status());
+  EXPECT_EQ(peer_->GetStats().leases, 2u);
+  peer_->CloseSession(s);
+  EXPECT_EQ(peer_->GetStats().leases, 0u);
+}
+
+TEST_F(TieredPeerTest, DemotedObjectsSurviveARestart) {
+  PutObject("kept", 100 * kKiB, 'k');
+  ASSERT_OK(peer_->Demote(true).status());
+  PutObject("lost", 10, 'l');  // only in memory
+  Open();
+  EXPECT_OK(client().Get("kept").status());
+  EXPECT_CODE(client().Get("lost"), kNotFound);
+}
+
+TEST(TieredPeerCreateTest, RejectsBadOptions) {
+  auto a = MemoryPeer::Create({});
+  auto b = MemoryPeer::Create({});
+  TieredPeerOptions options;
+  options.low_watermark = 0.9;
+  options.high_watermark = 0.5;
+  EXPECT_CODE(TieredPeer::Create(a, b, options), kInvalidArgument);
+  EXPECT_CODE(TieredPeer::Create(a, a, {}), kInvalidArgument);
+  TieredPeerOptions bad_policy;
+  bad_policy.policy = "fifo";
+  EXPECT_CODE(TieredPeer::Create(a, b, bad_policy), kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace packice
