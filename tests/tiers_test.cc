@@ -116,5 +116,33 @@ TEST(TieredNodeTest, BothTiersFullIsAnErrorNotACrash) {
   EXPECT_OK(client->Put("small", "still fine").status());
 }
 
+TEST(DiskNodeTest, KeysNeverBecomePaths) {
+  Daemon node;
+  ASSERT_OK(node.Start({"--store", "disk", "--log-level", "warn"}));
+  auto client = Connect(node.url());
+  ASSERT_OK(client.status());
+  const std::string parent = std::filesystem::path(node.data_dir()).parent_path();
+  const std::vector<std::string> tricky = {"../../escape", "/etc/passwd-copy", "a/../../../b",
+                                           "..", "./.", "dir/", std::string(1000, '/')};
+  for (const std::string& key : tricky) {
+    ASSERT_OK(client->Put(key, "value of " + key).status());
+  }
+  for (const std::string& key : tricky) {
+    auto r = client->Get(key);
+    ASSERT_OK(r.status());
+    EXPECT_EQ(AsString(r->data()), "value of " + key);
+  }
+  // Every file the node wrote is inside its data directory.
+  for (const auto& e : std::filesystem::directory_iterator(parent)) {
+    const std::string name = e.path().filename();
+    EXPECT_TRUE(name == "data" || name == "packice.sock" || name == "packiced.log") << name;
+  }
+  EXPECT_FALSE(std::filesystem::exists("/etc/passwd-copy"));
+  // Keys the node refuses get a clear error.
+  EXPECT_CODE(client->Put(std::string(2000, 'k'), "x"), kInvalidArgument);
+  EXPECT_CODE(client->Put("line\nbreak", "x"), kInvalidArgument);
+  EXPECT_CODE(client->Put(std::string("nul\0byte", 8), "x"), kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace packice
