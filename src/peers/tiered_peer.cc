@@ -4,13 +4,13 @@
 #include <absl/container/flat_hash_set.h>
 
 #include <atomic>
-#include <condition_variable>
 #include <deque>
 #include <map>
-#include <thread>
+#include <optional>
 
 #include "core/eviction.h"
 #include "core/mutex.h"
+#include "core/periodic_thread.h"
 #include "packice/clock.h"
 
 namespace packice {
@@ -32,16 +32,16 @@ class TieredPeerImpl final : public TieredPeer {
         // One shard: demotion order is global (LRU order across shards would be approximate),
         // and the evictor's lock is short next to the copies it orders.
         evictor_(NewEvictor(kind, EvictionOptions{.shards = 1})) {
-    if (options_.background_threads) mover_ = std::thread([this] { MoverLoop(); });
+    if (options_.background_threads) {
+      mover_.emplace(std::chrono::milliseconds(20), [this] {
+        Demote(/*force=*/false).IgnoreError();
+        RunPromotions();
+      });
+    }
   }
 
   ~TieredPeerImpl() override {
-    {
-      std::lock_guard<std::mutex> lock(mover_mu_);
-      stop_ = true;
-    }
-    mover_cv_.notify_all();
-    if (mover_.joinable()) mover_.join();
+    if (mover_) mover_->Stop();
   }
 
   // --- Peer ------------------------------------------------------------------------------
@@ -404,7 +404,7 @@ class TieredPeerImpl final : public TieredPeer {
     cold_hit_counts_.erase(key);
     if (promotions_.size() < kMaxPendingPromotions && queued_.insert(key).second) {
       promotions_.push_back(key);
-      mover_cv_.notify_all();
+      if (mover_) mover_->Wake();
     }
   }
 
@@ -443,18 +443,6 @@ class TieredPeerImpl final : public TieredPeer {
     return Status::Ok();
   }
 
-  void MoverLoop() {
-    std::unique_lock<std::mutex> lock(mover_mu_);
-    while (!stop_) {
-      mover_cv_.wait_for(lock, std::chrono::milliseconds(20));
-      if (stop_) return;
-      lock.unlock();
-      Demote(/*force=*/false).IgnoreError();
-      RunPromotions();
-      lock.lock();
-    }
-  }
-
   const std::shared_ptr<LocalPeer> hot_;
   const std::shared_ptr<LocalPeer> cold_;
   const TieredPeerOptions options_;
@@ -477,10 +465,7 @@ class TieredPeerImpl final : public TieredPeer {
   std::atomic<uint64_t> cold_hits_{0};
   std::atomic<uint64_t> misses_{0};
 
-  std::mutex mover_mu_;
-  std::condition_variable mover_cv_;
-  bool stop_ = false;
-  std::thread mover_;
+  std::optional<PeriodicThread> mover_;  // demotes and promotes; last, so it stops first
 };
 
 }  // namespace
