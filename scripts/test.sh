@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what is missing, builds (warnings are errors), runs every
 # GoogleTest suite through CTest — unit tests and integration tests with real packiced
-# processes — then builds the fuzz target with clang and runs it briefly.
+# processes — then builds the fuzz targets with clang and runs them briefly.
 # Usage: scripts/test.sh          (PACKICE_SANITIZE=address|thread for a sanitizer build)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,6 +18,6 @@ echo "== tests"
 
 echo "== fuzz (clang, libFuzzer)"
 fuzz=$root/build-fuzz
-PACKICE_TARGETS=fuzz_frame CXX=clang++ "$root/scripts/build.sh" "$fuzz" -DPACKICE_FUZZ=ON \
-  -DPACKICE_BENCH=OFF
+PACKICE_TARGETS="fuzz_frame fuzz_file_header" CXX=clang++ "$root/scripts/build.sh" "$fuzz" \
+  -DPACKICE_FUZZ=ON -DPACKICE_BENCH=OFF
 (cd "$fuzz" && ctest --output-on-failure -R fuzz --timeout 600)

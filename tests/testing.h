@@ -95,7 +95,9 @@ class Daemon {
   std::string url() const { return "uds://" + socket_; }
   pid_t pid() const { return proc_.pid(); }
   // Its --data-dir; the same across Stop and Start, so a restart finds its disk objects.
-  std::string data_dir() const { return dir_.path() + "/data"; }
+  std::string data_dir() const { return data_dir_.empty() ? dir_.path() + "/data" : data_dir_; }
+  // Uses `dir` as --data-dir instead (several nodes sharing one directory). Before Start.
+  void set_data_dir(std::string dir) { data_dir_ = std::move(dir); }
   // True while the packiced child runs (an exited one is reaped, so a zombie is not alive).
   bool alive() { return proc_.running() && proc_.WaitFor(std::chrono::milliseconds(0)) == -1; }
   std::string log() const;  // what it printed
@@ -103,6 +105,7 @@ class Daemon {
  private:
   TempDir dir_;
   std::string socket_;
+  std::string data_dir_;
   ChildProcess proc_;
 };
 

@@ -18,8 +18,8 @@
 namespace packice {
 
 struct StoreStats {
-  uint64_t used_bytes = 0;      // charged to live blobs
-  uint64_t pooled_bytes = 0;    // kept for reuse (counts against capacity)
+  uint64_t used_bytes = 0;    // charged to live blobs
+  uint64_t pooled_bytes = 0;  // kept for reuse (counts against capacity)
   uint64_t capacity_bytes = 0;
 };
 
@@ -47,8 +47,9 @@ class BlobStore {
   // the allocation (a truncating seal). On error the peer discards the object.
   virtual Status Commit(Blob& blob, const ObjectInfo& info) { return Status::Ok(); }
 
-  // The object is unreachable (discarded unsealed, deleted, replaced or expired): its durable
-  // state goes once the blob is freed. Holders of the blob keep their bytes until then.
+  // The object is unreachable (discarded unsealed, deleted, replaced or expired): a restart
+  // must not find it, and its storage goes once the blob is freed. Holders of the blob keep
+  // their bytes until then. Idempotent.
   virtual void Remove(Blob& blob) {}
 
   // Sealed objects that survived a restart, for a durable store; expired ones are removed.

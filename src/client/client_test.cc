@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "packice/file_peer.h"
 #include "packice/memory_peer.h"
 #include "testing.h"
 #include "transport/uds/uds_server.h"
@@ -70,9 +71,10 @@ MemoryPeerOptions TestOptions() {
 class DirectTransport {
  public:
   static constexpr bool kReadViewIsMapped = false;
+  static constexpr std::string_view kTier = "memory";
   void Start(MemoryPeerOptions options) { peer_ = MemoryPeer::Create(std::move(options)); }
   Result<Client> Connect() { return packice::Connect(std::shared_ptr<Peer>(peer_)); }
-  MemoryPeer& peer() { return *peer_; }
+  LocalPeer& peer() { return *peer_; }
 
  private:
   std::shared_ptr<MemoryPeer> peer_;
@@ -82,10 +84,12 @@ class DirectTransport {
 class UdsTransport {
  public:
   static constexpr bool kReadViewIsMapped = true;
-  ~UdsTransport() { Stop(); }
+  static constexpr std::string_view kTier = "memory";
+  virtual ~UdsTransport() { Stop(); }
 
   void Start(MemoryPeerOptions options) {
-    peer_ = MemoryPeer::Create(std::move(options));
+    peer_ = MakePeer(std::move(options));
+    ASSERT_NE(peer_, nullptr);
     UdsServerOptions uds;
     uds.path = dir_.path() + "/packice.sock";
     server_ = std::make_unique<UdsServer>(io_, peer_, uds);
@@ -106,32 +110,60 @@ class UdsTransport {
   }
 
   Result<Client> Connect() { return packice::Connect("uds://" + dir_.path() + "/packice.sock"); }
-  MemoryPeer& peer() { return *peer_; }
+  LocalPeer& peer() { return *peer_; }
+
+ protected:
+  virtual std::shared_ptr<LocalPeer> MakePeer(MemoryPeerOptions options) {
+    return MemoryPeer::Create(std::move(options));
+  }
+  TempDir dir_;
 
  private:
-  TempDir dir_;
   boost::asio::io_context io_;
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_{
       io_.get_executor()};
-  std::shared_ptr<MemoryPeer> peer_;
+  std::shared_ptr<LocalPeer> peer_;
   std::unique_ptr<UdsServer> server_;
   std::thread thread_;
+};
+
+// The same server over a FilePeer in a TempDir: objects are files, and a mapped read lease maps
+// one from the page-aligned offset where its content starts, past the header.
+class UdsFileTransport final : public UdsTransport {
+ public:
+  static constexpr std::string_view kTier = "disk";
+
+ protected:
+  std::shared_ptr<LocalPeer> MakePeer(MemoryPeerOptions m) override {
+    FilePeerOptions options;
+    options.dir = dir_.path() + "/data";
+    options.capacity_bytes = m.capacity_bytes;
+    options.default_lease_ttl = m.default_lease_ttl;
+    options.default_object_ttl = m.default_object_ttl;
+    options.max_lease_ttl = m.max_lease_ttl;
+    options.background_threads = m.background_threads;
+    options.clock = m.clock;
+    auto peer = FilePeer::Open(std::move(options));
+    EXPECT_TRUE(peer.ok()) << peer.status().ToString();
+    return peer.ok() ? *peer : nullptr;
+  }
 };
 
 template <typename T>
 class ClientTest : public ::testing::Test {
  protected:
   void StartNode(MemoryPeerOptions options = TestOptions()) { transport_.Start(options); }
-  MemoryPeer& peer() { return transport_.peer(); }
+  LocalPeer& peer() { return transport_.peer(); }
   T transport_;
 };
 
-using Transports = ::testing::Types<DirectTransport, UdsTransport>;
+using Transports = ::testing::Types<DirectTransport, UdsTransport, UdsFileTransport>;
 class TransportNames {
  public:
   template <typename T>
   static std::string GetName(int) {
-    return std::is_same_v<T, DirectTransport> ? "direct" : "uds";
+    if (std::is_same_v<T, DirectTransport>) return "direct";
+    return std::is_same_v<T, UdsTransport> ? "uds" : "uds_file";
   }
 };
 TYPED_TEST_SUITE(ClientTest, Transports, TransportNames);
@@ -344,7 +376,7 @@ TYPED_TEST(ClientTest, StatListDelete) {
   ASSERT_OK_AND_ASSIGN(ObjectInfo stat, client.Stat("a/big"));
   EXPECT_EQ(stat.size, kLarge);
   EXPECT_EQ(stat.state, ObjectState::kSealed);
-  EXPECT_EQ(stat.tier, "memory");
+  EXPECT_EQ(stat.tier, TypeParam::kTier);
   EXPECT_CODE(client.Stat("a/pending"), kNotFound) << "an unsealed object is not visible";
 
   auto keys = [](const ListPage& page) {

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "backends/file/file_store.h"
 #include "packice/client.h"
 #include "testing.h"
 
@@ -40,7 +41,21 @@ class FilePeerTest : public ::testing::Test {
   }
   Client client() { return Connect(peer_); }
 
+  // What a crash now would leave: a copy of the data directory as it is, opened by a second
+  // peer (the live one keeps running, its leases held).
+  std::shared_ptr<FilePeer> OpenAfterCrash() {
+    fs::copy(dir_.path() + "/data", crash_.path(), fs::copy_options::recursive);
+    FilePeerOptions options;
+    options.dir = crash_.path();
+    options.background_threads = false;
+    options.clock = clock_;
+    auto peer = FilePeer::Open(options);
+    EXPECT_TRUE(peer.ok()) << peer.status().ToString();
+    return peer.ok() ? *peer : nullptr;
+  }
+
   TempDir dir_;
+  TempDir crash_;
   std::shared_ptr<FakeClock> clock_ = std::make_shared<FakeClock>();
   std::shared_ptr<FilePeer> peer_;
 };
@@ -110,14 +125,92 @@ TEST_F(FilePeerTest, RebindKeepsOldReadersAndRestartsWithTheNewest) {
     ASSERT_OK(reader.status());
     ASSERT_OK(c.Put("k", "new!").status());
     EXPECT_EQ(AsString(reader->data()), "old");
-    EXPECT_EQ(FilesUnder(dir_.path() + "/data/objects"), 2u);  // the old one is still read
+    // The old file is still read, from tmp/ where a restart would not find it.
+    EXPECT_EQ(FilesUnder(dir_.path() + "/data/objects"), 1u);
+    EXPECT_EQ(FilesUnder(dir_.path() + "/data/tmp"), 1u);
     ASSERT_OK(reader->Release());
     EXPECT_EQ(FilesUnder(dir_.path() + "/data/objects"), 1u);
+    EXPECT_EQ(FilesUnder(dir_.path() + "/data/tmp"), 0u);
   }
   Open();
   auto r = client().Get("k");
   ASSERT_OK(r.status());
   EXPECT_EQ(AsString(r->data()), "new!");
+}
+
+TEST_F(FilePeerTest, DeletedObjectStaysDeletedAfterACrashWhileItIsRead) {
+  Open();
+  Client c = client();
+  ASSERT_OK(c.Put("gone", "deleted").status());
+  auto reader = c.Get("gone");
+  ASSERT_OK(reader.status());
+  ASSERT_OK(c.Delete("gone"));
+  EXPECT_EQ(AsString(reader->data()), "deleted");  // the reader keeps its bytes
+  auto crashed = OpenAfterCrash();
+  ASSERT_NE(crashed, nullptr);
+  EXPECT_CODE(Connect(crashed).Get("gone"), kNotFound);
+  EXPECT_EQ(crashed->GetStats().objects, 0u);
+}
+
+TEST_F(FilePeerTest, ReplacedObjectStaysReplacedAfterACrashWhatEverTheVersions) {
+  Open();
+  Client c = client();
+  // The writer of the older version seals last: its object is the one bound.
+  auto first = c.Create("k", 5);
+  ASSERT_OK(first.status());
+  std::memcpy(first->data().data(), "first", 5);
+  auto second = c.Put("k", "second");
+  ASSERT_OK(second.status());
+  EXPECT_GT(second->version, first->info().version);
+  auto reader = c.Get("k");  // holds the second object's file
+  ASSERT_OK(reader.status());
+  ASSERT_OK(first->Seal().status());
+  auto now = c.Get("k");
+  ASSERT_OK(now.status());
+  EXPECT_EQ(AsString(now->data()), "first");
+  auto crashed = OpenAfterCrash();
+  ASSERT_NE(crashed, nullptr);
+  auto after = Connect(crashed).Get("k");
+  ASSERT_OK(after.status());
+  EXPECT_EQ(AsString(after->data()), "first");
+}
+
+TEST_F(FilePeerTest, TruncatingSealGivesBackItsCapacity) {
+  Open();
+  {
+    auto w = client().Create("t", 32 << 20);
+    ASSERT_OK(w.status());
+    ASSERT_OK(w->Seal(3).status());
+  }
+  const uint64_t used = peer_->GetStats().used_bytes;
+  EXPECT_LT(used, 1u << 20);
+  // The rest of the capacity (64 MiB) is free again.
+  {
+    auto big = client().Create("big", 48 << 20);
+    ASSERT_OK(big.status());
+    ASSERT_OK(big->Abort());
+  }
+  Open();
+  EXPECT_EQ(peer_->GetStats().used_bytes, used);
+}
+
+TEST_F(FilePeerTest, FarFutureExpiryInAFileDoesNotOverflowAtRestart) {
+  {
+    // No peer writes such an expiry (object TTLs are bounded), but a file can hold one.
+    auto store = FileStore::Open(FileStoreOptions{dir_.path() + "/data", 1 << 20, false, clock_});
+    ASSERT_OK(store.status());
+    ObjectInfo info;
+    info.key = "forever";
+    info.version = 1;
+    info.ttl = std::chrono::milliseconds(INT64_MAX);
+    info.expires_unix_ms = INT64_MAX;
+    auto blob = (*store)->Allocate(info);
+    ASSERT_OK(blob.status());
+    ASSERT_OK((*store)->Commit(**blob, info));
+  }
+  Open();
+  peer_->ReapExpired();
+  EXPECT_OK(client().Get("forever").status());
 }
 
 TEST_F(FilePeerTest, ExpiredObjectsAreDroppedAtRestart) {

@@ -8,11 +8,13 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <latch>
 #include <limits>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <span>
@@ -21,6 +23,7 @@
 #include <vector>
 
 #include "backends/memory/memory_store.h"
+#include "peers/store_peer.h"
 #include "testing.h"
 
 // testing.h's ASSERT_OK and EXPECT_OK take a Status; these take a Status or a Result.
@@ -475,6 +478,155 @@ TEST_F(MemoryPeerTest, ExclusiveSealWinsWhenNothingWasBound) {
   ASSERT_OK_R(excl);
   ASSERT_OK_R(peer_->Seal(excl->lease, std::nullopt));
   EXPECT_EQ(peer_->Stat("k")->version, excl->info.version);
+}
+
+// --- calls racing a seal's commit (the store's part, run outside the table lock) -------------
+
+// A memory store whose next Commit, once armed, waits until the test lets it finish: the seal
+// is held between ending its lease and binding its key while the test makes other calls.
+class GatedStore final : public BlobStore {
+ public:
+  explicit GatedStore(MemoryStoreOptions options) : inner_(options) {}
+
+  void ArmNextCommit() {
+    std::lock_guard<std::mutex> lock(mu_);
+    armed_ = true;
+  }
+  void WaitUntilHeld() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [this] { return held_; });
+  }
+  void Finish() {
+    std::lock_guard<std::mutex> lock(mu_);
+    held_ = false;
+    cv_.notify_all();
+  }
+
+  std::string_view tier() const override { return inner_.tier(); }
+  uint64_t capacity_bytes() const override { return inner_.capacity_bytes(); }
+  uint64_t ChargeFor(uint64_t size) const override { return inner_.ChargeFor(size); }
+  Result<std::shared_ptr<Blob>> Allocate(const ObjectInfo& info) override {
+    return inner_.Allocate(info);
+  }
+  Status Commit(Blob& blob, const ObjectInfo& info) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!armed_) return Status::Ok();
+    armed_ = false;
+    held_ = true;
+    cv_.notify_all();
+    cv_.wait(lock, [this] { return !held_; });
+    return Status::Ok();
+  }
+  StoreStats GetStats() const override { return inner_.GetStats(); }
+
+ private:
+  MemoryStore inner_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool armed_ = false;
+  bool held_ = false;
+};
+
+class MemoryPeerCommitTest : public MemoryPeerTest {
+ protected:
+  MemoryPeerCommitTest() {
+    MemoryPeerOptions o = Options();
+    auto store = std::make_unique<GatedStore>(
+        MemoryStoreOptions{o.capacity_bytes, o.small_object_bytes, o.pool_bytes, false});
+    store_ = store.get();
+    auto peer = std::make_shared<StorePeer<MemoryPeer>>(
+        std::move(store), LeasePolicy{o.default_lease_ttl, o.default_object_ttl, o.max_lease_ttl,
+                                      o.background_threads, o.clock});
+    EXPECT_OK(peer->Start());
+    peer_ = std::move(peer);
+  }
+
+  // A seal on another thread, held in its commit until Finish() (or the end of the scope).
+  class HeldSeal {
+   public:
+    HeldSeal(MemoryPeerCommitTest* test, LeaseId lease, std::optional<uint64_t> size)
+        : store_(test->store_) {
+      store_->ArmNextCommit();
+      thread_ = std::thread(
+          [this, peer = test->peer_, lease, size] { result_ = peer->Seal(lease, size); });
+      store_->WaitUntilHeld();
+    }
+    ~HeldSeal() { Finish(); }
+    // Lets the commit finish; the seal's result.
+    const Result<ObjectInfo>& Finish() {
+      if (thread_.joinable()) {
+        store_->Finish();
+        thread_.join();
+      }
+      return result_;
+    }
+
+   private:
+    GatedStore* store_;
+    Result<ObjectInfo> result_ = Internal("not sealed");
+    std::thread thread_;
+  };
+
+  GatedStore* store_;
+};
+
+TEST_F(MemoryPeerCommitTest, CallsDuringTheCommitFindTheLeaseEndedAndTheSealCompletes) {
+  ASSERT_OK_R(Put("k", 10, B(1)));
+  auto old_reader = Open("k");
+  ASSERT_OK_R(old_reader);
+  const SessionId session = peer_->OpenSession();
+  auto w = Create("k", 3 * kSmall, {}, session, seconds(1));
+  ASSERT_OK_R(w);
+  std::fill(MemBytes(w->blob).begin(), MemBytes(w->blob).end(), B(2));
+
+  HeldSeal seal(this, w->lease, 2 * kSmall);
+  // The lease ended when the seal began: no second seal, discard, release or renew.
+  EXPECT_CODE(peer_->Seal(w->lease, std::nullopt), kLeaseExpired);
+  EXPECT_CODE(peer_->Discard(w->lease), kLeaseExpired);
+  EXPECT_CODE(peer_->Release(w->lease), kLeaseExpired);
+  EXPECT_CODE(peer_->Renew(w->lease), kLeaseExpired);
+  // The key is pending: an exclusive create is refused.
+  EXPECT_CODE(Create("k", 10, CreateOptions{.exclusive = true}), kAlreadyExists);
+  // The lease's expiry, the reaper and its session closing cannot reach the object any more.
+  clock_->Advance(seconds(2));
+  peer_->ReapExpired();
+  peer_->CloseSession(session);
+  // A delete unbinds the old object; the seal then binds the new one.
+  ASSERT_OK(peer_->Delete("k"));
+  EXPECT_CODE(Open("k"), kNotFound);
+  EXPECT_EQ(Stats().creating, 1u);
+
+  const Result<ObjectInfo>& sealed = seal.Finish();
+  ASSERT_OK_R(sealed);
+  EXPECT_EQ(sealed->version, w->info.version);
+  EXPECT_EQ(sealed->size, 2 * kSmall);
+  auto now = Open("k");
+  ASSERT_OK_R(now);
+  EXPECT_EQ(now->info.version, w->info.version);
+  EXPECT_TRUE(AllEqual(Content(*now), B(2)));
+  EXPECT_TRUE(AllEqual(Content(*old_reader), B(1)));  // the old reader kept its bytes
+  ASSERT_OK(peer_->Release(now->lease));
+  ASSERT_OK(peer_->Release(old_reader->lease));
+  MemoryPeer::Stats st = Stats();
+  EXPECT_EQ(st.creating, 0u);
+  EXPECT_EQ(st.leases, 0u);
+  EXPECT_EQ(st.objects, 1u);
+}
+
+TEST_F(MemoryPeerCommitTest, ExclusiveSealOvertakenDuringItsCommitIsAlreadyExists) {
+  auto excl = Create("k", 3 * kSmall, CreateOptions{.exclusive = true});
+  ASSERT_OK_R(excl);
+  HeldSeal seal(this, excl->lease, std::nullopt);
+  // A plain create and seal of the same key completes while the exclusive one commits.
+  auto winner = Put("k", 100, B(7));
+  ASSERT_OK_R(winner);
+  EXPECT_CODE(seal.Finish(), kAlreadyExists);
+  EXPECT_EQ(peer_->Stat("k")->version, winner->version);
+  MemoryPeer::Stats st = Stats();
+  EXPECT_EQ(st.creating, 0u);
+  EXPECT_EQ(st.leases, 0u);
+  excl->blob.reset();
+  EXPECT_EQ(Stats().used_bytes, 100u);  // the loser's memory went back
 }
 
 // --- object TTL ----------------------------------------------------------------------------

@@ -12,6 +12,7 @@
 #include <absl/container/flat_hash_map.h>
 #include <absl/container/flat_hash_set.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
@@ -100,8 +101,14 @@ class StorePeer final : public Base {
         obj->info = std::move(s.info);
         obj->blob = std::move(s.blob);
         if (obj->info.expires_unix_ms != 0) {
-          obj->expires_at =
-              now + Duration(std::max<int64_t>(0, obj->info.expires_unix_ms - now_ms));
+          // What a store recovered is not trusted to be in range: a steady-clock deadline
+          // overflows long before int64 milliseconds do.
+          const int64_t expires_ms = obj->info.expires_unix_ms;
+          const int64_t left_ms =
+              expires_ms <= now_ms ? 0
+                                   : std::min<int64_t>(expires_ms - now_ms,
+                                                       store_peer_internal::kMaxObjectTtl.count());
+          obj->expires_at = now + Duration(left_ms);
           object_deadlines_.insert({obj->expires_at, obj.get()});
         }
         last_version_ = std::max(last_version_.load(), obj->info.version);

@@ -22,12 +22,22 @@ Result<std::shared_ptr<LocalPeer>> MakeNodePeer(const DaemonOptions& options) {
   disk.default_lease_ttl = options.memory.default_lease_ttl;
   disk.default_object_ttl = options.memory.default_object_ttl;
   disk.max_lease_ttl = options.memory.max_lease_ttl;
+  if (options.store == "sharedfs") {
+    SharedFSPeerOptions shared = options.sharedfs;
+    shared.dir = disk.dir;
+    shared.default_lease_ttl = disk.default_lease_ttl;
+    shared.default_object_ttl = disk.default_object_ttl;
+    shared.max_lease_ttl = disk.max_lease_ttl;
+    PACKICE_ASSIGN_OR_RETURN(std::shared_ptr<SharedFSPeer> peer, SharedFSPeer::Open(shared));
+    return std::shared_ptr<LocalPeer>(std::move(peer));
+  }
   if (options.store == "disk") {
     PACKICE_ASSIGN_OR_RETURN(std::shared_ptr<FilePeer> peer, FilePeer::Open(disk));
     return std::shared_ptr<LocalPeer>(std::move(peer));
   }
   if (options.store != "tiered") {
-    return InvalidArgument("--store must be tiered, memory or disk, not '" + options.store + "'");
+    return InvalidArgument("--store must be tiered, memory, disk or sharedfs, not '" +
+                           options.store + "'");
   }
   PACKICE_ASSIGN_OR_RETURN(std::shared_ptr<FilePeer> cold, FilePeer::Open(disk));
   PACKICE_ASSIGN_OR_RETURN(

@@ -6,6 +6,7 @@
 
 #include "packice/file_peer.h"
 #include "packice/memory_peer.h"
+#include "packice/sharedfs_peer.h"
 #include "packice/tiered_peer.h"
 #include "transport/uds/uds_server.h"
 
@@ -13,12 +14,14 @@ namespace packice {
 
 struct DaemonOptions {
   std::string socket_path;  // empty: DefaultSocketPath()
-  // "tiered" (memory in front of disk), "memory" (a cache: nothing survives a restart) or
-  // "disk" (every sealed object is durable before its seal returns).
+  // "tiered" (memory in front of disk), "memory" (a cache: nothing survives a restart),
+  // "disk" (every sealed object is durable before its seal returns) or "sharedfs" (objects in
+  // a directory that several nodes share; disk.dir is that directory).
   std::string store = "tiered";
   MemoryPeerOptions memory;
   FilePeerOptions disk;  // disk.dir empty: DefaultDataDir()
   TieredPeerOptions tiered;
+  SharedFSPeerOptions sharedfs;  // sharedfs.dir: disk.dir
   ServerLimits limits;
   unsigned io_threads = 2;
   std::string log_level = "info";

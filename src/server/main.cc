@@ -30,14 +30,20 @@ int main(int argc, char** argv) {
   app.add_option("--socket", opt.socket_path,
                  "Unix socket to listen on (default " + packice::DefaultSocketPath() + ")");
   app.add_option("--store", opt.store,
-                 "tiered (memory in front of disk, default), memory (a cache), or disk (durable)")
-      ->check(CLI::IsMember({"tiered", "memory", "disk"}));
+                 "tiered (memory in front of disk, default), memory (a cache), disk (durable), "
+                 "or sharedfs (--data-dir shared by several nodes)")
+      ->check(CLI::IsMember({"tiered", "memory", "disk", "sharedfs"}));
   AddParsed(app, "--capacity", &opt.memory.capacity_bytes, packice::ParseBytes,
             "bytes of objects held in memory, e.g. 512M, 4G (default 1G)");
   app.add_option("--data-dir", opt.disk.dir,
                  "directory of disk objects (default " + packice::DefaultDataDir() + ")");
   AddParsed(app, "--disk-capacity", &opt.disk.capacity_bytes, packice::ParseBytes,
             "bytes of objects kept on disk (default 16G)");
+  AddParsed(app, "--gc-interval", &opt.sharedfs.gc_interval, packice::ParseDuration,
+            "sharedfs: how often to collect expired and abandoned objects (default 60s)");
+  AddParsed(app, "--abandoned-after", &opt.sharedfs.abandoned_after, packice::ParseDuration,
+            "sharedfs: an unsealed object untouched this long by a dead writer is removed "
+            "(default 30s)");
   app.add_option("--promote-after", opt.tiered.promote_after_hits,
                  "copy a disk object back to memory after this many reads; 0 never (default 2)");
   app.add_option("--eviction", opt.tiered.policy, "lru or lru2: which objects leave memory first")

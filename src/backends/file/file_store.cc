@@ -11,7 +11,12 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
+#include <absl/container/flat_hash_map.h>
+
+#include <algorithm>
 #include <map>
+#include <thread>
 #include <mutex>
 
 #include "backends/file/file_header.pb.h"
@@ -160,10 +165,12 @@ class FileStore::State {
 
   Status Charge(uint64_t bytes) {
     MutexLock lock(&mu_);
-    if (bytes > options_.capacity_bytes - std::min(used_, options_.capacity_bytes)) {
+    // Recovery may have counted more than the capacity: then nothing is free.
+    const uint64_t free = options_.capacity_bytes - std::min(used_, options_.capacity_bytes);
+    if (bytes > free) {
       return OutOfCapacity("need " + std::to_string(bytes) + " bytes on disk, " +
-                           std::to_string(options_.capacity_bytes - used_) + " of " +
-                           std::to_string(options_.capacity_bytes) + " free");
+                           std::to_string(free) + " of " + std::to_string(options_.capacity_bytes) +
+                           " free");
     }
     used_ += bytes;
     return Status::Ok();
@@ -216,6 +223,11 @@ class FileBlob final : public Blob {
   Status Write(uint64_t offset, std::span<const std::byte> data) override {
     MutexLock lock(&mu_);
     if (!fd_.valid()) return WrongState("a sealed file object cannot be written");
+    if (offset > size_ || data.size() > size_ - offset) {  // past the end would grow the file
+      return InvalidArgument("write of " + std::to_string(data.size()) + " bytes at " +
+                             std::to_string(offset) + " outside an object of " +
+                             std::to_string(size_) + " bytes");
+    }
     return PwriteFully(fd_.get(), data, data_offset_ + offset);
   }
 
@@ -261,6 +273,12 @@ class FileBlob final : public Blob {
         return ErrnoError("truncate " + path_, errno);
       }
       size_ = info.size;
+      // The file shrank, and so does its charge: what a restart would count for it.
+      const uint64_t charge = data_offset_ + RoundUpToPage(info.size);
+      if (charge < charge_) {
+        state_->Uncharge(charge_ - charge);
+        charge_ = charge;
+      }
     }
     const bool sync = state_->options().sync;
     if (sync && fdatasync(fd_.get()) != 0) return ErrnoError("fdatasync " + path_, errno);
@@ -275,9 +293,20 @@ class FileBlob final : public Blob {
     return Status::Ok();
   }
 
+  // The object is unreachable: its file goes with the blob. A sealed file leaves objects/ at
+  // once (for tmp/, which start-up empties), so a crash while readers still hold the blob cannot
+  // bring a deleted or replaced object back; open descriptors and mappings keep working.
   void Doom() {
     MutexLock lock(&mu_);
+    if (doomed_) return;
     doomed_ = true;
+    if (fd_.valid()) return;  // never committed: already in tmp/
+    const std::string dead = state_->options().dir + "/tmp/" + path_.substr(path_.rfind('/') + 1);
+    if (rename(path_.c_str(), dead.c_str()) != 0) {
+      spdlog::warn("event=doom_rename_failed file={} error=\"{}\"", path_, std::strerror(errno));
+      return;  // unlinked where it is when the blob goes
+    }
+    path_ = dead;
   }
 
  private:
@@ -296,8 +325,8 @@ class FileBlob final : public Blob {
 
   const std::shared_ptr<FileStore::State> state_;
   const uint64_t data_offset_;
-  const uint64_t charge_;
   mutable Mutex mu_;
+  uint64_t charge_ ABSL_GUARDED_BY(mu_);  // bytes counted against the capacity
   std::string path_ ABSL_GUARDED_BY(mu_);
   UniqueFd fd_ ABSL_GUARDED_BY(mu_);  // read-write, while CREATING
   uint64_t size_ ABSL_GUARDED_BY(mu_);
@@ -309,7 +338,8 @@ class FileBlob final : public Blob {
 Result<std::unique_ptr<FileStore>> FileStore::Open(FileStoreOptions options) {
   if (options.dir.empty()) return InvalidArgument("file store needs a directory");
   if (!options.clock) options.clock = Clock::System();
-  PACKICE_RETURN_IF_ERROR(MakeDir(options.dir));
+  std::error_code ec;
+  std::filesystem::create_directories(options.dir, ec);  // parents too; an error shows below
   struct stat st {};
   if (stat(options.dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
     return InvalidArgument(options.dir + " is not a directory");
@@ -364,42 +394,85 @@ Status FileStore::Commit(Blob& blob, const ObjectInfo& info) {
 
 void FileStore::Remove(Blob& blob) { static_cast<FileBlob&>(blob).Doom(); }
 
+namespace {
+
+// One object file found at start-up, read and checked.
+struct ScannedFile {
+  std::string path;
+  std::string name;
+  Result<ObjectFileHeader> header = ProtocolError("unread");
+};
+
+// Reads the preamble and header of the object file at `path`: one page, more only for a large
+// header.
+Result<ObjectFileHeader> ReadObjectFileHeader(const std::string& path) {
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOATIME));
+  if (!fd.valid()) fd = UniqueFd(open(path.c_str(), O_RDONLY | O_CLOEXEC));  // not our file
+  struct stat st {};
+  if (!fd.valid() || fstat(fd.get(), &st) != 0) return ErrnoError("open " + path, errno);
+  const uint64_t file_size = static_cast<uint64_t>(st.st_size);
+  std::vector<std::byte> buf(std::min<uint64_t>(file_size, PageSize()));
+  PACKICE_RETURN_IF_ERROR(PreadFully(fd.get(), buf, 0));
+  if (buf.size() >= kPreambleBytes) {
+    const uint64_t want = kPreambleBytes + std::min(GetU32(buf.data() + 8), kMaxHeaderBytes);
+    if (want > buf.size() && want <= file_size) {
+      buf.resize(want);
+      PACKICE_RETURN_IF_ERROR(PreadFully(fd.get(), buf, 0));
+    }
+  }
+  PACKICE_ASSIGN_OR_RETURN(ObjectFileHeader header, DecodeObjectFileHeader(buf));
+  if (header.data_offset + header.info.size > file_size) {
+    return ProtocolError("content shorter than the header says");
+  }
+  return header;
+}
+
+}  // namespace
+
 Result<std::vector<StoredObject>> FileStore::Recover() {
   const std::string& dir = state_->options().dir;
   for (const std::string& name : ObjectFilesIn(dir + "/tmp")) {
     unlink((dir + "/tmp/" + name).c_str());  // never sealed: as if never created
   }
+  // Reading headers is small random I/O: several threads keep the disk's queue full.
+  constexpr int kThreads = 16;
+  std::vector<std::vector<ScannedFile>> scanned(kThreads);
+  {
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([this, t, &scanned] {
+        for (uint64_t shard = t; shard < 256; shard += kThreads) {
+          const std::string shard_dir = state_->ShardDir(shard);
+          for (std::string& name : ObjectFilesIn(shard_dir)) {
+            ScannedFile f{shard_dir + "/" + name, std::move(name)};
+            f.header = ReadObjectFileHeader(f.path);
+            scanned[t].push_back(std::move(f));
+          }
+        }
+      });
+    }
+    for (auto& th : threads) th.join();
+  }
   const int64_t now_ms = state_->options().clock->UnixMillis();
-  std::map<std::string, StoredObject> newest;  // by key
-  std::vector<std::byte> buf;
-  for (uint64_t shard = 0; shard < 256; ++shard) {
-    const std::string shard_dir = state_->ShardDir(shard);
-    for (const std::string& name : ObjectFilesIn(shard_dir)) {
-      const std::string path = shard_dir + "/" + name;
-      UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
-      struct stat st {};
-      if (!fd.valid() || fstat(fd.get(), &st) != 0) continue;
-      buf.resize(std::min<uint64_t>(st.st_size, kPreambleBytes + kMaxHeaderBytes));
-      Result<ObjectFileHeader> header = ProtocolError("short read");
-      if (PreadFully(fd.get(), buf, 0).ok()) header = DecodeObjectFileHeader(buf);
-      if (header.ok() && header->data_offset + header->info.size > uint64_t(st.st_size)) {
-        header = ProtocolError("content shorter than the header says");
-      }
-      if (!header.ok()) {
-        spdlog::warn("event=corrupt_object file={} error=\"{}\" action=moved_to_corrupt", path,
-                     header.status().ToString());
+  absl::flat_hash_map<std::string, StoredObject> newest;  // by key
+  for (auto& files : scanned) {
+    for (ScannedFile& f : files) {
+      if (!f.header.ok()) {
+        spdlog::warn("event=corrupt_object file={} error=\"{}\" action=moved_to_corrupt", f.path,
+                     f.header.status().ToString());
         MakeDir(dir + "/corrupt").IgnoreError();
-        rename(path.c_str(), (dir + "/corrupt/" + name).c_str());
+        rename(f.path.c_str(), (dir + "/corrupt/" + f.name).c_str());
         continue;
       }
-      ObjectInfo& info = header->info;
+      ObjectInfo& info = f.header->info;
       if (info.expires_unix_ms != 0 && info.expires_unix_ms <= now_ms) {
-        unlink(path.c_str());
+        unlink(f.path.c_str());
         continue;
       }
-      const uint64_t charge = header->data_offset + RoundUpToPage(info.size);
+      const uint64_t data_offset = f.header->data_offset;
+      const uint64_t charge = data_offset + RoundUpToPage(info.size);
       state_->ChargeUnchecked(charge);  // what is on disk is there: count it even if over
-      auto blob = std::make_shared<FileBlob>(state_, path, UniqueFd(), header->data_offset,
+      auto blob = std::make_shared<FileBlob>(state_, std::move(f.path), UniqueFd(), data_offset,
                                              info.size, charge);
       auto [it, inserted] = newest.try_emplace(info.key);
       if (!inserted && it->second.info.version > info.version) {
@@ -414,6 +487,8 @@ Result<std::vector<StoredObject>> FileStore::Recover() {
   std::vector<StoredObject> out;
   out.reserve(newest.size());
   for (auto& [key, obj] : newest) out.push_back(std::move(obj));
+  std::sort(out.begin(), out.end(),
+            [](const StoredObject& a, const StoredObject& b) { return a.info.key < b.info.key; });
   return out;
 }
 

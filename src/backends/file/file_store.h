@@ -1,14 +1,16 @@
 // FileStore: objects as files under a data directory, crash-safe.
 //
 //   DIR/LOCK                    held (flock) by the one process using DIR
-//   DIR/tmp/<version>.pko       objects being written
+//   DIR/tmp/<version>.pko       objects being written, or removed but still held
 //   DIR/objects/<xx>/<version>.pko   sealed objects (xx: low byte of the version)
 //
 // A file is a 32-byte preamble, a checksummed header (key, metadata, TTL, size) and the content
 // at a page-aligned offset, so clients map the content straight from the file
 // (docs/file_format.md). A new object is a sparse file in tmp/; sealing writes the header,
 // fdatasyncs, renames it into objects/ and fsyncs that directory, so after a crash an object
-// is either whole and sealed or absent. Keys never become paths (files are named by version),
+// is either whole and sealed or absent. Removing a sealed object renames its file back into
+// tmp/ at once (it is unlinked when its blob goes), so a crash cannot revive it. Keys never
+// become paths (files are named by version),
 // so no key can reach outside DIR.
 //
 // Thread safety: safe for concurrent use.

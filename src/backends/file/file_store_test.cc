@@ -68,6 +68,7 @@ class FileStoreTest : public ::testing::Test {
 
   std::shared_ptr<FakeClock> clock_ = std::make_shared<FakeClock>();
   TempDir dir_;
+  TempDir crash_;  // a copy of dir_ taken mid-run: what a crash would leave
 };
 
 TEST_F(FileStoreTest, AllocatedBlobIsZeroAndWritable) {
@@ -110,6 +111,34 @@ TEST_F(FileStoreTest, TruncatingCommit) {
   ASSERT_OK(store->Commit(**blob, info));
   EXPECT_EQ((*blob)->size(), 3u);
   EXPECT_EQ(ReadAll(**blob, 3), "abc");
+}
+
+TEST_F(FileStoreTest, TruncatingCommitGivesBackTheCapacity) {
+  auto store = Open(8 << 20);
+  ObjectInfo info = Info("t", 2, 4 << 20);
+  auto blob = store->Allocate(info);
+  ASSERT_OK(blob.status());
+  EXPECT_GT(store->GetStats().used_bytes, 4u << 20);
+  info.size = 3;
+  ASSERT_OK(store->Commit(**blob, info));
+  // As much as a restart would count: the header's pages and one page of content.
+  const uint64_t used = store->GetStats().used_bytes;
+  EXPECT_LE(used, 2 * PageSize());
+  // So another large object fits.
+  EXPECT_OK(store->Allocate(Info("u", 3, 6 << 20)).status());
+  blob->reset();
+  EXPECT_EQ(store->GetStats().used_bytes, 0u);
+}
+
+TEST_F(FileStoreTest, WriteOutsideTheObjectIsRejected) {
+  auto store = Open();
+  auto blob = store->Allocate(Info("w", 3, 10));
+  ASSERT_OK(blob.status());
+  EXPECT_CODE((*blob)->Write(8, Bytes("abc")), kInvalidArgument);
+  EXPECT_CODE((*blob)->Write(11, Bytes("")), kInvalidArgument);
+  EXPECT_OK((*blob)->Write(7, Bytes("abc")));
+  // The file did not grow past the object.
+  EXPECT_EQ(fs::file_size(dir_.path() + "/tmp/0000000000000003.pko") % PageSize(), 10u);
 }
 
 TEST_F(FileStoreTest, RecoversSealedObjectsOnly) {
@@ -175,14 +204,39 @@ TEST_F(FileStoreTest, RemoveDeletesWhenTheBlobGoes) {
   auto store = Open();
   auto blob = Put(*store, Info("r", 4, 0), "bytes");
   const std::string path = dir_.path() + "/objects/04/0000000000000004.pko";
+  const std::string dead = dir_.path() + "/tmp/0000000000000004.pko";
   store->Remove(*blob);
-  EXPECT_TRUE(fs::exists(path));  // a holder still has it
+  // Out of objects/ at once, so a crash cannot bring it back; a holder still reads it.
+  EXPECT_FALSE(fs::exists(path));
+  EXPECT_TRUE(fs::exists(dead));
   EXPECT_EQ(ReadAll(*blob, 5), "bytes");
+  ASSERT_OK(blob->Export(LeaseMode::kRead).status());
   const uint64_t used = store->GetStats().used_bytes;
   EXPECT_GT(used, 0u);
+  store->Remove(*blob);  // idempotent
+  EXPECT_TRUE(fs::exists(dead));
   blob.reset();
-  EXPECT_FALSE(fs::exists(path));
+  EXPECT_FALSE(fs::exists(dead));
   EXPECT_EQ(store->GetStats().used_bytes, 0u);
+}
+
+TEST_F(FileStoreTest, RemovedObjectIsNotRecoveredEvenWhileStillHeld) {
+  std::shared_ptr<Blob> held;
+  {
+    auto store = Open();
+    Put(*store, Info("kept", 1, 0), "kept");
+    held = Put(*store, Info("gone", 2, 0), "gone");
+    store->Remove(*held);
+    // A crash now: the directory as it is, opened by a new store.
+    fs::copy(dir_.path(), crash_.path(), fs::copy_options::recursive);
+  }
+  auto store = FileStore::Open(FileStoreOptions{crash_.path(), 1ull << 30, true, clock_});
+  ASSERT_OK(store.status());
+  auto recovered = (*store)->Recover();
+  ASSERT_OK(recovered.status());
+  ASSERT_EQ(recovered->size(), 1u);
+  EXPECT_EQ((*recovered)[0].info.key, "kept");
+  EXPECT_EQ(CountFiles(crash_.path() + "/tmp"), 0u);
 }
 
 TEST_F(FileStoreTest, DiscardedUnsealedObjectLeavesNothing) {
