@@ -21,6 +21,7 @@
 
 #include "backends/blob_store.h"
 #include "core/mutex.h"
+#include "core/periodic_thread.h"
 #include "core/validate.h"
 #include "packice/clock.h"
 #include "packice/local_peer.h"
@@ -115,17 +116,14 @@ class StorePeer final : public Base {
         bound_.emplace(obj->info.key, std::move(obj));
       }
     }
-    if (policy_.background_threads) reaper_ = std::thread([this] { ReaperLoop(); });
+    if (policy_.background_threads) {
+      reaper_.emplace(std::chrono::milliseconds(100), [this] { ReapExpired(); });
+    }
     return Status::Ok();
   }
 
   ~StorePeer() override {
-    {
-      std::lock_guard<std::mutex> lock(reaper_mu_);
-      stop_ = true;
-    }
-    reaper_cv_.notify_all();
-    if (reaper_.joinable()) reaper_.join();
+    if (reaper_) reaper_->Stop();
   }
 
   Result<Grant> Acquire(const AcquireRequest& req) override {
@@ -460,15 +458,6 @@ class StorePeer final : public Base {
     bound_.erase(it);
   }
 
-  void ReaperLoop() {
-    std::unique_lock<std::mutex> lock(reaper_mu_);
-    while (!reaper_cv_.wait_for(lock, std::chrono::milliseconds(100), [this] { return stop_; })) {
-      lock.unlock();
-      ReapExpired();
-      lock.lock();
-    }
-  }
-
   const LeasePolicy policy_;
   const std::shared_ptr<Clock> clock_;
   const std::unique_ptr<BlobStore> store_;
@@ -484,10 +473,7 @@ class StorePeer final : public Base {
   LeaseId last_lease_ ABSL_GUARDED_BY(mu_) = 0;
   SessionId last_session_ ABSL_GUARDED_BY(mu_) = 0;
 
-  std::mutex reaper_mu_;
-  std::condition_variable reaper_cv_;
-  bool stop_ = false;
-  std::thread reaper_;
+  std::optional<PeriodicThread> reaper_;  // expires leases and objects; last, so it stops first
 };
 
 }  // namespace packice

@@ -1,5 +1,6 @@
 #include "backends/file/file_store.h"
 
+#include <absl/container/flat_hash_map.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
@@ -9,17 +10,16 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <absl/container/flat_hash_map.h>
-
-#include <algorithm>
 #include <map>
-#include <thread>
 #include <mutex>
+#include <thread>
 
 #include "backends/file/file_header.pb.h"
+#include "core/byte_order.h"
 #include "core/io.h"
 #include "core/mapped_view.h"
 #include "core/mutex.h"
@@ -31,23 +31,6 @@ constexpr char kMagic[8] = {'P', 'K', 'I', 'C', 'E', 'O', 'B', '1'};
 constexpr size_t kPreambleBytes = 32;
 constexpr uint32_t kMaxHeaderBytes = 1u << 20;
 constexpr char kSuffix[] = ".pko";
-
-void PutU32(std::byte* p, uint32_t v) {
-  for (int i = 0; i < 4; ++i) p[i] = static_cast<std::byte>(v >> (8 * i));
-}
-void PutU64(std::byte* p, uint64_t v) {
-  for (int i = 0; i < 8; ++i) p[i] = static_cast<std::byte>(v >> (8 * i));
-}
-uint32_t GetU32(const std::byte* p) {
-  uint32_t v = 0;
-  for (int i = 3; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(p[i]);
-  return v;
-}
-uint64_t GetU64(const std::byte* p) {
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(p[i]);
-  return v;
-}
 
 disk::ObjectHeader ToHeader(const ObjectInfo& info) {
   disk::ObjectHeader h;
@@ -476,7 +459,7 @@ Result<std::vector<StoredObject>> FileStore::Recover() {
                                              info.size, charge);
       auto [it, inserted] = newest.try_emplace(info.key);
       if (!inserted && it->second.info.version > info.version) {
-        blob->Doom();  // an older version left by a crash between rebind and unlink
+        blob->Doom();  // left by a crash between a seal's rename and its rebind
         continue;
       }
       if (!inserted) static_cast<FileBlob&>(*it->second.blob).Doom();
