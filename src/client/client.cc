@@ -32,9 +32,18 @@ class ClientCore {
   void Track(LeaseId lease, Duration ttl) {
     if (lease == 0) return;
     std::lock_guard<std::mutex> lock(mu_);
+    const bool was_empty = live_.empty();
     live_[lease] = ttl;
-    if (!renewer_.joinable()) renewer_ = std::thread([this] { RenewLoop(); });
-    cv_.notify_all();
+    if (!renewer_.joinable()) {
+      renewer_ = std::thread([this] { RenewLoop(); });
+      return;
+    }
+    // Wake the renewer only if it must shorten its sleep: a wake-up per handle costs a context
+    // switch on every Get of a large object.
+    if (was_empty || RenewInterval(ttl) < sleeping_for_) {
+      reschedule_ = true;
+      cv_.notify_all();
+    }
   }
 
   void Untrack(LeaseId lease) {
@@ -53,8 +62,14 @@ class ClientCore {
       }
       Duration shortest = Duration::max();
       for (const auto& [id, ttl] : live_) shortest = std::min(shortest, ttl);
-      const auto wait = std::chrono::duration_cast<Duration>(shortest * options_.renew_fraction);
-      if (cv_.wait_for(lock, std::max(wait, Duration(10)), [this] { return stop_; })) return;
+      sleeping_for_ = RenewInterval(shortest);
+      const auto wake_at = std::chrono::steady_clock::now() + sleeping_for_;
+      cv_.wait_until(lock, wake_at, [this] { return stop_ || reschedule_; });
+      if (stop_) return;
+      if (reschedule_) {  // a shorter lease arrived: recompute the sleep
+        reschedule_ = false;
+        continue;
+      }
       std::vector<LeaseId> ids;
       for (const auto& [id, ttl] : live_) ids.push_back(id);
       lock.unlock();
@@ -66,8 +81,15 @@ class ClientCore {
     }
   }
 
+  Duration RenewInterval(Duration ttl) const {
+    return std::max(std::chrono::duration_cast<Duration>(ttl * options_.renew_fraction),
+                    Duration(10));
+  }
+
   std::shared_ptr<Channel> channel_;
   const ClientOptions options_;
+  Duration sleeping_for_ = Duration::max();  // the renewer's current sleep; guarded by mu_
+  bool reschedule_ = false;                  // guarded by mu_
   std::mutex mu_;
   std::condition_variable cv_;
   std::unordered_map<LeaseId, Duration> live_;
@@ -188,16 +210,13 @@ Result<ObjectInfo> Client::Put(std::string_view key, std::span<const std::byte> 
   return core_->channel().Put(key, data, options);
 }
 
-Result<ObjectInfo> Client::Put(std::string_view key, std::string_view data,
-                               CreateOptions options) {
+Result<ObjectInfo> Client::Put(std::string_view key, std::string_view data, CreateOptions options) {
   return Put(key, std::as_bytes(std::span<const char>(data.data(), data.size())),
              std::move(options));
 }
 
 Result<ObjectInfo> Client::Stat(std::string_view key) { return core_->channel().Stat(key); }
-Result<ListPage> Client::List(const ListOptions& options) {
-  return core_->channel().List(options);
-}
+Result<ListPage> Client::List(const ListOptions& options) { return core_->channel().List(options); }
 Status Client::Delete(std::string_view key) { return core_->channel().Delete(key); }
 
 Client MakeClient(std::shared_ptr<Channel> channel, ClientOptions options) {

@@ -23,7 +23,8 @@ struct DaemonOptions {
   TieredPeerOptions tiered;
   SharedFSPeerOptions sharedfs;  // sharedfs.dir: disk.dir
   ServerLimits limits;
-  unsigned io_threads = 2;
+  // One thread serves best on a 2-core machine (docs/benchmarks.md); more cores, more threads.
+  unsigned io_threads = 1;
   std::string log_level = "info";
 };
 

@@ -56,7 +56,7 @@ int main(int argc, char** argv) {
             "lease TTL when a client names none (default 30s)");
   AddParsed(app, "--max-lease-ttl", &opt.memory.max_lease_ttl, packice::ParseDuration,
             "longest lease a client may ask for (default 1h)");
-  app.add_option("--io-threads", opt.io_threads, "threads serving sockets (default 2)")
+  app.add_option("--io-threads", opt.io_threads, "threads serving sockets (default 1)")
       ->check(CLI::Range(1, 64));
   app.add_option("--log-level", opt.log_level, "trace, debug, info, warn, error (default info)");
   try {

@@ -1,5 +1,6 @@
 // The client side of the Unix-socket transport: one connection, one request in flight at a time
 // (callers on other threads wait their turn), blocking I/O with a receive timeout.
+#include <poll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -237,6 +238,14 @@ class UdsChannel final : public Channel {
         }
         return reply;
       }
+      // Wait in poll, not in recvmsg: a thread blocked in recv on a Unix socket is also woken
+      // when the node reads the request, a wasted context switch on every call.
+      pollfd pfd{fd_.get(), POLLIN, 0};
+      int ready;
+      do {
+        ready = poll(&pfd, 1, kReplyTimeoutSeconds * 1000);
+      } while (ready < 0 && errno == EINTR);
+      if (ready == 0) return Timeout("no reply from the node in time");
       std::span<char> tail = reader_.WritableTail(64 * 1024);
       std::vector<int> fds;
       auto n = RecvWithFds(fd_.get(), tail, &fds);
