@@ -1,5 +1,6 @@
 #include "core/validate.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <random>
@@ -34,6 +35,25 @@ Status ValidateMeta(const Meta& meta) {
     return InvalidArgument("metadata exceeds " + std::to_string(kMaxMetaBytes) + " bytes");
   }
   return Status::Ok();
+}
+
+Result<CheckedCreate> CheckCreate(const AcquireRequest& req, Duration default_ttl) {
+  CheckedCreate c{req.key.empty() ? GenerateObjectId() : req.key,
+                  req.create.ttl.value_or(default_ttl)};
+  PACKICE_RETURN_IF_ERROR(ValidateKey(c.key));
+  PACKICE_RETURN_IF_ERROR(ValidateMeta(req.create.meta));
+  if (c.ttl.count() < 0) return InvalidArgument("negative object TTL");
+  if (c.ttl > kMaxObjectTtl) {
+    return InvalidArgument("object TTL of " + std::to_string(c.ttl.count()) + " ms exceeds " +
+                           std::to_string(kMaxObjectTtl.count()));
+  }
+  return c;
+}
+
+Result<Duration> CheckLeaseTtl(const AcquireRequest& req, Duration default_ttl, Duration max_ttl) {
+  const Duration ttl = req.lease_ttl.value_or(default_ttl);
+  if (ttl.count() <= 0) return InvalidArgument("lease TTL must be positive");
+  return std::min(ttl, max_ttl);
 }
 
 std::string GenerateObjectId() {

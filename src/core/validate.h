@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 
+#include "packice/peer.h"
 #include "packice/status.h"
 #include "packice/types.h"
 
@@ -15,6 +16,21 @@ Status ValidateKey(std::string_view key);
 
 // At most kMaxMetaEntries entries and kMaxMetaBytes in all; names non-empty, no NUL.
 Status ValidateMeta(const Meta& meta);
+
+// Longest object TTL a create may ask for (about 100 years). Deadlines are steady-clock
+// nanoseconds: a TTL near the range of int64 milliseconds would overflow them.
+inline constexpr Duration kMaxObjectTtl = std::chrono::hours(24 * 365 * 100);
+
+// What every peer checks of a create before it allocates anything: the key (generated when
+// empty), the metadata and the object TTL (`default_ttl` when the request names none).
+struct CheckedCreate {
+  std::string key;
+  Duration ttl{0};
+};
+Result<CheckedCreate> CheckCreate(const AcquireRequest& req, Duration default_ttl);
+
+// The lease TTL of a request: its own or `default_ttl`, positive, at most `max_ttl`.
+Result<Duration> CheckLeaseTtl(const AcquireRequest& req, Duration default_ttl, Duration max_ttl);
 
 // A fresh random id: 32 lower-case hex digits. Thread-safe.
 std::string GenerateObjectId();

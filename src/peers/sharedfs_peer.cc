@@ -21,8 +21,6 @@ namespace {
 
 using TimePoint = Clock::TimePoint;
 constexpr char kTier[] = "sharedfs";
-// Longest object TTL a create may ask for (about 100 years), as the other peers.
-constexpr Duration kMaxObjectTtl = std::chrono::hours(24 * 365 * 100);
 
 struct LeaseRecord {
   LeaseMode mode;
@@ -223,16 +221,10 @@ class SharedFSPeerImpl final : public SharedFSPeer {
 
  private:
   Result<Grant> AcquireCreate(const AcquireRequest& req) {
-    std::string key = req.key.empty() ? GenerateObjectId() : req.key;
-    PACKICE_RETURN_IF_ERROR(ValidateKey(key));
-    PACKICE_RETURN_IF_ERROR(ValidateMeta(req.create.meta));
+    PACKICE_ASSIGN_OR_RETURN(CheckedCreate checked, CheckCreate(req, options_.default_object_ttl));
     PACKICE_ASSIGN_OR_RETURN(Duration lease_ttl, LeaseTtl(req));
-    const Duration ttl = req.create.ttl.value_or(options_.default_object_ttl);
-    if (ttl.count() < 0) return InvalidArgument("negative object TTL");
-    if (ttl > kMaxObjectTtl) {
-      return InvalidArgument("object TTL of " + std::to_string(ttl.count()) + " ms exceeds " +
-                             std::to_string(kMaxObjectTtl.count()));
-    }
+    std::string& key = checked.key;
+    const Duration ttl = checked.ttl;
     if (req.size > options_.max_object_bytes) {
       return OutOfCapacity("object of " + std::to_string(req.size) +
                            " bytes exceeds the largest allowed, " +
@@ -279,9 +271,7 @@ class SharedFSPeerImpl final : public SharedFSPeer {
   }
 
   Result<Duration> LeaseTtl(const AcquireRequest& req) const {
-    const Duration ttl = req.lease_ttl.value_or(options_.default_lease_ttl);
-    if (ttl.count() <= 0) return InvalidArgument("lease TTL must be positive");
-    return std::min(ttl, options_.max_lease_ttl);
+    return CheckLeaseTtl(req, options_.default_lease_ttl, options_.max_lease_ttl);
   }
 
   Status CheckSession(SessionId session) {

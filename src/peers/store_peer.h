@@ -41,9 +41,6 @@ namespace store_peer_internal {
 
 using TimePoint = Clock::TimePoint;
 inline constexpr TimePoint kNever = TimePoint::max();
-// Longest object TTL a create may ask for (about 100 years). Deadlines are steady-clock
-// nanoseconds: a TTL near the range of int64 milliseconds would overflow them.
-inline constexpr Duration kMaxObjectTtl = std::chrono::hours(24 * 365 * 100);
 
 struct ObjectRecord {
   ObjectInfo info;
@@ -107,8 +104,7 @@ class StorePeer final : public Base {
           const int64_t expires_ms = obj->info.expires_unix_ms;
           const int64_t left_ms =
               expires_ms <= now_ms ? 0
-                                   : std::min<int64_t>(expires_ms - now_ms,
-                                                       store_peer_internal::kMaxObjectTtl.count());
+                                   : std::min<int64_t>(expires_ms - now_ms, kMaxObjectTtl.count());
           obj->expires_at = now + Duration(left_ms);
           object_deadlines_.insert({obj->expires_at, obj.get()});
         }
@@ -289,16 +285,10 @@ class StorePeer final : public Base {
 
  private:
   Result<Grant> AcquireCreate(const AcquireRequest& req) {
-    std::string key = req.key.empty() ? GenerateObjectId() : req.key;
-    PACKICE_RETURN_IF_ERROR(ValidateKey(key));
-    PACKICE_RETURN_IF_ERROR(ValidateMeta(req.create.meta));
+    PACKICE_ASSIGN_OR_RETURN(CheckedCreate checked, CheckCreate(req, policy_.default_object_ttl));
     PACKICE_ASSIGN_OR_RETURN(Duration lease_ttl, LeaseTtl(req));
-    const Duration ttl = req.create.ttl.value_or(policy_.default_object_ttl);
-    if (ttl.count() < 0) return InvalidArgument("negative object TTL");
-    if (ttl > store_peer_internal::kMaxObjectTtl) {
-      return InvalidArgument("object TTL of " + std::to_string(ttl.count()) + " ms exceeds " +
-                             std::to_string(store_peer_internal::kMaxObjectTtl.count()));
-    }
+    std::string& key = checked.key;
+    const Duration ttl = checked.ttl;
     if (store_->ChargeFor(req.size) > store_->capacity_bytes()) {
       return OutOfCapacity("object of " + std::to_string(req.size) +
                            " bytes exceeds the capacity of " +
@@ -360,9 +350,7 @@ class StorePeer final : public Base {
   }
 
   Result<Duration> LeaseTtl(const AcquireRequest& req) const {
-    Duration ttl = req.lease_ttl.value_or(policy_.default_lease_ttl);
-    if (ttl.count() <= 0) return InvalidArgument("lease TTL must be positive");
-    return std::min(ttl, policy_.max_lease_ttl);
+    return CheckLeaseTtl(req, policy_.default_lease_ttl, policy_.max_lease_ttl);
   }
 
   Status CheckExclusiveLocked(const std::string& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
