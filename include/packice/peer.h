@@ -42,6 +42,12 @@ struct Grant {
   std::shared_ptr<Blob> blob;
 };
 
+// Whether a Seal that returned `status` ended its lease: every outcome but a refused call does.
+inline bool SealEndedLease(const Status& status) {
+  return status.code() != StatusCode::kInvalidArgument &&
+         status.code() != StatusCode::kPermissionDenied;
+}
+
 class Peer {
  public:
   virtual ~Peer() = default;
@@ -57,7 +63,9 @@ class Peer {
   // bound to its key (an earlier object under that key stays readable by its lease holders).
   // `size`, when given, truncates the content to that many bytes (<= allocated size).
   // The create lease ends. Errors: kLeaseExpired, kPermissionDenied (a read lease),
-  // kInvalidArgument (size too large), kAlreadyExists (exclusive and another seal won).
+  // kInvalidArgument (size too large), kAlreadyExists (exclusive and another seal won), and a
+  // durable store's write errors. After any error but kInvalidArgument and kPermissionDenied
+  // the lease has ended and the object is discarded (SealEndedLease).
   virtual Result<ObjectInfo> Seal(LeaseId lease, std::optional<uint64_t> size) = 0;
 
   // Ends a lease. For a create lease this discards the unsealed object. Errors: kLeaseExpired.

@@ -142,8 +142,7 @@ Result<ObjectInfo> ObjectWriter::Seal() { return Seal(state_ ? state_->obj.info.
 Result<ObjectInfo> ObjectWriter::Seal(uint64_t size) {
   if (!state_ || state_->done) return WrongState("object was already sealed or aborted");
   auto info = state_->core->channel().Seal(state_->obj.lease, *state_->obj.view, size);
-  if (info.ok() || info.status().code() == StatusCode::kLeaseExpired ||
-      info.status().code() == StatusCode::kAlreadyExists) {
+  if (SealEndedLease(info.status())) {
     state_->done = true;  // the lease is over either way
     state_->obj.view.reset();
     state_->core->Untrack(state_->obj.lease);

@@ -106,7 +106,7 @@ class TieredPeerImpl final : public TieredPeer {
         clean_.erase(info->key);
       }
     }
-    if (info.ok() || !IsCode(info.status(), StatusCode::kInvalidArgument)) Forget(lease);
+    if (SealEndedLease(info.status())) Forget(lease);
     PACKICE_RETURN_IF_ERROR(info.status());
     if (l.tier == hot_.get()) {
       evictor_->Insert(info->key, info->size).evicted.clear();  // unbounded: evicts nothing

@@ -95,10 +95,7 @@ class ServerSession::Dispatch {
       return InvalidArgument("seal carries bytes for an object written through a mapping");
     }
     auto info = s_.peer_->Seal(r.lease(), size);
-    if (info.ok() || info.status().code() == StatusCode::kLeaseExpired ||
-        info.status().code() == StatusCode::kAlreadyExists) {
-      Forget(r.lease());
-    }
+    if (SealEndedLease(info.status())) Forget(r.lease());
     PACKICE_RETURN_IF_ERROR(info.status());
     ToWire(*info, resp_.mutable_info());
     return Status::Ok();
