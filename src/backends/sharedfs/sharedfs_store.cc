@@ -560,6 +560,30 @@ Status SharedFSStore::CheckReadable(const SharedObjectHeader& header, std::strin
   return Status::Ok();
 }
 
+namespace {
+
+// The header of the object file open at `fd`; one that does not decode is kInternal, naming
+// the file.
+Result<SharedObjectHeader> ReadHeaderOf(int fd, const std::string& path) {
+  Result<SharedObjectHeader> header = ReadSharedObjectHeader(fd);
+  if (!header.ok()) {
+    return Internal("object file " + path + " is corrupt: " + header.status().ToString());
+  }
+  return header;
+}
+
+// The header of the sealed object file at `path`; kNotFound when there is none.
+Result<SharedObjectHeader> ReadSealedHeader(const std::string& path, std::string_view key) {
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) {
+    if (errno == ENOENT) return NotFound("no object '" + std::string(key) + "'");
+    return ErrnoError("open " + path, errno);
+  }
+  return ReadHeaderOf(fd.get(), path);
+}
+
+}  // namespace
+
 Result<std::shared_ptr<SealedObjectFile>> SharedFSStore::OpenSealed(std::string_view key) {
   const SharedObjectName name = SharedNameForKey(key);
   const std::string path = PathOf(name.sealed());
@@ -578,29 +602,17 @@ Result<std::shared_ptr<SealedObjectFile>> SharedFSStore::OpenSealed(std::string_
   struct stat st {};
   if (fstat(fd.get(), &st) != 0) return ErrnoError("fstat " + path, errno);
   if (st.st_nlink == 0) return NotFound("no object '" + std::string(key) + "'");
-  Result<SharedObjectHeader> header = ReadSharedObjectHeader(fd.get());
-  if (!header.ok()) {
-    return Internal("object file " + path + " is corrupt: " + header.status().ToString());
-  }
-  PACKICE_RETURN_IF_ERROR(CheckReadable(*header, key));
-  return std::make_shared<SealedObjectFile>(std::move(fd), std::move(header->info),
-                                            header->data_offset);
+  PACKICE_ASSIGN_OR_RETURN(SharedObjectHeader header, ReadHeaderOf(fd.get(), path));
+  PACKICE_RETURN_IF_ERROR(CheckReadable(header, key));
+  return std::make_shared<SealedObjectFile>(std::move(fd), std::move(header.info),
+                                            header.data_offset);
 }
 
 Result<ObjectInfo> SharedFSStore::Stat(std::string_view key) {
   const SharedObjectName name = SharedNameForKey(key);
-  const std::string path = PathOf(name.sealed());
-  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.valid()) {
-    if (errno == ENOENT) return NotFound("no object '" + std::string(key) + "'");
-    return ErrnoError("open " + path, errno);
-  }
-  Result<SharedObjectHeader> header = ReadSharedObjectHeader(fd.get());
-  if (!header.ok()) {
-    return Internal("object file " + path + " is corrupt: " + header.status().ToString());
-  }
-  PACKICE_RETURN_IF_ERROR(CheckReadable(*header, key));
-  return std::move(header->info);
+  PACKICE_ASSIGN_OR_RETURN(SharedObjectHeader header, ReadSealedHeader(PathOf(name.sealed()), key));
+  PACKICE_RETURN_IF_ERROR(CheckReadable(header, key));
+  return std::move(header.info);
 }
 
 Result<std::string> SharedFSStore::MoveToTrash(const SharedObjectName& name) {
@@ -614,19 +626,11 @@ Status SharedFSStore::Delete(std::string_view key) {
   const SharedObjectName name = SharedNameForKey(key);
   std::string trash;
   Status s = WithStripeLocked(name.stripe, [&]() -> Status {
-    const std::string path = PathOf(name.sealed());
-    UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd.valid()) {
-      if (errno == ENOENT) return NotFound("no object '" + std::string(key) + "'");
-      return ErrnoError("open " + path, errno);
-    }
-    Result<SharedObjectHeader> header = ReadSharedObjectHeader(fd.get());
-    if (!header.ok()) {
-      return Internal("object file " + path + " is corrupt: " + header.status().ToString());
-    }
-    if (header->info.key != key) return NotFound("no object '" + std::string(key) + "'");
+    PACKICE_ASSIGN_OR_RETURN(SharedObjectHeader header,
+                             ReadSealedHeader(PathOf(name.sealed()), key));
+    if (header.info.key != key) return NotFound("no object '" + std::string(key) + "'");
     PACKICE_ASSIGN_OR_RETURN(trash, MoveToTrash(name));
-    return CheckReadable(*header, key);  // an expired object goes too, but was not there
+    return CheckReadable(header, key);  // an expired object goes too, but was not there
   });
   if (!trash.empty()) TryDeleteTrash(trash);
   return s;
