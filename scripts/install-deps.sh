@@ -9,9 +9,11 @@ packages=(
   libabsl-dev libboost-dev libprotobuf-dev protobuf-compiler
   libspdlog-dev libfmt-dev libcli11-dev
   libgtest-dev libgmock-dev
+  libssl-dev openssl                 # TLS for the HTTP transport; tests make certificates
+  libtomlplusplus-dev nlohmann-json3-dev libcurl4-openssl-dev  # config, JSON, the HTTP client
 )
 if [[ "${1:-}" == "--bench" ]]; then
-  packages+=(libbenchmark-dev redis-server redis-tools)
+  packages+=(libbenchmark-dev redis-server redis-tools wrk nginx-light)
 fi
 
 missing=()

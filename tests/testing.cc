@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <string_view>
 #include <thread>
 
 extern char** environ;
@@ -131,6 +132,25 @@ std::string Daemon::log() const {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+std::string Daemon::http_url() const {
+  constexpr std::string_view kField = "http_url=";
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (true) {
+    const std::string text = log();
+    if (size_t ready = text.find("event=ready"); ready != std::string::npos) {
+      const size_t eol = text.find('\n', ready);
+      const size_t at = text.find(kField, ready);
+      if (at == std::string::npos || (eol != std::string::npos && at > eol)) return "";
+      const size_t begin = at + kField.size();
+      const size_t end = text.find_first_of(" \n", begin);
+      std::string url = text.substr(begin, end == std::string::npos ? end : end - begin);
+      return url == "-" ? "" : url;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return "";
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
 }
 
 int RunProgram(const std::vector<std::string>& argv, std::string* out,

@@ -101,6 +101,9 @@ class Daemon {
   // True while the packiced child runs (an exited one is reaped, so a zombie is not alive).
   bool alive() { return proc_.running() && proc_.WaitFor(std::chrono::milliseconds(0)) == -1; }
   std::string log() const;  // what it printed
+  // The http_url of its `event=ready` log line ("http://127.0.0.1:PORT"), waiting up to 10 s for
+  // that line; empty when the node serves no HTTP or never got ready.
+  std::string http_url() const;
 
  private:
   TempDir dir_;

@@ -6,6 +6,8 @@
 //   packice ls [PREFIX] [--limit N]
 //   packice rm KEY
 //
+// Global flags: --url (uds://, http://, https://), --token and --ca-file (HTTP only).
+//
 // Exit status: 0 on success, 1 with a one-line "packice: <code>: <message>" on failure,
 // 2 on a usage error.
 #include <fcntl.h>
@@ -123,7 +125,15 @@ int main(int argc, char** argv) {
   CLI::App app{"packice: command line client for a Packice node"};
   app.require_subcommand(1);
   std::string url = packice::DefaultUrl();
-  app.add_option("--url", url, "node URL, e.g. uds:///tmp/packice.sock (default $PACKICE_URL)");
+  app.add_option("--url", url,
+                 "node URL: uds:///path/to/socket, http://host:port or https://host:port "
+                 "(default $PACKICE_URL)");
+  packice::ClientOptions client_options;
+  app.add_option("--token", client_options.http_token,
+                 "bearer token for an HTTP node started with a token (default $PACKICE_TOKEN)");
+  app.add_option("--ca-file", client_options.http_ca_file,
+                 "PEM CA bundle to verify an https node with (default $PACKICE_CA_FILE, else the "
+                 "system's)");
 
   std::string key, file, out = "-", ttl, prefix;
   std::vector<std::string> meta;
@@ -158,7 +168,7 @@ int main(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : 2;
   }
 
-  auto client = packice::Connect(url);
+  auto client = packice::Connect(url, client_options);
   if (!client.ok()) return Fail(client.status());
 
   if (*put) {

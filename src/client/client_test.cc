@@ -603,7 +603,8 @@ TEST(ConnectTest, NoNodeAtThatSocketIsUnavailable) {
 }
 
 TEST(ConnectTest, UnknownSchemeOrRelativePathIsInvalid) {
-  EXPECT_CODE(Connect("http://x"), kInvalidArgument);
+  EXPECT_CODE(Connect("ftp://x"), kInvalidArgument);
+  EXPECT_CODE(Connect("http://"), kInvalidArgument);
   EXPECT_CODE(Connect("uds://relative.sock"), kInvalidArgument);
   EXPECT_CODE(Connect(""), kInvalidArgument);
   EXPECT_CODE(Connect("uds:///" + std::string(200, 'p')), kInvalidArgument);

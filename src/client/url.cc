@@ -1,9 +1,11 @@
 // Connect(url): picks the transport from the URL's scheme.
 #include <unistd.h>
 
+#include <cctype>
 #include <cstdlib>
 
 #include "client/make_client.h"
+#include "transport/http/http_channel.h"
 
 namespace packice {
 
@@ -19,8 +21,35 @@ std::string DefaultUrl() {
   return "uds://" + DefaultSocketPath();
 }
 
+namespace {
+
+std::string EnvOr(const std::string& value, const char* name) {
+  if (!value.empty()) return value;
+  const char* env = std::getenv(name);
+  return env != nullptr ? env : "";
+}
+
+// The scheme of `url`, lower-cased ("" when it has none).
+std::string Scheme(std::string_view url) {
+  const size_t end = url.find("://");
+  if (end == std::string_view::npos) return "";
+  std::string scheme(url.substr(0, end));
+  for (char& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return scheme;
+}
+
+}  // namespace
+
 Result<Client> Connect(std::string_view url, ClientOptions options) {
   constexpr std::string_view kUds = "uds://";
+  if (const std::string scheme = Scheme(url); scheme == "http" || scheme == "https") {
+    HttpChannelOptions http;
+    http.bearer_token = EnvOr(options.http_token, "PACKICE_TOKEN");
+    http.ca_file = EnvOr(options.http_ca_file, "PACKICE_CA_FILE");
+    PACKICE_ASSIGN_OR_RETURN(std::shared_ptr<Channel> channel,
+                             NewHttpChannel(std::string(url), http));
+    return MakeClient(std::move(channel), options);
+  }
   std::string path;
   if (url.starts_with(kUds)) {
     path = std::string(url.substr(kUds.size()));
@@ -28,7 +57,8 @@ Result<Client> Connect(std::string_view url, ClientOptions options) {
     path = std::string(url);
   } else {
     return InvalidArgument("unsupported URL '" + std::string(url) +
-                           "': expected uds:///path/to/socket");
+                           "': expected uds:///path/to/socket, http://host:port or "
+                           "https://host:port");
   }
   if (path.empty() || path[0] != '/') {
     return InvalidArgument("uds URL needs an absolute path: uds:///path/to/socket");

@@ -1122,5 +1122,61 @@ TEST_F(MemoryPeerTest, ConcurrentPutGetDeleteOnOverlappingKeys) {
   EXPECT_EQ(Stats().objects, 0u);
 }
 
+// --- statistics (LocalPeer::Stats hits, misses, evictions) ---------------------------------
+
+TEST_F(MemoryPeerTest, ReadAcquiresCountHitsAndMisses) {
+  ASSERT_OK_R(Put("a", 10, B(1)));
+  for (int i = 0; i < 2; ++i) {
+    auto r = Open("a");
+    ASSERT_OK_R(r);
+    ASSERT_OK_R(peer_->Release(r->lease));
+  }
+  EXPECT_CODE(Open("absent"), kNotFound);
+  auto pending = Create("pending", 10);
+  ASSERT_OK_R(pending);
+  EXPECT_CODE(Open("pending"), kNotFound);  // not sealed yet: a miss
+  ASSERT_OK_R(Put("short", 10, B(2), CreateOptions{.ttl = milliseconds(100)}));
+  clock_->Advance(milliseconds(200));
+  EXPECT_CODE(Open("short"), kNotFound);  // expired, not yet reaped: a miss
+  // Refused requests are neither; nor are creates, stats and lists.
+  EXPECT_CODE(Open(""), kInvalidArgument);
+  EXPECT_CODE(Open("a", /*session=*/12345), kInvalidArgument);
+  EXPECT_OK_R(peer_->Stat("a"));
+  EXPECT_CODE(peer_->Stat("absent"), kNotFound);
+  EXPECT_OK_R(peer_->List(ListOptions{}));
+  MemoryPeer::Stats s = Stats();
+  EXPECT_EQ(s.hits, 2u);
+  EXPECT_EQ(s.misses, 3u);
+  EXPECT_EQ(s.evictions, 0u);
+  EXPECT_EQ(peer_->tier_name(), "memory");
+}
+
+TEST_F(MemoryPeerTest, ConcurrentReadsCountExactly) {
+  ASSERT_OK_R(Put("a", 10, B(1)));
+  constexpr int kThreads = 4;
+  constexpr int kReads = 500;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([this] {
+      for (int i = 0; i < kReads; ++i) {
+        auto r = Open("a");
+        if (r.ok()) peer_->Release(r->lease).IgnoreError();
+        Open("b").status().IgnoreError();
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(Stats().hits, uint64_t{kThreads} * kReads);
+  EXPECT_EQ(Stats().misses, uint64_t{kThreads} * kReads);
+}
+
+TEST_F(MemoryPeerCapacityTest, AFullPeerRefusesCreatesAndEvictsNothing) {
+  for (int i = 0; i < 16; ++i) ASSERT_OK_R(Put("s" + std::to_string(i), kSmall, B(i)));
+  EXPECT_CODE(Create("x", 1), kOutOfCapacity);
+  MemoryPeer::Stats s = Stats();
+  EXPECT_EQ(s.objects, 16u);
+  EXPECT_EQ(s.evictions, 0u);
+}
+
 }  // namespace
 }  // namespace packice

@@ -7,6 +7,7 @@
 #include <absl/container/flat_hash_set.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <memory>
 #include <vector>
 
@@ -191,8 +192,14 @@ class SharedFSPeerImpl final : public SharedFSPeer {
     s.leases = leases_.size();
     s.used_bytes = last_gc_.object_bytes;
     s.capacity_bytes = total;
+    s.hits = hits_.load(std::memory_order_relaxed);
+    s.misses = misses_.load(std::memory_order_relaxed);
+    // evictions stays 0: nothing is removed for room (the collector removes expired and
+    // abandoned objects only; a full filesystem fails creates with out_of_capacity).
     return s;
   }
+
+  std::string_view tier_name() const override { return kTier; }
 
   void ReapExpired() override {
     ExpireLeases();
@@ -257,11 +264,19 @@ class SharedFSPeerImpl final : public SharedFSPeer {
     PACKICE_RETURN_IF_ERROR(ValidateKey(req.key));
     PACKICE_ASSIGN_OR_RETURN(Duration lease_ttl, LeaseTtl(req));
     PACKICE_RETURN_IF_ERROR(CheckSession(req.session));
-    PACKICE_ASSIGN_OR_RETURN(std::shared_ptr<SealedObjectFile> file, store_->OpenSealed(req.key));
+    Result<std::shared_ptr<SealedObjectFile>> opened = store_->OpenSealed(req.key);
+    if (!opened.ok()) {
+      if (opened.status().code() == StatusCode::kNotFound) {
+        misses_.fetch_add(1, std::memory_order_relaxed);
+      }
+      return opened.status();
+    }
+    std::shared_ptr<SealedObjectFile> file = std::move(*opened);
     MutexLock lock(&mu_);
     if (req.session != 0 && !sessions_.contains(req.session)) {
       return InvalidArgument("unknown session");
     }
+    hits_.fetch_add(1, std::memory_order_relaxed);
     ObjectInfo granted = file->info();
     granted.tier = kTier;
     std::shared_ptr<Blob> blob = file;
@@ -328,6 +343,9 @@ class SharedFSPeerImpl final : public SharedFSPeer {
   const SharedFSPeerOptions options_;
   const std::shared_ptr<Clock> clock_;
   const std::unique_ptr<SharedFSStore> store_;
+  // Read acquires of this peer that found a sealed object / found none (LocalPeer::Stats).
+  std::atomic<uint64_t> hits_{0};
+  std::atomic<uint64_t> misses_{0};
 
   Mutex mu_;
   absl::flat_hash_map<LeaseId, LeaseRecord> leases_ ABSL_GUARDED_BY(mu_);

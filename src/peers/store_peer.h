@@ -16,6 +16,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -265,9 +266,16 @@ class StorePeer final : public Base {
     MutexLock lock(&mu_);
     uint64_t creating = 0;
     for (const auto& [key, n] : creating_) creating += n;
-    return Stats{bound_.size(), creating,       leases_.size(),
-                 s.used_bytes,  s.pooled_bytes, s.capacity_bytes};
+    Stats stats{bound_.size(), creating,       leases_.size(),
+                s.used_bytes,  s.pooled_bytes, s.capacity_bytes};
+    stats.hits = hits_.load(std::memory_order_relaxed);
+    stats.misses = misses_.load(std::memory_order_relaxed);
+    // evictions stays 0: this table never removes an object for room (a create that does not
+    // fit is out_of_capacity; the store gives up only pooled memory, which holds no object).
+    return stats;
   }
+
+  std::string_view tier_name() const override { return store_->tier(); }
 
   void ReapExpired() override {
     std::vector<ObjectPtr> drop;
@@ -333,9 +341,11 @@ class StorePeer final : public Base {
     }
     auto it = bound_.find(req.key);
     if (it == bound_.end() || ExpiredLocked(*it->second)) {
+      misses_.fetch_add(1, std::memory_order_relaxed);
       return NotFound(PendingLocked(req.key) ? "object '" + req.key + "' is not sealed yet"
                                              : "no object '" + req.key + "'");
     }
+    hits_.fetch_add(1, std::memory_order_relaxed);
     return GrantLocked(it->second, LeaseMode::kRead, lease_ttl, req.session);
   }
 
@@ -450,6 +460,9 @@ class StorePeer final : public Base {
   const std::shared_ptr<Clock> clock_;
   const std::unique_ptr<BlobStore> store_;
   std::atomic<uint64_t> last_version_{0};
+  // Read acquires that found a live sealed object / found none (LocalPeer::Stats).
+  std::atomic<uint64_t> hits_{0};
+  std::atomic<uint64_t> misses_{0};
 
   Mutex mu_;
   KeyIndex bound_ ABSL_GUARDED_BY(mu_);

@@ -69,6 +69,8 @@ class TieredPeerImpl final : public TieredPeer {
       PACKICE_RETURN_IF_ERROR(grant.status());
       return Register(std::move(*grant), hot_.get(), req);
     }
+    // A read counts once: a hot hit, a cold hit, or (neither tier has it) one miss. A hot
+    // miss followed by a cold hit is a cold hit only.
     inner.session = hot_session;
     auto grant = hot_->Acquire(inner);
     if (grant.ok()) {
@@ -203,13 +205,24 @@ class TieredPeerImpl final : public TieredPeer {
   Stats GetStats() override {
     Stats h = hot_->GetStats();
     Stats c = cold_->GetStats();
-    return Stats{h.objects + c.objects,
-                 h.creating + c.creating,
-                 h.leases + c.leases,
-                 h.used_bytes + c.used_bytes,
-                 h.pooled_bytes + c.pooled_bytes,
-                 h.capacity_bytes + c.capacity_bytes};
+    Stats s{h.objects + c.objects,
+            h.creating + c.creating,
+            h.leases + c.leases,
+            h.used_bytes + c.used_bytes,
+            h.pooled_bytes + c.pooled_bytes,
+            h.capacity_bytes + c.capacity_bytes};
+    // Hits and misses are this peer's own, one per client read (see Acquire), never the sum
+    // of the tiers' counters: those also count this peer's probes (every cold hit is a hot
+    // miss first) and its demotion and promotion reads.
+    s.hits = hot_hits_.load(std::memory_order_relaxed) + cold_hits_.load(std::memory_order_relaxed);
+    s.misses = misses_.load(std::memory_order_relaxed);
+    // A demotion pushes an object out of memory for room: an eviction from the memory tier.
+    MutexLock lock(&mu_);
+    s.evictions = tier_stats_.demoted_objects + h.evictions + c.evictions;
+    return s;
   }
+
+  std::string_view tier_name() const override { return "tiered"; }
 
   void ReapExpired() override {
     hot_->ReapExpired();

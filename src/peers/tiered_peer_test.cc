@@ -221,5 +221,63 @@ TEST(TieredPeerCreateTest, RejectsBadOptions) {
   EXPECT_CODE(TieredPeer::Create(a, b, bad_policy), kInvalidArgument);
 }
 
+// --- statistics (LocalPeer::Stats, TierStats) ------------------------------------------------
+
+// Reads straight through the peer (one acquire each), released at once.
+Status ReadOnce(Peer& peer, const std::string& key) {
+  auto r = peer.Acquire(AcquireRequest{key, LeaseMode::kRead});
+  if (!r.ok()) return r.status();
+  return peer.Release(r->lease);
+}
+
+TEST_F(TieredPeerTest, EachReadCountsOnceInTheTierThatServedIt) {
+  PutObject("cold", 100 * kKiB, 'c');
+  ASSERT_OK(peer_->Demote(/*force=*/true).status());
+  ASSERT_EQ(TierOf("cold"), "disk");
+  PutObject("hot", 10, 'h');
+  ASSERT_OK(ReadOnce(*peer_, "hot"));
+  ASSERT_OK(ReadOnce(*peer_, "hot"));
+  ASSERT_OK(ReadOnce(*peer_, "cold"));                  // a hot miss, then a cold hit: a cold hit
+  EXPECT_CODE(ReadOnce(*peer_, "missing"), kNotFound);  // missed by both tiers: one miss
+  EXPECT_CODE(ReadOnce(*peer_, ""), kInvalidArgument);  // refused: neither
+
+  TieredPeer::TierStats t = peer_->GetTierStats();
+  EXPECT_EQ(t.hot_hits, 2u);
+  EXPECT_EQ(t.cold_hits, 1u);
+  EXPECT_EQ(t.misses, 1u);
+  EXPECT_EQ(t.demoted_objects, 1u);
+  LocalPeer::Stats s = peer_->GetStats();
+  EXPECT_EQ(s.hits, 3u);
+  EXPECT_EQ(s.misses, 1u);
+  EXPECT_EQ(s.evictions, 1u);  // the demotion: pushed out of memory for room
+  // The tiers' own counters also saw the probes and the demotion's read of "cold", which is
+  // why the tiered peer does not add them up.
+  EXPECT_EQ(peer_->hot().GetStats().misses, 2u);  // "cold" and "missing"
+  EXPECT_EQ(peer_->hot().GetStats().hits, 3u);    // "hot" twice, and the demotion's read
+
+  EXPECT_EQ(peer_->tier_name(), "tiered");
+  EXPECT_EQ(peer_->hot().tier_name(), "memory");
+  EXPECT_EQ(peer_->cold().tier_name(), "disk");
+}
+
+TEST_F(TieredPeerTest, PromotionsAreNotReadsAndPromotedObjectsHitHot) {
+  PutObject("p", 100 * kKiB, 'p');
+  ASSERT_OK(peer_->Demote(/*force=*/true).status());
+  ASSERT_OK(ReadOnce(*peer_, "p"));
+  ASSERT_OK(ReadOnce(*peer_, "p"));  // the second cold hit queues a promotion
+  peer_->RunPromotions();
+  ASSERT_EQ(TierOf("p"), "memory");
+  ASSERT_OK(ReadOnce(*peer_, "p"));
+  TieredPeer::TierStats t = peer_->GetTierStats();
+  EXPECT_EQ(t.cold_hits, 2u);  // the promotion's own read of the cold copy is not counted
+  EXPECT_EQ(t.hot_hits, 1u);
+  EXPECT_EQ(t.misses, 0u);
+  EXPECT_EQ(t.promoted_objects, 1u);
+  // Demoting the promoted (clean) copy again is still an eviction from memory.
+  ASSERT_OK(peer_->Demote(/*force=*/true).status());
+  EXPECT_EQ(TierOf("p"), "disk");
+  EXPECT_EQ(peer_->GetStats().evictions, 2u);
+}
+
 }  // namespace
 }  // namespace packice

@@ -8,7 +8,9 @@
 #include <thread>
 #include <vector>
 
+#include "core/metrics.h"
 #include "packice/client.h"
+#include "server/node_metrics.h"
 
 namespace packice {
 
@@ -73,6 +75,23 @@ int RunDaemon(const DaemonOptions& options) {
     return 1;
   }
 
+  auto metrics = std::make_shared<MetricsRegistry>();
+  RegisterPeerMetrics(*metrics, peer);
+  std::unique_ptr<HttpServer> http;
+  std::string http_url = "-";
+  if (!options.http.listen.empty()) {
+    http = std::make_unique<HttpServer>(io, peer, options.http, metrics);
+    if (Status s = http->Start(); !s.ok()) {
+      spdlog::error("event=start_failed transport=http error=\"{}\"", s.ToString());
+      return 1;
+    }
+    bool tls = !options.http.tls_cert_file.empty();
+    std::string host = options.http.listen.substr(0, options.http.listen.rfind(':'));
+    if (host.empty()) host = "0.0.0.0";
+    http_url =
+        std::string(tls ? "https://" : "http://") + host + ":" + std::to_string(http->port());
+  }
+
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
@@ -81,9 +100,10 @@ int RunDaemon(const DaemonOptions& options) {
   });
 
   spdlog::info(
-      "event=ready pid={} url=uds://{} store={} memory_capacity_bytes={} data_dir={} "
-      "disk_capacity_bytes={} io_threads={}",
-      getpid(), uds.path, options.store, options.memory.capacity_bytes,
+      "event=ready pid={} url=uds://{} http_url={} auth={} store={} memory_capacity_bytes={} "
+      "data_dir={} disk_capacity_bytes={} io_threads={}",
+      getpid(), uds.path, http_url, options.http.bearer_token.empty() ? "none" : "bearer",
+      options.store, options.memory.capacity_bytes,
       options.store == "memory" ? "-"
                                 : (options.disk.dir.empty() ? DefaultDataDir() : options.disk.dir),
       options.store == "memory" ? 0 : options.disk.capacity_bytes, options.io_threads);
@@ -92,6 +112,7 @@ int RunDaemon(const DaemonOptions& options) {
   io.run();
   for (auto& t : threads) t.join();
   server.Stop();  // stops accepting and removes the socket; connections close with `io`
+  if (http) http->Stop();
   LocalPeer::Stats st = peer->GetStats();
   spdlog::info("event=stopped objects={} used_bytes={}", st.objects, st.used_bytes);
   return 0;

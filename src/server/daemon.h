@@ -8,6 +8,7 @@
 #include "packice/memory_peer.h"
 #include "packice/sharedfs_peer.h"
 #include "packice/tiered_peer.h"
+#include "transport/http/http_server.h"
 #include "transport/uds/uds_server.h"
 
 namespace packice {
@@ -23,6 +24,7 @@ struct DaemonOptions {
   TieredPeerOptions tiered;
   SharedFSPeerOptions sharedfs;  // sharedfs.dir: disk.dir
   ServerLimits limits;
+  HttpServerOptions http;  // http.listen empty: no HTTP listener
   // One thread serves best on a 2-core machine (docs/benchmarks.md); more cores, more threads.
   unsigned io_threads = 1;
   std::string log_level = "info";

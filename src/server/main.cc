@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "packice/client.h"
+#include "server/config.h"
 #include "server/daemon.h"
 #include "server/parse.h"
 
@@ -26,7 +27,10 @@ CLI::Option* AddParsed(CLI::App& app, const std::string& name, T* out, F parse,
 
 int main(int argc, char** argv) {
   packice::DaemonOptions opt;
+  std::string config_path;
   CLI::App app{"packiced: the Packice cache and storage node"};
+  app.add_option("--config", config_path,
+                 "TOML file of settings (see examples/packice.toml); flags override it");
   app.add_option("--socket", opt.socket_path,
                  "Unix socket to listen on (default " + packice::DefaultSocketPath() + ")");
   app.add_option("--store", opt.store,
@@ -59,13 +63,37 @@ int main(int argc, char** argv) {
   app.add_option("--io-threads", opt.io_threads, "threads serving sockets (default 1)")
       ->check(CLI::Range(1, 64));
   app.add_option("--log-level", opt.log_level, "trace, debug, info, warn, error (default info)");
+  app.add_option("--http", opt.http.listen,
+                 "also serve HTTP on host:port, e.g. 127.0.0.1:8080 (default: no HTTP)");
+  app.add_option("--http-token", opt.http.bearer_token,
+                 "HTTP requests need 'Authorization: Bearer TOKEN' (visible in ps: prefer "
+                 "[http] token_file in the config file)");
+  app.add_option("--tls-cert", opt.http.tls_cert_file,
+                 "PEM certificate chain: HTTP is served as HTTPS only (with --tls-key)");
+  app.add_option("--tls-key", opt.http.tls_key_file, "PEM private key of --tls-cert");
   try {
     app.parse(argc, argv);
+    if (!config_path.empty()) {
+      // Defaults < file < flags: the flags were applied above onto the defaults; start again
+      // from the file's options and parse the same flags once more, onto them.
+      packice::DaemonOptions from_file;
+      if (packice::Status s = packice::LoadConfigFile(config_path, &from_file); !s.ok()) {
+        std::cerr << "packiced: " << s.message() << "\n";
+        return 2;
+      }
+      opt = std::move(from_file);
+      app.parse(argc, argv);
+    }
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
   if (opt.memory.capacity_bytes == 0) {
     std::cerr << "packiced: --capacity must be positive\n";
+    return 2;
+  }
+  if (opt.http.tls_cert_file.empty() != opt.http.tls_key_file.empty()) {
+    std::cerr << "packiced: a TLS certificate and key go together (--tls-cert and --tls-key, or "
+                 "[http] tls_cert and tls_key)\n";
     return 2;
   }
   opt.limits.inline_max_bytes = opt.memory.small_object_bytes;

@@ -1,0 +1,451 @@
+#include "server/config.h"
+
+#include <fcntl.h>
+#include <toml++/toml.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <initializer_list>
+#include <limits>
+#include <optional>
+#include <sstream>
+#include <vector>
+
+#include "server/parse.h"
+
+namespace packice {
+namespace {
+
+// A configuration file or token file bigger than this is a mistake (a device, a data file).
+constexpr size_t kMaxFileBytes = 1 << 20;
+
+constexpr uint64_t kNoMax = std::numeric_limits<uint64_t>::max();
+
+Result<std::string> ReadSmallFile(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return InvalidArgument("cannot read '" + path + "': " + std::strerror(errno));
+  std::string data;
+  char buf[8192];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int err = errno;
+      ::close(fd);
+      return InvalidArgument("cannot read '" + path + "': " + std::strerror(err));
+    }
+    if (n == 0) break;
+    data.append(buf, static_cast<size_t>(n));
+    if (data.size() > kMaxFileBytes) {
+      ::close(fd);
+      return InvalidArgument("'" + path + "' is larger than 1 MiB");
+    }
+  }
+  ::close(fd);
+  return data;
+}
+
+// "text" in double quotes, with quotes, backslashes and control characters escaped; a long one
+// is cut.
+std::string Quote(std::string_view text) {
+  constexpr size_t kMax = 64;
+  std::string out = "\"";
+  for (char c : text.substr(0, kMax)) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "\\x%02x", static_cast<unsigned char>(c));
+      out += hex;
+    } else {
+      out += c;
+    }
+  }
+  out += text.size() > kMax ? "\"..." : "\"";
+  return out;
+}
+
+// How a value reads in a message: strings quoted, numbers and booleans as written, other types
+// by name.
+std::string Describe(const toml::node& node) {
+  std::ostringstream out;
+  switch (node.type()) {
+    case toml::node_type::string:
+      out << Quote(node.as_string()->get());
+      break;
+    case toml::node_type::integer:
+      out << node.as_integer()->get();
+      break;
+    case toml::node_type::floating_point:
+      out << *node.as_floating_point();
+      break;
+    case toml::node_type::boolean:
+      out << (node.as_boolean()->get() ? "true" : "false");
+      break;
+    case toml::node_type::table:
+      out << "a table";
+      break;
+    case toml::node_type::array:
+      out << "an array";
+      break;
+    default:
+      out << "a " << node.type();  // date, time, date-time
+      break;
+  }
+  return out.str();
+}
+
+// One key of the file being applied: its dotted name, its value, and where they are.
+class Field {
+ public:
+  Field(const std::string& file, std::string name, const toml::node& node,
+        toml::source_position key_pos)
+      : file_(&file), name_(std::move(name)), node_(&node), key_pos_(key_pos) {}
+
+  const std::string& name() const { return name_; }
+  const toml::node& node() const { return *node_; }
+  const toml::source_position& key_pos() const { return key_pos_; }
+
+  // "FILE:LINE:COLUMN: NAME: what", at the value.
+  Status Error(std::string_view what) const { return ErrorAt(node_->source().begin, what); }
+  // The same at the key (for a key that should not be there at all).
+  Status KeyError(std::string_view what) const { return ErrorAt(key_pos_, what); }
+
+  // "expected <what>, got <the value>".
+  Status Expected(std::string_view what) const {
+    return Error("expected " + std::string(what) + ", got " + Describe(*node_));
+  }
+
+  // A string; empty ones are refused (a key left out is how to say "none").
+  Status String(std::string* out) const {
+    const toml::value<std::string>* s = node_->as_string();
+    if (s == nullptr) return Expected("a string");
+    if (s->get().empty()) return Error("must not be empty (leave the key out instead)");
+    *out = s->get();
+    return Status::Ok();
+  }
+
+  // One of `allowed`.
+  Status OneOf(std::initializer_list<std::string_view> allowed, std::string* out) const {
+    std::string list;
+    for (std::string_view a : allowed) {
+      if (!list.empty()) list += ", ";
+      list += a;
+    }
+    const toml::value<std::string>* s = node_->as_string();
+    if (s == nullptr || std::find(allowed.begin(), allowed.end(), s->get()) == allowed.end()) {
+      return Expected("one of " + list);
+    }
+    *out = s->get();
+    return Status::Ok();
+  }
+
+  // An integer in [min, max].
+  template <typename T>
+  Status Integer(int64_t min, int64_t max, T* out) const {
+    const toml::value<int64_t>* i = node_->as_integer();
+    if (i == nullptr || i->get() < min || i->get() > max) {
+      return Expected("an integer from " + std::to_string(min) + " to " + std::to_string(max));
+    }
+    *out = static_cast<T>(i->get());
+    return Status::Ok();
+  }
+
+  // A size: a string for ParseBytes or an integer of bytes; in [min, max].
+  Status Bytes(uint64_t min, uint64_t max, uint64_t* out) const {
+    std::optional<uint64_t> n;
+    if (const auto* s = node_->as_string()) {
+      if (auto r = ParseBytes(s->get()); r.ok()) n = *r;
+    } else if (const auto* i = node_->as_integer(); i != nullptr && i->get() >= 0) {
+      n = static_cast<uint64_t>(i->get());
+    }
+    if (!n) return Expected(R"(a size like "512M" (K, M, G, T) or an integer of bytes)");
+    if (*n < min || *n > max) {
+      if (max == kNoMax && min == 1) return Error("must be more than 0");
+      if (max == kNoMax) {
+        return Error("must be at least " + std::to_string(min) + " bytes, got " + Describe(*node_));
+      }
+      return Error("must be from " + std::to_string(min) + " to " + std::to_string(max) +
+                   " bytes, got " + Describe(*node_));
+    }
+    *out = *n;
+    return Status::Ok();
+  }
+
+  // A duration: a string for ParseDuration or an integer of seconds; more than zero when
+  // `positive`.
+  Status Dur(bool positive, Duration* out) const {
+    std::optional<Duration> d;
+    if (const auto* s = node_->as_string()) {
+      if (auto r = ParseDuration(s->get()); r.ok()) d = *r;
+    } else if (const auto* i = node_->as_integer();
+               i != nullptr && i->get() >= 0 &&
+               i->get() <= std::numeric_limits<int64_t>::max() / 1000) {
+      d = std::chrono::seconds(i->get());
+    }
+    if (!d) return Expected(R"(a duration like "30s" (ms, s, m, h, d) or an integer of seconds)");
+    if (positive && d->count() == 0) return Error("must be more than 0");
+    *out = *d;
+    return Status::Ok();
+  }
+
+ private:
+  Status ErrorAt(const toml::source_position& pos, std::string_view what) const {
+    std::string where = *file_;
+    if (pos) where += ":" + std::to_string(pos.line) + ":" + std::to_string(pos.column);
+    return InvalidArgument(where + ": " + name_ + ": " + std::string(what));
+  }
+
+  const std::string* file_;
+  std::string name_;
+  const toml::node* node_;
+  toml::source_position key_pos_;
+};
+
+// What a file has set so far: the options, and the keys checked against each other at the end.
+struct Loaded {
+  DaemonOptions options;
+  std::optional<Field> token;
+  std::optional<Field> token_file;
+};
+
+// A bearer token goes into an HTTP header as written: printable ASCII, no spaces.
+Status CheckToken(const Field& f, std::string_view token) {
+  if (token.empty()) return f.Error("the token is empty");
+  for (char c : token) {
+    if (c < 0x21 || c > 0x7e) {
+      return f.Error("a token is printable ASCII without spaces or control characters");
+    }
+  }
+  return Status::Ok();
+}
+
+// "host:port": a port from 0 to 65535 after the last ':', an IPv6 host in brackets.
+Status CheckListen(const Field& f, const std::string& listen) {
+  size_t colon = listen.rfind(':');
+  bool ok = colon != std::string::npos;
+  if (ok) {
+    std::string_view host(listen.data(), colon);
+    std::string_view port(listen.data() + colon + 1);
+    ok = !port.empty() && port.size() <= 5 &&
+         std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }) &&
+         std::stoi(std::string(port)) <= 65535;
+    if (host.find(':') != std::string_view::npos) {
+      ok = ok && host.size() > 2 && host.front() == '[' && host.back() == ']';
+    }
+  }
+  if (!ok) return f.Expected(R"("host:port" like "127.0.0.1:8080", "[::1]:8080" or ":8080")");
+  return Status::Ok();
+}
+
+// The schema: every key the file may hold, by dotted name, and how it is applied. A key's section
+// is the part of its name before the dot; keys without one are top level.
+struct Key {
+  std::string_view name;
+  Status (*apply)(const Field& f, Loaded& c);
+};
+
+const Key kSchema[] = {
+    {"store",
+     [](const Field& f, Loaded& c) {
+       return f.OneOf({"tiered", "memory", "disk", "sharedfs"}, &c.options.store);
+     }},
+    {"socket", [](const Field& f, Loaded& c) { return f.String(&c.options.socket_path); }},
+    {"io_threads",
+     [](const Field& f, Loaded& c) { return f.Integer(1, 64, &c.options.io_threads); }},
+    {"log_level",
+     [](const Field& f, Loaded& c) {
+       return f.OneOf({"trace", "debug", "info", "warn", "error", "critical", "off"},
+                      &c.options.log_level);
+     }},
+
+    {"memory.capacity",
+     [](const Field& f, Loaded& c) {
+       return f.Bytes(1, kNoMax, &c.options.memory.capacity_bytes);
+     }},
+    {"memory.pool",
+     [](const Field& f, Loaded& c) { return f.Bytes(0, kNoMax, &c.options.memory.pool_bytes); }},
+
+    {"disk.dir", [](const Field& f, Loaded& c) { return f.String(&c.options.disk.dir); }},
+    {"disk.capacity",
+     [](const Field& f, Loaded& c) { return f.Bytes(1, kNoMax, &c.options.disk.capacity_bytes); }},
+
+    {"tiered.eviction",
+     [](const Field& f, Loaded& c) {
+       return f.OneOf({"lru", "lru2"}, &c.options.tiered.policy);
+     }},
+    {"tiered.promote_after",
+     [](const Field& f, Loaded& c) {
+       return f.Integer(0, std::numeric_limits<uint32_t>::max(),
+                        &c.options.tiered.promote_after_hits);
+     }},
+
+    {"sharedfs.gc_interval",
+     [](const Field& f, Loaded& c) { return f.Dur(true, &c.options.sharedfs.gc_interval); }},
+    {"sharedfs.abandoned_after",
+     [](const Field& f, Loaded& c) { return f.Dur(true, &c.options.sharedfs.abandoned_after); }},
+
+    // The memory peer's TTLs; MakeNodePeer hands them to the disk and sharedfs peers too.
+    {"ttl.default",
+     [](const Field& f, Loaded& c) { return f.Dur(false, &c.options.memory.default_object_ttl); }},
+    {"ttl.lease",
+     [](const Field& f, Loaded& c) { return f.Dur(true, &c.options.memory.default_lease_ttl); }},
+    {"ttl.max_lease",
+     [](const Field& f, Loaded& c) { return f.Dur(true, &c.options.memory.max_lease_ttl); }},
+
+    {"http.listen",
+     [](const Field& f, Loaded& c) {
+       PACKICE_RETURN_IF_ERROR(f.String(&c.options.http.listen));
+       return CheckListen(f, c.options.http.listen);
+     }},
+    {"http.token",
+     [](const Field& f, Loaded& c) {
+       PACKICE_RETURN_IF_ERROR(f.String(&c.options.http.bearer_token));
+       c.token = f;
+       return CheckToken(f, c.options.http.bearer_token);
+     }},
+    {"http.token_file",
+     [](const Field& f, Loaded& c) {
+       std::string path;
+       PACKICE_RETURN_IF_ERROR(f.String(&path));
+       Result<std::string> text = ReadSmallFile(path);
+       if (!text.ok()) return f.Error(text.status().message());
+       // The file's one line; the newline editors add is not part of the token.
+       std::string token = *text;
+       while (!token.empty() && (token.back() == '\n' || token.back() == '\r')) token.pop_back();
+       c.token_file = f;
+       c.options.http.bearer_token = token;
+       return CheckToken(f, token);
+     }},
+    {"http.tls_cert",
+     [](const Field& f, Loaded& c) { return f.String(&c.options.http.tls_cert_file); }},
+    {"http.tls_key",
+     [](const Field& f, Loaded& c) { return f.String(&c.options.http.tls_key_file); }},
+    {"http.max_connections",
+     [](const Field& f, Loaded& c) {
+       return f.Integer(1, 1'000'000, &c.options.http.max_connections);
+     }},
+    {"http.max_header",
+     [](const Field& f, Loaded& c) {
+       uint64_t n = 0;
+       PACKICE_RETURN_IF_ERROR(f.Bytes(1 << 10, 1 << 20, &n));
+       c.options.http.max_header_bytes = n;
+       return Status::Ok();
+     }},
+    {"http.max_body",
+     [](const Field& f, Loaded& c) { return f.Bytes(0, kNoMax, &c.options.http.max_body_bytes); }},
+    {"http.idle_timeout",
+     [](const Field& f, Loaded& c) { return f.Dur(true, &c.options.http.idle_timeout); }},
+    {"http.io_timeout",
+     [](const Field& f, Loaded& c) { return f.Dur(true, &c.options.http.io_timeout); }},
+};
+
+bool Before(const toml::source_position& a, const toml::source_position& b) {
+  return a.line != b.line ? a.line < b.line : a.column < b.column;
+}
+
+bool IsSection(std::string_view name) {
+  return std::any_of(std::begin(kSchema), std::end(kSchema), [&](const Key& k) {
+    return k.name.size() > name.size() && k.name.starts_with(name) && k.name[name.size()] == '.';
+  });
+}
+
+// Edit distance, for "did you mean".
+size_t Distance(std::string_view a, std::string_view b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+// "unknown key" or "unknown section", with the nearest known name when it is a likely typo.
+Status Unknown(const Field& f) {
+  const bool section = f.node().is_table();
+  std::vector<std::string_view> known;
+  for (const Key& k : kSchema) {
+    std::string_view name = k.name;
+    if (section) name = name.substr(0, name.find('.'));  // sections, and top-level keys
+    if (std::find(known.begin(), known.end(), name) == known.end()) known.push_back(name);
+  }
+  std::string_view best;
+  size_t best_distance = 3;  // two edits at most
+  for (std::string_view k : known) {
+    if (size_t d = Distance(f.name(), k); d < best_distance) {
+      best = k;
+      best_distance = d;
+    }
+  }
+  std::string what = section ? "unknown section" : "unknown key";
+  if (!best.empty()) what += " (did you mean " + std::string(best) + "?)";
+  return f.KeyError(what);
+}
+
+}  // namespace
+
+Status LoadConfigString(std::string_view text, const std::string& source_name, DaemonOptions* out) {
+  toml::table doc;
+  try {
+    doc = toml::parse(text, source_name);
+  } catch (const toml::parse_error& e) {
+    const toml::source_position& pos = e.source().begin;
+    std::string where = source_name;
+    if (pos) where += ":" + std::to_string(pos.line) + ":" + std::to_string(pos.column);
+    return InvalidArgument(where + ": " + std::string(e.description()));
+  }
+
+  // Every key of the file with its dotted name, then applied in the order they are written, so
+  // that the first error reported is the first one in the file.
+  std::vector<Field> fields;
+  for (const auto& [key, node] : doc) {
+    if (node.is_table() && IsSection(key.str())) {
+      for (const auto& [sub, value] : *node.as_table()) {
+        fields.emplace_back(source_name, std::string(key.str()) + "." + std::string(sub.str()),
+                            value, sub.source().begin);
+      }
+    } else {
+      fields.emplace_back(source_name, std::string(key.str()), node, key.source().begin);
+    }
+  }
+  std::stable_sort(fields.begin(), fields.end(),
+                   [](const Field& a, const Field& b) { return Before(a.key_pos(), b.key_pos()); });
+
+  Loaded loaded{.options = *out};
+  for (const Field& f : fields) {
+    const Key* key = std::find_if(std::begin(kSchema), std::end(kSchema),
+                                  [&](const Key& k) { return k.name == f.name(); });
+    if (key == std::end(kSchema)) {
+      // A section given as a value ("memory = 5") is a wrong type, not an unknown name.
+      if (IsSection(f.name())) return f.Expected("a table ([" + f.name() + "])");
+      return Unknown(f);
+    }
+    PACKICE_RETURN_IF_ERROR(key->apply(f, loaded));
+  }
+  if (loaded.token && loaded.token_file) {
+    const Field& later = Before(loaded.token->key_pos(), loaded.token_file->key_pos())
+                             ? *loaded.token_file
+                             : *loaded.token;
+    return later.Error("set http.token or http.token_file, not both");
+  }
+  *out = std::move(loaded.options);
+  return Status::Ok();
+}
+
+Status LoadConfigFile(const std::string& path, DaemonOptions* out) {
+  PACKICE_ASSIGN_OR_RETURN(std::string text, ReadSmallFile(path));
+  return LoadConfigString(text, path, out);
+}
+
+}  // namespace packice

@@ -1,0 +1,67 @@
+// The HTTP transport, server side: the REST API of docs/http.md over Boost.Beast, on the node's
+// io_context. Bodies stream between the socket and the object's blob (sendfile for GETs).
+#ifndef PACKICE_TRANSPORT_HTTP_HTTP_SERVER_H_
+#define PACKICE_TRANSPORT_HTTP_HTTP_SERVER_H_
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "packice/local_peer.h"
+#include "packice/status.h"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace packice {
+
+class MetricsRegistry;
+
+struct HttpServerOptions {
+  // "host:port" ("127.0.0.1:8080", "[::1]:8080", ":8080" for every address); port 0 picks one.
+  std::string listen;
+  // When set, every request but /healthz needs "Authorization: Bearer <token>".
+  std::string bearer_token;
+  // PEM files; both set: the listener speaks TLS only.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  size_t max_connections = 1024;
+  size_t max_header_bytes = 16 * 1024;
+  // Largest body a PUT may send; 0: no limit but the store's capacity.
+  uint64_t max_body_bytes = 0;
+  // A keep-alive connection with no request for this long is closed.
+  std::chrono::milliseconds idle_timeout{60'000};
+  // A read or write that makes no progress for this long ends the connection.
+  std::chrono::milliseconds io_timeout{30'000};
+};
+
+class HttpServer {
+ public:
+  // `metrics` (may be null) receives the request counters and histograms and is what
+  // GET /metrics renders.
+  HttpServer(boost::asio::io_context& io, std::shared_ptr<LocalPeer> peer,
+             HttpServerOptions options, std::shared_ptr<MetricsRegistry> metrics);
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Binds and starts accepting. Errors: kInvalidArgument (bad address, unreadable TLS files),
+  // kUnavailable (the address is in use).
+  Status Start();
+  // Stops accepting and closes every connection.
+  void Stop();
+  // The bound port (after Start).
+  uint16_t port() const;
+
+  class Impl;  // opaque; public so that connections can name it
+
+ private:
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace packice
+
+#endif  // PACKICE_TRANSPORT_HTTP_HTTP_SERVER_H_
