@@ -5,6 +5,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <csignal>
 #include <thread>
 #include <vector>
 
@@ -56,6 +57,10 @@ int RunDaemon(const DaemonOptions& options) {
   }
   spdlog::set_level(level);
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z level=%l %v");
+
+  // A peer that closes mid-response must cost its connection, not the node: sendfile(2) has no
+  // MSG_NOSIGNAL.
+  std::signal(SIGPIPE, SIG_IGN);
 
   boost::asio::io_context io;
   auto made = MakeNodePeer(options);

@@ -4,22 +4,27 @@
 #include <utility>
 //
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/crypto.h>
 #include <spdlog/spdlog.h>
 #include <string.h>
 #include <sys/sendfile.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
@@ -58,8 +63,11 @@ using http_request::ParseRange;
 using http_request::RangeRequest;
 using http_request::SplitTarget;
 
-constexpr size_t kChunk = 1 << 20;     // body bytes moved per step through a bounce buffer
-constexpr size_t kViewStep = 8 << 20;  // bytes written per step straight from a mapped object
+constexpr size_t kChunk = 1 << 20;  // body bytes moved per step through a bounce buffer
+constexpr size_t kViewStep = 8 << 20;
+// GET bodies up to this size of objects the node maps leave with their headers in one write.
+constexpr uint64_t kOneWriteMax =
+    64 * 1024;  // bytes written per step straight from a mapped object
 constexpr std::string_view kObjectPrefix = "/v1/objects/";  // http::kObjectsPath + "/"
 
 std::string_view View(beast::string_view s) { return {s.data(), s.size()}; }
@@ -304,6 +312,13 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
   Task<Status> SendFile(int fd, uint64_t offset, uint64_t length, LeaseId lease,
                         Duration lease_ttl);
   Task<error_code> WaitWritable();
+  // TCP_CORK on a plain socket: holds partial segments until uncorked.
+  void Cork(bool on) {
+    if constexpr (!kTls) {
+      int v = on ? 1 : 0;
+      (void)::setsockopt(socket().native_handle(), IPPROTO_TCP, TCP_CORK, &v, sizeof(v));
+    }
+  }
   // Runs `f` on the blocking pool and resumes here with its result.
   template <typename F>
   Task<std::invoke_result_t<F>> Blocking(F f) {
@@ -333,6 +348,7 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
   Stream stream_;
   beast::flat_buffer buffer_;
   std::vector<char> chunk_;
+  bool body_read_ = false;  // this request's body was read past the parser (ReadBody)
 };
 
 template <typename Stream>
@@ -401,6 +417,7 @@ Task<bool> Connection<Stream>::ServeOne() {
   }
   auto start = Clock::now();
   Exchange x;
+  body_read_ = false;
   bool keep = co_await Dispatch(parser, x);
   const Request& req = parser.get();
   if (x.status != 0) {
@@ -411,7 +428,8 @@ Task<bool> Connection<Stream>::ServeOne() {
         std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start).count());
   }
   // A body nobody read would be taken for the next request: such a connection closes.
-  co_return keep&& parser.is_done();
+  const bool body_done = parser.is_done() || body_read_;
+  co_return (keep && body_done);
 }
 
 template <typename Stream>
@@ -574,13 +592,35 @@ Task<bool> Connection<Stream>::HandleGet(Parser& parser, Exchange& x, const std:
   res.content_length(length);
   res.keep_alive(keep);
   x.status = res.result_int();
+  Blob& blob = *grant->blob;
+  error_code ec;
+  if (!head && length > 0 && length <= kOneWriteMax && IsMappedInProcess(blob)) {
+    // A small object the node maps: headers and bytes leave in one write (one TCP segment).
+    auto opened = blob.OpenView(LeaseMode::kRead);
+    if (opened.ok() && first + length <= (*opened)->bytes().size()) {
+      const char* bytes = reinterpret_cast<const char*>((*opened)->bytes().data());
+      bhttp::response<bhttp::span_body<const char>> full{
+          std::move(res.base()), std::span<const char>(bytes + first, length)};
+      lowest().expires_after(opt().io_timeout);
+      co_await bhttp::async_write(stream_, full, asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) co_return false;
+      server_->CountSent(length);
+      co_return keep;
+    }
+  }
+  // Headers, then the body in pieces. On plain TCP the socket is corked meanwhile, so that the
+  // headers share a segment with the first bytes.
+  Cork(true);
   bhttp::serializer<false, bhttp::empty_body> sr{res};
   lowest().expires_after(opt().io_timeout);
-  error_code ec;
   co_await bhttp::async_write_header(stream_, sr, asio::redirect_error(asio::use_awaitable, ec));
-  if (ec) co_return false;
-  if (head || length == 0) co_return keep;
-  Status sent = co_await SendBody(*grant->blob, first, length, grant->lease, grant->lease_ttl);
+  Status sent;
+  if (ec) {
+    sent = Unavailable("send: " + ec.message());
+  } else if (!head && length > 0) {
+    sent = co_await SendBody(blob, first, length, grant->lease, grant->lease_ttl);
+  }
+  Cork(false);
   if (!sent.ok()) {
     spdlog::debug("event=http_send_failed key=\"{}\" error=\"{}\"", key, sent.ToString());
     co_return false;  // the length was promised: only closing tells the client
@@ -593,8 +633,17 @@ Task<Status> Connection<Stream>::SendBody(Blob& blob, uint64_t first, uint64_t l
                                           LeaseId lease, Duration lease_ttl) {
   auto last_renew = Clock::now();
   error_code ec;
+  if constexpr (!kTls) {
+    // Straight from the object's file or shared-memory segment: sendfile(2), no copy in the
+    // node.
+    auto exported = blob.Export(LeaseMode::kRead);
+    if (exported.ok() && exported->kind == BlobExport::Kind::kFd) {
+      co_return co_await SendFile(exported->fd.get(), exported->offset + first, length, lease,
+                                  lease_ttl);
+    }
+  }
   if (IsMappedInProcess(blob)) {
-    // The node's own mapping of the object: the kernel copies straight from it to the socket.
+    // The node's own mapping of the object (TLS, or no descriptor): written from there.
     auto opened = blob.OpenView(LeaseMode::kRead);
     if (!opened.ok()) co_return opened.status();
     std::shared_ptr<BlobView> view = *opened;
@@ -613,14 +662,7 @@ Task<Status> Connection<Stream>::SendBody(Blob& blob, uint64_t first, uint64_t l
     }
     co_return Status();
   }
-  if constexpr (!kTls) {
-    auto exported = blob.Export(LeaseMode::kRead);
-    if (exported.ok() && exported->kind == BlobExport::Kind::kFd) {
-      co_return co_await SendFile(exported->fd.get(), exported->offset + first, length, lease,
-                                  lease_ttl);
-    }
-  }
-  // TLS, or a blob with no descriptor: through a bounce buffer.
+  // TLS and a file: through a bounce buffer.
   std::vector<char>& buf = chunk();
   uint64_t done = 0;
   while (done < length) {
@@ -793,17 +835,18 @@ Task<bool> Connection<Stream>::HandlePut(Parser& parser, Exchange& x, const std:
 template <typename Stream>
 Task<Status> Connection<Stream>::ReadBody(Parser& parser, Blob& blob, LeaseId lease,
                                           Duration lease_ttl) {
+  // A Content-Length body is plain bytes (chunked uploads are refused), so it is read straight
+  // from the socket in large reads: into the object itself when the node maps it (memory),
+  // else through a bounce buffer into Blob::Write. Beast's parser would move it 4 KiB at a time.
   const uint64_t size = *parser.content_length();
   std::shared_ptr<BlobView> view;
   if (IsMappedInProcess(blob)) {
-    // Memory objects are mapped in the node: the parser writes the body straight into them.
     auto opened = blob.OpenView(LeaseMode::kCreate);
     if (opened.ok() && (*opened)->bytes().size() >= size) view = *opened;
   }
   auto last_renew = Clock::now();
   uint64_t offset = 0;
-  while (!parser.is_done()) {
-    if (offset >= size) co_return ProtocolError("request body longer than its Content-Length");
+  while (offset < size) {
     char* dst;
     size_t room;
     if (view) {
@@ -813,23 +856,29 @@ Task<Status> Connection<Stream>::ReadBody(Parser& parser, Blob& blob, LeaseId le
       dst = chunk().data();
       room = static_cast<size_t>(std::min<uint64_t>(size - offset, kChunk));
     }
-    parser.get().body().data = dst;
-    parser.get().body().size = room;
-    lowest().expires_after(opt().io_timeout);
-    error_code ec;
-    co_await bhttp::async_read(stream_, buffer_, parser,
-                               asio::redirect_error(asio::use_awaitable, ec));
-    if (ec == bhttp::error::need_buffer) ec = {};
-    size_t got = room - parser.get().body().size;
-    if (ec) {
-      if (ec == beast::error::timeout) {
-        co_return Timeout("no body bytes for " + std::to_string(opt().io_timeout.count()) +
-                          " ms after " + std::to_string(offset + got) + " of " +
-                          std::to_string(size));
-      }
-      co_return Unavailable("receive: " + ec.message());
+    // First the body bytes that arrived with the headers, then the socket.
+    size_t got = std::min(room, buffer_.size());
+    if (got > 0) {
+      asio::buffer_copy(asio::buffer(dst, got), buffer_.data());
+      buffer_.consume(got);
     }
-    if (!view && got > 0) {
+    if (got < room) {
+      lowest().expires_after(opt().io_timeout);
+      error_code ec;
+      size_t n = co_await asio::async_read(stream_, asio::buffer(dst + got, room - got),
+                                           asio::redirect_error(asio::use_awaitable, ec));
+      got += n;
+      if (ec) {
+        server_->CountReceived(got);
+        if (ec == beast::error::timeout) {
+          co_return Timeout("the body stalled for " + std::to_string(opt().io_timeout.count()) +
+                            " ms after " + std::to_string(offset + got) + " of " +
+                            std::to_string(size) + " bytes");
+        }
+        co_return Unavailable("receive: " + ec.message());
+      }
+    }
+    if (!view) {
       auto data = std::as_bytes(std::span<const char>(dst, got));
       Status wrote = co_await Blocking([&blob, at = offset, data] { return blob.Write(at, data); });
       if (!wrote.ok()) co_return wrote;
@@ -838,7 +887,7 @@ Task<Status> Connection<Stream>::ReadBody(Parser& parser, Blob& blob, LeaseId le
     server_->CountReceived(got);
     MaybeRenew(lease, lease_ttl, last_renew);
   }
-  if (offset != size) co_return ProtocolError("request body shorter than its Content-Length");
+  body_read_ = true;
   co_return Status();
 }
 
