@@ -12,8 +12,8 @@
 #
 # Both servers listen on 127.0.0.1 only, with everything they own (objects, nginx's prefix and
 # files, a data directory) in a fresh temporary directory; they are stopped by pid, and the
-# directory removed, when the script exits. Needs about 4 GiB of free memory and, for the disk
-# section, 2 GiB of free disk under TMPDIR (default /tmp).
+# directory removed, when the script exits. Needs about 3 GiB of free memory and 4 GiB of free
+# disk under TMPDIR (default /tmp).
 #
 # Sections, each measuring packiced and nginx one after the other, in this order:
 #   memory   packiced --store memory --io-threads 1   vs nginx, worker_processes 1
@@ -68,7 +68,7 @@ fi
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/packice-http-bench.XXXXXX")
 WWW=$TMP/www          # nginx's files: the same bytes as packiced's objects
 mkdir -p "$WWW" "$TMP/nginx/logs" "$TMP/nginx/body" "$TMP/raw"
-P_PID= N_PID= CHILD=
+P_PID='' N_PID='' CHILD=''
 stop_pid() {  # stop_pid PID: SIGTERM, wait for it to go
   [[ -n $1 ]] || return 0
   kill "$1" 2>/dev/null || true
@@ -180,9 +180,9 @@ cpu_ticks() {
   local total=0 p f
   for p in "$1" $(pgrep -P "$1"); do
     f=$(cat /proc/"$p"/stat 2>/dev/null) || continue
-    f=${f##*) }  # fields after the command name; utime and stime are fields 14 and 15 (12, 13 here)
-    set -- $f
-    total=$((total + ${12} + ${13}))
+    local fields
+    read -r -a fields <<<"${f##*) }"  # after the command name: utime, stime are fields 14, 15
+    total=$((total + fields[11] + fields[12]))
   done
   echo "$total"
 }
@@ -211,7 +211,7 @@ wrk_run() {
   step "$name: wrk -t2 -c$conns -d${secs}s $url"
   local before after
   before=$(cpu_ticks "$pid")
-  run wrk -t2 -c"$conns" -d"${secs}s" -s "$TMP/report.lua" "$url" >"$TMP/raw/$name.wrk"
+  run wrk -t2 -c"$conns" -d"${secs}s" --timeout 10s -s "$TMP/report.lua" "$url" >"$TMP/raw/$name.wrk"
   after=$(cpu_ticks "$pid")
   alive "$pid" "$name"
   local line

@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -110,7 +111,7 @@ uint16_t PortOf(const std::string& url) {
   return static_cast<uint16_t>(std::stoi(url.substr(colon + 1)));
 }
 
-// --- a small RAII libcurl client ----------------------------------------------------------------
+// --- a small RAII libcurl client -----------------------------------------------------------------
 
 void EnsureCurlGlobal() {
   static const bool done = [] { return curl_global_init(CURL_GLOBAL_ALL) == CURLE_OK; }();
@@ -132,6 +133,10 @@ struct HttpRequest {
   std::string cainfo;                      // PEM file of the CA to trust (TLS)
   std::chrono::milliseconds timeout{30s};  // 0: none, but a stall of 60 s aborts
   bool capture_request_headers = false;
+  // Bytes per second curl reads or sends at most (0: no limit): a slow but steady client.
+  curl_off_t max_recv_speed = 0;
+  curl_off_t max_send_speed = 0;
+  int rcvbuf = 0;  // SO_RCVBUF of the connection, when set (a small one: little is buffered)
 };
 
 struct HttpResponse {
@@ -276,6 +281,11 @@ class HttpClient {
     t->read_at = static_cast<size_t>(offset);
     return CURL_SEEKFUNC_OK;
   }
+  static int OnSockopt(void* ud, curl_socket_t fd, curlsocktype) {
+    int size = static_cast<Transfer*>(ud)->req->rcvbuf;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+    return CURL_SOCKOPT_OK;
+  }
   static int OnDebug(CURL*, curl_infotype type, char* data, size_t size, void* ud) {
     if (type == CURLINFO_HEADER_OUT)
       static_cast<Transfer*>(ud)->res->request_headers.append(data, size);
@@ -329,6 +339,16 @@ HttpResponse HttpClient::Do(const HttpRequest& request) {
   for (const std::string& h : req.headers) headers = curl_slist_append(headers, h.c_str());
   curl_easy_setopt(h_, CURLOPT_HTTPHEADER, headers);
   if (!req.cainfo.empty()) curl_easy_setopt(h_, CURLOPT_CAINFO, req.cainfo.c_str());
+  if (req.rcvbuf > 0) {
+    curl_easy_setopt(h_, CURLOPT_SOCKOPTFUNCTION, &HttpClient::OnSockopt);
+    curl_easy_setopt(h_, CURLOPT_SOCKOPTDATA, &t);
+  }
+  if (req.max_recv_speed > 0) {
+    curl_easy_setopt(h_, CURLOPT_MAX_RECV_SPEED_LARGE, req.max_recv_speed);
+  }
+  if (req.max_send_speed > 0) {
+    curl_easy_setopt(h_, CURLOPT_MAX_SEND_SPEED_LARGE, req.max_send_speed);
+  }
   if (req.capture_request_headers) {
     curl_easy_setopt(h_, CURLOPT_DEBUGFUNCTION, &HttpClient::OnDebug);
     curl_easy_setopt(h_, CURLOPT_DEBUGDATA, &t);
@@ -345,7 +365,7 @@ HttpResponse HttpClient::Do(const HttpRequest& request) {
   return res;
 }
 
-// --- a raw TCP connection -------------------------------------------------------------------
+// --- a raw TCP connection ------------------------------------------------------------------------
 
 struct RawResponse {
   int status = 0;
@@ -468,7 +488,7 @@ class RawTcp {
   std::string buf_;
 };
 
-// --- checks ------------------------------------------------------------------------------------
+// --- checks --------------------------------------------------------------------------------------
 
 // An error response of docs/http.md: the status, X-Packice-Error and (but for HEAD) the JSON
 // body {"code": N, "error": name, "message": "..."}.
@@ -488,6 +508,12 @@ void ExpectError(const HttpResponse& r, long status, std::string_view name, bool
   EXPECT_TRUE(ToLower(r.Header("Content-Type")).starts_with("application/json")) << r.Describe();
 }
 
+std::vector<std::string> ListedKeys(const Json& page) {
+  std::vector<std::string> keys;
+  for (const auto& o : page["objects"]) keys.push_back(o.value("key", std::string()));
+  return keys;
+}
+
 // The value of the first sample of `name` whose labels include every `label="value"` of
 // `labels`; nullopt when there is none.
 std::optional<double> MetricValue(const std::string& text, const std::string& name,
@@ -505,7 +531,7 @@ std::optional<double> MetricValue(const std::string& text, const std::string& na
   return std::nullopt;
 }
 
-// --- fixtures ----------------------------------------------------------------------------------
+// --- fixtures ------------------------------------------------------------------------------------
 
 std::vector<std::string> StoreFlags(const std::string& store) {
   if (store == "memory") return {"--store", "memory", "--capacity", "512M"};
@@ -581,7 +607,7 @@ class HttpStoreTest : public HttpTestBase, public ::testing::WithParamInterface<
 INSTANTIATE_TEST_SUITE_P(Stores, HttpStoreTest, ::testing::Values("memory", "tiered", "disk"),
                          [](const auto& info) { return info.param; });
 
-// --- PUT, GET, HEAD, DELETE -------------------------------------------------------------------
+// --- PUT, GET, HEAD, DELETE ----------------------------------------------------------------------
 
 TEST_P(HttpStoreTest, PutCreatesThenReplaces) {
   const std::string first = PatternString(300 * kKiB + 3, 1);
@@ -615,6 +641,18 @@ TEST_P(HttpStoreTest, PutCreatesThenReplaces) {
   auto modified = ParseImfDate(get.Header("Last-Modified"));
   ASSERT_TRUE(modified.has_value()) << get.Describe();
   EXPECT_LE(std::abs(*modified - UnixMillisNow() / 1000), 60) << get.Header("Last-Modified");
+  // ETag: "{version}-{created}-{tier}", numbers in hex.
+  {
+    std::string inner = etag1.substr(1, etag1.size() - 2);
+    size_t d1 = inner.find('-'), d2 = inner.find('-', d1 + 1);
+    ASSERT_TRUE(d1 != std::string::npos && d2 != std::string::npos) << etag1;
+    EXPECT_EQ(std::stoull(inner.substr(0, d1), nullptr, 16),
+              std::stoull(get.Header("X-Packice-Version")))
+        << etag1;
+    EXPECT_EQ(std::stoll(inner.substr(d1 + 1, d2 - d1 - 1), nullptr, 16) / 1000, *modified)
+        << etag1 << " vs Last-Modified " << get.Header("Last-Modified");
+    EXPECT_EQ(inner.substr(d2 + 1), get.Header("X-Packice-Tier")) << etag1;
+  }
 
   // The same ETag on every GET of the same object.
   auto again = client_.Get(Obj("models/llama/7b"));
@@ -832,7 +870,20 @@ void CheckReaderKeepsOldBytes(HttpClient& client, const std::string& base, uint1
   std::string_view got(reader.buffer());
   got.remove_prefix(head_end);
   EXPECT_EQ(got.size(), old_bytes.size());
-  EXPECT_TRUE(got == old_bytes) << "the slow GET did not receive the old object's bytes";
+  if (got.size() == old_bytes.size() && got != old_bytes) {
+    size_t bad = 0, bad_bytes = 0;
+    while (got[bad] == old_bytes[bad]) ++bad;
+    for (size_t i = bad; i < got.size(); ++i) bad_bytes += got[i] != old_bytes[i];
+    auto hex = [](std::string_view b) {
+      std::ostringstream o;
+      for (unsigned char c : b) o << std::hex << (c < 16 ? "0" : "") << static_cast<int>(c);
+      return o.str();
+    };
+    ADD_FAILURE() << "the slow GET did not receive the old object's bytes: the first of "
+                  << bad_bytes << " wrong bytes is at " << bad << " of " << got.size() << " (got "
+                  << hex(got.substr(bad, 16)) << ", want "
+                  << hex(std::string_view(old_bytes).substr(bad, 16)) << ")";
+  }
 }
 
 TEST_P(HttpStoreTest, ReaderOfTheOldObjectFinishesAfterAReplace) {
@@ -923,6 +974,10 @@ TEST_F(HttpTest, IfNoneMatchStarMakesTheCreateExclusive) {
   ASSERT_TRUE(writer.Send(std::string_view(body).substr(0, 5000)));
   ExpectError(client_.Put(Obj("x/creating"), "other", {"If-None-Match: *"}), 412, "already_exists");
   ExpectError(client_.Get(Obj("x/creating")), 404, "not_found");
+  ExpectError(client_.Head(Obj("x/creating")), 404, "not_found", /*head=*/true);
+  Json listing = Json::parse(client_.Get(base_ + "/v1/objects?prefix=x/").body, nullptr, false);
+  EXPECT_EQ(ListedKeys(listing), std::vector<std::string>{"x/only"})
+      << "a key being written is listed";
   ASSERT_TRUE(writer.Send(std::string_view(body).substr(5000)));
   auto done = writer.ReadResponse(10s);
   ASSERT_TRUE(done.has_value()) << writer.buffer();
@@ -981,6 +1036,18 @@ TEST_F(HttpTest, TtlAndMetadataRoundTrip) {
   EXPECT_FALSE(forever.Has("X-Packice-TTL")) << forever.Describe();
   EXPECT_FALSE(forever.Has("X-Packice-Expires")) << forever.Describe();
 
+  // Metadata over the limits (64 entries; names not empty) is 400 and binds nothing.
+  std::vector<std::string> meta;
+  for (int i = 0; i < 64; ++i) meta.push_back("X-Packice-Meta-M" + std::to_string(i) + ": v");
+  EXPECT_EQ(client_.Put(Obj("t/meta64"), "x", meta).status, 201);
+  EXPECT_EQ(client_.Head(Obj("t/meta64")).Header("X-Packice-Meta-M63"), "v");
+  meta.push_back("X-Packice-Meta-M64: v");
+  ExpectError(client_.Put(Obj("t/meta65"), "x", meta), 400, "invalid_argument");
+  EXPECT_EQ(client_.Head(Obj("t/meta65")).status, 404);
+  ExpectError(client_.Put(Obj("t/meta-empty"), "x", {"X-Packice-Meta-: v"}), 400,
+              "invalid_argument");
+  EXPECT_EQ(client_.Head(Obj("t/meta-empty")).status, 404);
+
   // A bad TTL is 400 and binds nothing.
   for (std::string bad : {"abc", "-5", "1.5s", "10 s", "5y", ""}) {
     SCOPED_TRACE("TTL '" + bad + "'");
@@ -1021,8 +1088,7 @@ TEST_F(HttpTest, PostCreatesAnObjectWithAGeneratedId) {
   EXPECT_NE(post2.Header("Location"), location);
 }
 
-// --- errors and routing
-// ---------------------------------------------------------------------------
+// --- errors and routing --------------------------------------------------------------------------
 
 TEST_F(HttpTest, MissingObjectsAre404WithAJsonError) {
   auto r = client_.Get(Obj("no/such/key"));
@@ -1127,12 +1193,6 @@ TEST_F(HttpTest, BodyOverMaxBodyIs413) {
 
 // --- listing -------------------------------------------------------------------------------------
 
-std::vector<std::string> ListedKeys(const Json& page) {
-  std::vector<std::string> keys;
-  for (const auto& o : page["objects"]) keys.push_back(o.value("key", std::string()));
-  return keys;
-}
-
 TEST_F(HttpTest, ListingIsJsonInKeyOrderWithPrefixLimitAndPages) {
   for (std::string key : {"list/e", "list/a", "list/c/d", "list/b", "other/x", "lisz"}) {
     ASSERT_EQ(client_.Put(Obj(key), "v:" + key, {"X-Packice-Meta-Name: " + key}).status, 201)
@@ -1185,7 +1245,7 @@ TEST_F(HttpTest, ListingIsJsonInKeyOrderWithPrefixLimitAndPages) {
   EXPECT_EQ(walked, (std::vector<std::string>{"list/a", "list/b", "list/c/d", "list/e", "lisz",
                                               "other/x"}));
 
-  // Everything with no parameters; the collection with a trailing slash is the listing too.
+  // Everything, with no parameters.
   Json everything = Json::parse(client_.Get(base_ + "/v1/objects").body, nullptr, false);
   EXPECT_EQ(everything["objects"].size(), 6u);
   // Encoded query values.
@@ -1203,8 +1263,7 @@ TEST_F(HttpTest, ListingIsJsonInKeyOrderWithPrefixLimitAndPages) {
   EXPECT_EQ(client_.Get(base_ + "/v1/objects?limit=100000").status, 200);
 }
 
-// --- health and metrics
-// ---------------------------------------------------------------------------
+// --- health and metrics --------------------------------------------------------------------------
 
 TEST_F(HttpTest, Healthz) {
   auto r = client_.Get(base_ + "/healthz");
@@ -1237,6 +1296,8 @@ TEST_F(HttpTest, MetricsArePrometheusText) {
   EXPECT_NE(m.find("# TYPE packice_http_request_duration_seconds histogram"), std::string::npos)
       << m;
   EXPECT_NE(m.find("# TYPE packice_objects gauge"), std::string::npos) << m;
+  EXPECT_NE(m.find("# TYPE packice_evictions_total counter"), std::string::npos) << m;
+  EXPECT_NE(m.find("# TYPE packice_http_connections gauge"), std::string::npos) << m;
   const std::string route = "route=\"/v1/objects/{key}\"";
   EXPECT_EQ(
       MetricValue(m, "packice_http_requests_total", {route, "method=\"PUT\"", "status=\"201\""}),
@@ -1279,8 +1340,7 @@ TEST_F(HttpTest, MetricsArePrometheusText) {
   EXPECT_TRUE(MetricValue(m, "packice_leases").has_value()) << m;
 }
 
-// --- connection handling
-// --------------------------------------------------------------------------
+// --- connection handling -------------------------------------------------------------------------
 
 TEST_F(HttpTest, ExpectContinueIsHonoured) {
   // curl asks with Expect: 100-continue for a body this large and waits up to 1 s for the 100.
@@ -1374,6 +1434,32 @@ TEST_F(HttpTest, KeepAliveReusesOneConnection) {
   auto last = raw.ReadResponse(3s);
   ASSERT_TRUE(last.has_value()) << raw.buffer();
   EXPECT_TRUE(raw.WaitClosed(3s)) << "the node kept a Connection: close connection open";
+  // HTTP/1.0 without keep-alive: one answer, then the close.
+  RawTcp old(port_);
+  ASSERT_TRUE(old.Send("GET /healthz HTTP/1.0\r\n\r\n"));
+  auto answer = old.ReadResponse(3s);
+  ASSERT_TRUE(answer.has_value()) << old.buffer();
+  EXPECT_EQ(answer->status, 200) << answer->head;
+  EXPECT_TRUE(old.WaitClosed(3s)) << "an HTTP/1.0 connection was kept open";
+}
+
+TEST_F(HttpTest, StopsPromptlyWithOpenConnections) {
+  // An idle keep-alive connection, one that sent half a request, and a GET whose reader stalls.
+  ASSERT_EQ(client_.Put(Obj("stop/big"), PatternString(32 * kMiB, 18)).status, 201);
+  RawTcp idle(port_);
+  ASSERT_TRUE(idle.Send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_TRUE(idle.ReadResponse(3s).has_value());
+  RawTcp half(port_);
+  ASSERT_TRUE(half.Send("GET /v1/obj"));
+  RawTcp stalled(port_, 32 * kKiB);
+  ASSERT_TRUE(stalled.Send("GET /v1/objects/stop/big HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_TRUE(stalled.ReadUntil([](const std::string& b) { return b.size() > 1000; }, 3s));
+  const auto start = SteadyClock::now();
+  EXPECT_EQ(daemon_.Stop(SIGTERM), 0) << daemon_.log();
+  EXPECT_LT(std::chrono::duration<double>(SteadyClock::now() - start).count(), 5.0)
+      << "SIGTERM took this long with open HTTP connections";
+  EXPECT_TRUE(idle.WaitClosed(3s));
+  EXPECT_TRUE(half.WaitClosed(3s));
 }
 
 TEST_F(HttpTest, ManyConcurrentConnections) {
@@ -1411,6 +1497,12 @@ TEST_F(HttpTest, ManyConcurrentConnections) {
   Json j = Json::parse(list.body, nullptr, false);
   ASSERT_TRUE(j.is_object()) << list.Describe();
   EXPECT_EQ(j["objects"].size(), static_cast<size_t>(kThreads * kRounds));
+  EXPECT_EQ(j.value("truncated", true), false);
+  // The default limit is 1000.
+  Json page = Json::parse(client_.Get(base_ + "/v1/objects?prefix=conc/").body, nullptr, false);
+  ASSERT_TRUE(page.is_object());
+  EXPECT_EQ(page["objects"].size(), 1000u);
+  EXPECT_EQ(page.value("truncated", false), true);
   ExpectServing();
 }
 
@@ -1515,16 +1607,22 @@ TEST_F(HttpTest, BearerToken) {
 
 // --- TLS -----------------------------------------------------------------------------------------
 
-TEST_F(HttpTest, Tls) {
-  daemon_.Stop();
-  const std::string cert = dir_.path() + "/cert.pem";
-  const std::string key = dir_.path() + "/key.pem";
+// A self-signed certificate for 127.0.0.1 and its key, in `dir`.
+void MakeCertificate(const std::string& dir, std::string* cert, std::string* key) {
+  *cert = dir + "/cert.pem";
+  *key = dir + "/key.pem";
   std::string out;
   int rc = RunProgram({"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj",
                        "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1", "-days", "2",
-                       "-keyout", key, "-out", cert},
+                       "-keyout", *key, "-out", *cert},
                       &out);
   ASSERT_EQ(rc, 0) << out;
+}
+
+TEST_F(HttpTest, Tls) {
+  daemon_.Stop();
+  std::string cert, key;
+  ASSERT_NO_FATAL_FAILURE(MakeCertificate(dir_.path(), &cert, &key));
   Daemon tls;
   ASSERT_OK(tls.Start(
       {"--http", "127.0.0.1:0", "--store", "memory", "--tls-cert", cert, "--tls-key", key}));
@@ -1589,8 +1687,54 @@ TEST_F(HttpTest, Tls) {
   EXPECT_TRUE(tls.alive());
 }
 
-// --- malformed and slow clients
-// -------------------------------------------------------------------
+TEST_F(HttpTest, TlsSlowButSteadyClientsAreServed) {
+  // Over TLS the body moves in 1 MiB (file) or 8 MiB (memory) pieces; a client slower than one
+  // piece per io timeout, but never stalled, is still served to the end.
+  daemon_.Stop();
+  std::string cert, key;
+  ASSERT_NO_FATAL_FAILURE(MakeCertificate(dir_.path(), &cert, &key));
+  std::string config = WriteConfig("[http]\nio_timeout = \"1s\"\nidle_timeout = \"1s\"\n");
+  Daemon tls;
+  ASSERT_OK(tls.Start({"--http", "127.0.0.1:0", "--store", "memory", "--config", config,
+                       "--tls-cert", cert, "--tls-key", key}));
+  const std::string base = tls.http_url();
+  ASSERT_FALSE(base.empty()) << tls.log();
+  const std::string body = PatternString(4 * kMiB, 19);
+  HttpRequest put;
+  put.url = base + "/v1/objects/tls/steady";
+  put.body = body;
+  put.cainfo = cert;
+  put.max_send_speed = 2 * kMiB;  // about 2 s
+  auto p = client_.Do(put);
+  EXPECT_EQ(p.status, 201) << "a PUT at 2 MiB/s: " << p.Describe();
+  if (p.status != 201) {  // store it at full speed for the GET below
+    put.max_send_speed = 0;
+    HttpClient fresh;
+    ASSERT_EQ(fresh.Do(put).status, 201);
+  }
+  // 10 MiB at 2.5 MiB/s (4 s) through a 64 KiB receive buffer.
+  const std::string big = PatternString(10 * kMiB, 20);
+  HttpClient writer;
+  HttpRequest put_big;
+  put_big.url = base + "/v1/objects/tls/big";
+  put_big.body = big;
+  put_big.cainfo = cert;
+  ASSERT_EQ(writer.Do(put_big).status, 201);
+  HttpRequest get;
+  get.url = base + "/v1/objects/tls/big";
+  get.cainfo = cert;
+  get.max_recv_speed = 5 * kMiB / 2;
+  get.rcvbuf = 64 * kKiB;
+  HttpClient reader;
+  auto g = reader.Do(get);
+  EXPECT_TRUE(g.ok() && g.status == 200) << "a GET at 2.5 MiB/s: " << g.Describe();
+  EXPECT_EQ(g.body.size(), big.size());
+  if (g.body.size() == big.size()) {
+    EXPECT_TRUE(g.body == big) << "wrong bytes";
+  }
+}
+
+// --- malformed and slow clients ------------------------------------------------------------------
 
 TEST_F(HttpTest, MalformedRequestsAre400AndTheNodeKeepsServing) {
   for (std::string garbage : {
@@ -1703,9 +1847,10 @@ TEST_F(HttpTimeoutTest, AStalledPutIsAbortedAndBindsNothing) {
   ExpectServing();
 }
 
-// A GET whose client stops reading ends after the io timeout, from memory and from disk.
-class HttpStalledReaderTest : public HttpTestBase,
-                              public ::testing::WithParamInterface<std::string> {
+// Clients that stop (their connection ends after the io timeout) and clients that are slow but
+// never stop (served to the end: the timeout is for no progress, not for a whole transfer), from
+// memory and from disk.
+class HttpSlowClientTest : public HttpTestBase, public ::testing::WithParamInterface<std::string> {
  protected:
   void SetUp() override {
     std::string config = WriteConfig("[http]\nio_timeout = \"1s\"\nidle_timeout = \"1s\"\n");
@@ -1715,10 +1860,57 @@ class HttpStalledReaderTest : public HttpTestBase,
   }
 };
 
-INSTANTIATE_TEST_SUITE_P(Stores, HttpStalledReaderTest, ::testing::Values("memory", "disk"),
+INSTANTIATE_TEST_SUITE_P(Stores, HttpSlowClientTest, ::testing::Values("memory", "disk"),
                          [](const auto& info) { return info.param; });
 
-TEST_P(HttpStalledReaderTest, AReaderThatStopsReadingIsCut) {
+TEST_P(HttpSlowClientTest, ASlowButSteadyReaderGetsTheWholeObject) {
+  // 12 MiB read 256 KiB every 100 ms (about 5 s): never a pause near the 1 s io timeout.
+  const std::string body = PatternString(12 * kMiB, 16);
+  ASSERT_EQ(client_.Put(Obj("steady/read"), body).status, 201);
+  RawTcp raw(port_, 64 * kKiB);
+  ASSERT_TRUE(raw.Send("GET /v1/objects/steady/read HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_TRUE(raw.ReadUntil(
+      [](const std::string& b) { return b.find("\r\n\r\n") != std::string::npos; }, 3s));
+  const size_t head_end = raw.buffer().find("\r\n\r\n") + 4;
+  const auto start = SteadyClock::now();
+  size_t want = head_end;
+  while (raw.buffer().size() < head_end + body.size() && !raw.eof() &&
+         SteadyClock::now() - start < 60s) {
+    want += 256 * kKiB;
+    raw.ReadUntil([&](const std::string& b) { return b.size() >= want; }, 1s);
+    std::this_thread::sleep_for(100ms);
+  }
+  const size_t got = raw.buffer().size() - head_end;
+  EXPECT_EQ(got, body.size()) << "the node cut a reader that was making progress, after "
+                              << std::chrono::duration<double>(SteadyClock::now() - start).count()
+                              << " s";
+  if (got == body.size()) {
+    EXPECT_TRUE(std::string_view(raw.buffer()).substr(head_end) == body) << "wrong bytes";
+  }
+}
+
+TEST_P(HttpSlowClientTest, ASlowButSteadyPutSucceeds) {
+  // 2 MiB sent 64 KiB every 100 ms (about 3 s): never a pause near the 1 s io timeout.
+  const std::string body = PatternString(2 * kMiB, 17);
+  RawTcp raw(port_);
+  ASSERT_TRUE(raw.Send("PUT /v1/objects/steady/put HTTP/1.1\r\nHost: x\r\nContent-Length: " +
+                       std::to_string(body.size()) + "\r\n\r\n"));
+  const auto start = SteadyClock::now();
+  for (size_t at = 0; at < body.size(); at += 64 * kKiB) {
+    if (!raw.Send(std::string_view(body).substr(at, 64 * kKiB))) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  auto resp = raw.ReadResponse(5s);
+  ASSERT_TRUE(resp.has_value()) << "no answer to a slow PUT after "
+                                << std::chrono::duration<double>(SteadyClock::now() - start).count()
+                                << " s: " << raw.buffer();
+  EXPECT_EQ(resp->status, 201) << resp->head << resp->body;
+  auto get = client_.Get(Obj("steady/put"));
+  EXPECT_EQ(get.status, 200) << get.Describe();
+  EXPECT_TRUE(get.body == body) << "wrong bytes";
+}
+
+TEST_P(HttpSlowClientTest, AReaderThatStopsReadingIsCut) {
   const std::string body = PatternString(32 * kMiB, 15);
   ASSERT_EQ(client_.Put(Obj("stall/read"), body).status, 201);
   RawTcp raw(port_, 32 * kKiB);
@@ -1734,8 +1926,7 @@ TEST_P(HttpStalledReaderTest, AReaderThatStopsReadingIsCut) {
       << "the whole body arrived: the node did not cut the stalled reader";
 }
 
-// --- a huge object streamed both ways
-// -------------------------------------------------------------
+// --- a huge object streamed both ways ------------------------------------------------------------
 
 // Bytes of the huge object: the 8-byte little-endian word at every multiple of 8 is its offset.
 inline uint8_t HugeByte(uint64_t at) {
@@ -1865,6 +2056,7 @@ TEST(HttpHugeTest, FourGiBStreamThroughWithBoundedDaemonMemory) {
 
   // PUT: the body is generated as curl asks for it.
   uint64_t sent = 0;
+  SteadyClock::time_point last_byte_read;
   HttpRequest put;
   put.url = base + "/v1/objects/huge/4g";
   put.upload_size = kSize;
@@ -1873,9 +2065,12 @@ TEST(HttpHugeTest, FourGiBStreamThroughWithBoundedDaemonMemory) {
     size_t k = static_cast<size_t>(std::min<uint64_t>(n, kSize - sent));
     FillHuge(sent, buf, k);
     sent += k;
+    if (sent == kSize && k > 0) last_byte_read = SteadyClock::now();
     return k;
   };
+  const auto put_start = SteadyClock::now();
   auto put_result = client.Do(put);
+  const double body_seconds = std::chrono::duration<double>(last_byte_read - put_start).count();
   const auto put_peak = sampler.peak();
   ASSERT_TRUE(put_result.ok()) << put_result.Describe() << "\n" << daemon.log();
   ASSERT_EQ(put_result.status, 201) << put_result.Describe();
@@ -1922,11 +2117,12 @@ TEST(HttpHugeTest, FourGiBStreamThroughWithBoundedDaemonMemory) {
   };
   std::ostringstream report;
   report << "4 GiB PUT " << put_result.seconds << " s ("
-         << static_cast<double>(kSize) / kMiB / put_result.seconds << " MiB/s), GET "
-         << get_result.seconds << " s (" << static_cast<double>(kSize) / kMiB / get_result.seconds
-         << " MiB/s); daemon baseline " << describe(*baseline) << "; peak during PUT "
-         << describe(put_peak) << "; peak during GET " << describe(get_peak) << "; "
-         << sampler.samples() << " samples";
+         << static_cast<double>(kSize) / kMiB / put_result.seconds << " MiB/s; body sent after "
+         << body_seconds << " s, answer " << put_result.seconds - body_seconds
+         << " s after the last byte), GET " << get_result.seconds << " s ("
+         << static_cast<double>(kSize) / kMiB / get_result.seconds << " MiB/s); daemon baseline "
+         << describe(*baseline) << "; peak during PUT " << describe(put_peak)
+         << "; peak during GET " << describe(get_peak) << "; " << sampler.samples() << " samples";
   std::cout << report.str() << std::endl;
   ::testing::Test::RecordProperty("rss_report", report.str());
   ASSERT_GT(sampler.samples(), 5) << "the sampler saw too little to say anything";

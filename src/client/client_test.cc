@@ -17,6 +17,7 @@
 #include "packice/file_peer.h"
 #include "packice/memory_peer.h"
 #include "testing.h"
+#include "transport/http/http_server.h"
 #include "transport/uds/uds_server.h"
 
 namespace packice {
@@ -66,10 +67,19 @@ MemoryPeerOptions TestOptions() {
 }
 
 // --- transports ------------------------------------------------------------------------------
+//
+// Traits of a transport:
+//   kLeases: the node holds a lease for every live handle (a create is allocated on the node at
+//     Create, a read pins the object). False over HTTP, where a create is a local buffer until
+//     Seal uploads it, and a read is a private copy (lease 0).
+//   kMetaInHeaders: metadata names must be HTTP header tokens.
+//   kReadViewIsMapped: a reader's view is a read-only mapping of the node's memory.
 
 // In-process: Connect(peer).
 class DirectTransport {
  public:
+  static constexpr bool kLeases = true;
+  static constexpr bool kMetaInHeaders = false;
   static constexpr bool kReadViewIsMapped = false;
   static constexpr std::string_view kTier = "memory";
   void Start(MemoryPeerOptions options) { peer_ = MemoryPeer::Create(std::move(options)); }
@@ -83,6 +93,8 @@ class DirectTransport {
 // A UdsServer on an io_context running in a thread of this process, socket in a TempDir.
 class UdsTransport {
  public:
+  static constexpr bool kLeases = true;
+  static constexpr bool kMetaInHeaders = false;
   static constexpr bool kReadViewIsMapped = true;
   static constexpr std::string_view kTier = "memory";
   virtual ~UdsTransport() { Stop(); }
@@ -149,6 +161,53 @@ class UdsFileTransport final : public UdsTransport {
   }
 };
 
+// An HttpServer (the REST API of docs/http.md) on an io_context running in a thread of this
+// process, on a loopback port; clients connect with Connect("http://..."). Over HTTP the node
+// holds no leases for a client: a create is a local buffer until Seal PUTs it, and a read is a
+// whole-body GET into a private copy (lease 0).
+class HttpTransport {
+ public:
+  static constexpr bool kLeases = false;
+  // Metadata travels as X-Packice-Meta-{name} headers: names must be header tokens.
+  static constexpr bool kMetaInHeaders = true;
+  static constexpr bool kReadViewIsMapped = false;
+  static constexpr std::string_view kTier = "memory";
+  ~HttpTransport() { Stop(); }
+
+  void Start(MemoryPeerOptions options) {
+    peer_ = MemoryPeer::Create(std::move(options));
+    server_ = std::make_unique<HttpServer>(io_, peer_, HttpServerOptions{.listen = "127.0.0.1:0"},
+                                           nullptr);
+    Status s = server_->Start();
+    ASSERT_TRUE(s.ok()) << s.ToString();
+    thread_ = std::thread([this] { io_.run(); });
+  }
+
+  // Stops serving: clients see connections refused.
+  void Stop() {
+    if (!thread_.joinable()) return;
+    work_.reset();
+    io_.stop();
+    thread_.join();
+    server_->Stop();  // closes the acceptor and every connection (io is no longer running)
+    io_.restart();
+    io_.poll();  // runs the connections' close handlers
+  }
+
+  Result<Client> Connect() {
+    return packice::Connect("http://127.0.0.1:" + std::to_string(server_->port()));
+  }
+  LocalPeer& peer() { return *peer_; }
+
+ private:
+  boost::asio::io_context io_;
+  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_{
+      io_.get_executor()};
+  std::shared_ptr<LocalPeer> peer_;
+  std::unique_ptr<HttpServer> server_;
+  std::thread thread_;
+};
+
 template <typename T>
 class ClientTest : public ::testing::Test {
  protected:
@@ -157,12 +216,13 @@ class ClientTest : public ::testing::Test {
   T transport_;
 };
 
-using Transports = ::testing::Types<DirectTransport, UdsTransport, UdsFileTransport>;
+using Transports = ::testing::Types<DirectTransport, UdsTransport, UdsFileTransport, HttpTransport>;
 class TransportNames {
  public:
   template <typename T>
   static std::string GetName(int) {
     if (std::is_same_v<T, DirectTransport>) return "direct";
+    if (std::is_same_v<T, HttpTransport>) return "http";
     return std::is_same_v<T, UdsTransport> ? "uds" : "uds_file";
   }
 };
@@ -260,7 +320,8 @@ TYPED_TEST(ClientTest, WriterDroppedWithoutSealAborts) {
     {
       ASSERT_OK_AND_ASSIGN(ObjectWriter w, client.Create("abandoned", size));
       std::memset(w.data().data(), 0x5a, size);
-      EXPECT_EQ(this->peer().GetStats().creating, 1u);
+      EXPECT_EQ(this->peer().GetStats().creating, TypeParam::kLeases ? 1u : 0u)
+          << (TypeParam::kLeases ? "" : "over HTTP the create is local until Seal's PUT");
     }  // dropped: aborted
     EXPECT_CODE(client.Stat("abandoned"), kNotFound);
     EXPECT_CODE(client.Get("abandoned"), kNotFound);
@@ -303,9 +364,11 @@ TYPED_TEST(ClientTest, MoveAssignmentEndsTheOverwrittenHandle) {
 
   ASSERT_OK_AND_ASSIGN(ObjectReader r1, client.Get("m"));
   ASSERT_OK_AND_ASSIGN(ObjectReader r2, client.Get("w2"));
-  EXPECT_EQ(this->peer().GetStats().leases, 2u);
+  // Over HTTP a reader is a private copy: the node holds no lease for it.
+  const uint64_t held = TypeParam::kLeases ? 2 : 0;
+  EXPECT_EQ(this->peer().GetStats().leases, held);
   r1 = std::move(r2);  // r1's lease is released
-  EXPECT_TRUE(Eventually([&] { return this->peer().GetStats().leases == 1; }));
+  EXPECT_TRUE(Eventually([&] { return this->peer().GetStats().leases == held / 2; }));
   EXPECT_EQ(r1.key(), "w2");
   EXPECT_EQ(r1.data().size(), kLarge);
 }
@@ -412,6 +475,24 @@ TYPED_TEST(ClientTest, StatListDelete) {
 
 // --- errors ----------------------------------------------------------------------------------
 
+// Create(key, size, options) fails with `code`: at once where the node allocates at Create
+// (kLeases), else (HTTP: the create is a local buffer) at Seal's upload, with the same code.
+template <typename T>
+void ExpectCreateFails(Client& client, const std::string& key, uint64_t size,
+                       const CreateOptions& options, StatusCode code) {
+  SCOPED_TRACE("create of '" + key + "'");
+  if constexpr (T::kLeases) {
+    auto w = client.Create(key, size, options);
+    EXPECT_EQ(w.status().code(), code) << w.status().ToString();
+  } else {
+    ASSERT_OK_AND_ASSIGN(ObjectWriter w, client.Create(key, size, options));
+    auto sealed = w.Seal();
+    EXPECT_EQ(sealed.status().code(), code) << sealed.status().ToString();
+    EXPECT_TRUE(w.data().empty()) << "a failed upload ends the writer";
+    EXPECT_CODE(w.Seal(), kWrongState);
+  }
+}
+
 TYPED_TEST(ClientTest, ErrorsMapToCodes) {
   MemoryPeerOptions options = TestOptions();
   options.capacity_bytes = 16 * kMiB;
@@ -424,13 +505,23 @@ TYPED_TEST(ClientTest, ErrorsMapToCodes) {
   CreateOptions exclusive;
   exclusive.exclusive = true;
   ASSERT_OK(client.Put("taken", std::string_view("x")).status());
-  EXPECT_CODE(client.Create("taken", 10, exclusive), kAlreadyExists);
+  ExpectCreateFails<TypeParam>(client, "taken", 10, exclusive, StatusCode::kAlreadyExists);
+  ExpectCreateFails<TypeParam>(client, "taken", kLarge, exclusive, StatusCode::kAlreadyExists);
   EXPECT_CODE(client.Put("taken", std::string_view("y"), exclusive), kAlreadyExists);
   EXPECT_CODE(client.Put("taken", Pattern(kLarge, 0), exclusive), kAlreadyExists);
+  ASSERT_OK_AND_ASSIGN(ObjectReader still, client.Get("taken"));
+  EXPECT_EQ(still.data().size(), 1u) << "the losing creates left the object alone";
   {
     ASSERT_OK_AND_ASSIGN(ObjectWriter w, client.Create("pending", kLarge, exclusive));
-    EXPECT_CODE(client.Create("pending", kLarge, exclusive), kAlreadyExists);
-    EXPECT_CODE(client.Get("pending"), kNotFound) << "not sealed yet";
+    if constexpr (TypeParam::kLeases) {
+      EXPECT_CODE(client.Create("pending", kLarge, exclusive), kAlreadyExists);
+      EXPECT_CODE(client.Get("pending"), kNotFound) << "not sealed yet";
+    } else {  // both creates are local; the first upload wins
+      ASSERT_OK_AND_ASSIGN(ObjectWriter rival, client.Create("pending", kLarge, exclusive));
+      EXPECT_CODE(client.Get("pending"), kNotFound) << "not sealed yet";
+      ASSERT_OK(w.Seal().status());
+      EXPECT_CODE(rival.Seal(), kAlreadyExists);
+    }
   }
 
   ASSERT_OK_AND_ASSIGN(ObjectWriter w, client.Create("twice", kSmall));
@@ -446,7 +537,7 @@ TYPED_TEST(ClientTest, ErrorsMapToCodes) {
   CreateOptions negative;
   negative.ttl = Duration(-5);
   EXPECT_CODE(client.Create("neg", 1, negative), kInvalidArgument);
-  EXPECT_CODE(client.Create("huge", 17 * kMiB), kOutOfCapacity);
+  ExpectCreateFails<TypeParam>(client, "huge", 17 * kMiB, {}, StatusCode::kOutOfCapacity);
   EXPECT_CODE(client.Put("huge", Pattern(17 * kMiB, 0)), kOutOfCapacity);
 
   // The client is still fine after all of that.
@@ -461,6 +552,13 @@ TYPED_TEST(ClientTest, KeysAndMetadataNeedNotBeUtf8) {
   CreateOptions options;
   options.meta = {{"\xc3(", "\xff"}};
   EXPECT_CODE(client.Get(key), kNotFound);
+  if constexpr (TypeParam::kMetaInHeaders) {
+    // A metadata name is a header name, which must be a token; a value may hold any byte but
+    // control characters.
+    EXPECT_CODE(client.Put(key, std::string_view("v"), options), kInvalidArgument);
+    EXPECT_CODE(client.Create(key, 1, options), kInvalidArgument);
+    options.meta = {{"name", "\xff\xc3("}};
+  }
   ASSERT_OK(client.Put(key, std::string_view("v"), options).status());
   ASSERT_OK_AND_ASSIGN(ObjectReader r, client.Get(key));
   EXPECT_EQ(r.key(), key);
@@ -492,7 +590,11 @@ TYPED_TEST(ClientTest, LiveHandlesRenewTheirLeases) {
 
   std::this_thread::sleep_for(1100ms);
   EXPECT_CODE(peer.Renew(unrenewed.lease), kLeaseExpired);
-  EXPECT_EQ(peer.GetStats().leases, 2u) << "the handles' leases are still live";
+  if constexpr (TypeParam::kLeases) {
+    EXPECT_EQ(peer.GetStats().leases, 2u) << "the handles' leases are still live";
+  } else {  // the handles hold nothing on the node, and work past any lease TTL
+    EXPECT_EQ(peer.GetStats().leases, 0u);
+  }
   EXPECT_TRUE(Equal(r.data(), bytes));
   std::memcpy(w.data().data(), bytes.data(), bytes.size());
   ASSERT_OK_AND_ASSIGN(ObjectInfo info, w.Seal());
@@ -573,7 +675,8 @@ constexpr const char* kSegvMessage = "";
 
 TYPED_TEST(ClientTest, ReadViewIsReadOnly) {
   if (!TypeParam::kReadViewIsMapped) {
-    GTEST_SKIP() << "in-process views point at the peer's own memory";
+    GTEST_SKIP() << "no mapping to protect: in-process views point at the peer's own memory, "
+                    "and an HTTP read is a private copy";
   }
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   this->StartNode();
@@ -622,6 +725,24 @@ TEST(ConnectTest, NodeGoingAwayGivesUnavailable) {
   EXPECT_CODE(client->Stat("k"), kUnavailable);
   EXPECT_EQ(r.data().size(), kLarge) << "a mapping stays readable";
   EXPECT_CODE(r.Release(), kUnavailable);
+}
+
+TEST(ConnectTest, HttpNodeGoingAwayGivesUnavailable) {
+  HttpTransport transport;
+  transport.Start(TestOptions());
+  ASSERT_OK_AND_ASSIGN(Client client, transport.Connect());
+  const std::vector<std::byte> bytes = Pattern(kLarge, 7);
+  ASSERT_OK(client.Put("k", bytes).status());
+  ASSERT_OK_AND_ASSIGN(ObjectReader r, client.Get("k"));
+  ASSERT_OK_AND_ASSIGN(ObjectWriter w, client.Create("w", kSmall));
+  transport.Stop();
+  EXPECT_CODE(client.Get("k"), kUnavailable);
+  EXPECT_CODE(client.Stat("k"), kUnavailable);
+  EXPECT_CODE(client.List(), kUnavailable);
+  EXPECT_CODE(client.Put("p", std::string_view("x")), kUnavailable);
+  EXPECT_CODE(w.Seal(), kUnavailable);
+  EXPECT_TRUE(Equal(r.data(), bytes)) << "a read over HTTP is a private copy";
+  ASSERT_OK(r.Release());  // nothing is held on the node
 }
 
 }  // namespace

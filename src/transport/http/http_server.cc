@@ -312,6 +312,41 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
   Task<Status> SendFile(int fd, uint64_t offset, uint64_t length, LeaseId lease,
                         Duration lease_ttl);
   Task<error_code> WaitWritable();
+  // A deadline for one read that cancels the read and leaves the socket open. Beast's own
+  // (expires_after) closes the socket when it passes, after which no 408 can be sent.
+  class ReadDeadline {
+   public:
+    ReadDeadline(Connection& c, std::chrono::milliseconds timeout)
+        : timer_(c.stream_.get_executor()), state_(std::make_shared<State>()) {
+      c.lowest().expires_never();
+      timer_.expires_after(timeout);
+      timer_.async_wait([w = c.weak_from_this(), state = state_](const error_code& ec) {
+        if (ec || state->done) return;  // both run on the connection's strand
+        state->fired = true;
+        if (auto self = w.lock()) {
+          error_code ignored;
+          self->socket().cancel(ignored);
+        }
+      });
+    }
+    ~ReadDeadline() {
+      state_->done = true;
+      timer_.cancel();
+    }
+    // The read's error, a cancel by this deadline reported as beast::error::timeout.
+    error_code Map(error_code ec) const {
+      if (state_->fired && ec == asio::error::operation_aborted) return beast::error::timeout;
+      return ec;
+    }
+
+   private:
+    struct State {
+      bool fired = false;
+      bool done = false;
+    };
+    asio::steady_timer timer_;
+    std::shared_ptr<State> state_;
+  };
   // TCP_CORK on a plain socket: holds partial segments until uncorked.
   void Cork(bool on) {
     if constexpr (!kTls) {
@@ -390,9 +425,12 @@ Task<bool> Connection<Stream>::ServeOne() {
   parser.header_limit(static_cast<std::uint32_t>(opt().max_header_bytes));
   parser.body_limit(std::numeric_limits<std::uint64_t>::max());  // PUT checks its own length
   error_code ec;
-  lowest().expires_after(opt().idle_timeout);
-  co_await bhttp::async_read_header(stream_, buffer_, parser,
-                                    asio::redirect_error(asio::use_awaitable, ec));
+  {
+    ReadDeadline deadline(*this, opt().idle_timeout);
+    co_await bhttp::async_read_header(stream_, buffer_, parser,
+                                      asio::redirect_error(asio::use_awaitable, ec));
+    ec = deadline.Map(ec);
+  }
   if (ec) {
     spdlog::debug("event=http_read_failed error=\"{}\"", ec.message());
     Exchange x;
@@ -453,10 +491,9 @@ Task<bool> Connection<Stream>::Dispatch(Parser& parser, Exchange& x) {
     co_return co_await Send(std::move(res), x, keep);
   }
   if (path == "/metrics") x.route = Route::kMetrics;
-  if (path == http::kObjectsPath || path == "/v1/objects/") x.route = Route::kObjects;
-  if (path.starts_with(kObjectPrefix) && path.size() > kObjectPrefix.size()) {
-    x.route = Route::kObject;
-  }
+  if (path == http::kObjectsPath) x.route = Route::kObjects;
+  // "/v1/objects/" names the empty key: 400 below (docs/http.md), never a listing or a POST.
+  if (path.starts_with(kObjectPrefix)) x.route = Route::kObject;
   if (x.route == Route::kOther) {
     co_return co_await SendError(req, x,
                                  NotFound("no route for '" + std::string(path.substr(0, 256)) +
@@ -495,6 +532,9 @@ Task<bool> Connection<Stream>::Dispatch(Parser& parser, Exchange& x) {
   std::optional<std::string> key = http::PercentDecode(path.substr(kObjectPrefix.size()));
   if (!key) {
     co_return co_await SendError(req, x, InvalidArgument("bad percent escape in the key"), keep);
+  }
+  if (key->empty()) {  // HandlePut would take it for a POST and generate an id
+    co_return co_await SendError(req, x, InvalidArgument("empty key"), false);
   }
   switch (method) {
     case bhttp::verb::get:
@@ -634,9 +674,12 @@ Task<Status> Connection<Stream>::SendBody(Blob& blob, uint64_t first, uint64_t l
   auto last_renew = Clock::now();
   error_code ec;
   if constexpr (!kTls) {
-    // Straight from the object's file or shared-memory segment: sendfile(2), no copy in the
-    // node.
-    auto exported = blob.Export(LeaseMode::kRead);
+    // Straight from the object's file: sendfile(2), no copy in the node. Not from a memory
+    // segment: sendfile queues references to its pages, not copies, and once the lease ends
+    // (when the last byte is queued, not delivered) the segment is zeroed and reused by the
+    // pool while the socket's send queue still holds up to a few MiB of its pages.
+    auto exported = IsMappedInProcess(blob) ? Result<BlobExport>(Unimplemented("mapped"))
+                                            : blob.Export(LeaseMode::kRead);
     if (exported.ok() && exported->kind == BlobExport::Kind::kFd) {
       co_return co_await SendFile(exported->fd.get(), exported->offset + first, length, lease,
                                   lease_ttl);
@@ -651,10 +694,11 @@ Task<Status> Connection<Stream>::SendBody(Blob& blob, uint64_t first, uint64_t l
     if (first + length > bytes.size()) co_return Internal("object view shorter than its size");
     uint64_t done = 0;
     while (done < length) {
-      size_t n = static_cast<size_t>(std::min<uint64_t>(length - done, kViewStep));
+      // write_some with a deadline each: io_timeout bounds a stall, not an 8 MiB write.
+      size_t want = static_cast<size_t>(std::min<uint64_t>(length - done, kViewStep));
       lowest().expires_after(opt().io_timeout);
-      co_await asio::async_write(stream_, asio::buffer(bytes.data() + first + done, n),
-                                 asio::redirect_error(asio::use_awaitable, ec));
+      size_t n = co_await stream_.async_write_some(asio::buffer(bytes.data() + first + done, want),
+                                                   asio::redirect_error(asio::use_awaitable, ec));
       if (ec) co_return Unavailable("send: " + ec.message());
       done += n;
       server_->CountSent(n);
@@ -670,10 +714,12 @@ Task<Status> Connection<Stream>::SendBody(Blob& blob, uint64_t first, uint64_t l
     auto out = std::as_writable_bytes(std::span<char>(buf.data(), n));
     Status read = co_await Blocking([&blob, out, at = first + done] { return blob.Read(at, out); });
     if (!read.ok()) co_return read;
-    lowest().expires_after(opt().io_timeout);
-    co_await asio::async_write(stream_, asio::buffer(buf.data(), n),
-                               asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) co_return Unavailable("send: " + ec.message());
+    for (size_t sent = 0; sent < n;) {  // a deadline per write: io_timeout bounds a stall
+      lowest().expires_after(opt().io_timeout);
+      sent += co_await stream_.async_write_some(asio::buffer(buf.data() + sent, n - sent),
+                                                asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) co_return Unavailable("send: " + ec.message());
+    }
     done += n;
     server_->CountSent(n);
     MaybeRenew(lease, lease_ttl, last_renew);
@@ -818,15 +864,13 @@ Task<bool> Connection<Stream>::HandlePut(Parser& parser, Exchange& x, const std:
   std::string etag = ETagOf(*sealed);
   if (existed) {
     TextResponse res{bhttp::status::no_content, req.version()};
-    res.set(bhttp::field::etag, etag);
-    res.set("X-Packice-Version", std::to_string(sealed->version));
+    SetObjectHeaders(res, *sealed, etag);
     co_return co_await Send(std::move(res), x, keep);
   }
   TextResponse res{bhttp::status::created, req.version()};
   res.set(bhttp::field::location,
           std::string(kObjectPrefix) + http::PercentEncodePath(sealed->key));
-  res.set(bhttp::field::etag, etag);
-  res.set("X-Packice-Version", std::to_string(sealed->version));
+  SetObjectHeaders(res, *sealed, etag);
   res.set(bhttp::field::content_type, "application/json");
   res.body() = http::PutResultJson(*sealed);
   co_return co_await Send(std::move(res), x, keep);
@@ -862,11 +906,16 @@ Task<Status> Connection<Stream>::ReadBody(Parser& parser, Blob& blob, LeaseId le
       asio::buffer_copy(asio::buffer(dst, got), buffer_.data());
       buffer_.consume(got);
     }
-    if (got < room) {
-      lowest().expires_after(opt().io_timeout);
+    while (got < room) {
+      // A deadline per read: io_timeout bounds a stall, not the whole (up to 8 MiB) step.
       error_code ec;
-      size_t n = co_await asio::async_read(stream_, asio::buffer(dst + got, room - got),
-                                           asio::redirect_error(asio::use_awaitable, ec));
+      size_t n;
+      {
+        ReadDeadline deadline(*this, opt().io_timeout);
+        n = co_await stream_.async_read_some(asio::buffer(dst + got, room - got),
+                                             asio::redirect_error(asio::use_awaitable, ec));
+        ec = deadline.Map(ec);
+      }
       got += n;
       if (ec) {
         server_->CountReceived(got);
