@@ -27,15 +27,10 @@ namespace {
 using namespace std::chrono_literals;
 using ::packice::testing::BinPath;
 using ::packice::testing::Daemon;
+using ::packice::testing::PatternString;
+using ::packice::testing::ReadFile;
 using ::packice::testing::RunProgram;
 using ::packice::testing::TempDir;
-
-#define ASSERT_OK_AND_ASSIGN(lhs, expr) \
-  ASSERT_OK_AND_ASSIGN_IMPL_(PACKICE_CONCAT_(http_client_r_, __LINE__), lhs, expr)
-#define ASSERT_OK_AND_ASSIGN_IMPL_(tmp, lhs, expr)  \
-  auto tmp = (expr);                                \
-  ASSERT_TRUE(tmp.ok()) << tmp.status().ToString(); \
-  lhs = std::move(tmp).value()
 
 constexpr uint64_t kMiB = 1 << 20;
 
@@ -43,12 +38,6 @@ std::vector<std::byte> Pattern(size_t n, uint8_t seed) {
   std::vector<std::byte> v(n);
   for (size_t i = 0; i < n; ++i) v[i] = static_cast<std::byte>((i * 131 + seed) & 0xff);
   return v;
-}
-
-std::string PatternString(size_t n, uint8_t seed) {
-  std::string s(n, '\0');
-  for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>((i * 131 + seed) & 0xff);
-  return s;
 }
 
 bool Equal(std::span<const std::byte> a, std::span<const std::byte> b) {
@@ -62,13 +51,6 @@ std::span<const std::byte> Bytes(std::string_view s) {
 void WriteFile(const std::string& path, std::string_view data) {
   std::ofstream out(path, std::ios::binary);
   out.write(data.data(), static_cast<std::streamsize>(data.size()));
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 std::vector<std::string> Keys(const ListPage& page) {

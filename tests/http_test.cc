@@ -37,6 +37,8 @@ namespace {
 
 using namespace std::chrono_literals;
 using ::packice::testing::Daemon;
+using ::packice::testing::kSanitized;
+using ::packice::testing::PatternString;
 using ::packice::testing::RunProgram;
 using ::packice::testing::TempDir;
 using Json = nlohmann::json;
@@ -48,24 +50,6 @@ constexpr uint64_t kGiB = 1ull << 30;
 
 // Sanitizers keep freed memory in quarantine and shadow what is used, so a process's resident
 // size under one says little about what it allocates.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kSanitized = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
-#else
-constexpr bool kSanitized = false;
-#endif
-
-std::string PatternString(size_t n, uint8_t seed) {
-  std::string s(n, '\0');
-  for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>((i * 131 + seed) & 0xff);
-  return s;
-}
-
 std::string ToLower(std::string_view s) {
   std::string out(s);
   for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -895,6 +879,24 @@ TEST_P(HttpStoreTest, ReaderFinishesAfterADelete) {
 }
 
 // --- keys ----------------------------------------------------------------------------------------
+
+// A client that goes away mid-body costs its connection only: with a file object the node is
+// inside sendfile(2), which raises SIGPIPE (no MSG_NOSIGNAL) and once killed the node.
+TEST_P(HttpStoreTest, ReadersThatHangUpMidBodyCostOnlyTheirConnection) {
+  const std::string body = PatternString(32 * kMiB, 21);
+  ASSERT_EQ(client_.Put(Obj("hangup"), body).status, 201);
+  for (int i = 0; i < 8; ++i) {
+    RawTcp raw(port_, 64 * kKiB);
+    ASSERT_TRUE(raw.Send("GET /v1/objects/hangup HTTP/1.1\r\nHost: x\r\n\r\n"));
+    ASSERT_TRUE(raw.ReadUntil([](const std::string& b) { return b.size() > 100 * 1024; }, 5s));
+    raw.Close();  // unread bytes in the receive queue: the close resets the connection
+  }
+  std::this_thread::sleep_for(200ms);
+  ExpectServing();
+  auto get = client_.Get(Obj("hangup"));
+  EXPECT_EQ(get.status, 200) << get.Describe();
+  EXPECT_TRUE(get.body == body) << "wrong bytes after the hang-ups";
+}
 
 TEST_F(HttpTest, KeysWithSlashesAndPercentEncoding) {
   struct Case {

@@ -31,45 +31,16 @@ namespace {
 using namespace std::chrono_literals;
 using ::packice::testing::BinPath;
 using ::packice::testing::Daemon;
+using ::packice::testing::kSanitized;
+using ::packice::testing::PatternString;
+using ::packice::testing::ReadFile;
 using ::packice::testing::RunProgram;
 using ::packice::testing::TempDir;
-
-#define ASSERT_OK_AND_ASSIGN(lhs, expr) \
-  ASSERT_OK_AND_ASSIGN_IMPL_(PACKICE_CONCAT_(integration_r_, __LINE__), lhs, expr)
-#define ASSERT_OK_AND_ASSIGN_IMPL_(tmp, lhs, expr)  \
-  auto tmp = (expr);                                \
-  ASSERT_TRUE(tmp.ok()) << tmp.status().ToString(); \
-  lhs = std::move(tmp).value()
 
 constexpr uint64_t kMiB = 1 << 20;
 
 // Sanitizers keep freed memory in quarantine and shadow what is used, so a process's resident
 // size under one says little about what it allocates.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kSanitized = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
-#else
-constexpr bool kSanitized = false;
-#endif
-
-std::string PatternString(size_t n, uint8_t seed) {
-  std::string s(n, '\0');
-  for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>((i * 131 + seed) & 0xff);
-  return s;
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 void WriteFile(const std::string& path, const std::string& data) {
   std::ofstream out(path, std::ios::binary);
   out << data;

@@ -102,7 +102,8 @@ TEST_F(SharedFSNodesTest, ANodeKilledMidWriteIsCleanedUpByTheOther) {
   EXPECT_CODE(b->Get("half/written"), kNotFound);
   // B's collector removes the abandoned object once it is older than --abandoned-after.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
-  while (FilesEndingIn(shared_.path(), ".pkc") != 0 && std::chrono::steady_clock::now() < deadline) {
+  while (FilesEndingIn(shared_.path(), ".pkc") != 0 &&
+         std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   EXPECT_EQ(FilesEndingIn(shared_.path(), ".pkc"), 0u);

@@ -32,6 +32,32 @@ template <typename T>
 Status StatusOf(const Result<T>& r) {
   return r.status();
 }
+// Declares or assigns `lhs` from the value of a Result, failing the test on an error.
+#define ASSERT_OK_AND_ASSIGN(lhs, expr) \
+  ASSERT_OK_AND_ASSIGN_IMPL_(PACKICE_CONCAT_(packice_result_, __LINE__), lhs, expr)
+#define ASSERT_OK_AND_ASSIGN_IMPL_(tmp, lhs, expr)  \
+  auto tmp = (expr);                                \
+  ASSERT_TRUE(tmp.ok()) << tmp.status().ToString(); \
+  lhs = std::move(tmp).value()
+
+// Whether this build runs under ASan or TSan (timing-sensitive tests give more room).
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+inline constexpr bool kSanitized = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+inline constexpr bool kSanitized = true;
+#else
+inline constexpr bool kSanitized = false;
+#endif
+#else
+inline constexpr bool kSanitized = false;
+#endif
+
+// `n` bytes of a pattern that differs per `seed` and per offset.
+std::string PatternString(size_t n, uint8_t seed);
+// The whole content of a file ("" if it cannot be read).
+std::string ReadFile(const std::string& path);
+
 #define EXPECT_CODE(expr, code_)                                                     \
   EXPECT_EQ(::packice::testing::StatusOf(expr).code(), ::packice::StatusCode::code_) \
       << ::packice::testing::StatusOf(expr).ToString()

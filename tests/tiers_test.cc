@@ -122,8 +122,9 @@ TEST(DiskNodeTest, KeysNeverBecomePaths) {
   auto client = Connect(node.url());
   ASSERT_OK(client.status());
   const std::string parent = std::filesystem::path(node.data_dir()).parent_path();
-  const std::vector<std::string> tricky = {"../../escape", "/etc/passwd-copy", "a/../../../b",
-                                           "..", "./.", "dir/", std::string(1000, '/')};
+  const std::vector<std::string> tricky = {
+      "../../escape", "/etc/passwd-copy",    "a/../../../b", "..", "./.",
+      "dir/",         std::string(1000, '/')};
   for (const std::string& key : tricky) {
     ASSERT_OK(client->Put(key, "value of " + key).status());
   }

@@ -26,13 +26,6 @@ namespace {
 using namespace std::chrono_literals;
 using ::packice::testing::TempDir;
 
-#define ASSERT_OK_AND_ASSIGN(lhs, expr) \
-  ASSERT_OK_AND_ASSIGN_IMPL_(PACKICE_CONCAT_(client_test_r_, __LINE__), lhs, expr)
-#define ASSERT_OK_AND_ASSIGN_IMPL_(tmp, lhs, expr)  \
-  auto tmp = (expr);                                \
-  ASSERT_TRUE(tmp.ok()) << tmp.status().ToString(); \
-  lhs = std::move(tmp).value()
-
 constexpr uint64_t kMiB = 1 << 20;
 constexpr uint64_t kSmall = 1000;              // inline over sockets, heap in the peer
 constexpr uint64_t kLarge = 3 * kMiB + 123;    // a shared-memory segment, not page aligned
