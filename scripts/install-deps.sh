@@ -11,6 +11,9 @@ packages=(
   libgtest-dev libgmock-dev
   libssl-dev openssl                 # TLS for the HTTP transport; tests make certificates
   libtomlplusplus-dev nlohmann-json3-dev libcurl4-openssl-dev  # config, JSON, the HTTP client
+  python3 python3-dev pybind11-dev   # the Python binding (built for Debian's /usr/bin/python3)
+  python3-pytest python3-numpy       # its tests (numpy checks zero-copy sharing)
+  python3-redis                      # bench/python_bench.py's baseline (redis-py)
 )
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(libbenchmark-dev redis-server redis-tools wrk nginx-light)

@@ -1421,6 +1421,18 @@ TEST_F(HttpTest, KeepAliveReusesOneConnection) {
     EXPECT_EQ(r.status, s.status) << r.Describe();
     EXPECT_EQ(r.new_connections, 0) << "the request opened a new connection";
   }
+  // A PUT refused before its small body was read: the node drops the body and the connection
+  // carries the next request (libcurl itself closes after an early error reply, so raw bytes).
+  {
+    RawTcp refused(port_);
+    ASSERT_TRUE(
+        refused.Send("PUT /v1/objects/ka/ttl HTTP/1.1\r\nHost: x\r\nX-Packice-TTL: soon\r\n"
+                     "Content-Length: 3\r\n\r\nabcGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
+    EXPECT_TRUE(refused.ReadUntil(
+        [](const std::string& b) { return b.find("\r\n\r\nok\n") != std::string::npos; }, 5s))
+        << refused.buffer();
+    EXPECT_EQ(refused.buffer().rfind("HTTP/1.1 400", 0), 0u) << refused.buffer();
+  }
   // The raw view: two requests written at once on one socket are both answered (pipelining).
   RawTcp raw(port_);
   ASSERT_TRUE(

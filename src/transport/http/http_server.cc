@@ -63,11 +63,12 @@ using http_request::ParseRange;
 using http_request::RangeRequest;
 using http_request::SplitTarget;
 
-constexpr size_t kChunk = 1 << 20;  // body bytes moved per step through a bounce buffer
-constexpr size_t kViewStep = 8 << 20;
+constexpr size_t kChunk = 1 << 20;     // body bytes moved per step through a bounce buffer
+constexpr size_t kViewStep = 8 << 20;  // bytes written per step straight from a mapped object
 // GET bodies up to this size of objects the node maps leave with their headers in one write.
-constexpr uint64_t kOneWriteMax =
-    64 * 1024;  // bytes written per step straight from a mapped object
+constexpr uint64_t kOneWriteMax = 64 * 1024;
+// A refused PUT body up to this size is read and dropped to keep the connection.
+constexpr uint64_t kDrainMax = 64 * 1024;
 constexpr std::string_view kObjectPrefix = "/v1/objects/";  // http::kObjectsPath + "/"
 
 std::string_view View(beast::string_view s) { return {s.data(), s.size()}; }
@@ -306,6 +307,7 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
                        bool keep_alive) {
     return Send(ErrorResponse(req.version(), st, s), x, keep_alive);
   }
+  Task<bool> RefusePut(Parser& parser, Exchange& x, TextResponse res);
   Task<Status> ReadBody(Parser& parser, Blob& blob, LeaseId lease, Duration lease_ttl);
   Task<Status> SendBody(Blob& blob, uint64_t first, uint64_t length, LeaseId lease,
                         Duration lease_ttl);
@@ -779,21 +781,22 @@ template <typename Stream>
 Task<bool> Connection<Stream>::HandlePut(Parser& parser, Exchange& x, const std::string& key) {
   Request& req = parser.get();
   const bool generated = key.empty();
-  // The body was not read when an error is answered: the connection cannot carry another
-  // request, so errors before the body close it.
+  // Errors before the body go through RefusePut, which keeps the connection only when it can
+  // drop a small body.
   if (req.chunked() || !parser.content_length()) {
     co_return co_await SendError(req, x, bhttp::status::length_required,
                                  InvalidArgument("PUT and POST need a Content-Length (chunked "
                                                  "uploads are not accepted)"),
-                                 false);
+                                 false);  // a chunked body cannot be skipped by its length
   }
   const uint64_t size = *parser.content_length();
   if (opt().max_body_bytes != 0 && size > opt().max_body_bytes) {
-    co_return co_await SendError(
-        req, x, bhttp::status::payload_too_large,
-        InvalidArgument("body of " + std::to_string(size) + " bytes is over the node's limit of " +
-                        std::to_string(opt().max_body_bytes)),
-        false);
+    co_return co_await RefusePut(
+        parser, x,
+        ErrorResponse(req.version(), bhttp::status::payload_too_large,
+                      InvalidArgument("body of " + std::to_string(size) +
+                                      " bytes is over the node's limit of " +
+                                      std::to_string(opt().max_body_bytes))));
   }
   AcquireRequest acquire;
   acquire.key = key;
@@ -807,11 +810,11 @@ Task<bool> Connection<Stream>::HandlePut(Parser& parser, Exchange& x, const std:
     } else if (IEqualsPrefix(name, http::kTtlHeader) && name.size() == http::kTtlHeader.size()) {
       std::optional<Duration> ttl = http::ParseTtl(View(field.value()));
       if (!ttl) {
-        co_return co_await SendError(
-            req, x,
-            InvalidArgument("X-Packice-TTL '" + std::string(View(field.value())) +
-                            "': use 60 (seconds), 500ms, 30s, 10m, 2h or 1d"),
-            false);
+        co_return co_await RefusePut(
+            parser, x,
+            ErrorResponse(req.version(),
+                          InvalidArgument("X-Packice-TTL '" + std::string(View(field.value())) +
+                                          "': use 60 (seconds), 500ms, 30s, 10m, 2h or 1d")));
       }
       acquire.create.ttl = *ttl;
     }
@@ -820,13 +823,17 @@ Task<bool> Connection<Stream>::HandlePut(Parser& parser, Exchange& x, const std:
     if (std::string_view v = View(inm->value()); v.find('*') != std::string_view::npos) {
       acquire.create.exclusive = true;
     } else {
-      co_return co_await SendError(req, x, bhttp::status::precondition_failed,
-                                   InvalidArgument("PUT supports only If-None-Match: *"), false);
+      co_return co_await RefusePut(
+          parser, x,
+          ErrorResponse(req.version(), bhttp::status::precondition_failed,
+                        InvalidArgument("PUT supports only If-None-Match: *")));
     }
   }
   bool existed = !generated && !acquire.create.exclusive && peer().Stat(key).ok();
   auto grant = peer().Acquire(acquire);
-  if (!grant.ok()) co_return co_await SendError(req, x, grant.status(), false);
+  if (!grant.ok()) {
+    co_return co_await RefusePut(parser, x, ErrorResponse(req.version(), grant.status()));
+  }
   LeaseGuard guard(peer(), grant->lease);
   Blob& blob = *grant->blob;
 
@@ -873,6 +880,34 @@ Task<bool> Connection<Stream>::HandlePut(Parser& parser, Exchange& x, const std:
   SetObjectHeaders(res, *sealed, etag);
   res.set(bhttp::field::content_type, "application/json");
   res.body() = http::PutResultJson(*sealed);
+  co_return co_await Send(std::move(res), x, keep);
+}
+
+template <typename Stream>
+Task<bool> Connection<Stream>::RefusePut(Parser& parser, Exchange& x, TextResponse res) {
+  // A small body the client is sending anyway (no Expect: 100-continue) is read and dropped, so
+  // that the connection carries the next request and the client is not reset mid-send.
+  const Request& req = parser.get();
+  auto length = parser.content_length();  // boost::optional
+  bool keep = false;
+  if (req.keep_alive() && length && *length <= kDrainMax &&
+      !IEqualsPrefix(View(req[bhttp::field::expect]), "100-continue")) {
+    uint64_t left = *length;
+    size_t have = static_cast<size_t>(std::min<uint64_t>(left, buffer_.size()));
+    buffer_.consume(have);
+    left -= have;
+    std::vector<char>& buf = chunk();
+    error_code ec;
+    while (left > 0 && !ec) {
+      ReadDeadline deadline(*this, opt().io_timeout);
+      size_t n = co_await stream_.async_read_some(
+          asio::buffer(buf.data(), static_cast<size_t>(std::min<uint64_t>(left, buf.size()))),
+          asio::redirect_error(asio::use_awaitable, ec));
+      left -= n;
+    }
+    keep = left == 0;
+    body_read_ = keep;
+  }
   co_return co_await Send(std::move(res), x, keep);
 }
 

@@ -1,0 +1,488 @@
+// packice._packice: the C++ half of the Python binding, a thin layer over the public C++ client
+// (include/packice/client.h). The Pythonic half — context managers, metadata and TTL handling,
+// exception classes, docstrings — is python/packice/__init__.py; nothing here is meant to be
+// used directly.
+//
+// Zero copy: a handle's bytes reach Python as a memoryview over a small exporter object (Bytes)
+// that implements the buffer protocol over the handle's span and holds a shared_ptr to the
+// handle; each `buffer()` call makes a new one. Every memoryview, slice of it or numpy array made
+// from it keeps the exporter, and so the mapping, alive:
+//  - a reader released while views of it exist ends its lease when the last view goes away;
+//  - a writer cannot be sealed while views of it exist (BufferError, like mmap.close()): after
+//    the seal the bytes are immutable and the mapping is gone;
+//  - a writer aborted while views of it exist is discarded when the last view goes away (its
+//    object was never visible, so late writes harm nobody).
+//
+// The GIL is released around every call that may block (a round trip to the node, a seal that
+// syncs a file, a large memcpy). Handles are not for concurrent use: a second thread calling a
+// handle while a first one is blocked in it gets RuntimeError instead of a race.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+#include "packice/client.h"
+#include "packice/memory_peer.h"
+#include "packice/sharedfs_peer.h"
+
+namespace py = pybind11;
+
+namespace {
+
+using packice::Duration;
+using packice::Status;
+
+bool InterpreterFinalizing() {
+#if PY_VERSION_HEX >= 0x030D0000
+  return Py_IsFinalizing();
+#else
+  return _Py_IsFinalizing();
+#endif
+}
+
+// Raises the packice exception for `status` (packice.errors maps codes to classes).
+// REQUIRES: !status.ok(); the GIL is held.
+[[noreturn]] void Raise(const Status& status) {
+  py::object error = py::module_::import("packice.errors")
+                         .attr("_from_status")(static_cast<int>(status.code()),
+                                               std::string(status.message()));
+  PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(error.ptr())), error.ptr());
+  throw py::error_already_set();
+}
+
+void Check(const Status& status) {
+  if (!status.ok()) Raise(status);
+}
+
+template <typename T>
+T Take(packice::Result<T>&& result) {
+  if (!result.ok()) Raise(result.status());
+  return std::move(result).value();
+}
+
+// Runs `fn` with the GIL released (when the interpreter is not shutting down: then nothing else
+// may run, and releasing the GIL is not allowed).
+template <typename Fn>
+auto WithoutGil(Fn&& fn) {
+  if (InterpreterFinalizing() || !PyGILState_Check()) return fn();
+  py::gil_scoped_release release;
+  return fn();
+}
+
+// ObjectInfo as a plain tuple; packice.ObjectInfo is built from it on the Python side.
+py::tuple InfoTuple(const packice::ObjectInfo& info) {
+  py::dict meta;
+  for (const auto& [k, v] : info.meta) meta[py::str(k)] = py::str(v);
+  return py::make_tuple(info.key, info.version, info.size,
+                        info.state == packice::ObjectState::kSealed ? "sealed" : "creating", meta,
+                        static_cast<int64_t>(info.ttl.count()), info.created_unix_ms,
+                        info.expires_unix_ms, info.tier);
+}
+
+packice::CreateOptions MakeCreateOptions(const std::map<std::string, std::string>& meta,
+                                         std::optional<int64_t> ttl_ms, bool exclusive) {
+  packice::CreateOptions options;
+  options.meta = packice::Meta(meta.begin(), meta.end());
+  if (ttl_ms) options.ttl = Duration(*ttl_ms);
+  options.exclusive = exclusive;
+  return options;
+}
+
+// A contiguous, read-only view of any object with the buffer protocol (bytes, bytearray,
+// memoryview, numpy array, ...). It holds the buffer for as long as it lives, so the bytes stay
+// put while the GIL is released.
+class InBuffer {
+ public:
+  explicit InBuffer(const py::handle& obj) {
+    if (PyObject_GetBuffer(obj.ptr(), &view_, PyBUF_SIMPLE) != 0) throw py::error_already_set();
+  }
+  ~InBuffer() { PyBuffer_Release(&view_); }
+  InBuffer(const InBuffer&) = delete;
+  InBuffer& operator=(const InBuffer&) = delete;
+  std::span<const std::byte> bytes() const {
+    return {static_cast<const std::byte*>(view_.buf), static_cast<size_t>(view_.len)};
+  }
+
+ private:
+  Py_buffer view_{};
+};
+
+// The buffer-protocol exporter behind every memoryview the binding hands out. `owner` keeps
+// the handle (and so its mapping and lease) alive while any view of these bytes exists.
+class Bytes {
+ public:
+  Bytes(std::shared_ptr<void> owner, std::span<std::byte> span, bool readonly)
+      : owner_(std::move(owner)), span_(span), readonly_(readonly) {}
+
+  py::buffer_info Info() {
+    static std::byte empty[1];
+    void* ptr = span_.empty() ? static_cast<void*>(empty) : static_cast<void*>(span_.data());
+    return py::buffer_info(ptr, 1, py::format_descriptor<uint8_t>::format(), 1,
+                           {static_cast<py::ssize_t>(span_.size())}, {py::ssize_t{1}}, readonly_);
+  }
+
+ private:
+  std::shared_ptr<void> owner_;
+  std::span<std::byte> span_;
+  bool readonly_;
+};
+
+py::memoryview MakeView(std::shared_ptr<void> owner, std::span<std::byte> span, bool readonly) {
+  py::object exporter = py::cast(Bytes(std::move(owner), span, readonly));
+  return py::memoryview(exporter);
+}
+
+// Guards a handle against use from a second thread while the first one is blocked in it.
+class Busy {
+ public:
+  explicit Busy(bool* flag) : flag_(flag) {
+    if (*flag_) throw std::runtime_error("packice handle is in use by another thread");
+    *flag_ = true;
+  }
+  ~Busy() { *flag_ = false; }
+  Busy(const Busy&) = delete;
+  Busy& operator=(const Busy&) = delete;
+
+ private:
+  bool* flag_;
+};
+
+// --- writers ---------------------------------------------------------------------------------
+
+struct WriterState {
+  explicit WriterState(packice::ObjectWriter w) : writer(std::move(w)) {}
+  ~WriterState() {  // aborts the object unless it was sealed: a round trip
+    WithoutGil([this] { return writer.Abort(); }).IgnoreError();
+  }
+  packice::ObjectWriter writer;
+};
+
+class Writer {
+ public:
+  explicit Writer(packice::ObjectWriter w)
+      : key_(w.key()), size_(w.info().size), state_(std::make_shared<WriterState>(std::move(w))) {}
+
+  const std::string& key() const { return key_; }
+  uint64_t size() const { return size_; }
+  bool open() const { return state_ != nullptr; }
+
+  py::memoryview buffer() {
+    Busy busy(&busy_);
+    Live();
+    return MakeView(state_, state_->writer.data(), /*readonly=*/false);
+  }
+
+  // Copies `data` to `offset`; returns the bytes written.
+  size_t write(const py::handle& data, uint64_t offset) {
+    Busy busy(&busy_);
+    Live();
+    InBuffer in(data);
+    std::span<const std::byte> src = in.bytes();
+    std::span<std::byte> dst = state_->writer.data();
+    if (offset > dst.size() || src.size() > dst.size() - offset) {
+      Raise(packice::InvalidArgument("write of " + std::to_string(src.size()) +
+                                     " bytes at offset " + std::to_string(offset) +
+                                     " goes past the object's " + std::to_string(dst.size()) +
+                                     " bytes"));
+    }
+    if (src.size() >= (1u << 20)) {
+      WithoutGil([&] { std::memmove(dst.data() + offset, src.data(), src.size()); });
+    } else if (!src.empty()) {
+      std::memmove(dst.data() + offset, src.data(), src.size());
+    }
+    return src.size();
+  }
+
+  py::tuple seal(std::optional<uint64_t> size) {
+    Busy busy(&busy_);
+    Live();
+    if (state_.use_count() > 1) {
+      throw py::buffer_error(
+          "cannot seal: views of the object's bytes still exist (a memoryview, a slice of one, "
+          "or a numpy array made from one); delete them (or memoryview.release()) first");
+    }
+    std::shared_ptr<WriterState> state = state_;
+    auto info = WithoutGil([&] {
+      return size ? state->writer.Seal(*size) : state->writer.Seal();
+    });
+    if (packice::SealEndedLease(info.status())) state_.reset();
+    return InfoTuple(Take(std::move(info)));
+  }
+
+  void abort() {
+    Busy busy(&busy_);
+    if (!state_) return;
+    std::shared_ptr<WriterState> state = std::move(state_);
+    if (state.use_count() > 1) return;  // the last view's exporter aborts
+    Status s = WithoutGil([&] { return state->writer.Abort(); });
+    Check(s);
+  }
+
+ private:
+  void Live() const {
+    if (!state_) Raise(packice::WrongState("object '" + key_ + "' was already sealed or aborted"));
+  }
+
+  std::string key_;
+  uint64_t size_;
+  std::shared_ptr<WriterState> state_;  // null once sealed or aborted
+  bool busy_ = false;
+};
+
+// --- readers ---------------------------------------------------------------------------------
+
+struct ReaderState {
+  explicit ReaderState(packice::ObjectReader r) : reader(std::move(r)) {}
+  ~ReaderState() {  // ends the lease: a round trip
+    WithoutGil([this] { return reader.Release(); }).IgnoreError();
+  }
+  packice::ObjectReader reader;
+};
+
+class Reader {
+ public:
+  explicit Reader(packice::ObjectReader r)
+      : info_(InfoTuple(r.info())), state_(std::make_shared<ReaderState>(std::move(r))) {}
+
+  py::tuple info() const { return info_; }
+  bool open() const { return state_ != nullptr; }
+
+  py::memoryview buffer() {
+    Busy busy(&busy_);
+    if (!state_) Raise(packice::WrongState("object was already released"));
+    std::span<const std::byte> bytes = state_->reader.data();
+    // Read-only by the buffer protocol (and, for a node's shared memory, by the mapping).
+    return MakeView(state_, {const_cast<std::byte*>(bytes.data()), bytes.size()},
+                    /*readonly=*/true);
+  }
+
+  void release() {
+    Busy busy(&busy_);
+    if (!state_) return;
+    std::shared_ptr<ReaderState> state = std::move(state_);
+    if (state.use_count() > 1) return;  // the last view's exporter releases
+    Status s = WithoutGil([&] { return state->reader.Release(); });
+    Check(s);
+  }
+
+ private:
+  py::tuple info_;
+  std::shared_ptr<ReaderState> state_;  // null once released
+  bool busy_ = false;
+};
+
+// --- the client ------------------------------------------------------------------------------
+
+class Client {
+ public:
+  explicit Client(packice::Client client) : client_(std::move(client)) {}
+
+  Writer create(const std::string& key, uint64_t size,
+                const std::map<std::string, std::string>& meta, std::optional<int64_t> ttl_ms,
+                bool exclusive) {
+    packice::CreateOptions options = MakeCreateOptions(meta, ttl_ms, exclusive);
+    auto w = WithoutGil([&, cl = c()]() mutable { return cl.Create(key, size, options); });
+    return Writer(Take(std::move(w)));
+  }
+
+  Reader get(const std::string& key) {
+    auto r = WithoutGil([&, cl = c()]() mutable { return cl.Get(key); });
+    return Reader(Take(std::move(r)));
+  }
+
+  py::tuple put(const std::string& key, const py::handle& data,
+                const std::map<std::string, std::string>& meta, std::optional<int64_t> ttl_ms,
+                bool exclusive) {
+    InBuffer in(data);
+    packice::CreateOptions options = MakeCreateOptions(meta, ttl_ms, exclusive);
+    auto info = WithoutGil([&, cl = c()]() mutable { return cl.Put(key, in.bytes(), options); });
+    return InfoTuple(Take(std::move(info)));
+  }
+
+  // The object's bytes, copied into a new bytes object.
+  py::bytes get_bytes(const std::string& key) {
+    auto r = WithoutGil([&, cl = c()]() mutable { return cl.Get(key); });
+    packice::ObjectReader reader = Take(std::move(r));
+    std::span<const std::byte> data = reader.data();
+    PyObject* out = PyBytes_FromStringAndSize(nullptr, static_cast<Py_ssize_t>(data.size()));
+    if (out == nullptr) throw py::error_already_set();
+    char* dst = PyBytes_AS_STRING(out);
+    WithoutGil([&] {
+      if (!data.empty()) std::memcpy(dst, data.data(), data.size());
+      return reader.Release();
+    }).IgnoreError();  // the bytes are copied; a failed release only delays the lease's end
+    return py::reinterpret_steal<py::bytes>(out);
+  }
+
+  py::tuple stat(const std::string& key) {
+    auto info = WithoutGil([&, cl = c()]() mutable { return cl.Stat(key); });
+    return InfoTuple(Take(std::move(info)));
+  }
+
+  // One page: ([info tuples], truncated).
+  py::tuple list(const std::string& prefix, const std::string& start_after, uint32_t limit) {
+    packice::ListOptions options{prefix, start_after, limit};
+    auto page = WithoutGil([&, cl = c()]() mutable { return cl.List(options); });
+    packice::ListPage p = Take(std::move(page));
+    py::list objects;
+    for (const packice::ObjectInfo& info : p.objects) objects.append(InfoTuple(info));
+    return py::make_tuple(objects, p.truncated);
+  }
+
+  void remove(const std::string& key) {
+    Status s = WithoutGil([&, cl = c()]() mutable { return cl.Delete(key); });
+    Check(s);
+  }
+
+  void close() { client_.reset(); }
+  bool closed() const { return !client_.has_value(); }
+
+ private:
+  packice::Client& c() {
+    if (!client_) Raise(packice::WrongState("the client was closed"));
+    return *client_;
+  }
+
+  std::optional<packice::Client> client_;
+};
+
+Client ConnectUrl(const std::string& url, const std::string& token, const std::string& ca_file) {
+  packice::ClientOptions options;
+  options.http_token = token;
+  options.http_ca_file = ca_file;
+  auto client = WithoutGil([&] { return packice::Connect(url, options); });
+  return Client(Take(std::move(client)));
+}
+
+Duration Ms(std::optional<int64_t> ms, Duration otherwise) {
+  return ms ? Duration(*ms) : otherwise;
+}
+
+py::dict StatsDict(const packice::LocalPeer::Stats& s) {
+  py::dict d;
+  d["objects"] = s.objects;
+  d["creating"] = s.creating;
+  d["leases"] = s.leases;
+  d["used_bytes"] = s.used_bytes;
+  d["pooled_bytes"] = s.pooled_bytes;
+  d["capacity_bytes"] = s.capacity_bytes;
+  d["hits"] = s.hits;
+  d["misses"] = s.misses;
+  d["evictions"] = s.evictions;
+  return d;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_packice, m) {
+  m.doc() = "The C++ half of the packice package; use `import packice`.";
+
+  py::class_<Bytes>(m, "Bytes", py::buffer_protocol())
+      .def_buffer([](Bytes& b) { return b.Info(); });
+
+  py::class_<Writer>(m, "Writer")
+      .def_property_readonly("key", &Writer::key)
+      .def_property_readonly("size", &Writer::size)
+      .def_property_readonly("open", &Writer::open)
+      .def("buffer", &Writer::buffer)
+      .def("write", &Writer::write, py::arg("data"), py::arg("offset"))
+      .def("seal", &Writer::seal, py::arg("size") = py::none())
+      .def("abort", &Writer::abort);
+
+  py::class_<Reader>(m, "Reader")
+      .def_property_readonly("info", &Reader::info)
+      .def_property_readonly("open", &Reader::open)
+      .def("buffer", &Reader::buffer)
+      .def("release", &Reader::release);
+
+  py::class_<Client>(m, "Client")
+      .def("create", &Client::create, py::arg("key"), py::arg("size"), py::arg("meta"),
+           py::arg("ttl_ms"), py::arg("exclusive"))
+      .def("get", &Client::get, py::arg("key"))
+      .def("put", &Client::put, py::arg("key"), py::arg("data"), py::arg("meta"),
+           py::arg("ttl_ms"), py::arg("exclusive"))
+      .def("get_bytes", &Client::get_bytes, py::arg("key"))
+      .def("stat", &Client::stat, py::arg("key"))
+      .def("list", &Client::list, py::arg("prefix"), py::arg("start_after"), py::arg("limit"))
+      .def("delete", &Client::remove, py::arg("key"))
+      .def("close", &Client::close)
+      .def_property_readonly("closed", &Client::closed);
+
+  py::class_<packice::Peer, std::shared_ptr<packice::Peer>>(m, "Peer");
+  py::class_<packice::LocalPeer, packice::Peer, std::shared_ptr<packice::LocalPeer>>(m,
+                                                                                     "LocalPeer")
+      .def("stats", [](packice::LocalPeer& p) { return StatsDict(p.GetStats()); })
+      .def_property_readonly("tier",
+                             [](packice::LocalPeer& p) { return std::string(p.tier_name()); });
+
+  py::class_<packice::MemoryPeer, packice::LocalPeer, std::shared_ptr<packice::MemoryPeer>>(
+      m, "MemoryPeer")
+      .def(py::init([](uint64_t capacity, std::optional<uint64_t> pool,
+                       std::optional<int64_t> default_ttl_ms, std::optional<int64_t> lease_ttl_ms,
+                       std::optional<int64_t> max_lease_ttl_ms) {
+             if (capacity == 0) Raise(packice::InvalidArgument("capacity must be above 0"));
+             packice::MemoryPeerOptions o;
+             o.capacity_bytes = capacity;
+             o.pool_bytes = pool.value_or(std::min<uint64_t>(capacity, o.pool_bytes));
+             o.default_object_ttl = Ms(default_ttl_ms, o.default_object_ttl);
+             o.default_lease_ttl = Ms(lease_ttl_ms, o.default_lease_ttl);
+             o.max_lease_ttl = Ms(max_lease_ttl_ms, o.max_lease_ttl);
+             return packice::MemoryPeer::Create(o);
+           }),
+           py::arg("capacity"), py::arg("pool"), py::arg("default_ttl_ms"),
+           py::arg("lease_ttl_ms"), py::arg("max_lease_ttl_ms"));
+
+  py::class_<packice::SharedFSPeer, packice::LocalPeer, std::shared_ptr<packice::SharedFSPeer>>(
+      m, "SharedFSPeer")
+      .def(py::init([](const std::string& dir, bool sync, std::optional<int64_t> default_ttl_ms,
+                       std::optional<int64_t> lease_ttl_ms,
+                       std::optional<int64_t> abandoned_after_ms,
+                       std::optional<int64_t> gc_interval_ms, const std::string& writer_id) {
+             packice::SharedFSPeerOptions o;
+             o.dir = dir;
+             o.sync = sync;
+             o.default_object_ttl = Ms(default_ttl_ms, o.default_object_ttl);
+             o.default_lease_ttl = Ms(lease_ttl_ms, o.default_lease_ttl);
+             o.abandoned_after = Ms(abandoned_after_ms, o.abandoned_after);
+             o.gc_interval = Ms(gc_interval_ms, o.gc_interval);
+             o.writer_id = writer_id;
+             auto peer = WithoutGil([&] { return packice::SharedFSPeer::Open(o); });
+             return Take(std::move(peer));
+           }),
+           py::arg("dir"), py::arg("sync"), py::arg("default_ttl_ms"), py::arg("lease_ttl_ms"),
+           py::arg("abandoned_after_ms"), py::arg("gc_interval_ms"), py::arg("writer_id"))
+      .def("collect_garbage", [](packice::SharedFSPeer& p) {
+        auto r = WithoutGil([&] { return p.CollectGarbage(); });
+        packice::SharedFSGcStats s = Take(std::move(r));
+        py::dict d;
+        d["objects"] = s.objects;
+        d["object_bytes"] = s.object_bytes;
+        d["creating"] = s.creating;
+        d["expired"] = s.expired;
+        d["abandoned"] = s.abandoned;
+        d["unlinked"] = s.unlinked;
+        d["in_use"] = s.in_use;
+        d["corrupt"] = s.corrupt;
+        return d;
+      });
+
+  m.def("connect_url", &ConnectUrl, py::arg("url"), py::arg("token"), py::arg("ca_file"));
+  m.def(
+      "connect_peer",
+      [](std::shared_ptr<packice::Peer> peer) { return Client(packice::Connect(std::move(peer))); },
+      py::arg("peer"));
+  m.def("default_url", &packice::DefaultUrl);
+  m.def("default_socket_path", &packice::DefaultSocketPath);
+  m.def("status_code_name", [](int code) {
+    auto c = packice::StatusCodeFromInt(code);
+    return c ? std::string(packice::StatusCodeName(*c)) : std::string();
+  });
+}
