@@ -1755,7 +1755,7 @@ TEST_F(HttpTest, MalformedRequestsAre400AndTheNodeKeepsServing) {
            std::string("this is not http\r\n\r\n"),
            std::string("GET /healthz HTTP/1.1\r\nHost: x\r\nNo colon here\r\n\r\n"),
            std::string("GET /healthz HTTP/9.9\r\nHost: x\r\n\r\n"),
-           std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 binary\r\n\r\n", 26),
+           std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 binary\r\n\r\n", 22),
            std::string("GET /v1/objects/k HTTP/1.1\r\nContent-Length: abc\r\n\r\n"),
            std::string("PUT /v1/objects/k HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: "
                        "6\r\n\r\nhello!"),

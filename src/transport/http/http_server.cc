@@ -907,6 +907,7 @@ Task<bool> Connection<Stream>::RefusePut(Parser& parser, Exchange& x, TextRespon
     }
     keep = left == 0;
     body_read_ = keep;
+    spdlog::debug("event=http_put_refused dropped_body={} error=\"{}\"", keep, ec.message());
   }
   co_return co_await Send(std::move(res), x, keep);
 }
