@@ -121,11 +121,9 @@ wait_http() {  # wait_http URL PID LOG: until URL answers, or fail if PID died
 start_packiced() {  # start_packiced STORE IO_THREADS
   local data=$TMP/data
   rm -rf "$data" && mkdir -p "$data"
-  # SIGPIPE is ignored (and stays so across exec): packiced's sendfile(2) of a file object to a
-  # client that has just closed its connection (wrk does, at the end of each run) raises
-  # SIGPIPE, which the node does not ignore itself yet, and would kill it (exit status 141).
+  # The node ignores SIGPIPE itself (a client closing mid-sendfile used to kill it); the script
+  # checks after every measurement that it is still alive.
   (
-    trap '' PIPE
     exec "$PACKICED" --socket "$TMP/packice.sock" --store "$1" --data-dir "$data" \
       --capacity 4G --pool 1G --io-threads "$2" --log-level warn --http "127.0.0.1:$P_PORT" \
       >>"$TMP/raw/packiced.log" 2>&1

@@ -60,7 +60,8 @@ def process_b(shared_dir: str, object_id: str) -> None:
     # 4. Read it like a local object.
     with client.get(object_id) as obj:
         print(obj.buffer.tobytes())
-        say("B", f"got {object_id}: {obj.buffer.tobytes()!r} (ttl {obj.ttl:g} s, tier {obj.info.tier})")
+        say("B", f"got {object_id}: {obj.buffer.tobytes()!r} "
+                 f"(ttl {obj.ttl:g} s, tier {obj.info.tier})")
         assert obj.buffer.tobytes() == b"Hello Packice"
 
     with client.get("demo/weights") as w:

@@ -42,7 +42,8 @@ def fill(view: memoryview) -> None:
 
 def check(view: memoryview) -> bool:
     if np is not None:
-        return bool((np.frombuffer(view, np.uint8).reshape(-1, 256) == np.frombuffer(PATTERN, np.uint8)).all())
+        rows = np.frombuffer(view, np.uint8).reshape(-1, 256)
+        return bool((rows == np.frombuffer(PATTERN, np.uint8)).all())
     chunk = PATTERN * 4096
     return all(view[off : off + len(chunk)] == chunk for off in range(0, len(view), len(chunk)))
 
@@ -54,12 +55,14 @@ def writer(url: str) -> None:
     with client.create(meta={"ttl": 600, "author": "process-A"}) as obj:
         obj.write(b"Hello Packice")
         obj.seal()
-    log(f"[A pid={pid}] created {obj.id}, wrote {obj.size} bytes, sealed (version {obj.info.version})")
+    log(f"[A pid={pid}] created {obj.id}, wrote {obj.size} bytes, sealed "
+        f"(version {obj.info.version})")
 
     with client.create(size=LARGE, meta={"ttl": 600, "author": "process-A"}) as big:
         fill(big.buffer)  # straight into the node's memory; no view outlives the call
         big.seal()
-    log(f"[A pid={pid}] created {big.id}, wrote {LARGE >> 20} MiB straight into the node's shared memory, sealed")
+    log(f"[A pid={pid}] created {big.id}, wrote {LARGE >> 20} MiB straight into the node's "
+        "shared memory, sealed")
     print(obj.id, big.id)
 
 
@@ -68,7 +71,8 @@ def reader(url: str, small_id: str, big_id: str) -> int:
     pid = os.getpid()
     with client.get(small_id) as obj:
         print(obj.buffer.tobytes())
-        log(f"[B pid={pid}] got {small_id}: {obj.buffer.tobytes()!r} (meta author={obj.meta.get('author')}, ttl {obj.ttl:g} s)")
+        log(f"[B pid={pid}] got {small_id}: {obj.buffer.tobytes()!r} "
+            f"(meta author={obj.meta.get('author')}, ttl {obj.ttl:g} s)")
         if obj.buffer.tobytes() != GREETING:
             log("[B] error: content differs")
             return 1
@@ -98,7 +102,8 @@ def log(line: str) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--url", default=None, help="the node (default: $PACKICE_URL or the default socket)")
+    ap.add_argument("--url", default=None,
+                    help="the node (default: $PACKICE_URL, else the default socket)")
     ap.add_argument("role", nargs="*", help=argparse.SUPPRESS)
     args = ap.parse_args()
     url = args.url or packice.default_url()

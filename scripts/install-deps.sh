@@ -13,7 +13,7 @@ packages=(
   libtomlplusplus-dev nlohmann-json3-dev libcurl4-openssl-dev  # config, JSON, the HTTP client
   python3 python3-dev pybind11-dev   # the Python binding (built for Debian's /usr/bin/python3)
   python3-pytest python3-numpy       # its tests (numpy checks zero-copy sharing)
-  python3-redis                      # bench/python_bench.py's baseline (redis-py)
+  python3-redis python3-hiredis     # bench/python_bench.py's baseline (redis-py, C parser)
 )
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(libbenchmark-dev redis-server redis-tools wrk nginx-light)

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # One command: installs what is missing, builds, starts a node with embedded defaults and runs
-# the seed's walkthrough against it (process A writes an object, process B reads it zero-copy).
-# The node keeps running afterwards; the last lines say where it listens and how to stop it.
+# the seed's walkthrough against it (process A writes an object, process B reads it zero-copy),
+# in C++ and then in Python (the `packice` package, built into build/python).
+# The node keeps running afterwards; the last lines say where it listens, how to use it from
+# Python and how to stop it.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=$root/build
 
 "$root/scripts/install-deps.sh"
-PACKICE_TARGETS="packiced packice_cli packice_walkthrough" "$root/scripts/build.sh" "$build"
+PACKICE_TARGETS="packiced packice_cli packice_walkthrough packice_python" \
+  "$root/scripts/build.sh" "$build"
 
 socket=${PACKICE_SOCKET:-${XDG_RUNTIME_DIR:-/tmp}/packice-$(id -u)-demo.sock}
 pidfile=$socket.pid
@@ -31,6 +34,12 @@ done
 echo "== packiced (pid $pid) listening on uds://$socket"
 echo "== walkthrough"
 "$build/packice_walkthrough" --url "uds://$socket"
+# The interpreter the binding was built for (Debian's /usr/bin/python3 unless configured so).
+python=$(sed -n 's/^Python3_EXECUTABLE:[A-Z]*=//p' "$build/CMakeCache.txt")
+python=${python:-/usr/bin/python3}
+echo "== walkthrough in Python ($python)"
+PYTHONPATH="$build/python${PYTHONPATH:+:$PYTHONPATH}" "$python" "$root/examples/walkthrough.py" \
+  --url "uds://$socket"
 echo "== the node holds:"
 "$build/packice" --url "uds://$socket" ls
 cat <<MSG
@@ -38,5 +47,7 @@ cat <<MSG
 packiced is running: pid $pid, url uds://$socket, log $logfile
   try:   export PACKICE_URL=uds://$socket
          echo hello | $build/packice put greeting -   &&   $build/packice get greeting
+  Python: export PYTHONPATH=$build/python
+          $python -c 'import packice; print(packice.connect().get_bytes("greeting"))'
   stop:  kill $pid
 MSG

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what is missing, builds (warnings are errors), runs every
 # GoogleTest suite through CTest — unit tests and integration tests with real packiced
-# processes — then builds the fuzz targets with clang and runs them briefly.
+# processes — and the Python binding's pytest suite (CTest's python_tests: the API, zero-copy
+# between processes, errors, the examples; not in sanitizer builds), then builds the fuzz
+# targets with clang and runs them briefly.
 # Usage: scripts/test.sh          (PACKICE_SANITIZE=address|thread for a sanitizer build)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)

@@ -123,10 +123,11 @@ def _ttl_ms(ttl: Optional[TTL], what: str = "ttl") -> Optional[int]:
         ms = float(m.group(1)) * _DURATION_UNIT_MS[m.group(2)]
     else:
         raise InvalidArgument(
-            f"{what}: expected seconds, a timedelta or a string like '30s', got {type(ttl).__name__}"
+            f"{what}: expected seconds, a timedelta or a string like '30s', "
+            f"got {type(ttl).__name__}"
         )
-    if ms < 0 or ms != ms:
-        raise InvalidArgument(f"{what}: must not be negative, got {ttl!r}")
+    if not 0 <= ms < 2**62:  # also NaN and infinity
+        raise InvalidArgument(f"{what}: must be a finite, non-negative duration, got {ttl!r}")
     return int(round(ms))
 
 

@@ -51,9 +51,9 @@ bool InterpreterFinalizing() {
 // Raises the packice exception for `status` (packice.errors maps codes to classes).
 // REQUIRES: !status.ok(); the GIL is held.
 [[noreturn]] void Raise(const Status& status) {
-  py::object error = py::module_::import("packice.errors")
-                         .attr("_from_status")(static_cast<int>(status.code()),
-                                               std::string(status.message()));
+  py::object error =
+      py::module_::import("packice.errors")
+          .attr("_from_status")(static_cast<int>(status.code()), std::string(status.message()));
   PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(error.ptr())), error.ptr());
   throw py::error_already_set();
 }
@@ -188,10 +188,9 @@ class Writer {
     std::span<const std::byte> src = in.bytes();
     std::span<std::byte> dst = state_->writer.data();
     if (offset > dst.size() || src.size() > dst.size() - offset) {
-      Raise(packice::InvalidArgument("write of " + std::to_string(src.size()) +
-                                     " bytes at offset " + std::to_string(offset) +
-                                     " goes past the object's " + std::to_string(dst.size()) +
-                                     " bytes"));
+      Raise(packice::InvalidArgument(
+          "write of " + std::to_string(src.size()) + " bytes at offset " + std::to_string(offset) +
+          " goes past the object's " + std::to_string(dst.size()) + " bytes"));
     }
     if (src.size() >= (1u << 20)) {
       WithoutGil([&] { std::memmove(dst.data() + offset, src.data(), src.size()); });
@@ -210,9 +209,7 @@ class Writer {
           "or a numpy array made from one); delete them (or memoryview.release()) first");
     }
     std::shared_ptr<WriterState> state = state_;
-    auto info = WithoutGil([&] {
-      return size ? state->writer.Seal(*size) : state->writer.Seal();
-    });
+    auto info = WithoutGil([&] { return size ? state->writer.Seal(*size) : state->writer.Seal(); });
     if (packice::SealEndedLease(info.status())) state_.reset();
     return InfoTuple(Take(std::move(info)));
   }
@@ -385,8 +382,9 @@ py::dict StatsDict(const packice::LocalPeer::Stats& s) {
 PYBIND11_MODULE(_packice, m) {
   m.doc() = "The C++ half of the packice package; use `import packice`.";
 
-  py::class_<Bytes>(m, "Bytes", py::buffer_protocol())
-      .def_buffer([](Bytes& b) { return b.Info(); });
+  py::class_<Bytes>(m, "Bytes", py::buffer_protocol()).def_buffer([](Bytes& b) {
+    return b.Info();
+  });
 
   py::class_<Writer>(m, "Writer")
       .def_property_readonly("key", &Writer::key)
@@ -407,8 +405,8 @@ PYBIND11_MODULE(_packice, m) {
       .def("create", &Client::create, py::arg("key"), py::arg("size"), py::arg("meta"),
            py::arg("ttl_ms"), py::arg("exclusive"))
       .def("get", &Client::get, py::arg("key"))
-      .def("put", &Client::put, py::arg("key"), py::arg("data"), py::arg("meta"),
-           py::arg("ttl_ms"), py::arg("exclusive"))
+      .def("put", &Client::put, py::arg("key"), py::arg("data"), py::arg("meta"), py::arg("ttl_ms"),
+           py::arg("exclusive"))
       .def("get_bytes", &Client::get_bytes, py::arg("key"))
       .def("stat", &Client::stat, py::arg("key"))
       .def("list", &Client::list, py::arg("prefix"), py::arg("start_after"), py::arg("limit"))
@@ -417,8 +415,7 @@ PYBIND11_MODULE(_packice, m) {
       .def_property_readonly("closed", &Client::closed);
 
   py::class_<packice::Peer, std::shared_ptr<packice::Peer>>(m, "Peer");
-  py::class_<packice::LocalPeer, packice::Peer, std::shared_ptr<packice::LocalPeer>>(m,
-                                                                                     "LocalPeer")
+  py::class_<packice::LocalPeer, packice::Peer, std::shared_ptr<packice::LocalPeer>>(m, "LocalPeer")
       .def("stats", [](packice::LocalPeer& p) { return StatsDict(p.GetStats()); })
       .def_property_readonly("tier",
                              [](packice::LocalPeer& p) { return std::string(p.tier_name()); });
@@ -437,8 +434,8 @@ PYBIND11_MODULE(_packice, m) {
              o.max_lease_ttl = Ms(max_lease_ttl_ms, o.max_lease_ttl);
              return packice::MemoryPeer::Create(o);
            }),
-           py::arg("capacity"), py::arg("pool"), py::arg("default_ttl_ms"),
-           py::arg("lease_ttl_ms"), py::arg("max_lease_ttl_ms"));
+           py::arg("capacity"), py::arg("pool"), py::arg("default_ttl_ms"), py::arg("lease_ttl_ms"),
+           py::arg("max_lease_ttl_ms"));
 
   py::class_<packice::SharedFSPeer, packice::LocalPeer, std::shared_ptr<packice::SharedFSPeer>>(
       m, "SharedFSPeer")

@@ -28,7 +28,7 @@ PACKICED = BIN_DIR / "packiced"
 
 class Node:
     """One packiced process, started with its own socket (and data directory) and stopped by
-    pid."""
+    pid. Ready when it logs event=ready (at the default log level, info)."""
 
     def __init__(self, args: List[str], data_dir: Optional[str] = None) -> None:
         # Socket paths are limited to 108 bytes: a short directory of our own, not tmp_path.
@@ -53,8 +53,9 @@ class Node:
                     self.http_url = m.group(1)
                 return
             time.sleep(0.02)
+        log = self.log()
         self.stop()
-        raise RuntimeError("packiced did not become ready:\n" + self.log())
+        raise RuntimeError("packiced did not become ready:\n" + log)
 
     def log(self) -> str:
         with open(self.log_path, "rb") as f:
@@ -96,7 +97,7 @@ def start_node() -> Iterator:
 @pytest.fixture
 def node(start_node) -> Node:
     """A memory node with 1 GiB of capacity."""
-    return start_node("--store", "memory", "--capacity", "1G", "--log-level", "warn")
+    return start_node("--store", "memory", "--capacity", "1G")
 
 
 def run_python(code: str, *args: str, timeout: float = 60, input: Optional[str] = None):

@@ -79,7 +79,7 @@ def test_unavailable_when_no_node_listens(tmp_path):
 
 
 def test_unavailable_after_the_node_goes_away(start_node):
-    n = start_node("--store", "memory", "--log-level", "warn")
+    n = start_node("--store", "memory")
     c = packice.connect(n.url)
     c.put("k", b"v")
     n.stop()
