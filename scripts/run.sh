@@ -37,6 +37,12 @@ echo "== walkthrough"
 # The interpreter the binding was built for (Debian's /usr/bin/python3 unless configured so).
 python=$(sed -n 's/^Python3_EXECUTABLE:[A-Z]*=//p' "$build/CMakeCache.txt")
 python=${python:-/usr/bin/python3}
+# `import packice` for that interpreter with no set-up: a .pth file in its /usr/local site
+# directory names build/python (needs write access there; otherwise PYTHONPATH, printed below).
+site=$("$python" -c 'import site; print(site.getsitepackages()[0])' 2>/dev/null || true)
+if [[ -n "$site" ]] && mkdir -p "$site" 2>/dev/null && echo "$build/python" >"$site/packice.pth"; then
+  echo "== import packice: $site/packice.pth -> $build/python"
+fi
 echo "== walkthrough in Python ($python)"
 PYTHONPATH="$build/python${PYTHONPATH:+:$PYTHONPATH}" "$python" "$root/examples/walkthrough.py" \
   --url "uds://$socket"
@@ -47,7 +53,7 @@ cat <<MSG
 packiced is running: pid $pid, url uds://$socket, log $logfile
   try:   export PACKICE_URL=uds://$socket
          echo hello | $build/packice put greeting -   &&   $build/packice get greeting
-  Python: export PYTHONPATH=$build/python
-          $python -c 'import packice; print(packice.connect().get_bytes("greeting"))'
+  Python: $python -c 'import packice; print(packice.connect("uds://$socket").list())'
+          (elsewhere, or without $site/packice.pth: export PYTHONPATH=$build/python)
   stop:  kill $pid
 MSG
