@@ -42,7 +42,7 @@ import re as _re
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple, Union
 
-from . import _packice
+from . import _packice, errors
 from .errors import (
     Aborted,
     AlreadyExists,
@@ -71,20 +71,7 @@ __all__ = [
     "Peer",
     "MemoryPeer",
     "SharedFSPeer",
-    "PackiceError",
-    "NotFound",
-    "AlreadyExists",
-    "WrongState",
-    "LeaseExpired",
-    "OutOfCapacity",
-    "InvalidArgument",
-    "PermissionDenied",
-    "Unavailable",
-    "ProtocolError",
-    "Timeout",
-    "Internal",
-    "Aborted",
-    "Unimplemented",
+    *errors.__all__,  # the exception classes, one per status code
     "error_class",
 ]
 
