@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <boost/asio/co_spawn.hpp>
@@ -1036,6 +1037,14 @@ Status HttpServer::Impl::Start() {
     tls_.emplace(ssl::context::tls_server);
     tls_->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
                       ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+    // OpenSSL's own errors do not say a file is missing; check that first.
+    for (const std::string* file : {&options_.tls_cert_file, &options_.tls_key_file}) {
+      if (::access(file->c_str(), R_OK) != 0) {
+        return InvalidArgument(
+            std::string(file == &options_.tls_cert_file ? "tls_cert" : "tls_key") + " '" + *file +
+            "': " + strerror(errno));
+      }
+    }
     error_code ec;
     tls_->use_certificate_chain_file(options_.tls_cert_file, ec);
     if (ec) {
