@@ -27,6 +27,7 @@ namespace {
 using namespace std::chrono_literals;
 using ::packice::testing::BinPath;
 using ::packice::testing::Daemon;
+using ::packice::testing::MakeSelfSignedCert;
 using ::packice::testing::PatternString;
 using ::packice::testing::ReadFile;
 using ::packice::testing::RunProgram;
@@ -440,14 +441,8 @@ TEST_F(HttpClientTest, Cli) {
 
 TEST_F(HttpClientTest, Tls) {
   TempDir dir;
-  const std::string cert = dir.path() + "/c.pem", key = dir.path() + "/k.pem";
-  std::string out;
-  ASSERT_EQ(RunProgram({"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
-                        "-days", "1", "-subj", "/CN=localhost", "-addext",
-                        "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert},
-                       &out),
-            0)
-      << out;
+  std::string cert, key, out;
+  ASSERT_OK(MakeSelfSignedCert(dir.path(), &cert, &key));
   Daemon tls;
   ASSERT_OK(tls.Start(
       {"--http", "127.0.0.1:0", "--store", "memory", "--tls-cert", cert, "--tls-key", key}));
@@ -498,14 +493,8 @@ TEST_F(HttpClientTest, Tls) {
 
 TEST_F(HttpClientTest, TlsWithAToken) {
   TempDir dir;
-  const std::string cert = dir.path() + "/c.pem", key = dir.path() + "/k.pem";
-  std::string out;
-  ASSERT_EQ(RunProgram({"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
-                        "-days", "1", "-subj", "/CN=localhost", "-addext",
-                        "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert},
-                       &out),
-            0)
-      << out;
+  std::string cert, key, out;
+  ASSERT_OK(MakeSelfSignedCert(dir.path(), &cert, &key));
   Daemon node;
   ASSERT_OK(node.Start({"--http", "127.0.0.1:0", "--store", "memory", "--tls-cert", cert,
                         "--tls-key", key, "--http-token", "s3cret"}));

@@ -38,6 +38,7 @@ namespace {
 using namespace std::chrono_literals;
 using ::packice::testing::Daemon;
 using ::packice::testing::kSanitized;
+using ::packice::testing::MakeSelfSignedCert;
 using ::packice::testing::PatternString;
 using ::packice::testing::RunProgram;
 using ::packice::testing::TempDir;
@@ -1621,22 +1622,10 @@ TEST_F(HttpTest, BearerToken) {
 
 // --- TLS -----------------------------------------------------------------------------------------
 
-// A self-signed certificate for 127.0.0.1 and its key, in `dir`.
-void MakeCertificate(const std::string& dir, std::string* cert, std::string* key) {
-  *cert = dir + "/cert.pem";
-  *key = dir + "/key.pem";
-  std::string out;
-  int rc = RunProgram({"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj",
-                       "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1", "-days", "2",
-                       "-keyout", *key, "-out", *cert},
-                      &out);
-  ASSERT_EQ(rc, 0) << out;
-}
-
 TEST_F(HttpTest, Tls) {
   daemon_.Stop();
   std::string cert, key;
-  ASSERT_NO_FATAL_FAILURE(MakeCertificate(dir_.path(), &cert, &key));
+  ASSERT_OK(MakeSelfSignedCert(dir_.path(), &cert, &key));
   Daemon tls;
   ASSERT_OK(tls.Start(
       {"--http", "127.0.0.1:0", "--store", "memory", "--tls-cert", cert, "--tls-key", key}));
@@ -1706,7 +1695,7 @@ TEST_F(HttpTest, TlsSlowButSteadyClientsAreServed) {
   // piece per io timeout, but never stalled, is still served to the end.
   daemon_.Stop();
   std::string cert, key;
-  ASSERT_NO_FATAL_FAILURE(MakeCertificate(dir_.path(), &cert, &key));
+  ASSERT_OK(MakeSelfSignedCert(dir_.path(), &cert, &key));
   std::string config = WriteConfig("[http]\nio_timeout = \"1s\"\nidle_timeout = \"1s\"\n");
   Daemon tls;
   ASSERT_OK(tls.Start({"--http", "127.0.0.1:0", "--store", "memory", "--config", config,

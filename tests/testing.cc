@@ -200,4 +200,16 @@ std::string ReadFile(const std::string& path) {
   return ss.str();
 }
 
+Status MakeSelfSignedCert(const std::string& dir, std::string* cert, std::string* key) {
+  *cert = dir + "/cert.pem";
+  *key = dir + "/key.pem";
+  std::string out;
+  int rc = RunProgram({"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj",
+                       "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1", "-days", "2",
+                       "-keyout", *key, "-out", *cert},
+                      &out);
+  if (rc != 0) return Internal("openssl req exited " + std::to_string(rc) + ": " + out);
+  return Status();
+}
+
 }  // namespace packice::testing

@@ -57,6 +57,9 @@ inline constexpr bool kSanitized = false;
 std::string PatternString(size_t n, uint8_t seed);
 // The whole content of a file ("" if it cannot be read).
 std::string ReadFile(const std::string& path);
+// A self-signed certificate for CN=localhost and IP 127.0.0.1 and its key, as PEM files in
+// `dir` (openssl req). Errors: kInternal with openssl's output.
+Status MakeSelfSignedCert(const std::string& dir, std::string* cert, std::string* key);
 
 #define EXPECT_CODE(expr, code_)                                                     \
   EXPECT_EQ(::packice::testing::StatusOf(expr).code(), ::packice::StatusCode::code_) \
