@@ -11,6 +11,7 @@ packages=(
   libgtest-dev libgmock-dev
   libssl-dev openssl                 # TLS for the HTTP transport; tests make certificates
   libtomlplusplus-dev nlohmann-json3-dev libcurl4-openssl-dev  # config, JSON, the HTTP client
+  libxxhash-dev                      # hashing (eviction shards, sharedfs file names)
   python3 python3-dev pybind11-dev   # the Python binding (built for Debian's /usr/bin/python3)
   python3-pytest python3-numpy       # its tests (numpy checks zero-copy sharing)
   python3-redis python3-hiredis     # bench/python_bench.py's baseline (redis-py, C parser)
