@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Packice builds, tests and benchmarks with; skips what is there.
-# Usage: scripts/install-deps.sh [--bench]
+# Usage: scripts/install-deps.sh [--print] [--bench]
+#   --bench  also what bench/ compares against (redis, nginx, wrk, Google Benchmark)
+#   --print  list the packages instead of installing (scripts/check-deps.py reads it)
 set -euo pipefail
 
 packages=(
@@ -16,8 +18,17 @@ packages=(
   python3-pytest python3-numpy       # its tests (numpy checks zero-copy sharing)
   python3-redis python3-hiredis     # bench/python_bench.py's baseline (redis-py, C parser)
 )
-if [[ "${1:-}" == "--bench" ]]; then
-  packages+=(libbenchmark-dev redis-server redis-tools wrk nginx-light)
+print=0
+for arg in "$@"; do
+  case $arg in
+    --bench) packages+=(libbenchmark-dev redis-server redis-tools wrk nginx-light curl git) ;;
+    --print) print=1 ;;
+    *) echo "usage: $0 [--print] [--bench]" >&2; exit 2 ;;
+  esac
+done
+if ((print)); then
+  printf '%s\n' "${packages[@]}"
+  exit 0
 fi
 
 missing=()

@@ -28,10 +28,11 @@
 namespace packice {
 namespace {
 
-using namespace std::chrono_literals;
 using ::packice::testing::BinPath;
+using namespace std::chrono_literals;
 using ::packice::testing::Daemon;
 using ::packice::testing::kSanitized;
+using ::packice::testing::PackicedArgv;
 using ::packice::testing::PatternString;
 using ::packice::testing::ReadFile;
 using ::packice::testing::RunProgram;
@@ -653,7 +654,8 @@ TEST_F(IntegrationTest, SigtermExitsZeroAndRemovesTheSocket) {
 
 TEST_F(IntegrationTest, SecondDaemonOnTheSameSocketFails) {
   std::string out;
-  int code = RunProgram({BinPath("packiced"), "--socket", daemon_.socket()}, &out, "", 10s);
+  TempDir other;
+  int code = RunProgram(PackicedArgv(other.path(), {"--socket", daemon_.socket()}), &out, "", 10s);
   EXPECT_NE(code, 0) << out;
   EXPECT_LT(code, 128) << "it exits by itself";
   EXPECT_NE(out.find("already listening"), std::string::npos) << out;
@@ -667,8 +669,7 @@ TEST(DaemonFlagsTest, BadCapacityFails) {
   for (const char* bad : {"bogus", "-1", "12X", "1.5G", "0", "99999999999T"}) {
     SCOPED_TRACE(bad);
     std::string out;
-    int code =
-        RunProgram({BinPath("packiced"), "--socket", sock, "--capacity", bad}, &out, "", 10s);
+    int code = RunProgram(PackicedArgv(dir.path(), {"--capacity", bad}), &out, "", 10s);
     EXPECT_NE(code, 0) << out;
     EXPECT_LT(code, 128) << "it exits by itself";
     EXPECT_NE(out.find("capacity"), std::string::npos) << out;
@@ -689,14 +690,14 @@ TEST(DaemonFlagsTest, StaleSocketIsReplacedButOtherFilesAreNot) {
     close(fd);
   }
   ::packice::testing::ChildProcess proc;
-  ASSERT_OK(proc.Start({BinPath("packiced"), "--socket", path, "--log-level", "warn"}));
+  ASSERT_OK(proc.Start(PackicedArgv(dir.path(), {"--log-level", "warn"})));
   EXPECT_TRUE(Eventually([&] { return Connect("uds://" + path).ok(); }));
   EXPECT_EQ(proc.Stop(SIGTERM), 0);
 
   const std::string file = dir.path() + "/precious.txt";
   WriteFile(file, "do not delete");
   std::string out;
-  int code = RunProgram({BinPath("packiced"), "--socket", file}, &out, "", 10s);
+  int code = RunProgram(PackicedArgv(dir.path(), {"--socket", file}), &out, "", 10s);
   EXPECT_NE(code, 0) << out;
   EXPECT_LT(code, 128) << "it exits by itself";
   EXPECT_NE(out.find("not a socket"), std::string::npos) << out;
@@ -709,7 +710,9 @@ TEST(DaemonFlagsTest, KilledDaemonCanBeRestartedOnItsSocket) {
   EXPECT_EQ(daemon.Stop(SIGKILL), 128 + SIGKILL);
   EXPECT_TRUE(std::filesystem::exists(daemon.socket())) << "SIGKILL leaves the socket file";
   ::packice::testing::ChildProcess proc;
-  ASSERT_OK(proc.Start({BinPath("packiced"), "--socket", daemon.socket(), "--log-level", "warn"}));
+  ASSERT_OK(proc.Start(PackicedArgv(
+      std::filesystem::path(daemon.socket()).parent_path(),
+      {"--socket", daemon.socket(), "--data-dir", daemon.data_dir(), "--log-level", "warn"})));
   EXPECT_TRUE(Eventually([&] { return Connect(daemon.url()).ok(); }));
   auto client = Connect(daemon.url());
   ASSERT_OK(client.status());

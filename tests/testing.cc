@@ -2,12 +2,14 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -16,30 +18,103 @@
 #include <string_view>
 #include <thread>
 
-extern char** environ;
-
 namespace packice::testing {
 
 ChildProcess::~ChildProcess() {
   if (pid_ > 0) Stop(SIGKILL);
 }
 
-Status ChildProcess::Start(const std::vector<std::string>& argv, const std::string& log_path) {
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  if (!log_path.empty()) {
-    posix_spawn_file_actions_addopen(&fa, 1, log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+namespace {
+
+// A path a test is about to start: appended to $PACKICE_EXEC_LOG when set, so that
+// scripts/check-deps.py can check that a fresh machine has it.
+void RecordExec(const std::string& path) {
+  const char* log = std::getenv("PACKICE_EXEC_LOG");
+  if (log == nullptr || *log == '\0') return;
+  int fd = ::open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) return;
+  const std::string line = path + "\n";
+  [[maybe_unused]] ssize_t n = ::write(fd, line.data(), line.size());  // one O_APPEND write
+  ::close(fd);
+}
+
+// A test never runs packiced on the user's paths: it names its own --data-dir and socket (as
+// PackicedArgv does), or asks only for --help.
+void CheckOwnedPaths(const std::vector<std::string>& argv) {
+  if (!argv[0].ends_with("/packiced")) return;
+  auto has = [&](std::string_view flag) {
+    return std::find(argv.begin(), argv.end(), flag) != argv.end();
+  };
+  if (has("--help")) return;
+  if (!has("--data-dir") || !has("--socket")) {
+    std::fprintf(stderr,
+                 "test bug: packiced started without its own --data-dir and --socket "
+                 "(use PackicedArgv)\n");
+    std::abort();
   }
+}
+
+// Spawns `argv` with stdin from `in_path` (unless empty) and stdout+stderr to `out_path`
+// (unless empty; appended when `append`). The child gets SIGKILL when the thread that spawned
+// it exits, so a test that crashes leaves no process behind. Returns the pid, or -errno.
+pid_t SpawnOwned(const std::vector<std::string>& argv, const std::string& in_path,
+                 const std::string& out_path, bool append) {
+  CheckOwnedPaths(argv);
+  RecordExec(argv[0]);
+  // Everything the child needs is made before fork: after it, only async-signal-safe calls.
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
-  int rc = posix_spawn(&pid_, argv[0].c_str(), &fa, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0) {
-    pid_ = -1;
-    return ErrnoError("posix_spawn " + argv[0], rc);
+  const int out_flags = O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC);
+  const pid_t parent = getpid();
+  int err_pipe[2];
+  if (pipe2(err_pipe, O_CLOEXEC) != 0) return -errno;
+  const pid_t pid = fork();
+  if (pid < 0) {
+    const int e = errno;
+    close(err_pipe[0]);
+    close(err_pipe[1]);
+    return -e;
   }
+  if (pid == 0) {
+    int e = 0;
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) _exit(127);
+    if (!in_path.empty()) {
+      int fd = ::open(in_path.c_str(), O_RDONLY);
+      if (fd < 0 || dup2(fd, 0) < 0) e = errno;
+    }
+    if (e == 0 && !out_path.empty()) {
+      int fd = ::open(out_path.c_str(), out_flags, 0644);
+      if (fd < 0 || dup2(fd, 1) < 0 || dup2(1, 2) < 0) e = errno;
+    }
+    if (e == 0) {
+      execv(args[0], args.data());
+      e = errno;
+    }
+    [[maybe_unused]] ssize_t n = write(err_pipe[1], &e, sizeof e);
+    _exit(127);
+  }
+  close(err_pipe[1]);
+  int child_errno = 0;
+  ssize_t n;
+  while ((n = read(err_pipe[0], &child_errno, sizeof child_errno)) < 0 && errno == EINTR) {
+  }
+  close(err_pipe[0]);
+  if (n == sizeof child_errno) {  // the exec failed: reap the child
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    return -child_errno;
+  }
+  return pid;
+}
+
+}  // namespace
+
+Status ChildProcess::Start(const std::vector<std::string>& argv, const std::string& log_path) {
+  const pid_t pid = SpawnOwned(argv, "", log_path, /*append=*/true);
+  if (pid < 0) return ErrnoError("spawn " + argv[0], -pid);
+  pid_ = pid;
   return Status::Ok();
 }
 
@@ -91,6 +166,17 @@ int ChildProcess::WaitFor(std::chrono::milliseconds timeout) {
 
 std::string BinPath(const std::string& name) { return std::string(PACKICE_BIN_DIR) + "/" + name; }
 
+std::vector<std::string> PackicedArgv(const std::string& dir, std::vector<std::string> flags) {
+  std::vector<std::string> argv = {BinPath("packiced")};
+  auto has = [&](std::string_view flag) {
+    return std::find(flags.begin(), flags.end(), flag) != flags.end();
+  };
+  if (!has("--socket")) argv.insert(argv.end(), {"--socket", dir + "/packice.sock"});
+  if (!has("--data-dir")) argv.insert(argv.end(), {"--data-dir", dir + "/data"});
+  argv.insert(argv.end(), flags.begin(), flags.end());
+  return argv;
+}
+
 TempDir::TempDir() {
   const char* tmp = std::getenv("TMPDIR");
   std::string tmpl = std::string(tmp && *tmp ? tmp : "/tmp") + "/packice-test-XXXXXX";
@@ -106,10 +192,10 @@ TempDir::~TempDir() {
 
 Status Daemon::Start(const std::vector<std::string>& extra) {
   socket_ = dir_.path() + "/packice.sock";
-  std::vector<std::string> argv = {BinPath("packiced"), "--socket", socket_, "--data-dir",
-                                   data_dir()};
-  argv.insert(argv.end(), extra.begin(), extra.end());
-  PACKICE_RETURN_IF_ERROR(proc_.Start(argv, dir_.path() + "/packiced.log"));
+  std::vector<std::string> flags = {"--socket", socket_, "--data-dir", data_dir()};
+  flags.insert(flags.end(), extra.begin(), extra.end());
+  PACKICE_RETURN_IF_ERROR(
+      proc_.Start(PackicedArgv(dir_.path(), flags), dir_.path() + "/packiced.log"));
   // Ready when the socket accepts a connection; give up after 10 s.
   for (int i = 0; i < 1000; ++i) {
     int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -162,18 +248,8 @@ int RunProgram(const std::vector<std::string>& argv, std::string* out,
     std::ofstream in(in_path, std::ios::binary);
     in << stdin_data;
   }
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, in_path.c_str(), O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid;
-  int rc = posix_spawn(&pid, argv[0].c_str(), &fa, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0) return -1;
+  const pid_t pid = SpawnOwned(argv, in_path, out_path, /*append=*/false);
+  if (pid < 0) return -1;
   int status = 0;
   if (!WaitPidFor(pid, timeout, &status)) {
     kill(pid, SIGKILL);

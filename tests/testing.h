@@ -76,7 +76,9 @@ class FakeClock final : public Clock {
   std::atomic<int64_t> now_ms_{1'000'000};
 };
 
-// A child process this test owns: started with posix_spawn, stopped by pid.
+// A child process this test owns, stopped by pid. It gets SIGKILL when the thread that started
+// it exits (PR_SET_PDEATHSIG), so a test that crashes leaves no process behind: start children
+// from the test's own thread, not from a short-lived one.
 class ChildProcess {
  public:
   ChildProcess() = default;
@@ -102,6 +104,12 @@ class ChildProcess {
 
 // Path of a program built in this tree (packiced, packice, packice_walkthrough).
 std::string BinPath(const std::string& name);
+
+// The argv of a packiced this test owns: `flags`, after `--socket DIR/packice.sock` and
+// `--data-dir DIR/data` for whichever of the two `flags` does not set. Tests start packiced
+// only this way (ChildProcess and RunProgram abort a test that starts one without its own
+// --socket and --data-dir), so a test never touches, or locks, the user's node.
+std::vector<std::string> PackicedArgv(const std::string& dir, std::vector<std::string> flags);
 
 // A fresh directory under $TMPDIR, removed by the destructor.
 class TempDir {

@@ -5,6 +5,7 @@
 
 #include <cstring>
 #include <filesystem>
+#include <vector>
 
 #include "packice/client.h"
 #include "testing.h"
@@ -14,7 +15,9 @@ namespace {
 
 using testing::BinPath;
 using testing::Daemon;
+using testing::PackicedArgv;
 using testing::RunProgram;
+using testing::TempDir;
 
 std::string AsString(std::span<const std::byte> b) {
   return std::string(reinterpret_cast<const char*>(b.data()), b.size());
@@ -63,9 +66,10 @@ TEST(DiskNodeTest, SecondNodeOnTheSameDataDirIsRefused) {
   Daemon first;
   ASSERT_OK(first.Start({"--store", "disk", "--log-level", "warn"}));
   std::string out;
-  int rc = RunProgram({BinPath("packiced"), "--socket", first.data_dir() + "/../other.sock",
-                       "--store", "disk", "--data-dir", first.data_dir()},
-                      &out, "", std::chrono::seconds(20));
+  TempDir other;
+  int rc =
+      RunProgram(PackicedArgv(other.path(), {"--store", "disk", "--data-dir", first.data_dir()}),
+                 &out, "", std::chrono::seconds(20));
   EXPECT_NE(rc, 0);
   EXPECT_NE(out.find("another process uses"), std::string::npos) << out;
 }
@@ -143,6 +147,84 @@ TEST(DiskNodeTest, KeysNeverBecomePaths) {
   EXPECT_CODE(client->Put(std::string(2000, 'k'), "x"), kInvalidArgument);
   EXPECT_CODE(client->Put("line\nbreak", "x"), kInvalidArgument);
   EXPECT_CODE(client->Put(std::string("nul\0byte", 8), "x"), kInvalidArgument);
+}
+
+// --- a clean stop keeps the data (warm restart) ---------------------------------------------
+
+TEST(TieredNodeTest, SigtermWritesWhatOnlyMemoryHeldAndARestartServesIt) {
+  Daemon node;
+  ASSERT_OK(node.Start({"--capacity", "64M"}));
+  std::vector<uint64_t> versions;
+  {
+    auto client = Connect(node.url());
+    ASSERT_OK(client.status());
+    for (int i = 0; i < 20; ++i) {
+      auto info = client->Put("warm/" + std::to_string(i), std::string((i + 1) << 16, 'a' + i));
+      ASSERT_OK(info.status());
+      EXPECT_EQ(info->tier, "memory");
+      versions.push_back(info->version);
+    }
+  }
+  ASSERT_EQ(node.Stop(SIGTERM), 0) << node.log();
+  EXPECT_NE(node.log().find("event=persisted written=20 "), std::string::npos) << node.log();
+  ASSERT_OK(node.Start({"--capacity", "64M"}));
+  auto client = Connect(node.url());
+  ASSERT_OK(client.status());
+  for (int i = 0; i < 20; ++i) {
+    auto r = client->Get("warm/" + std::to_string(i));
+    ASSERT_TRUE(r.ok()) << i << ": " << r.status().ToString();
+    EXPECT_EQ(AsString(r->data()), std::string((i + 1) << 16, 'a' + i)) << i;
+    EXPECT_EQ(r->info().version, versions[i]) << "the same object, so the same ETag";
+  }
+}
+
+TEST(TieredNodeTest, Kill9LosesNothingAcknowledgedWithWriteThrough) {
+  Daemon node;
+  const std::vector<std::string> flags = {"--capacity", "16M", "--write-through", "--log-level",
+                                          "warn"};
+  ASSERT_OK(node.Start(flags));
+  {
+    auto client = Connect(node.url());
+    ASSERT_OK(client.status());
+    for (int i = 0; i < 24; ++i) {
+      ASSERT_OK(client->Put("wt/" + std::to_string(i), std::string(2 << 20, 'a' + i)).status());
+    }
+    auto last = client->Get("wt/23");
+    ASSERT_OK(last.status());
+    EXPECT_EQ(last->info().tier, "memory") << "reads are still served from memory";
+  }
+  EXPECT_EQ(node.Stop(SIGKILL), 128 + SIGKILL);
+  ASSERT_OK(node.Start(flags));
+  auto client = Connect(node.url());
+  ASSERT_OK(client.status());
+  for (int i = 0; i < 24; ++i) {
+    auto r = client->Get("wt/" + std::to_string(i));
+    ASSERT_TRUE(r.ok()) << i << ": " << r.status().ToString();
+    EXPECT_EQ(AsString(r->data()), std::string(2 << 20, 'a' + i)) << i;
+  }
+}
+
+TEST(TieredNodeTest, VersionsNeverRepeatAfterKill9) {
+  Daemon node;
+  ASSERT_OK(node.Start({"--log-level", "warn"}));
+  uint64_t before = 0;
+  {
+    auto client = Connect(node.url());
+    ASSERT_OK(client.status());
+    for (int i = 0; i < 5; ++i) {
+      auto info = client->Put("v", "only in memory " + std::to_string(i));
+      ASSERT_OK(info.status());
+      before = info->version;
+    }
+  }
+  EXPECT_EQ(node.Stop(SIGKILL), 128 + SIGKILL);
+  ASSERT_OK(node.Start({"--log-level", "warn"}));
+  auto client = Connect(node.url());
+  ASSERT_OK(client.status());
+  EXPECT_CODE(client->Get("v"), kNotFound) << "memory is a cache: kill -9 loses it";
+  auto after = client->Put("v", "new");
+  ASSERT_OK(after.status());
+  EXPECT_GT(after->version, before);
 }
 
 }  // namespace

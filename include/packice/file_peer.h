@@ -10,6 +10,7 @@
 namespace packice {
 
 class Clock;
+class VersionSequence;
 
 struct FilePeerOptions {
   // The data directory; created if missing. One process at a time may use it.
@@ -24,6 +25,9 @@ struct FilePeerOptions {
   Duration max_lease_ttl = std::chrono::hours(1);
   bool background_threads = true;
   std::shared_ptr<Clock> clock;
+  // Where object versions come from; nullptr = a durable sequence of the directory's own
+  // (DIR/VERSION), so versions never repeat across restarts. TieredPeer's tiers share one.
+  std::shared_ptr<VersionSequence> versions;
 };
 
 class FilePeer : public LocalPeer {

@@ -4,6 +4,7 @@
 #define PACKICE_LOCAL_PEER_H_
 
 #include <cstdint>
+#include <functional>
 #include <string_view>
 
 #include "packice/peer.h"
@@ -46,6 +47,26 @@ class LocalPeer : public Peer {
   virtual void ReapExpired() = 0;
   // Blocks until the store's background work on freed objects is done (tests; idempotent).
   virtual void DrainCleaner() = 0;
+
+  // What Persist did.
+  struct PersistReport {
+    uint64_t objects = 0;  // written to durable storage now
+    uint64_t bytes = 0;    // their sizes
+    uint64_t durable = 0;  // already durable: nothing to write
+    uint64_t failed = 0;   // could not be read or written (they stay in memory only)
+    uint64_t left = 0;     // not written: durable storage is full, or Persist was cancelled
+    bool full = false;     // durable storage had no room for the rest
+    bool cancelled = false;
+  };
+  // Before a clean stop: writes every sealed object that lives only in memory to this peer's
+  // durable storage (within its capacity), so that a restart serves it again. `cancelled` is
+  // asked between objects (and between chunks of a large one); `progress`, when set, is called
+  // about once a second. A peer with nothing volatile, or nothing durable, does nothing.
+  // REQUIRES: no other calls on the peer meanwhile (the node stopped serving).
+  virtual PersistReport Persist(const std::function<bool()>& cancelled,
+                                const std::function<void(const PersistReport&)>& progress) {
+    return {};
+  }
 };
 
 }  // namespace packice

@@ -10,6 +10,7 @@
 namespace packice {
 
 class Clock;
+class VersionSequence;
 
 struct MemoryPeerOptions {
   // Bytes of object content the peer may hold, counted in whole pages per shared-memory object.
@@ -32,6 +33,9 @@ struct MemoryPeerOptions {
   bool background_threads = true;
   // Time source; nullptr = the system's steady clock.
   std::shared_ptr<Clock> clock;
+  // Where object versions come from; nullptr = the peer's own sequence in memory (versions
+  // restart at 1). TieredPeer's tiers share one (packice/version_sequence.h).
+  std::shared_ptr<VersionSequence> versions;
 };
 
 class MemoryPeer : public LocalPeer {

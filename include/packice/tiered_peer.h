@@ -10,8 +10,16 @@
 //    it fails with kOutOfCapacity.
 //  - Object TTLs carry across tiers (a demoted copy expires when the original would have).
 //
-// Durability: an object lives only in memory until it is demoted. A node that must keep every
-// acknowledged write across a crash uses the disk peer alone (packiced --store disk).
+// Durability, three choices (docs/architecture.md compares them):
+//  - cache (the default): an object lives only in memory until it is demoted. Persist(), which
+//    packiced calls on a clean stop, writes what only memory holds to cold, so a restart
+//    serves it again; kill -9 loses what was only in memory.
+//  - write_through: a seal returns once cold holds a durable copy too; reads are still served
+//    from memory, and kill -9 loses nothing acknowledged.
+//  - the disk peer alone (packiced --store disk): every object is a file, read from the page
+//    cache.
+// An object keeps its version (and so its ETag) when it moves between the tiers, provided both
+// tiers draw versions from one VersionSequence (packiced's do).
 //
 // Thread safety: safe for concurrent use.
 #ifndef PACKICE_TIERED_PEER_H_
@@ -20,6 +28,7 @@
 #include <memory>
 #include <string>
 
+#include "packice/clock.h"
 #include "packice/local_peer.h"
 
 namespace packice {
@@ -32,8 +41,12 @@ struct TieredPeerOptions {
   uint32_t promote_after_hits = 2;
   // "lru" or "lru2": how demotion victims are chosen.
   std::string policy = "lru2";
+  // A seal returns only once cold holds a durable copy as well (see above).
+  bool write_through = false;
   // A background thread demotes and promotes; tests turn it off and call Demote().
   bool background_threads = true;
+  // TTLs of moved copies are computed with this clock; nullptr = the system clock.
+  std::shared_ptr<Clock> clock;
 };
 
 class TieredPeer : public LocalPeer {

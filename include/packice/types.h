@@ -52,6 +52,11 @@ struct CreateOptions {
   std::optional<Duration> ttl;
   // Fail with kAlreadyExists when the key is bound or being created, instead of rebinding.
   bool exclusive = false;
+  // A copy of an existing object, moved between the tiers of one node (TieredPeer): it keeps
+  // that object's version and creation time, so its ETag survives the move. 0 = a new object,
+  // numbered by the peer. Only peers that compose peers set these; no transport carries them.
+  uint64_t copy_of_version = 0;
+  int64_t copy_created_unix_ms = 0;
 };
 
 struct ListOptions {

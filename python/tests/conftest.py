@@ -8,6 +8,7 @@ the python_tests test); by hand:
 
 from __future__ import annotations
 
+import ctypes
 import os
 import re
 import shutil
@@ -24,6 +25,22 @@ import pytest
 SOURCE_DIR = Path(os.environ.get("PACKICE_SOURCE_DIR", Path(__file__).resolve().parents[2]))
 BIN_DIR = Path(os.environ.get("PACKICE_BIN_DIR", SOURCE_DIR / "build")).resolve()
 PACKICED = BIN_DIR / "packiced"
+_PR_SET_PDEATHSIG = 1
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGKILL when this test process dies, so a crashed test
+    leaves no packiced behind (as tests/testing.cc does for the C++ tests)."""
+    _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def record_exec(path: str) -> None:
+    """Appends a program a test starts to $PACKICE_EXEC_LOG (read by scripts/check-deps.py)."""
+    log = os.environ.get("PACKICE_EXEC_LOG")
+    if log:
+        with open(log, "a") as f:
+            f.write(os.path.realpath(path) + "\n")
 
 
 class Node:
@@ -40,7 +57,10 @@ class Node:
         self.http_url: Optional[str] = None
         argv = [str(PACKICED), "--socket", self.socket, "--data-dir", self.data_dir] + args
         self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT)
+        record_exec(argv[0])
+        self.proc = subprocess.Popen(
+            argv, stdout=self._log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent
+        )
         self.pid = self.proc.pid
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -103,6 +123,7 @@ def node(start_node) -> Node:
 def run_python(code: str, *args: str, timeout: float = 60, input: Optional[str] = None):
     """Runs `code` in a new Python process (this interpreter, this PYTHONPATH); returns the
     CompletedProcess, stdout and stderr as text. Fails the test with its output if it fails."""
+    record_exec(sys.executable)
     proc = subprocess.run(
         [sys.executable, "-c", code, *args],
         capture_output=True,

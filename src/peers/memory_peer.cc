@@ -12,7 +12,7 @@ std::shared_ptr<MemoryPeer> MemoryPeer::Create(MemoryPeerOptions options) {
   auto peer = std::make_shared<StorePeer<MemoryPeer>>(
       std::move(store),
       LeasePolicy{options.default_lease_ttl, options.default_object_ttl, options.max_lease_ttl,
-                  options.background_threads, options.clock});
+                  options.background_threads, options.clock, options.versions});
   // A memory store recovers nothing, so starting cannot fail.
   peer->Start().IgnoreError();
   return peer;

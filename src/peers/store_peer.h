@@ -26,6 +26,7 @@
 #include "core/validate.h"
 #include "packice/clock.h"
 #include "packice/local_peer.h"
+#include "packice/version_sequence.h"
 
 namespace packice {
 
@@ -36,6 +37,9 @@ struct LeasePolicy {
   Duration max_lease_ttl = std::chrono::hours(1);
   bool background_threads = true;
   std::shared_ptr<Clock> clock;
+  // Where versions come from; nullptr = a sequence of this peer's own, in memory. The tiers of
+  // a TieredPeer share one, so an object keeps its version when it moves.
+  std::shared_ptr<VersionSequence> versions;
 };
 
 namespace store_peer_internal {
@@ -86,6 +90,7 @@ class StorePeer final : public Base {
   StorePeer(std::unique_ptr<BlobStore> store, LeasePolicy policy)
       : policy_(std::move(policy)),
         clock_(policy_.clock ? policy_.clock : Clock::System()),
+        versions_(policy_.versions ? policy_.versions : std::make_shared<VersionSequence>()),
         store_(std::move(store)) {}
 
   // Loads what the store recovered, then starts the reaper. Call once, before use.
@@ -109,7 +114,7 @@ class StorePeer final : public Base {
           obj->expires_at = now + Duration(left_ms);
           object_deadlines_.insert({obj->expires_at, obj.get()});
         }
-        last_version_ = std::max(last_version_.load(), obj->info.version);
+        versions_->Observe(obj->info.version);
         bound_.emplace(obj->info.key, std::move(obj));
       }
     }
@@ -308,12 +313,18 @@ class StorePeer final : public Base {
     }
     auto obj = std::make_shared<ObjectRecord>();
     obj->info.key = std::move(key);
-    obj->info.version = ++last_version_;
+    if (req.create.copy_of_version != 0) {  // a copy moved between tiers keeps who it is
+      versions_->Observe(req.create.copy_of_version);
+      obj->info.version = req.create.copy_of_version;
+      obj->info.created_unix_ms = req.create.copy_created_unix_ms;
+    } else {
+      PACKICE_ASSIGN_OR_RETURN(obj->info.version, versions_->Next());
+      obj->info.created_unix_ms = clock_->UnixMillis();
+    }
     obj->info.size = req.size;
     obj->info.state = ObjectState::kCreating;
     obj->info.meta = req.create.meta;
     obj->info.ttl = ttl;
-    obj->info.created_unix_ms = clock_->UnixMillis();
     obj->info.tier = std::string(store_->tier());
     obj->exclusive = req.create.exclusive;
     // Allocation may zero pooled memory or create a file: done outside the table lock.
@@ -458,8 +469,8 @@ class StorePeer final : public Base {
 
   const LeasePolicy policy_;
   const std::shared_ptr<Clock> clock_;
+  const std::shared_ptr<VersionSequence> versions_;
   const std::unique_ptr<BlobStore> store_;
-  std::atomic<uint64_t> last_version_{0};
   // Read acquires that found a live sealed object / found none (LocalPeer::Stats).
   std::atomic<uint64_t> hits_{0};
   std::atomic<uint64_t> misses_{0};

@@ -19,6 +19,7 @@ namespace {
 constexpr size_t kMaxPendingPromotions = 1024;
 constexpr size_t kMaxTrackedColdHits = 100000;
 constexpr Duration kMoveLeaseTtl = std::chrono::minutes(5);
+constexpr auto kProgressEvery = std::chrono::seconds(1);
 
 bool IsCode(const Status& s, StatusCode code) { return s.code() == code; }
 
@@ -29,6 +30,7 @@ class TieredPeerImpl final : public TieredPeer {
       : hot_(std::move(hot)),
         cold_(std::move(cold)),
         options_(std::move(options)),
+        clock_(options_.clock ? options_.clock : Clock::System()),
         // One shard: demotion order is global (LRU order across shards would be approximate),
         // and the evictor's lock is short next to the copies it orders.
         evictor_(NewEvictor(kind, EvictionOptions{.shards = 1})) {
@@ -95,17 +97,27 @@ class TieredPeerImpl final : public TieredPeer {
   Result<ObjectInfo> Seal(LeaseId lease, std::optional<uint64_t> size) override {
     PACKICE_ASSIGN_OR_RETURN(TierLease l, Find(lease));
     if (l.mode != LeaseMode::kCreate) return PermissionDenied("seal needs a create lease");
+    // Seals of one key run one at a time: each leaves both tiers consistent before the next.
+    MutexLock key_lock(&KeyMutex(l.info.key));
+    if (l.tier == hot_.get() && options_.write_through) {
+      PACKICE_RETURN_IF_ERROR(WriteThrough(lease, l, size));
+    }
     Result<ObjectInfo> info = Status();
     {
       // Sealing rebinds the key; demotion's check-and-drop must not interleave with it.
       MutexLock lock(&move_mu_);
       info = l.tier->Seal(l.inner, size);
-      if (info.ok()) {
+      if (info.ok() && l.tier == hot_.get() && options_.write_through) {
+        MutexLock t(&mu_);
+        clean_[info->key] = info->version;  // cold holds this very object (WriteThrough)
+      } else if (info.ok()) {
         // The other tier's copy (an older version) must never resurface, nor shadow this one.
         Peer* other = l.tier == hot_.get() ? static_cast<Peer*>(cold_.get()) : hot_.get();
         other->Delete(info->key).IgnoreError();
         MutexLock t(&mu_);
         clean_.erase(info->key);
+      } else if (options_.write_through && l.tier == hot_.get()) {
+        DeleteIfVersion(*cold_, l.info.key, l.info.version);  // the copy of what never was
       }
     }
     if (SealEndedLease(info.status())) Forget(lease);
@@ -165,6 +177,7 @@ class TieredPeerImpl final : public TieredPeer {
   }
 
   Status Delete(std::string_view key) override {
+    MutexLock key_lock(&KeyMutex(key));
     MutexLock lock(&move_mu_);
     Status h = hot_->Delete(key);
     Status c = cold_->Delete(key);
@@ -234,6 +247,33 @@ class TieredPeerImpl final : public TieredPeer {
     cold_->DrainCleaner();
   }
 
+  PersistReport Persist(const std::function<bool()>& cancelled,
+                        const std::function<void(const PersistReport&)>& progress) override {
+    PersistReport report;
+    auto last_report = std::chrono::steady_clock::now();
+    ListOptions page_options;
+    page_options.limit = kMaxListLimit;
+    while (true) {
+      auto page = hot_->List(page_options);
+      if (!page.ok()) break;
+      for (const ObjectInfo& info : page->objects) {
+        if (report.full || report.cancelled || (cancelled && cancelled())) {
+          report.cancelled = !report.full;
+          ++report.left;
+          continue;
+        }
+        PersistOne(info, cancelled, &report);
+        if (progress && std::chrono::steady_clock::now() - last_report >= kProgressEvery) {
+          progress(report);
+          last_report = std::chrono::steady_clock::now();
+        }
+      }
+      if (!page->truncated || page->objects.empty()) break;
+      page_options.start_after = page->objects.back().key;
+    }
+    return report;
+  }
+
   // --- TieredPeer --------------------------------------------------------------------------
 
   TierStats GetTierStats() override {
@@ -297,6 +337,9 @@ class TieredPeerImpl final : public TieredPeer {
     LeaseId inner = 0;
     LeaseMode mode = LeaseMode::kRead;
     SessionId session = 0;
+    ObjectInfo info;             // kCreate: what is being created
+    bool exclusive = false;      // kCreate: CreateOptions::exclusive
+    std::shared_ptr<Blob> blob;  // kCreate in hot with write_through: the bytes to copy
   };
   struct TierSession {
     SessionId hot = 0;
@@ -315,7 +358,13 @@ class TieredPeerImpl final : public TieredPeer {
   Grant Register(Grant grant, Peer* tier, const AcquireRequest& req) {
     MutexLock lock(&mu_);
     const LeaseId id = ++last_lease_;
-    leases_[id] = TierLease{tier, grant.lease, req.mode, req.session};
+    TierLease l{tier, grant.lease, req.mode, req.session};
+    if (req.mode == LeaseMode::kCreate) {
+      l.info = grant.info;
+      l.exclusive = req.create.exclusive;
+      if (tier == hot_.get() && options_.write_through) l.blob = grant.blob;
+    }
+    leases_[id] = std::move(l);
     if (req.session != 0) {
       auto it = sessions_.find(req.session);
       if (it != sessions_.end()) it->second.leases.insert(id);
@@ -377,24 +426,18 @@ class TieredPeerImpl final : public TieredPeer {
 
   // Writes the object of `src` (a hot read grant) into cold, unless cold already holds this
   // very content (it was promoted from there). Returns the cold copy's version (0: no copy).
-  Result<uint64_t> CopyUnlessClean(const Grant& src, const std::string& key) {
+  Result<uint64_t> CopyUnlessClean(const Grant& src, const std::string& key,
+                                   const std::function<bool()>& cancelled = nullptr) {
     {
       MutexLock t(&mu_);
       auto it = clean_.find(key);
       if (it != clean_.end() && it->second == src.info.version) return uint64_t{0};
     }
-    CreateOptions options;
-    options.meta = src.info.meta;
-    options.ttl = Duration(0);
-    if (src.info.expires_unix_ms != 0) {
-      const int64_t left = src.info.expires_unix_ms - Clock::System()->UnixMillis();
-      if (left <= 0) return NotFound("expired");
-      options.ttl = Duration(left);
-    }
+    PACKICE_ASSIGN_OR_RETURN(CreateOptions options, CopyOptions(src.info));
     PACKICE_ASSIGN_OR_RETURN(
         Grant dst, cold_->Acquire(AcquireRequest{key, LeaseMode::kCreate, src.info.size, options, 0,
                                                  kMoveLeaseTtl}));
-    Status s = CopyBytes(*src.blob, *dst.blob, src.info.size);
+    Status s = CopyBytes(*src.blob, *dst.blob, src.info.size, cancelled);
     if (!s.ok()) {
       cold_->Discard(dst.lease).IgnoreError();
       return s;
@@ -403,10 +446,69 @@ class TieredPeerImpl final : public TieredPeer {
     return sealed.version;
   }
 
-  static Status CopyBytes(Blob& from, Blob& to, uint64_t size) {
+  // How a copy of `info` is created in the other tier: the same object (version, creation
+  // time, meta) expiring when the original does. kNotFound when it has expired already.
+  Result<CreateOptions> CopyOptions(const ObjectInfo& info) {
+    CreateOptions options;
+    options.meta = info.meta;
+    options.ttl = Duration(0);
+    options.copy_of_version = info.version;
+    options.copy_created_unix_ms = info.created_unix_ms;
+    if (info.expires_unix_ms != 0) {
+      const int64_t left = info.expires_unix_ms - clock_->UnixMillis();
+      if (left <= 0) return NotFound("object '" + info.key + "' expired");
+      options.ttl = Duration(left);
+    } else if (info.state == ObjectState::kCreating) {
+      options.ttl = info.ttl;  // not sealed yet: the TTL starts at the seal, in both tiers
+    }
+    return options;
+  }
+
+  // Copies the first `size` bytes, 64 MiB at a time, asking `cancelled` between the chunks.
+  static Status CopyBytes(Blob& from, Blob& to, uint64_t size,
+                          const std::function<bool()>& cancelled = nullptr) {
     if (size == 0) return Status::Ok();
+    constexpr uint64_t kChunk = 64ull << 20;
     PACKICE_ASSIGN_OR_RETURN(std::shared_ptr<BlobView> view, from.OpenView(LeaseMode::kRead));
-    return to.Write(0, view->bytes().first(size));
+    const std::span<const std::byte> bytes = view->bytes().first(size);
+    for (uint64_t done = 0; done < size; done += kChunk) {
+      if (cancelled && cancelled()) return Aborted("cancelled");
+      PACKICE_RETURN_IF_ERROR(to.Write(done, bytes.subspan(done, std::min(kChunk, size - done))));
+    }
+    return Status::Ok();
+  }
+
+  // Write-through, before the hot seal: a durable copy of the object in cold. The copy keeps
+  // the object's version, so once the hot seal binds it too, both tiers hold one object.
+  // REQUIRES: the key's KeyMutex is held.
+  Status WriteThrough(LeaseId lease, const TierLease& l, std::optional<uint64_t> size) {
+    if (size && *size > l.info.size) return Status::Ok();  // the hot seal refuses it
+    PACKICE_RETURN_IF_ERROR(hot_->Renew(l.inner));         // nothing to copy for a dead lease
+    const uint64_t n = size.value_or(l.info.size);
+    PACKICE_ASSIGN_OR_RETURN(CreateOptions options, CopyOptions(l.info));
+    options.exclusive = l.exclusive;
+    auto dst = cold_->Acquire(
+        AcquireRequest{l.info.key, LeaseMode::kCreate, n, options, 0, kMoveLeaseTtl});
+    Status s = dst.status();
+    if (s.ok()) s = CopyBytes(*l.blob, *dst->blob, n);
+    if (s.ok()) s = cold_->Seal(dst->lease, std::nullopt).status();
+    if (dst.ok() && !s.ok()) cold_->Discard(dst->lease).IgnoreError();
+    if (s.ok()) return s;
+    // Nothing is acknowledged that is not durable: the object is dropped.
+    hot_->Discard(l.inner).IgnoreError();
+    Forget(lease);
+    const std::string why = "write-through: no durable copy on disk: " + std::string(s.message());
+    return s.code() == StatusCode::kOutOfCapacity ? OutOfCapacity(why) : Status(s.code(), why);
+  }
+
+  // Deletes `key` from `tier` if it is still bound to `version`.
+  static void DeleteIfVersion(LocalPeer& tier, const std::string& key, uint64_t version) {
+    auto now = tier.Stat(key);
+    if (now.ok() && now->version == version) tier.Delete(key).IgnoreError();
+  }
+
+  Mutex& KeyMutex(std::string_view key) {
+    return key_mu_[std::hash<std::string_view>()(key) % kKeyStripes];
   }
 
   void NoteColdHit(const std::string& key) {
@@ -421,19 +523,52 @@ class TieredPeerImpl final : public TieredPeer {
     }
   }
 
+  // Persist's step: writes the hot object `info` to cold unless cold holds it already. The
+  // hot copy stays (the node is about to stop; a restart serves the cold one).
+  void PersistOne(const ObjectInfo& info, const std::function<bool()>& cancelled,
+                  PersistReport* report) {
+    {
+      MutexLock t(&mu_);
+      auto it = clean_.find(info.key);
+      if (it != clean_.end() && it->second == info.version) {
+        ++report->durable;
+        return;
+      }
+    }
+    auto src = hot_->Acquire(AcquireRequest{info.key, LeaseMode::kRead, 0, {}, 0, kMoveLeaseTtl});
+    if (!src.ok()) {
+      if (!IsCode(src.status(), StatusCode::kNotFound)) ++report->failed;  // gone: nothing to do
+      return;
+    }
+    Result<uint64_t> copied = CopyUnlessClean(*src, info.key, cancelled);
+    hot_->Release(src->lease).IgnoreError();
+    if (copied.ok()) {
+      MutexLock t(&mu_);
+      clean_[info.key] = src->info.version;
+      ++report->objects;
+      report->bytes += src->info.size;
+    } else if (IsCode(copied.status(), StatusCode::kOutOfCapacity)) {
+      report->full = true;
+      ++report->left;
+    } else if (IsCode(copied.status(), StatusCode::kAborted)) {
+      report->cancelled = true;
+      ++report->left;
+    } else if (!IsCode(copied.status(), StatusCode::kNotFound)) {  // expired: nothing to keep
+      ++report->failed;
+    }
+  }
+
   // Copies `key` from cold into hot, keeping the cold copy.
   Status Promote(const std::string& key) {
     PACKICE_ASSIGN_OR_RETURN(
         Grant src, cold_->Acquire(AcquireRequest{key, LeaseMode::kRead, 0, {}, 0, kMoveLeaseTtl}));
-    CreateOptions options;
-    options.meta = src.info.meta;
-    options.ttl = Duration(0);
-    if (src.info.expires_unix_ms != 0) {
-      options.ttl =
-          Duration(std::max<int64_t>(1, src.info.expires_unix_ms - Clock::System()->UnixMillis()));
+    auto options = CopyOptions(src.info);
+    if (!options.ok()) {
+      cold_->Release(src.lease).IgnoreError();
+      return options.status();
     }
     auto dst = hot_->Acquire(
-        AcquireRequest{key, LeaseMode::kCreate, src.info.size, options, 0, kMoveLeaseTtl});
+        AcquireRequest{key, LeaseMode::kCreate, src.info.size, *options, 0, kMoveLeaseTtl});
     if (!dst.ok()) {
       cold_->Release(src.lease).IgnoreError();
       return dst.status();
@@ -459,7 +594,11 @@ class TieredPeerImpl final : public TieredPeer {
   const std::shared_ptr<LocalPeer> hot_;
   const std::shared_ptr<LocalPeer> cold_;
   const TieredPeerOptions options_;
+  const std::shared_ptr<Clock> clock_;
   const std::unique_ptr<Evictor> evictor_;  // hot objects, in demotion order
+
+  static constexpr size_t kKeyStripes = 64;
+  Mutex key_mu_[kKeyStripes];  // per key (striped): its seals and deletes, one at a time
 
   Mutex demote_mu_;
   Mutex move_mu_;  // orders rebinding seals against demotion's check-and-drop

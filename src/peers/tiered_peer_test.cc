@@ -5,6 +5,7 @@
 #include "packice/client.h"
 #include "packice/file_peer.h"
 #include "packice/memory_peer.h"
+#include "packice/version_sequence.h"
 #include "testing.h"
 
 namespace packice {
@@ -22,25 +23,35 @@ class TieredPeerTest : public ::testing::Test {
  protected:
   void SetUp() override { Open(); }
 
-  // Hot: 1 MiB of memory; cold: `cold_capacity` on disk.
-  void Open(uint64_t cold_capacity = 64 << 20, std::string policy = "lru2") {
+  // Hot: 1 MiB of memory; cold: `cold_capacity` on disk. Both tiers share one durable version
+  // sequence and the fake clock, as packiced's do.
+  void Open(uint64_t cold_capacity = 64 << 20, std::string policy = "lru2",
+            bool write_through = false) {
     peer_.reset();
+    auto versions = VersionSequence::OpenDurable(dir_.path() + "/VERSION");
+    ASSERT_OK(versions.status());
     MemoryPeerOptions hot;
     hot.capacity_bytes = 1 << 20;
     hot.small_object_bytes = 4 * kKiB;
     hot.background_threads = false;
+    hot.clock = clock_;
+    hot.versions = *versions;
     FilePeerOptions cold;
     cold.dir = dir_.path() + "/cold";
     cold.capacity_bytes = cold_capacity;
     cold.sync = false;
     cold.background_threads = false;
+    cold.clock = clock_;
+    cold.versions = *versions;
     auto file = FilePeer::Open(cold);
     ASSERT_TRUE(file.ok()) << file.status().ToString();
     TieredPeerOptions options;
     options.high_watermark = 0.5;
     options.low_watermark = 0.25;
     options.policy = std::move(policy);
+    options.write_through = write_through;
     options.background_threads = false;
+    options.clock = clock_;
     auto tiered = TieredPeer::Create(MemoryPeer::Create(hot), *file, options);
     ASSERT_TRUE(tiered.ok()) << tiered.status().ToString();
     peer_ = *tiered;
@@ -58,6 +69,7 @@ class TieredPeerTest : public ::testing::Test {
   }
 
   TempDir dir_;
+  std::shared_ptr<testing::FakeClock> clock_ = std::make_shared<testing::FakeClock>();
   std::shared_ptr<TieredPeer> peer_;
 };
 
@@ -170,8 +182,12 @@ TEST_F(TieredPeerTest, TtlCarriesAcrossTiers) {
   auto cold = peer_->Stat("t");
   ASSERT_OK(cold.status());
   EXPECT_EQ(cold->tier, "disk");
-  EXPECT_NEAR(static_cast<double>(cold->expires_unix_ms), static_cast<double>(expires), 2000);
+  EXPECT_EQ(cold->expires_unix_ms, expires);
   EXPECT_EQ(cold->meta.at("m"), "v");
+  clock_->Advance(std::chrono::hours(1) - std::chrono::milliseconds(1));
+  EXPECT_OK(peer_->Stat("t").status());
+  clock_->Advance(std::chrono::milliseconds(1));
+  EXPECT_CODE(peer_->Stat("t"), kNotFound);
 }
 
 TEST_F(TieredPeerTest, ListMergesTiers) {
@@ -277,6 +293,131 @@ TEST_F(TieredPeerTest, PromotionsAreNotReadsAndPromotedObjectsHitHot) {
   ASSERT_OK(peer_->Demote(/*force=*/true).status());
   EXPECT_EQ(TierOf("p"), "disk");
   EXPECT_EQ(peer_->GetStats().evictions, 2u);
+}
+
+}  // namespace
+}  // namespace packice
+
+namespace packice {
+namespace {
+
+// --- one object, one version, in either tier ----------------------------------------------
+
+TEST_F(TieredPeerTest, AnObjectKeepsItsVersionAndCreationTimeWhenItMoves) {
+  PutObject("v", 100 * kKiB, 'v');
+  const ObjectInfo hot = peer_->Stat("v").value();
+  clock_->Advance(std::chrono::seconds(5));
+  ASSERT_OK(peer_->Demote(true).status());
+  const ObjectInfo cold = peer_->Stat("v").value();
+  EXPECT_EQ(cold.tier, "disk");
+  EXPECT_EQ(cold.version, hot.version);
+  EXPECT_EQ(cold.created_unix_ms, hot.created_unix_ms);
+  for (int i = 0; i < 2; ++i) ASSERT_OK(client().Get("v").status());  // promote_after = 2
+  peer_->RunPromotions();
+  const ObjectInfo back = peer_->Stat("v").value();
+  EXPECT_EQ(back.tier, "memory");
+  EXPECT_EQ(back.version, hot.version);
+  EXPECT_EQ(back.created_unix_ms, hot.created_unix_ms);
+  PutObject("v", 10, 'w');  // a new object: a new version
+  EXPECT_GT(peer_->Stat("v")->version, hot.version);
+}
+
+TEST_F(TieredPeerTest, VersionsNeverRepeatAfterARestart) {
+  PutObject("a", 10, 'a');
+  PutObject("b", 10, 'b');
+  const uint64_t before = peer_->Stat("b")->version;
+  Open();  // what was only in memory is gone; the version mark is not
+  PutObject("c", 10, 'c');
+  EXPECT_GT(peer_->Stat("c")->version, before);
+}
+
+// --- a clean stop keeps what only memory holds -----------------------------------------------
+
+TEST_F(TieredPeerTest, PersistWritesWhatOnlyMemoryHoldsAndARestartServesIt) {
+  PutObject("p/0", 50 * kKiB, 'a');
+  ASSERT_OK(peer_->Demote(true).status());  // p/0 is on disk already
+  ASSERT_EQ(TierOf("p/0"), "disk");
+  for (int i = 1; i < 5; ++i) PutObject("p/" + std::to_string(i), 50 * kKiB, 'a' + i);
+  PutObject("p/small", 10, 's');
+  const uint64_t version = peer_->Stat("p/3")->version;
+  LocalPeer::PersistReport r = peer_->Persist(nullptr, nullptr);
+  EXPECT_EQ(r.objects, 5u);  // p/1..p/4 and p/small
+  EXPECT_EQ(r.bytes, 4 * 50 * kKiB + 10);
+  EXPECT_EQ(r.failed + r.left, 0u);
+  EXPECT_FALSE(r.full || r.cancelled);
+  EXPECT_EQ(peer_->Persist(nullptr, nullptr).durable, 5u) << "a second pass has nothing to do";
+  Open();
+  for (int i = 0; i < 5; ++i) {
+    auto got = client().Get("p/" + std::to_string(i));
+    ASSERT_OK(got.status());
+    EXPECT_EQ(AsString(got->data()), std::string(50 * kKiB, 'a' + i));
+  }
+  EXPECT_EQ(AsString(client().Get("p/small")->data()), "ssssssssss");
+  EXPECT_EQ(peer_->Stat("p/3")->version, version) << "its ETag survives the restart";
+}
+
+TEST_F(TieredPeerTest, PersistStopsWhenTheDiskIsFullOrWhenCancelled) {
+  Open(/*cold_capacity=*/160 * kKiB);
+  for (int i = 0; i < 4; ++i) PutObject("f/" + std::to_string(i), 60 * kKiB, 'a' + i);
+  LocalPeer::PersistReport full = peer_->Persist(nullptr, nullptr);
+  EXPECT_TRUE(full.full);
+  EXPECT_EQ(full.objects, 2u);
+  EXPECT_EQ(full.left, 2u);
+  Open();
+  for (int i = 0; i < 4; ++i) PutObject("g/" + std::to_string(i), 10, 'a' + i);
+  // A second signal arrives once the first object is written.
+  const uint64_t on_disk = peer_->cold().GetStats().objects;
+  LocalPeer::PersistReport stopped =
+      peer_->Persist([&] { return peer_->cold().GetStats().objects > on_disk; }, nullptr);
+  EXPECT_TRUE(stopped.cancelled);
+  EXPECT_EQ(stopped.objects, 1u);
+  EXPECT_EQ(stopped.left, 3u);
+}
+
+// --- write-through ------------------------------------------------------------------------
+
+TEST_F(TieredPeerTest, WriteThroughSealsReturnWithADurableCopyAndReadsStayHot) {
+  Open(64 << 20, "lru2", /*write_through=*/true);
+  PutObject("w", 100 * kKiB, 'w');
+  const ObjectInfo info = peer_->Stat("w").value();
+  EXPECT_EQ(info.tier, "memory");
+  auto on_disk = peer_->cold().Stat("w");
+  ASSERT_OK(on_disk.status());
+  EXPECT_EQ(on_disk->version, info.version);
+  EXPECT_EQ(on_disk->size, info.size);
+  ASSERT_OK(client().Get("w").status());
+  EXPECT_EQ(peer_->GetTierStats().hot_hits, 1u);
+  // Demotion has nothing to copy: the object is dropped from memory, and reads go to disk.
+  ASSERT_OK(peer_->Demote(true).status());
+  EXPECT_EQ(TierOf("w"), "disk");
+  EXPECT_EQ(peer_->Stat("w")->version, info.version);
+  Open(64 << 20, "lru2", true);  // as after kill -9: memory is gone
+  auto got = client().Get("w");
+  ASSERT_OK(got.status());
+  EXPECT_EQ(AsString(got->data()), std::string(100 * kKiB, 'w'));
+}
+
+TEST_F(TieredPeerTest, WriteThroughWithAFullDiskRefusesTheSealAndKeepsNothing) {
+  Open(/*cold_capacity=*/64 * kKiB, "lru2", /*write_through=*/true);
+  PutObject("old", 10, 'o');
+  auto put = client().Put("big", std::string(100 * kKiB, 'b'));
+  EXPECT_CODE(put, kOutOfCapacity);
+  EXPECT_CODE(peer_->Stat("big"), kNotFound);
+  EXPECT_EQ(peer_->GetStats().creating, 0u);
+  EXPECT_EQ(peer_->GetStats().leases, 0u);
+  // A rewrite of a key that cannot be made durable leaves the old object in place.
+  EXPECT_CODE(client().Put("old", std::string(100 * kKiB, 'n')), kOutOfCapacity);
+  EXPECT_EQ(AsString(client().Get("old")->data()), "oooooooooo");
+}
+
+TEST_F(TieredPeerTest, WriteThroughDeleteRemovesBothCopies) {
+  Open(64 << 20, "lru2", /*write_through=*/true);
+  PutObject("d", 100 * kKiB, 'd');
+  ASSERT_OK(peer_->Delete("d"));
+  EXPECT_CODE(peer_->hot().Stat("d"), kNotFound);
+  EXPECT_CODE(peer_->cold().Stat("d"), kNotFound);
+  Open(64 << 20, "lru2", true);
+  EXPECT_CODE(client().Get("d"), kNotFound);
 }
 
 }  // namespace

@@ -145,6 +145,14 @@ class Field {
     return Status::Ok();
   }
 
+  // true or false.
+  Status Bool(bool* out) const {
+    const toml::value<bool>* b = node_->as_boolean();
+    if (b == nullptr) return Expected("true or false");
+    *out = b->get();
+    return Status::Ok();
+  }
+
   // An integer in [min, max].
   template <typename T>
   Status Integer(int64_t min, int64_t max, T* out) const {
@@ -284,6 +292,8 @@ const Key kSchema[] = {
        return f.Integer(0, std::numeric_limits<uint32_t>::max(),
                         &c.options.tiered.promote_after_hits);
      }},
+    {"tiered.write_through",
+     [](const Field& f, Loaded& c) { return f.Bool(&c.options.tiered.write_through); }},
 
     {"sharedfs.gc_interval",
      [](const Field& f, Loaded& c) { return f.Dur(true, &c.options.sharedfs.gc_interval); }},

@@ -16,9 +16,10 @@
 namespace packice {
 namespace {
 
-using namespace std::chrono_literals;
 using ::packice::testing::BinPath;
+using namespace std::chrono_literals;
 using ::packice::testing::Daemon;
+using ::packice::testing::PackicedArgv;
 using ::packice::testing::RunProgram;
 using ::packice::testing::TempDir;
 using ::testing::HasSubstr;
@@ -285,14 +286,14 @@ TEST(ConfigDaemonTest, InvalidFileExitsTwoWithOneLine) {
   const std::string path = dir.path() + "/packice.toml";
   WriteFile(path, "store = \"memory\"\n[memory]\ncapacity = \"lots\"\n");
   std::string out;
-  EXPECT_EQ(RunProgram({BinPath("packiced"), "--config", path}, &out, "", 30s), 2);
+  EXPECT_EQ(RunProgram(PackicedArgv(dir.path(), {"--config", path}), &out, "", 30s), 2);
   EXPECT_EQ(out, "packiced: " + path +
                      ":3:12: memory.capacity: expected a size like \"512M\" (K, M, G, T) or an "
                      "integer of bytes, got \"lots\"\n");
 
-  EXPECT_EQ(
-      RunProgram({BinPath("packiced"), "--config", dir.path() + "/missing.toml"}, &out, "", 30s),
-      2);
+  EXPECT_EQ(RunProgram(PackicedArgv(dir.path(), {"--config", dir.path() + "/missing.toml"}), &out,
+                       "", 30s),
+            2);
   EXPECT_THAT(out, StartsWith("packiced: cannot read"));
 }
 
@@ -309,7 +310,7 @@ TEST(ConfigDaemonTest, TlsCertWithoutKeyExitsTwo) {
   const std::string path = dir.path() + "/packice.toml";
   WriteFile(path, "[http]\ntls_cert = \"/etc/p/cert.pem\"\n");
   std::string out;
-  EXPECT_EQ(RunProgram({BinPath("packiced"), "--config", path}, &out, "", 30s), 2);
+  EXPECT_EQ(RunProgram(PackicedArgv(dir.path(), {"--config", path}), &out, "", 30s), 2);
   EXPECT_THAT(out, StartsWith("packiced: a TLS certificate and key go together"));
 }
 

@@ -3,14 +3,17 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <chrono>
 #include <csignal>
 #include <thread>
 #include <vector>
 
 #include "core/metrics.h"
 #include "packice/client.h"
+#include "packice/version_sequence.h"
 #include "server/node_metrics.h"
 
 namespace packice {
@@ -18,8 +21,16 @@ namespace packice {
 std::string DefaultDataDir() { return "/var/tmp/packice-" + std::to_string(getuid()); }
 
 Result<std::shared_ptr<LocalPeer>> MakeNodePeer(const DaemonOptions& options) {
-  if (options.store == "memory")
-    return std::shared_ptr<LocalPeer>(MemoryPeer::Create(options.memory));
+  MemoryPeerOptions memory = options.memory;
+  if (options.store == "memory") {
+    // Nothing is stored, so nothing remembers the versions handed out: they start from the
+    // time (in microseconds), and an ETag from before a restart never names a new object.
+    if (!memory.versions) {
+      memory.versions = std::make_shared<VersionSequence>(
+          static_cast<uint64_t>(Clock::System()->UnixMillis()) * 1000);
+    }
+    return std::shared_ptr<LocalPeer>(MemoryPeer::Create(memory));
+  }
   FilePeerOptions disk = options.disk;
   if (disk.dir.empty()) disk.dir = DefaultDataDir();
   disk.default_lease_ttl = options.memory.default_lease_ttl;
@@ -42,12 +53,53 @@ Result<std::shared_ptr<LocalPeer>> MakeNodePeer(const DaemonOptions& options) {
     return InvalidArgument("--store must be tiered, memory, disk or sharedfs, not '" +
                            options.store + "'");
   }
+  // One version sequence for both tiers, durable in the data directory: an object keeps its
+  // version (and ETag) when it moves, and no version repeats after a restart.
+  if (!disk.versions) {
+    PACKICE_ASSIGN_OR_RETURN(disk.versions, VersionSequence::OpenDurable(disk.dir + "/VERSION"));
+  }
+  memory.versions = disk.versions;
   PACKICE_ASSIGN_OR_RETURN(std::shared_ptr<FilePeer> cold, FilePeer::Open(disk));
   PACKICE_ASSIGN_OR_RETURN(
       std::shared_ptr<TieredPeer> tiered,
-      TieredPeer::Create(MemoryPeer::Create(options.memory), std::move(cold), options.tiered));
+      TieredPeer::Create(MemoryPeer::Create(memory), std::move(cold), options.tiered));
   return std::shared_ptr<LocalPeer>(std::move(tiered));
 }
+
+namespace {
+
+std::atomic<bool> g_stop_now{false};
+extern "C" void OnSignalWhilePersisting(int) { g_stop_now.store(true); }
+
+// A clean stop keeps what only memory holds (LocalPeer::Persist), logging progress; a second
+// SIGTERM or SIGINT stops it at once (what is not written yet stays unwritten).
+void PersistBeforeStop(LocalPeer& peer) {
+  struct sigaction sa {};
+  sa.sa_handler = OnSignalWhilePersisting;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+  const auto start = std::chrono::steady_clock::now();
+  const LocalPeer::Stats before = peer.GetStats();
+  LocalPeer::PersistReport r =
+      peer.Persist([] { return g_stop_now.load(); },
+                   [&](const LocalPeer::PersistReport& p) {
+                     spdlog::info("event=persist_progress written={} bytes={} of_objects={}",
+                                  p.objects, p.bytes, before.objects);
+                   });
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::steady_clock::now() - start)
+                      .count();
+  if (r.objects + r.durable + r.failed + r.left == 0) return;  // nothing volatile
+  auto level = r.failed + r.left > 0 ? spdlog::level::warn : spdlog::level::info;
+  spdlog::log(level,
+              "event=persisted written={} bytes={} already_durable={} failed={} not_written={} "
+              "reason={} ms={}",
+              r.objects, r.bytes, r.durable, r.failed, r.left,
+              r.cancelled ? "second_signal" : (r.full ? "disk_full" : "-"), ms);
+}
+
+}  // namespace
 
 int RunDaemon(const DaemonOptions& options) {
   auto level = spdlog::level::from_str(options.log_level);
@@ -106,18 +158,21 @@ int RunDaemon(const DaemonOptions& options) {
 
   spdlog::info(
       "event=ready pid={} url=uds://{} http_url={} auth={} store={} memory_capacity_bytes={} "
-      "data_dir={} disk_capacity_bytes={} io_threads={}",
+      "data_dir={} disk_capacity_bytes={} write_through={} io_threads={}",
       getpid(), uds.path, http_url, options.http.bearer_token.empty() ? "none" : "bearer",
       options.store, options.memory.capacity_bytes,
       options.store == "memory" ? "-"
                                 : (options.disk.dir.empty() ? DefaultDataDir() : options.disk.dir),
-      options.store == "memory" ? 0 : options.disk.capacity_bytes, options.io_threads);
+      options.store == "memory" ? 0 : options.disk.capacity_bytes,
+      options.store == "tiered" && options.tiered.write_through, options.io_threads);
   std::vector<std::thread> threads;
   for (unsigned i = 1; i < options.io_threads; ++i) threads.emplace_back([&io] { io.run(); });
   io.run();
   for (auto& t : threads) t.join();
   server.Stop();  // stops accepting and removes the socket; connections close with `io`
   if (http) http->Stop();
+  signals.clear();
+  PersistBeforeStop(*peer);
   LocalPeer::Stats st = peer->GetStats();
   spdlog::info("event=stopped objects={} used_bytes={}", st.objects, st.used_bytes);
   return 0;

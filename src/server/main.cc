@@ -50,6 +50,9 @@ int main(int argc, char** argv) {
             "(default 30s)");
   app.add_option("--promote-after", opt.tiered.promote_after_hits,
                  "copy a disk object back to memory after this many reads; 0 never (default 2)");
+  app.add_flag("--write-through", opt.tiered.write_through,
+               "tiered: a seal returns once the object is durable on disk too (default: memory "
+               "is a cache, saved to disk on a clean stop)");
   app.add_option("--eviction", opt.tiered.policy, "lru or lru2: which objects leave memory first")
       ->check(CLI::IsMember({"lru", "lru2"}));
   AddParsed(app, "--pool", &opt.memory.pool_bytes, packice::ParseBytes,
