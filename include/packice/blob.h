@@ -64,7 +64,10 @@ struct BlobExport {
   // a mapping of it can never be made writable.
   UniqueFd fd;
   uint64_t offset = 0;    // kFd: where the bytes start in the file (a page multiple)
-  uint64_t map_size = 0;  // kFd: the object's size rounded up to a page
+  uint64_t map_size = 0;  // kFd: the object's size rounded up to a page (a 2 MiB one for hugetlb)
+  // kFd: the bytes are in 2 MiB pages: a mapping placed on a 2 MiB boundary uses them, and
+  // faulting it in at once is cheap (a few entries instead of thousands).
+  bool huge_pages = false;
 };
 
 // Node side of an object's bytes: owns them, and says how they can be reached.

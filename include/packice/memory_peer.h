@@ -28,6 +28,10 @@ struct MemoryPeerOptions {
   // Freed segments kept (zeroed, faulted in) for reuse, in bytes. They count against
   // capacity_bytes but are given up whenever a create needs the room.
   uint64_t pool_bytes = 1ull << 30;
+  // Segments of 2 MiB or more in 2 MiB pages where the kernel allows it (shmem transparent huge
+  // pages, or reserved hugetlb pages); false: 4 KiB pages only. Mapping a large object costs a
+  // few page-table entries instead of thousands (docs/benchmarks.md).
+  bool huge_pages = true;
   // Run a background thread that zeroes freed segments and reaps expired leases and objects.
   // Tests that drive time by hand turn it off and call ReapExpired().
   bool background_threads = true;

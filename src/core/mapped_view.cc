@@ -4,6 +4,8 @@
 
 #include <cerrno>
 
+#include "core/huge_pages.h"
+
 namespace packice {
 namespace {
 
@@ -23,12 +25,9 @@ class MappedView final : public BlobView {
 }  // namespace
 
 Result<std::shared_ptr<BlobView>> MapView(int fd, uint64_t offset, uint64_t map_size, uint64_t size,
-                                          bool writable, bool populate) {
+                                          bool writable, bool populate, bool huge) {
   if (size > map_size || map_size == 0) return InvalidArgument("object larger than its mapping");
-  const int prot = writable ? PROT_READ | PROT_WRITE : PROT_READ;
-  const int flags = MAP_SHARED | (populate ? MAP_POPULATE : 0);
-  void* p = mmap(nullptr, map_size, prot, flags, fd, static_cast<off_t>(offset));
-  if (p == MAP_FAILED) return ErrnoError("mmap object", errno);
+  PACKICE_ASSIGN_OR_RETURN(void* p, MapShared(fd, offset, map_size, writable, huge, populate));
   return std::shared_ptr<BlobView>(
       std::make_shared<MappedView>(static_cast<std::byte*>(p), map_size, size));
 }

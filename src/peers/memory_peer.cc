@@ -6,9 +6,9 @@
 namespace packice {
 
 std::shared_ptr<MemoryPeer> MemoryPeer::Create(MemoryPeerOptions options) {
-  auto store = std::make_unique<MemoryStore>(
-      MemoryStoreOptions{options.capacity_bytes, options.small_object_bytes, options.pool_bytes,
-                         options.background_threads});
+  auto store = std::make_unique<MemoryStore>(MemoryStoreOptions{
+      options.capacity_bytes, options.small_object_bytes, options.pool_bytes,
+      options.background_threads, options.huge_pages ? HugePageMode::kAuto : HugePageMode::kOff});
   auto peer = std::make_shared<StorePeer<MemoryPeer>>(
       std::move(store),
       LeasePolicy{options.default_lease_ttl, options.default_object_ttl, options.max_lease_ttl,

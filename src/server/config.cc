@@ -278,6 +278,13 @@ const Key kSchema[] = {
      }},
     {"memory.pool",
      [](const Field& f, Loaded& c) { return f.Bytes(0, kNoMax, &c.options.memory.pool_bytes); }},
+    {"memory.huge_pages",
+     [](const Field& f, Loaded& c) {
+       std::string mode;
+       PACKICE_RETURN_IF_ERROR(f.OneOf({"auto", "off"}, &mode));
+       c.options.memory.huge_pages = mode == "auto";
+       return Status::Ok();
+     }},
 
     {"disk.dir", [](const Field& f, Loaded& c) { return f.String(&c.options.disk.dir); }},
     {"disk.capacity",

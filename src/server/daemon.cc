@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/huge_pages.h"
 #include "core/metrics.h"
 #include "packice/client.h"
 #include "packice/version_sequence.h"
@@ -99,6 +100,27 @@ void PersistBeforeStop(LocalPeer& peer) {
               r.cancelled ? "second_signal" : (r.full ? "disk_full" : "-"), ms);
 }
 
+// Says once at start whether large objects get 2 MiB pages, and if not, how to enable them.
+void LogHugePages(const MemoryPeerOptions& memory) {
+  if (!memory.huge_pages) {
+    spdlog::info("event=huge_pages state=off reason=configured");
+    return;
+  }
+  const HugePageSupport s = ProbeHugePages();
+  if (s.hugetlb_free > 0) {
+    spdlog::info("event=huge_pages state=on kind=hugetlb free_pages={} then=thp:{}", s.hugetlb_free,
+                 s.shmem_thp ? "on" : "off");
+  } else if (s.shmem_thp) {
+    spdlog::info("event=huge_pages state=on kind=thp shmem_enabled={}", s.shmem_enabled);
+  } else {
+    spdlog::warn(
+        "event=huge_pages state=unavailable shmem_enabled={} hugetlb_free_pages=0 "
+        "effect=\"objects of 2 MiB or more use 4 KiB pages: mapping them costs more than "
+        "copying\" enable=\"{}\"",
+        s.shmem_enabled.empty() ? "-" : s.shmem_enabled, s.how_to_enable);
+  }
+}
+
 }  // namespace
 
 int RunDaemon(const DaemonOptions& options) {
@@ -114,6 +136,7 @@ int RunDaemon(const DaemonOptions& options) {
   // MSG_NOSIGNAL.
   std::signal(SIGPIPE, SIG_IGN);
 
+  if (options.store != "disk" && options.store != "sharedfs") LogHugePages(options.memory);
   boost::asio::io_context io;
   auto made = MakeNodePeer(options);
   if (!made.ok()) {

@@ -55,6 +55,10 @@ int main(int argc, char** argv) {
                "is a cache, saved to disk on a clean stop)");
   app.add_option("--eviction", opt.tiered.policy, "lru or lru2: which objects leave memory first")
       ->check(CLI::IsMember({"lru", "lru2"}));
+  app.add_option_function<std::string>(
+         "--huge-pages", [&opt](const std::string& v) { opt.memory.huge_pages = v == "auto"; },
+         "auto (2 MiB pages for large objects where the kernel allows it, default) or off")
+      ->check(CLI::IsMember({"auto", "off"}));
   AddParsed(app, "--pool", &opt.memory.pool_bytes, packice::ParseBytes,
             "freed shared memory kept for reuse (default 1G)");
   AddParsed(app, "--default-ttl", &opt.memory.default_object_ttl, packice::ParseDuration,

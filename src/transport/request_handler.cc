@@ -154,6 +154,7 @@ class ServerSession::Dispatch {
       blob->set_kind(wire::Blob::FD);
       blob->set_map_size(ex.map_size);
       blob->set_offset(ex.offset);
+      blob->set_huge_pages(ex.huge_pages);
       out_.fds.push_back(std::move(ex.fd));
       resp_.set_fd_count(1);
     } else {

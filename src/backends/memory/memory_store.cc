@@ -1,6 +1,7 @@
 #include "backends/memory/memory_store.h"
 
 #include <fcntl.h>
+#include <linux/memfd.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -16,10 +17,23 @@
 #include <thread>
 #include <vector>
 
+#include "core/huge_pages.h"
 #include "core/io.h"
 
 namespace packice {
 namespace {
+
+// A segment's pages.
+enum class SegmentPages {
+  kSmall,        // 4 KiB
+  kTransparent,  // transparent huge pages of shmem, 2 MiB where aligned (the tail in 4 KiB)
+  kHugetlb,      // reserved 2 MiB pages: the segment is a multiple of 2 MiB
+};
+
+uint64_t SegmentSize(uint64_t size, SegmentPages pages) {
+  if (pages != SegmentPages::kHugetlb) return RoundUpToPage(size);
+  return (size + kHugePageBytes - 1) / kHugePageBytes * kHugePageBytes;
+}
 
 // One memfd, mapped read-write in this process, with a second read-only descriptor to hand to
 // readers. Its size is sealed: a client holding a descriptor cannot shrink the file under the
@@ -28,10 +42,14 @@ namespace {
 // /proc/self/fd (an unprivileged one; root may open anything).
 class Segment {
  public:
-  static Result<std::unique_ptr<Segment>> Make(uint64_t size) {
+  // `size` bytes (a page multiple); in 2 MiB pages as `pages` says (then a multiple of 2 MiB
+  // for kHugetlb).
+  static Result<std::unique_ptr<Segment>> Make(uint64_t size, SegmentPages pages) {
     auto seg = std::unique_ptr<Segment>(new Segment());
     seg->size_ = size;
-    seg->fd_rw_ = memfd_create("packice", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    seg->huge_ = pages != SegmentPages::kSmall;
+    const unsigned hugetlb = pages == SegmentPages::kHugetlb ? MFD_HUGETLB | MFD_HUGE_2MB : 0;
+    seg->fd_rw_ = memfd_create("packice", MFD_CLOEXEC | MFD_ALLOW_SEALING | hugetlb);
     if (seg->fd_rw_ < 0) return ErrnoError("memfd_create", errno);
     if (ftruncate(seg->fd_rw_, static_cast<off_t>(size)) != 0) {
       return ErrnoError("ftruncate", errno);
@@ -43,8 +61,10 @@ class Segment {
     seg->fd_ro_ = open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (seg->fd_ro_ < 0) return ErrnoError("reopen memfd read-only", errno);
     if (fchmod(seg->fd_rw_, S_IRUSR) != 0) return ErrnoError("fchmod memfd", errno);
-    void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, seg->fd_rw_, 0);
-    if (p == MAP_FAILED) return ErrnoError("mmap", errno);
+    // hugetlb pages are reserved when mapped: a pool too small to hold them fails here (and the
+    // caller falls back to small pages), never later with SIGBUS.
+    PACKICE_ASSIGN_OR_RETURN(void* p, MapShared(seg->fd_rw_, 0, size, /*writable=*/true, seg->huge_,
+                                                /*populate=*/false));
     seg->map_ = static_cast<std::byte*>(p);
     return seg;
   }
@@ -58,6 +78,7 @@ class Segment {
   void Zero() { std::memset(map_, 0, size_); }
 
   uint64_t size() const { return size_; }
+  bool huge() const { return huge_; }
   std::byte* data() const { return map_; }
   int fd_rw() const { return fd_rw_; }
   int fd_ro() const { return fd_ro_; }
@@ -65,6 +86,7 @@ class Segment {
  private:
   Segment() = default;
   uint64_t size_ = 0;
+  bool huge_ = false;
   int fd_rw_ = -1;
   int fd_ro_ = -1;
   std::byte* map_ = nullptr;
@@ -74,7 +96,21 @@ class Segment {
 
 class MemoryStore::State {
  public:
-  explicit State(MemoryStoreOptions options) : options_(options) {}
+  explicit State(MemoryStoreOptions options) : options_(options) {
+    if (options_.huge_pages == HugePageMode::kAuto) {
+      const HugePageSupport support = ProbeHugePages();
+      thp_ = support.shmem_thp;
+      hugetlb_ = support.hugetlb_free > 0;
+    }
+  }
+
+  // How a segment for an object of `size` bytes is backed: 2 MiB pages for objects of at least
+  // one, where the kernel has them (reserved hugetlb pages first, unless `hugetlb` is false).
+  SegmentPages PagesFor(uint64_t size, bool hugetlb = true) const {
+    if (size < kHugePageBytes) return SegmentPages::kSmall;
+    if (hugetlb && hugetlb_) return SegmentPages::kHugetlb;
+    return thp_ ? SegmentPages::kTransparent : SegmentPages::kSmall;
+  }
 
   void StartCleaner() {
     cleaner_ = std::thread([this] { CleanerLoop(); });
@@ -232,6 +268,8 @@ class MemoryStore::State {
   }
 
   const MemoryStoreOptions options_;
+  bool thp_ = false;      // memfds get transparent huge pages (with MADV_HUGEPAGE)
+  bool hugetlb_ = false;  // reserved 2 MiB pages were free at start
   std::mutex mu_;
   std::condition_variable cv_;
   std::condition_variable idle_cv_;
@@ -277,7 +315,9 @@ class ShmBlob final : public MemoryBlob {
     ex.fd = UniqueFd(
         fcntl(mode == LeaseMode::kRead ? seg_->fd_ro() : seg_->fd_rw(), F_DUPFD_CLOEXEC, 0));
     if (!ex.fd.valid()) return ErrnoError("dup", errno);
-    ex.map_size = RoundUpToPage(size());
+    // A hugetlb mapping covers whole 2 MiB pages.
+    ex.map_size = seg_->huge() ? seg_->size() : RoundUpToPage(size());
+    ex.huge_pages = seg_->huge();
     return ex;
   }
   void Retire() override { retired_.store(true); }
@@ -356,15 +396,24 @@ Result<std::shared_ptr<MemoryBlob>> MemoryStore::Allocate(uint64_t size) {
     PACKICE_RETURN_IF_ERROR(state_->Charge(size));
     return std::shared_ptr<MemoryBlob>(std::make_shared<HeapBlob>(state_, size));
   }
-  const uint64_t seg_size = RoundUpToPage(size);
+  const SegmentPages pages = state_->PagesFor(size);
+  const uint64_t seg_size = SegmentSize(size, pages);
   std::unique_ptr<Segment> seg = state_->TakePooled(seg_size);
   if (seg == nullptr) {
     PACKICE_RETURN_IF_ERROR(state_->Charge(seg_size));
-    auto made = Segment::Make(seg_size);
-    if (!made.ok()) {
+    auto made = Segment::Make(seg_size, pages);
+    if (!made.ok() && pages == SegmentPages::kHugetlb) {
+      // The reserved pages ran out: 4 KiB-page memory (with THP where the kernel has it).
       state_->Uncharge(seg_size);
-      return made.status();
+      const SegmentPages fallback = state_->PagesFor(size, /*hugetlb=*/false);
+      const uint64_t small_size = SegmentSize(size, fallback);
+      PACKICE_RETURN_IF_ERROR(state_->Charge(small_size));
+      made = Segment::Make(small_size, fallback);
+      if (!made.ok()) state_->Uncharge(small_size);
+    } else if (!made.ok()) {
+      state_->Uncharge(seg_size);
     }
+    PACKICE_RETURN_IF_ERROR(made.status());
     seg = std::move(made).value();
     state_->NoteCreated();
   }

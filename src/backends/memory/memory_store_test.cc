@@ -11,6 +11,9 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
 #include <limits>
 #include <memory>
 #include <span>
@@ -18,6 +21,8 @@
 #include <thread>
 #include <vector>
 
+#include "core/huge_pages.h"
+#include "core/mapped_view.h"
 #include "testing.h"
 
 namespace packice {
@@ -490,6 +495,87 @@ TEST_F(MemoryStoreExportTest, ReadDescriptorCannotBeReopenedWritable) {
   ASSERT_TRUE(WIFEXITED(status));
   if (WEXITSTATUS(status) == 3) GTEST_SKIP() << "cannot drop privileges";
   EXPECT_EQ(WEXITSTATUS(status), 0) << "1: reopened read-write; 2: failed with another error";
+}
+
+// --- 2 MiB pages ------------------------------------------------------------------------------
+
+TEST(HugePagesTest, TheSelectedWordOfASysfsChoice) {
+  EXPECT_EQ(SelectedWord("always within_size advise [never] deny force\n"), "never");
+  EXPECT_EQ(SelectedWord("[always] inherit within_size advise never"), "always");
+  EXPECT_EQ(SelectedWord(""), "");
+  EXPECT_EQ(SelectedWord("no brackets"), "");
+}
+
+// Bytes of the mapping at `addr` that the kernel maps with 2 MiB entries (smaps).
+uint64_t PmdMappedBytes(const void* addr) {
+  std::ifstream smaps("/proc/self/smaps");
+  const auto want = reinterpret_cast<uintptr_t>(addr);
+  std::string line;
+  bool in = false;
+  uint64_t kb = 0;
+  while (std::getline(smaps, line)) {
+    uintptr_t lo = 0, hi = 0;
+    if (std::sscanf(line.c_str(), "%lx-%lx ", &lo, &hi) == 2 && line.find(':') > line.find(' ')) {
+      in = lo <= want && want < hi;
+      continue;
+    }
+    uint64_t n = 0;
+    if (in && (std::sscanf(line.c_str(), "ShmemPmdMapped: %lu kB", &n) == 1 ||
+               std::sscanf(line.c_str(), "FilePmdMapped: %lu kB", &n) == 1)) {
+      kb += n;
+    }
+  }
+  return kb * 1024;
+}
+
+// Sets shmem_enabled for the test's length (root only), restoring what was there.
+class ShmemThpSetting {
+ public:
+  explicit ShmemThpSetting(const std::string& value) {
+    old_ = SelectedWord(testing::ReadFile(kPath));
+    ok_ = Write(value);
+  }
+  ~ShmemThpSetting() {
+    if (ok_ && !old_.empty()) Write(old_);
+  }
+  bool ok() const { return ok_; }
+
+ private:
+  static constexpr const char* kPath = "/sys/kernel/mm/transparent_hugepage/shmem_enabled";
+  static bool Write(const std::string& v) {
+    std::ofstream f(kPath);
+    f << v;
+    f.flush();
+    return static_cast<bool>(f);
+  }
+  std::string old_;
+  bool ok_ = false;
+};
+
+TEST(HugePagesTest, LargeSegmentsAndTheirClientMappingsUse2MiBPagesWhereTheKernelAllows) {
+  ShmemThpSetting advise("advise");
+  if (!advise.ok()) GTEST_SKIP() << "cannot set shmem_enabled (not root, or no THP)";
+  MemoryStore store(MemoryStoreOptions{.capacity_bytes = 64 << 20, .pool_bytes = 0});
+  ASSERT_OK_AND_ASSIGN(auto blob, store.Allocate(8 << 20));
+  std::memset(blob->bytes().data(), 'h', blob->size());
+  EXPECT_EQ(PmdMappedBytes(blob->bytes().data()), 8u << 20) << "the node's own mapping";
+  ASSERT_OK_AND_ASSIGN(BlobExport ex, blob->Export(LeaseMode::kRead));
+  EXPECT_TRUE(ex.huge_pages);
+  ASSERT_OK_AND_ASSIGN(auto view, MapView(ex.fd.get(), ex.offset, ex.map_size, blob->size(),
+                                          /*writable=*/false, /*populate=*/true, ex.huge_pages));
+  EXPECT_EQ(PmdMappedBytes(view->bytes().data()), 8u << 20) << "a client's mapping";
+  EXPECT_EQ(static_cast<char>(view->bytes()[5 << 20]), 'h');
+  // Smaller objects, and a store told not to, keep 4 KiB pages.
+  ASSERT_OK_AND_ASSIGN(auto small, store.Allocate(1 << 20));
+  ASSERT_OK_AND_ASSIGN(BlobExport small_ex, small->Export(LeaseMode::kRead));
+  EXPECT_FALSE(small_ex.huge_pages);
+  MemoryStore off(MemoryStoreOptions{
+      .capacity_bytes = 64 << 20, .pool_bytes = 0, .huge_pages = HugePageMode::kOff});
+  ASSERT_OK_AND_ASSIGN(auto plain, off.Allocate(8 << 20));
+  std::memset(plain->bytes().data(), 'p', plain->size());
+  EXPECT_EQ(PmdMappedBytes(plain->bytes().data()), 0u);
+  ASSERT_OK_AND_ASSIGN(BlobExport plain_ex, plain->Export(LeaseMode::kRead));
+  EXPECT_FALSE(plain_ex.huge_pages);
 }
 
 }  // namespace

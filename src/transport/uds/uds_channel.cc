@@ -172,11 +172,13 @@ class UdsChannel final : public Channel {
     o.info = FromWire(l.info());
     if (l.blob().kind() == wire::Blob::FD) {
       if (reply.fds.size() != 1) return ProtocolError("mapped blob without a descriptor");
-      // Writers touch every page, so fault them in with one call; readers map lazily so that
-      // opening an object costs the same whatever its size.
+      // Writers touch every page, so fault them in with one call. Readers of 4 KiB pages map
+      // lazily, so that opening an object costs the same whatever its size; 2 MiB pages are
+      // few enough (32 for 64 MiB) to map at once.
+      const bool huge = l.blob().huge_pages();
       PACKICE_ASSIGN_OR_RETURN(o.view, MapView(reply.fds[0].get(), l.blob().offset(),
                                                l.blob().map_size(), o.info.size, writable,
-                                               /*populate=*/writable));
+                                               /*populate=*/writable || huge, huge));
     } else if (writable) {
       o.view = std::make_shared<OwnedView>(o.info.size, /*carried_on_seal=*/true);
     } else {
