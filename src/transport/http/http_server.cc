@@ -36,8 +36,10 @@
 
 #include "core/metrics.h"
 #include "core/mutex.h"
+#include "transport/http/growing_upload.h"
 #include "transport/http/http_common.h"
 #include "transport/http/http_request.h"
+#include "transport/http/object_plan.h"
 
 namespace packice {
 namespace {
@@ -70,6 +72,10 @@ constexpr size_t kViewStep = 8 << 20;  // bytes written per step straight from a
 constexpr uint64_t kOneWriteMax = 64 * 1024;
 // A refused PUT body up to this size is read and dropped to keep the connection.
 constexpr uint64_t kDrainMax = 64 * 1024;
+// After a chunked body is refused mid-way, this much more of it is read and dropped (each read
+// waiting at most kDrainTimeout) before the connection closes.
+constexpr uint64_t kChunkedDrainMax = 1 << 20;
+constexpr std::chrono::milliseconds kDrainTimeout{1000};
 constexpr std::string_view kObjectPrefix = "/v1/objects/";  // http::kObjectsPath + "/"
 
 std::string_view View(beast::string_view s) { return {s.data(), s.size()}; }
@@ -95,6 +101,22 @@ TextResponse ErrorResponse(unsigned version, bhttp::status st, const Status& s) 
 
 TextResponse ErrorResponse(unsigned version, const Status& s) {
   return ErrorResponse(version, static_cast<bhttp::status>(http::HttpStatusForCode(s.code())), s);
+}
+
+TextResponse RefusalResponse(unsigned version, const http_plan::Refusal& r) {
+  return ErrorResponse(version, static_cast<bhttp::status>(r.http_status), r.error);
+}
+
+// The request's headers as the planning functions (object_plan.h) take them.
+template <typename Fields>
+std::vector<http_plan::Header> HeadersOf(const Fields& fields) {
+  std::vector<http_plan::Header> out;
+  for (const auto& f : fields) out.push_back({View(f.name_string()), View(f.value())});
+  return out;
+}
+
+std::optional<uint64_t> ToStd(boost::optional<uint64_t> v) {
+  return v ? std::optional<uint64_t>(*v) : std::nullopt;
 }
 
 std::string ETagOf(const ObjectInfo& info) {
@@ -298,6 +320,17 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
   Task<bool> Dispatch(Parser& parser, Exchange& x);
   Task<bool> HandleGet(Parser& parser, Exchange& x, const std::string& key, bool head);
   Task<bool> HandlePut(Parser& parser, Exchange& x, const std::string& key);
+  Task<bool> PutChunked(Parser& parser, Exchange& x, const http_plan::PutPlan& plan, bool existed);
+  Task<bool> SendContinue(const Request& req);
+  Task<bool> AbortPut(const Request& req, Exchange& x, const std::string& key, const Status& read);
+  Task<bool> SendPutResult(const Request& req, Exchange& x, const Result<ObjectInfo>& sealed,
+                           bool existed);
+  // Reads a chunked body into `upload`. On a refusal (over the limit, no room) sets `refused`
+  // and returns its error; other errors are the connection's (timeout, malformed, gone).
+  Task<Status> ReadChunkedBody(Parser& parser, GrowingUpload& upload, http_plan::Refusal* refused);
+  Task<Status> AppendChunk(GrowingUpload& upload, std::span<const char> data);
+  Status BodyReadError(error_code ec, uint64_t received) const;
+  Task<void> DrainChunked(Parser& parser);
   Task<bool> HandleList(Parser& parser, Exchange& x, std::string_view query);
 
   Task<bool> Send(TextResponse res, Exchange& x, bool keep_alive);
@@ -781,82 +814,24 @@ Task<Status> Connection<Stream>::SendFile(int fd, uint64_t offset, uint64_t leng
 template <typename Stream>
 Task<bool> Connection<Stream>::HandlePut(Parser& parser, Exchange& x, const std::string& key) {
   Request& req = parser.get();
-  const bool generated = key.empty();
-  // Errors before the body go through RefusePut, which keeps the connection only when it can
-  // drop a small body.
-  if (req.chunked() || !parser.content_length()) {
-    co_return co_await SendError(req, x, bhttp::status::length_required,
-                                 InvalidArgument("PUT and POST need a Content-Length (chunked "
-                                                 "uploads are not accepted)"),
-                                 false);  // a chunked body cannot be skipped by its length
-  }
-  const uint64_t size = *parser.content_length();
-  if (opt().max_body_bytes != 0 && size > opt().max_body_bytes) {
-    co_return co_await RefusePut(
-        parser, x,
-        ErrorResponse(req.version(), bhttp::status::payload_too_large,
-                      InvalidArgument("body of " + std::to_string(size) +
-                                      " bytes is over the node's limit of " +
-                                      std::to_string(opt().max_body_bytes))));
-  }
-  AcquireRequest acquire;
-  acquire.key = key;
-  acquire.mode = LeaseMode::kCreate;
-  acquire.size = size;
-  for (const auto& field : req) {
-    std::string_view name = View(field.name_string());
-    if (IEqualsPrefix(name, http::kMetaHeaderPrefix)) {
-      acquire.create.meta[http::ToLower(name.substr(http::kMetaHeaderPrefix.size()))] =
-          std::string(View(field.value()));
-    } else if (IEqualsPrefix(name, http::kTtlHeader) && name.size() == http::kTtlHeader.size()) {
-      std::optional<Duration> ttl = http::ParseTtl(View(field.value()));
-      if (!ttl) {
-        co_return co_await RefusePut(
-            parser, x,
-            ErrorResponse(req.version(),
-                          InvalidArgument("X-Packice-TTL '" + std::string(View(field.value())) +
-                                          "': use 60 (seconds), 500ms, 30s, 10m, 2h or 1d")));
-      }
-      acquire.create.ttl = *ttl;
-    }
-  }
-  if (auto inm = req.find(bhttp::field::if_none_match); inm != req.end()) {
-    if (std::string_view v = View(inm->value()); v.find('*') != std::string_view::npos) {
-      acquire.create.exclusive = true;
-    } else {
-      co_return co_await RefusePut(
-          parser, x,
-          ErrorResponse(req.version(), bhttp::status::precondition_failed,
-                        InvalidArgument("PUT supports only If-None-Match: *")));
-    }
-  }
-  bool existed = !generated && !acquire.create.exclusive && peer().Stat(key).ok();
-  auto grant = peer().Acquire(acquire);
+  std::vector<http_plan::Header> headers = HeadersOf(req);
+  http_plan::PutPlan plan = http_plan::PlanPut(
+      headers, key, {req.chunked(), ToStd(parser.content_length())}, opt().max_body_bytes);
+  if (plan.refusal)
+    co_return co_await RefusePut(parser, x, RefusalResponse(req.version(), *plan.refusal));
+  const bool existed = !key.empty() && !plan.acquire.create.exclusive && peer().Stat(key).ok();
+  if (plan.chunked) co_return co_await PutChunked(parser, x, plan, existed);
+  auto grant = peer().Acquire(plan.acquire);
   if (!grant.ok()) {
     co_return co_await RefusePut(parser, x, ErrorResponse(req.version(), grant.status()));
   }
   LeaseGuard guard(peer(), grant->lease);
+  if (plan.expect_continue && !co_await SendContinue(req)) co_return false;
   Blob& blob = *grant->blob;
-
-  error_code ec;
-  if (IEqualsPrefix(View(req[bhttp::field::expect]), "100-continue")) {
-    HeadResponse cont{bhttp::status::continue_, req.version()};
-    lowest().expires_after(opt().io_timeout);
-    co_await bhttp::async_write(stream_, cont, asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) co_return false;
-  }
   Status read = co_await ReadBody(parser, blob, grant->lease, grant->lease_ttl);
-  if (!read.ok()) {
-    spdlog::debug("event=http_put_aborted key=\"{}\" error=\"{}\"", key, read.ToString());
-    if (read.code() == StatusCode::kTimeout) {
-      co_await SendError(req, x, bhttp::status::request_timeout, read, false);
-    } else if (read.code() != StatusCode::kUnavailable) {
-      co_await SendError(req, x, read, false);
-    }
-    co_return false;
-  }
-
+  if (!read.ok()) co_return co_await AbortPut(req, x, key, read);
   LeaseId lease = grant->lease;
+  const uint64_t size = plan.acquire.size;
   Peer& p = peer();
   // (Not a ?: around co_await: GCC 12 miscompiles temporaries there.)
   Result<ObjectInfo> sealed = InvalidArgument("unsealed");
@@ -866,9 +841,62 @@ Task<bool> Connection<Stream>::HandlePut(Parser& parser, Exchange& x, const std:
     sealed = co_await Blocking([&p, lease, size] { return p.Seal(lease, size); });
   }
   if (SealEndedLease(sealed.status())) guard.Forget();
+  co_return co_await SendPutResult(req, x, sealed, existed);
+}
+
+template <typename Stream>
+Task<bool> Connection<Stream>::PutChunked(Parser& parser, Exchange& x,
+                                          const http_plan::PutPlan& plan, bool existed) {
+  const Request& req = parser.get();
+  Peer& p = peer();
+  auto started =
+      co_await Blocking([&p, &plan] { return GrowingUpload::Start(p, plan.acquire, plan.limit); });
+  if (!started.ok()) {
+    co_return co_await SendError(req, x, started.status(), false);  // a chunked body cannot be
+                                                                    // skipped by its length
+  }
+  std::unique_ptr<GrowingUpload> upload = std::move(*started);
+  if (plan.expect_continue && !co_await SendContinue(req)) co_return false;
+  http_plan::Refusal refused;
+  Status read = co_await ReadChunkedBody(parser, *upload, &refused);
+  if (!read.ok()) {
+    if (refused.http_status == 0) co_return co_await AbortPut(req, x, plan.acquire.key, read);
+    upload.reset();  // discarded before the answer: a client that sees it sees no object
+    co_await Send(RefusalResponse(req.version(), refused), x, false);
+    co_await DrainChunked(parser);
+    co_return false;
+  }
+  GrowingUpload* u = upload.get();
+  Result<ObjectInfo> sealed = co_await Blocking([u] { return u->Seal(); });
+  co_return co_await SendPutResult(req, x, sealed, existed);
+}
+
+template <typename Stream>
+Task<bool> Connection<Stream>::SendContinue(const Request& req) {
+  HeadResponse cont{bhttp::status::continue_, req.version()};
+  lowest().expires_after(opt().io_timeout);
+  error_code ec;
+  co_await bhttp::async_write(stream_, cont, asio::redirect_error(asio::use_awaitable, ec));
+  co_return !ec;
+}
+
+template <typename Stream>
+Task<bool> Connection<Stream>::AbortPut(const Request& req, Exchange& x, const std::string& key,
+                                        const Status& read) {
+  spdlog::debug("event=http_put_aborted key=\"{}\" error=\"{}\"", key, read.ToString());
+  if (read.code() == StatusCode::kTimeout) {
+    co_await SendError(req, x, bhttp::status::request_timeout, read, false);
+  } else if (read.code() != StatusCode::kUnavailable) {
+    co_await SendError(req, x, read, false);
+  }
+  co_return false;
+}
+
+template <typename Stream>
+Task<bool> Connection<Stream>::SendPutResult(const Request& req, Exchange& x,
+                                             const Result<ObjectInfo>& sealed, bool existed) {
   bool keep = req.keep_alive();
   if (!sealed.ok()) co_return co_await SendError(req, x, sealed.status(), keep);
-
   std::string etag = ETagOf(*sealed);
   if (existed) {
     TextResponse res{bhttp::status::no_content, req.version()};
@@ -882,6 +910,86 @@ Task<bool> Connection<Stream>::HandlePut(Parser& parser, Exchange& x, const std:
   res.set(bhttp::field::content_type, "application/json");
   res.body() = http::PutResultJson(*sealed);
   co_return co_await Send(std::move(res), x, keep);
+}
+
+template <typename Stream>
+Task<Status> Connection<Stream>::ReadChunkedBody(Parser& parser, GrowingUpload& upload,
+                                                 http_plan::Refusal* refused) {
+  // Beast decodes the chunk framing into a bounce buffer; each piece is appended to the
+  // growing object. Memory: the bounce buffer and Beast's read buffer, whatever the body size.
+  std::vector<char>& buf = chunk();
+  auto last_renew = Clock::now();
+  while (!parser.is_done()) {
+    parser.get().body().data = buf.data();
+    parser.get().body().size = buf.size();
+    error_code ec;
+    {
+      ReadDeadline deadline(*this, opt().io_timeout);
+      co_await bhttp::async_read_some(stream_, buffer_, parser,
+                                      asio::redirect_error(asio::use_awaitable, ec));
+      ec = deadline.Map(ec);
+    }
+    if (ec == bhttp::error::need_buffer) ec = {};
+    const size_t n = buf.size() - parser.get().body().size;
+    server_->CountReceived(n);
+    if (n > upload.limit() - upload.written()) {
+      *refused = {413, InvalidArgument("chunked body over the node's limit of " +
+                                       std::to_string(upload.limit()) + " bytes")};
+      co_return refused->error;
+    }
+    if (n > 0) {
+      Status appended = co_await AppendChunk(upload, std::span<const char>(buf.data(), n));
+      if (!appended.ok()) {
+        *refused = http_plan::RefusalFor(appended);
+        co_return appended;
+      }
+    }
+    if (ec) co_return BodyReadError(ec, upload.written());
+    MaybeRenew(upload.grant().lease, upload.grant().lease_ttl, last_renew);
+  }
+  body_read_ = true;
+  co_return Status();
+}
+
+template <typename Stream>
+Task<Status> Connection<Stream>::AppendChunk(GrowingUpload& upload, std::span<const char> data) {
+  auto bytes = std::as_bytes(data);
+  if (!upload.MayBlock(bytes.size())) co_return upload.Append(bytes);
+  GrowingUpload* u = &upload;
+  co_return co_await Blocking([u, bytes] { return u->Append(bytes); });
+}
+
+template <typename Stream>
+Status Connection<Stream>::BodyReadError(error_code ec, uint64_t received) const {
+  if (ec == beast::error::timeout) {
+    return Timeout("the body stalled for " + std::to_string(opt().io_timeout.count()) +
+                   " ms after " + std::to_string(received) + " bytes");
+  }
+  if (ec.category() == bhttp::make_error_code(bhttp::error::bad_chunk).category() &&
+      ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message) {
+    return ProtocolError("malformed chunked body: " + ec.message());
+  }
+  return Unavailable("receive: " + ec.message());
+}
+
+template <typename Stream>
+Task<void> Connection<Stream>::DrainChunked(Parser& parser) {
+  // After a refusal mid-body: what the client already sent is read (up to kChunkedDrainMax) so
+  // that closing does not reset the connection under the answer before the client reads it.
+  std::vector<char>& buf = chunk();
+  uint64_t dropped = 0;
+  while (!parser.is_done() && dropped < kChunkedDrainMax) {
+    parser.get().body().data = buf.data();
+    parser.get().body().size = buf.size();
+    error_code ec;
+    {
+      ReadDeadline deadline(*this, std::min(opt().io_timeout, kDrainTimeout));
+      co_await bhttp::async_read_some(stream_, buffer_, parser,
+                                      asio::redirect_error(asio::use_awaitable, ec));
+    }
+    dropped += buf.size() - parser.get().body().size;
+    if (ec && ec != bhttp::error::need_buffer) break;
+  }
 }
 
 template <typename Stream>
