@@ -1,8 +1,9 @@
 // libFuzzer target: the bytes an HTTP client could send to packiced, and those a node could send
 // back to the HTTP client. A request is parsed by Beast with the server's limits, and what the
-// server then interprets itself (target, key escapes, query, Range, If-None-Match, TTL) is run
-// over it; the same bytes are fed to the client's decoders of responses (JSON bodies, ETags,
-// dates). Any crash, sanitizer report, leak or unbounded allocation is a bug.
+// server then interprets itself (target, key escapes, query, Range, If-None-Match, TTL, and the
+// PUT and GET plans of object_plan.h) is run over it, chunked bodies decoded by Beast as the
+// server has them decoded; the same bytes are fed to the client's decoders of responses (JSON
+// bodies, ETags, dates). Any crash, sanitizer report, leak or unbounded allocation is a bug.
 //
 //   fuzz_http_request -max_total_time=60 NEW_CORPUS_DIR fuzz/corpus/http_request
 #include <utility>
@@ -11,10 +12,13 @@
 #include <boost/beast/http.hpp>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string_view>
+#include <vector>
 
 #include "transport/http/http_common.h"
 #include "transport/http/http_request.h"
+#include "transport/http/object_plan.h"
 
 namespace {
 
@@ -35,6 +39,13 @@ void ServerSide(std::string_view input) {
   (void)packice::http::PercentDecode(path);
   (void)packice::http_request::ParseQuery(query);
   uint64_t size = input.size() * 997;  // some object size the ranges are judged against
+  std::vector<packice::http_plan::Header> headers;
+  for (const auto& field : req) headers.push_back({View(field.name_string()), View(field.value())});
+  std::optional<uint64_t> length;
+  if (parser.content_length()) length = *parser.content_length();
+  (void)packice::http_plan::PlanPut(headers, "k", {req.chunked(), length}, 1 << 20);
+  (void)packice::http_plan::PlanGet(headers, "\"1-2-memory\"", size);
+  (void)packice::http_plan::PlanGet(headers, "\"1-2-memory\"", 0);
   for (const auto& field : req) {
     std::string_view value = View(field.value());
     (void)packice::http_request::ParseRange(value, size);

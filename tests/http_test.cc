@@ -1132,27 +1132,7 @@ TEST_F(HttpTest, UnknownPathsAre404AndWrongMethods405) {
   }
 }
 
-TEST_F(HttpTest, PutWithoutContentLengthIs411) {
-  // curl sends an upload of unknown size chunked.
-  HttpRequest req;
-  req.url = Obj("chunked/obj");
-  req.headers = {"Transfer-Encoding: chunked"};
-  int calls = 0;
-  req.read = [&](char* buf, size_t n) -> size_t {
-    if (calls++ >= 3) return 0;
-    size_t k = std::min<size_t>(n, 1000);
-    std::memset(buf, 'c', k);
-    return k;
-  };
-  req.capture_request_headers = true;
-  auto r = client_.Do(req);
-  EXPECT_NE(ToLower(r.request_headers).find("transfer-encoding: chunked"), std::string::npos)
-      << r.request_headers;
-  ASSERT_TRUE(r.ok() || r.status != 0) << r.Describe();
-  EXPECT_EQ(r.status, 411) << r.Describe();
-  EXPECT_TRUE(r.Has("X-Packice-Error")) << r.Describe();
-  EXPECT_EQ(client_.Head(Obj("chunked/obj")).status, 404);
-
+TEST_F(HttpTest, PutWithoutContentLengthOrChunkedBodyIs411) {
   // A PUT and a POST with neither Content-Length nor a body.
   for (std::string line : {"PUT /v1/objects/nolength HTTP/1.1", "POST /v1/objects HTTP/1.1"}) {
     SCOPED_TRACE(line);
@@ -2133,6 +2113,221 @@ TEST(HttpHugeTest, FourGiBStreamThroughWithBoundedDaemonMemory) {
   const uint64_t limit_kib = (kMemoryCapacityMiB + 160) * 1024;
   EXPECT_LT(put_peak.rss, limit_kib) << report.str();
   EXPECT_LT(get_peak.rss, limit_kib) << report.str();
+}
+
+// --- chunked uploads (curl -T -) ------------------------------------------------------------
+
+// The sum of every sample of `name` (each tier's, for a tiered node).
+double MetricSum(const std::string& text, const std::string& name) {
+  std::istringstream in(text);
+  std::string line;
+  double sum = 0;
+  while (std::getline(in, line)) {
+    if (!line.starts_with(name + "{") && !line.starts_with(name + " ")) continue;
+    sum += std::stod(line.substr(line.rfind(' ') + 1));
+  }
+  return sum;
+}
+
+// A chunked body of `size` pattern bytes (HugeByte's), curl choosing the chunk sizes.
+HttpRequest ChunkedPut(const std::string& url, uint64_t size, uint64_t* sent) {
+  HttpRequest put;
+  put.url = url;
+  put.capture_request_headers = true;
+  put.timeout = 0ms;
+  put.read = [size, sent](char* buf, size_t n) -> size_t {
+    size_t k = static_cast<size_t>(std::min<uint64_t>(n, size - *sent));
+    FillHuge(*sent, buf, k);
+    *sent += k;
+    return k;
+  };
+  return put;
+}
+
+constexpr uint64_t kChunkedLimit = 9 * kMiB;  // past two growths (4 MiB, 8 MiB, then 9 MiB)
+
+// Every store, with max_body = 9M.
+class HttpChunkedTest : public HttpTestBase, public ::testing::WithParamInterface<std::string> {
+ protected:
+  void SetUp() override {
+    std::vector<std::string> flags = StoreFlags(GetParam());
+    flags.push_back("--config");
+    flags.push_back(WriteConfig("[http]\nmax_body = \"9M\"\n"));
+    StartDaemon(flags);
+  }
+  HttpResponse PutChunked(const std::string& key, uint64_t size) {
+    uint64_t sent = 0;
+    HttpResponse r = client_.Do(ChunkedPut(Obj(key), size, &sent));
+    EXPECT_NE(ToLower(r.request_headers).find("transfer-encoding: chunked"), std::string::npos)
+        << r.request_headers;
+    return r;
+  }
+  void ExpectObject(const std::string& key, uint64_t size) {
+    auto get = client_.Get(Obj(key));
+    ASSERT_EQ(get.status, 200) << get.Describe();
+    EXPECT_EQ(get.Header("Content-Length"), std::to_string(size));
+    EXPECT_EQ(get.body.size(), size);
+    EXPECT_EQ(CheckHuge(0, get.body), std::string_view::npos) << "GET returned other bytes";
+  }
+  // Bytes charged to objects and live leases, once background frees are done.
+  std::pair<double, double> Usage() {
+    auto m = client_.Get(base_ + "/metrics");
+    return {MetricSum(m.body, "packice_bytes"), MetricSum(m.body, "packice_leases")};
+  }
+  // Usage comes back to `before` (a disk store frees files in the background).
+  void ExpectUsageReturnsTo(std::pair<double, double> before) {
+    EXPECT_TRUE(Eventually([&] { return Usage() == before; }))
+        << "bytes " << Usage().first << " leases " << Usage().second << ", before " << before.first
+        << " and " << before.second;
+  }
+};
+
+INSTANTIATE_TEST_SUITE_P(Stores, HttpChunkedTest,
+                         ::testing::Values("memory", "tiered", "disk", "sharedfs"),
+                         [](const auto& info) { return info.param; });
+
+TEST_P(HttpChunkedTest, SmallBodyIsCreatedThenReplaced) {
+  auto put = PutChunked("chunked/small", 3000);
+  ASSERT_EQ(put.status, 201) << put.Describe();
+  Json j = Json::parse(put.body, nullptr, false);
+  EXPECT_EQ(j.value("size", 0), 3000) << put.body;
+  EXPECT_FALSE(put.Header("ETag").empty());
+  ExpectObject("chunked/small", 3000);
+  auto replace = PutChunked("chunked/small", 10);
+  EXPECT_EQ(replace.status, 204) << replace.Describe();
+  ExpectObject("chunked/small", 10);
+  auto empty = PutChunked("chunked/empty", 0);
+  EXPECT_EQ(empty.status, 201) << empty.Describe();
+  ExpectObject("chunked/empty", 0);
+}
+
+TEST_P(HttpChunkedTest, ExactlyAtTheLimitIsAccepted) {
+  auto put = PutChunked("chunked/at", kChunkedLimit);
+  ASSERT_EQ(put.status, 201) << put.Describe() << "\n" << daemon_.log();
+  ExpectObject("chunked/at", kChunkedLimit);
+  auto head = client_.Head(Obj("chunked/at"));
+  EXPECT_EQ(head.Header("X-Packice-Size"), std::to_string(kChunkedLimit));
+}
+
+TEST_P(HttpChunkedTest, OverTheLimitIs413AndLeavesNothing) {
+  ASSERT_EQ(client_.Put(Obj("chunked/kept"), "old bytes").status, 201);
+  const auto before = Usage();
+  for (std::string key : {"chunked/over", "chunked/kept"}) {
+    SCOPED_TRACE(key);
+    auto put = PutChunked(key, kChunkedLimit + 1);
+    ASSERT_TRUE(put.ok() || put.status != 0) << put.Describe();
+    EXPECT_EQ(put.status, 413) << put.Describe();
+    EXPECT_EQ(put.Header("X-Packice-Error"), "invalid_argument") << put.Describe();
+  }
+  EXPECT_EQ(client_.Head(Obj("chunked/over")).status, 404);
+  auto kept = client_.Get(Obj("chunked/kept"));
+  EXPECT_EQ(kept.body, "old bytes") << "a refused upload rebound the key";
+  ExpectUsageReturnsTo(before);
+  ExpectServing();
+}
+
+TEST_P(HttpChunkedTest, PostIsAcceptedChunked) {
+  uint64_t sent = 0;
+  HttpRequest post = ChunkedPut(base_ + "/v1/objects", 5 * kMiB, &sent);
+  post.method = "POST";
+  auto r = client_.Do(post);
+  ASSERT_EQ(r.status, 201) << r.Describe();
+  std::string location = r.Header("Location");
+  ASSERT_TRUE(location.starts_with("/v1/objects/")) << r.Describe();
+  ExpectObject(location.substr(std::string("/v1/objects/").size()), 5 * kMiB);
+}
+
+TEST_P(HttpChunkedTest, AClientThatGoesAwayMidBodyLeavesNothing) {
+  const auto before = Usage();
+  {
+    RawTcp raw(port_);
+    ASSERT_TRUE(
+        raw.Send("PUT /v1/objects/chunked/gone HTTP/1.1\r\nHost: x\r\n"
+                 "Transfer-Encoding: chunked\r\n\r\n"));
+    const std::string piece(1 << 20, 'g');
+    for (int i = 0; i < 6; ++i) {  // past the first allocation
+      ASSERT_TRUE(raw.Send("100000\r\n" + piece + "\r\n"));
+    }
+    EXPECT_TRUE(Eventually([&] { return Usage() != before; })) << "the upload never started";
+  }
+  EXPECT_EQ(client_.Head(Obj("chunked/gone")).status, 404);
+  ExpectUsageReturnsTo(before);
+  ExpectServing();
+}
+
+TEST_P(HttpChunkedTest, MalformedFramingIs400AndLeavesNothing) {
+  const auto before = Usage();
+  for (std::string body :
+       {std::string("zz\r\nhello\r\n0\r\n\r\n"), std::string("5\r\nhello!!\r\n0\r\n\r\n"),
+        std::string("fffffffffffffffffffff\r\nabc\r\n0\r\n\r\n")}) {
+    SCOPED_TRACE(body);
+    RawTcp raw(port_);
+    ASSERT_TRUE(
+        raw.Send("PUT /v1/objects/chunked/bad HTTP/1.1\r\nHost: x\r\n"
+                 "Transfer-Encoding: chunked\r\n\r\n" +
+                 body));
+    auto resp = raw.ReadResponse(5s);
+    ASSERT_TRUE(resp.has_value()) << raw.buffer();
+    EXPECT_EQ(resp->status, 400) << resp->head;
+    EXPECT_EQ(resp->Header("X-Packice-Error"), "protocol_error") << resp->head;
+    EXPECT_TRUE(raw.WaitClosed(3s));
+  }
+  EXPECT_EQ(client_.Head(Obj("chunked/bad")).status, 404);
+  ExpectUsageReturnsTo(before);
+  // Chunk extensions and trailers are valid framing.
+  RawTcp raw(port_);
+  ASSERT_TRUE(
+      raw.Send("PUT /v1/objects/chunked/ext HTTP/1.1\r\nHost: x\r\n"
+               "Transfer-Encoding: chunked\r\n\r\n"
+               "3;name=value\r\nabc\r\n2\r\nde\r\n0\r\nX-Trailer: t\r\n\r\n"));
+  auto resp = raw.ReadResponse(5s);
+  ASSERT_TRUE(resp.has_value()) << raw.buffer();
+  EXPECT_EQ(resp->status, 201) << resp->head;
+  EXPECT_EQ(client_.Get(Obj("chunked/ext")).body, "abcde");
+}
+
+// A chunked body much larger than the memory tier, through a tiered node: it moves to disk as
+// it grows, and the node's memory stays bounded.
+TEST(HttpChunkedHugeTest, TwoHundredMiBThroughASmallMemoryTier) {
+  constexpr uint64_t kSize = 200 * kMiB + 333;
+  constexpr uint64_t kMemoryCapacityMiB = 32;
+  Daemon daemon;
+  ASSERT_OK(daemon.Start({"--http", "127.0.0.1:0", "--store", "tiered", "--capacity",
+                          std::to_string(kMemoryCapacityMiB) + "M", "--disk-capacity", "2G"}));
+  const std::string base = daemon.http_url();
+  ASSERT_FALSE(base.empty()) << daemon.log();
+  RssSampler sampler(daemon.pid());
+  HttpClient client;
+  uint64_t sent = 0;
+  auto put = client.Do(ChunkedPut(base + "/v1/objects/huge/chunked", kSize, &sent));
+  const auto put_peak = sampler.peak();
+  ASSERT_EQ(put.status, 201) << put.Describe() << "\n" << daemon.log();
+  EXPECT_NE(ToLower(put.request_headers).find("transfer-encoding: chunked"), std::string::npos);
+  auto head = client.Head(base + "/v1/objects/huge/chunked");
+  EXPECT_EQ(head.Header("Content-Length"), std::to_string(kSize));
+  EXPECT_EQ(head.Header("X-Packice-Tier"), "disk");
+  uint64_t received = 0;
+  std::optional<uint64_t> first_bad;
+  HttpRequest get;
+  get.url = base + "/v1/objects/huge/chunked";
+  get.timeout = 0ms;
+  get.sink = [&](std::string_view data) {
+    if (size_t bad = CheckHuge(received, data); bad != std::string_view::npos) {
+      first_bad = received + bad;
+      return false;
+    }
+    received += data.size();
+    return true;
+  };
+  auto got = client.Do(get);
+  sampler.Stop();
+  EXPECT_FALSE(first_bad.has_value()) << "byte " << *first_bad << " differs from the pattern";
+  EXPECT_EQ(got.status, 200) << got.Describe();
+  EXPECT_EQ(received, kSize);
+  std::cout << "200 MiB chunked PUT " << put.seconds << " s, peak VmRSS " << Mib(put_peak.rss)
+            << " (shmem " << Mib(put_peak.shmem) << ")" << std::endl;
+  if (kSanitized) GTEST_SKIP() << "resident size means little under a sanitizer";
+  EXPECT_LT(put_peak.rss, (kMemoryCapacityMiB + 160) * 1024) << Mib(put_peak.rss);
 }
 
 }  // namespace

@@ -1,7 +1,7 @@
 // What both sides of the HTTP transport (docs/http.md) agree on: percent-encoding of keys, the
 // header names, ETags, TTL and date formats, status codes <-> HTTP statuses, and the JSON bodies
 // (errors, PUT results, listings). Plain functions, no I/O; the client (http_channel.cc) and the
-// server (http_server.cc) both use them, so the two cannot drift apart.
+// server (http_connection.cc and the routes files) both use them, so the two cannot drift apart.
 //
 // Thread safety: every function is thread-safe.
 #ifndef PACKICE_TRANSPORT_HTTP_HTTP_COMMON_H_

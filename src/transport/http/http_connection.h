@@ -1,0 +1,213 @@
+// The HTTP server's connection core, shared by every resource's routes: one Connection per
+// accepted socket reads requests in order, finds their route (http_routes.h), checks the bearer
+// token, and gives the routes what they answer with — responses, errors, bodies read into and
+// sent from blobs (sendfile), timeouts, lease renewal, metrics. Not API: only the HTTP server
+// and its routes files include it.
+//
+// The Beast-heavy member templates are defined once, in http_connection.cc, and instantiated
+// there for plain TCP and TLS (the extern templates below), so a routes file compiles only its
+// own handlers.
+//
+// Thread safety: a Connection runs on its own strand; its methods are called from it only.
+#ifndef PACKICE_TRANSPORT_HTTP_HTTP_CONNECTION_H_
+#define PACKICE_TRANSPORT_HTTP_HTTP_CONNECTION_H_
+
+// Boost 1.74's asio/awaitable.hpp uses std::exchange without including <utility>.
+#include <utility>
+//
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+#include "packice/peer.h"
+#include "packice/status.h"
+#include "transport/http/http_server.h"
+#include "transport/http/object_plan.h"
+
+namespace packice {
+
+class GrowingUpload;
+class MetricsRegistry;
+
+namespace http_server {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = beast::http;
+using boost::system::error_code;
+using Clock = std::chrono::steady_clock;
+template <typename T>
+using Task = asio::awaitable<T>;
+using Parser = bhttp::request_parser<bhttp::buffer_body>;
+using Request = bhttp::request<bhttp::buffer_body>;
+using TextResponse = bhttp::response<bhttp::string_body>;
+using HeadResponse = bhttp::response<bhttp::empty_body>;
+using PlainStream = beast::tcp_stream;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+inline std::string_view View(beast::string_view s) { return {s.data(), s.size()}; }
+
+// The JSON error body and X-Packice-Error header every error carries, with the HTTP status
+// `st`, or the one the error's code maps to, or a plan's refusal.
+TextResponse ErrorResponse(unsigned version, bhttp::status st, const Status& s);
+TextResponse ErrorResponse(unsigned version, const Status& s);
+TextResponse RefusalResponse(unsigned version, const http_plan::Refusal& r);
+
+// The request's headers as the planning functions (object_plan.h) take them; they point into
+// `req`.
+std::vector<http_plan::Header> HeadersOf(const Request& req);
+
+// Whether the node maps the blob's bytes itself (memory segments, small heap objects).
+inline bool IsMappedInProcess(const Blob& blob) {
+  return blob.kind() == "memory" || blob.kind() == "heap";
+}
+
+// Ends a lease when the request that holds it ends, however it ends (a client that goes away
+// mid-body destroys the coroutine): a create lease's object is discarded.
+class LeaseGuard {
+ public:
+  LeaseGuard(Peer& peer, LeaseId lease) : peer_(peer), lease_(lease) {}
+  ~LeaseGuard() {
+    if (lease_ != 0) (void)peer_.Release(lease_);
+  }
+  LeaseGuard(const LeaseGuard&) = delete;
+  LeaseGuard& operator=(const LeaseGuard&) = delete;
+  void Forget() { lease_ = 0; }
+
+ private:
+  Peer& peer_;
+  LeaseId lease_;
+};
+
+// One request and its answer, as metrics and the log record them.
+struct Exchange {
+  std::string_view route = "other";  // the route's label: a template, never a key
+  unsigned status = 0;               // 0 until an answer was sent
+};
+
+class ConnectionBase {
+ public:
+  virtual ~ConnectionBase() = default;
+  virtual void Close() = 0;
+};
+
+template <typename Stream>
+class Connection : public ConnectionBase, public std::enable_shared_from_this<Connection<Stream>> {
+ public:
+  static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+
+  Connection(std::shared_ptr<HttpServer::Impl> server, Stream stream);
+  ~Connection() override;
+
+  // Serves the connection until it closes; `self` keeps it alive meanwhile (a coroutine frame
+  // holds its parameters, not `this`'s owner).
+  static Task<void> Run(std::shared_ptr<Connection> self) { co_await self->Serve(); }
+  void Close() override;
+
+  // --- for routes ------------------------------------------------------------------------
+  // Every Task<bool> returns whether the connection stays open for another request.
+
+  Peer& peer();
+  const HttpServerOptions& opt() const;
+  MetricsRegistry& metrics();
+
+  // Sends `res` (its status recorded in `x`).
+  Task<bool> Send(TextResponse res, Exchange& x, bool keep_alive);
+  Task<bool> SendError(const Request& req, Exchange& x, const Status& s, bool keep_alive) {
+    return Send(ErrorResponse(req.version(), s), x, keep_alive);
+  }
+  Task<bool> SendError(const Request& req, Exchange& x, bhttp::status st, const Status& s,
+                       bool keep_alive) {
+    return Send(ErrorResponse(req.version(), st, s), x, keep_alive);
+  }
+  // Refuses a request whose body was not read: a small one the client is sending anyway (no
+  // Expect: 100-continue) is read and dropped so that the connection carries the next request.
+  Task<bool> Refuse(Parser& parser, Exchange& x, TextResponse res);
+  // The 100 Continue of Expect: 100-continue.
+  Task<bool> SendContinue(const Request& req);
+  // Answers a body that could not be read (`read`): 408 on a timeout, nothing when the client
+  // is gone, else the error; the connection closes.
+  Task<bool> AbortBody(const Request& req, Exchange& x, std::string_view what, const Status& read);
+
+  // Reads a Content-Length body into `blob` from offset 0, renewing `lease`.
+  // Errors: kTimeout (stalled), kUnavailable (the client went away), the blob's write errors.
+  Task<Status> ReadBody(Parser& parser, Blob& blob, LeaseId lease, Duration lease_ttl);
+  // Reads a chunked body into `upload`. On a refusal (over its limit: 413, no room) sets
+  // `refused` and returns its error; other errors: kTimeout, kProtocolError (malformed
+  // framing), kUnavailable (the client went away).
+  Task<Status> ReadChunkedBody(Parser& parser, GrowingUpload& upload, http_plan::Refusal* refused);
+  // After a refusal mid-body: reads and drops a bounded part of the rest of a chunked body.
+  Task<void> DrainChunked(Parser& parser);
+
+  // Sends headers only (HEAD, 304).
+  Task<bool> SendHeaders(HeadResponse res, Exchange& x, bool keep_alive);
+  // Sends `res` (its Content-Length set to `length`) and, unless `head`, bytes
+  // [first, first + length) of `blob`, renewing `lease`.
+  Task<bool> SendObject(HeadResponse res, Exchange& x, bool keep_alive, bool head, Blob& blob,
+                        uint64_t first, uint64_t length, LeaseId lease, Duration lease_ttl);
+
+  // Runs `f` on the blocking pool (peer calls that may wait on a disk) and resumes here with its
+  // result.
+  template <typename F>
+  Task<std::invoke_result_t<F>> Blocking(F f) {
+    using R = std::invoke_result_t<F>;
+    // co_spawn's result must be default-constructible; Result<T> is not.
+    std::optional<R> r = co_await asio::co_spawn(
+        blocking_pool(), [f = std::move(f)]() mutable -> Task<std::optional<R>> { co_return f(); },
+        asio::use_awaitable);
+    co_return std::move(*r);
+  }
+
+ private:
+  class ReadDeadline;
+
+  Task<void> Serve();
+  Task<bool> ServeOne();
+  Task<bool> AnswerUnreadable(error_code ec);
+  Task<bool> Dispatch(Parser& parser, Exchange& x);
+  bool Authorized(const Request& req) const;
+  Task<Status> SendBody(Blob& blob, uint64_t first, uint64_t length, LeaseId lease,
+                        Duration lease_ttl);
+  Task<Status> SendMapped(Blob& blob, uint64_t first, uint64_t length, LeaseId lease,
+                          Duration lease_ttl);
+  Task<Status> SendFile(int fd, uint64_t offset, uint64_t length, LeaseId lease,
+                        Duration lease_ttl);
+  Task<error_code> WaitWritable();
+  Task<Status> AppendChunk(GrowingUpload& upload, std::span<const char> data);
+  Status BodyReadError(error_code ec, uint64_t received) const;
+  // TCP_CORK on a plain socket: holds partial segments until uncorked.
+  void Cork(bool on);
+  // Keeps a long transfer's lease alive.
+  void MaybeRenew(LeaseId lease, Duration ttl, Clock::time_point& last);
+  asio::thread_pool& blocking_pool();
+  beast::tcp_stream& lowest() { return beast::get_lowest_layer(stream_); }
+  asio::ip::tcp::socket& socket() { return lowest().socket(); }
+  std::vector<char>& chunk();
+
+  std::shared_ptr<HttpServer::Impl> server_;
+  Stream stream_;
+  beast::flat_buffer buffer_;
+  std::vector<char> chunk_;
+  bool body_read_ = false;  // this request's body was read past the parser (ReadBody)
+};
+
+extern template class Connection<PlainStream>;
+extern template class Connection<TlsStream>;
+
+}  // namespace http_server
+}  // namespace packice
+
+#endif  // PACKICE_TRANSPORT_HTTP_HTTP_CONNECTION_H_
