@@ -10,6 +10,7 @@
 namespace packice {
 
 class Clock;
+class Env;
 
 struct FilePeerOptions {
   // The data directory; created if missing. One process at a time may use it.
@@ -24,6 +25,9 @@ struct FilePeerOptions {
   Duration max_lease_ttl = std::chrono::hours(1);
   bool background_threads = true;
   std::shared_ptr<Clock> clock;
+  // The file-system seam (src/core/env.h) all file I/O goes through; nullptr = the real file
+  // system. Tests put a FaultInjectionEnv here.
+  std::shared_ptr<Env> env;
 };
 
 class FilePeer : public LocalPeer {

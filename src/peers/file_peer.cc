@@ -6,9 +6,10 @@
 namespace packice {
 
 Result<std::shared_ptr<FilePeer>> FilePeer::Open(FilePeerOptions options) {
-  PACKICE_ASSIGN_OR_RETURN(std::unique_ptr<FileStore> store,
-                           FileStore::Open(FileStoreOptions{options.dir, options.capacity_bytes,
-                                                            options.sync, options.clock}));
+  PACKICE_ASSIGN_OR_RETURN(
+      std::unique_ptr<FileStore> store,
+      FileStore::Open(FileStoreOptions{options.dir, options.capacity_bytes, options.sync,
+                                       options.clock, options.env}));
   auto peer = std::make_shared<StorePeer<FilePeer>>(
       std::move(store),
       LeasePolicy{options.default_lease_ttl, options.default_object_ttl, options.max_lease_ttl,
