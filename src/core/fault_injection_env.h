@@ -81,9 +81,10 @@ class FaultInjectionEnv final : public Env {
   bool down() const;
 
   // Power failure: the real disk is put back to what was synced (see above), and the env is up
-  // again. Open descriptors and mappings still work but show the reverted files; destroy the
-  // stores that used this env before opening new ones. Errors: kInternal (the disk could not be
-  // reverted; the test cannot go on).
+  // again. Destroy the stores that used this env first: what they do on the way out is not
+  // synced either and is reverted with the rest. (Descriptors and mappings still open keep
+  // working, on the reverted files.) Errors: kInternal (the disk could not be reverted; the
+  // test cannot go on).
   Status SimulateCrash();
 
   int Open(const std::string& path, int flags, mode_t mode, UniqueFd* fd) override;
