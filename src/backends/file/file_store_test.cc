@@ -402,7 +402,7 @@ TEST_F(FileStoreFaultTest, AcknowledgedSealSurvivesACrash) {
   auto found = Restart();
   EXPECT_EQ(found.size(), 2u);
   EXPECT_EQ(found["small"], "small object");
-  EXPECT_EQ(found["big"], big);
+  EXPECT_TRUE(found["big"] == big);  // no dump of 300 KB on failure
 }
 
 TEST_F(FileStoreFaultTest, CrashBeforeTheSealsSyncLeavesNoTrace) {
@@ -432,7 +432,7 @@ TEST_F(FileStoreFaultTest, ShortWritesAreFinished) {
   }
   ASSERT_OK(env_->SimulateCrash());
   env_->ClearFaults();
-  EXPECT_EQ(Restart(), (std::map<std::string, std::string>{{"k", content}}));
+  EXPECT_TRUE(Restart() == (std::map<std::string, std::string>{{"k", content}}));
 }
 
 TEST(DecodeObjectFileHeaderTest, RejectsGarbageWithoutCrashing) {
