@@ -10,6 +10,7 @@
 namespace packice {
 
 class Clock;
+class Env;
 class VersionSequence;
 
 struct FilePeerOptions {
@@ -28,6 +29,9 @@ struct FilePeerOptions {
   // Where object versions come from; nullptr = a durable sequence of the directory's own
   // (DIR/VERSION), so versions never repeat across restarts. TieredPeer's tiers share one.
   std::shared_ptr<VersionSequence> versions;
+  // The file-system seam (src/core/env.h) all file I/O goes through; nullptr = the real file
+  // system. Tests put a FaultInjectionEnv here.
+  std::shared_ptr<Env> env;
 };
 
 class FilePeer : public LocalPeer {

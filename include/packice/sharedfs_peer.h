@@ -22,6 +22,7 @@
 namespace packice {
 
 class Clock;
+class Env;
 
 struct SharedFSPeerOptions {
   // The shared directory; created (with its layout) if missing. Every process must see the same
@@ -52,6 +53,9 @@ struct SharedFSPeerOptions {
   std::shared_ptr<Clock> clock;
   // Who this process is in object headers and error messages; empty = "hostname:pid".
   std::string writer_id;
+  // The file-system seam (src/core/env.h) all file I/O goes through; nullptr = the real file
+  // system. Tests put a FaultInjectionEnv here.
+  std::shared_ptr<Env> env;
 };
 
 // What one garbage collection did.

@@ -15,6 +15,8 @@
 
 namespace packice {
 
+class Env;
+
 class VersionSequence {
  public:
   // In memory only: versions start after `last` and repeat after a restart unless the caller
@@ -25,8 +27,10 @@ class VersionSequence {
   // reserved `block` at a time: the mark is written (temp file, fsync, rename, fsync of the
   // directory) before any version of a block is handed out, and a restart starts above it.
   // Errors: kInternal (I/O), kProtocolError (the file is not a version mark).
+  // `env`: the file-system seam (src/core/env.h); nullptr = the real file system.
   static Result<std::shared_ptr<VersionSequence>> OpenDurable(const std::string& path,
-                                                              uint64_t block = 1u << 16);
+                                                              uint64_t block = 1u << 16,
+                                                              std::shared_ptr<Env> env = nullptr);
 
   // The next version, greater than every version handed out or observed before. Errors (a
   // durable sequence that cannot write its mark): kInternal; no version is handed out then.
@@ -39,11 +43,12 @@ class VersionSequence {
   const std::string& path() const { return path_; }
 
  private:
-  VersionSequence(std::string path, uint64_t block, uint64_t mark);
+  VersionSequence(std::string path, uint64_t block, uint64_t mark, std::shared_ptr<Env> env);
   Status WriteMarkLocked(uint64_t mark);  // REQUIRES: mu_ held
 
   const std::string path_;
   const uint64_t block_ = 0;
+  const std::shared_ptr<Env> env_;
   std::mutex mu_;
   uint64_t last_;      // guarded by mu_
   uint64_t reserved_;  // guarded by mu_: versions up to here may be handed out

@@ -1,13 +1,12 @@
 #include "packice/version_sequence.h"
 
 #include <fcntl.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <charconv>
 #include <string_view>
 
-#include "core/io.h"
+#include "core/env.h"
 
 namespace packice {
 namespace {
@@ -15,20 +14,18 @@ namespace {
 constexpr std::string_view kMarkPrefix = "packice-version-mark ";
 
 // Reads the mark in `path`: 0 when the file does not exist.
-Result<uint64_t> ReadMark(const std::string& path) {
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOENT) return uint64_t{0};
-    return ErrnoError("open " + path, errno);
+Result<uint64_t> ReadMark(Env& env, const std::string& path) {
+  UniqueFd fd;
+  if (int e = env.Open(path, O_RDONLY, 0, &fd); e != 0) {
+    if (e == ENOENT) return uint64_t{0};
+    return ErrnoError("open " + path, e);
   }
   char buf[64];
-  ssize_t n;
-  while ((n = read(fd, buf, sizeof buf)) < 0 && errno == EINTR) {
+  size_t n = 0;
+  if (int e = env.Read(fd.get(), std::as_writable_bytes(std::span(buf)), 0, &n); e != 0) {
+    return ErrnoError("read " + path, e);
   }
-  const int err = errno;
-  close(fd);
-  if (n < 0) return ErrnoError("read " + path, err);
-  std::string_view text(buf, static_cast<size_t>(n));
+  std::string_view text(buf, n);
   uint64_t mark = 0;
   if (!text.starts_with(kMarkPrefix) || !text.ends_with('\n')) {
     return ProtocolError(path + " is not a version mark");
@@ -42,28 +39,25 @@ Result<uint64_t> ReadMark(const std::string& path) {
   return mark;
 }
 
-Status SyncDirOf(const std::string& path) {
+std::string DirOf(const std::string& path) {
   const size_t slash = path.rfind('/');
-  const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash + 1);
-  int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return ErrnoError("open " + dir, errno);
-  const int rc = fsync(fd);
-  const int err = errno;
-  close(fd);
-  return rc == 0 ? Status::Ok() : ErrnoError("fsync " + dir, err);
+  return slash == std::string::npos ? "." : path.substr(0, slash + 1);
 }
 
 }  // namespace
 
-VersionSequence::VersionSequence(std::string path, uint64_t block, uint64_t mark)
-    : path_(std::move(path)), block_(block), last_(mark), reserved_(mark) {}
+VersionSequence::VersionSequence(std::string path, uint64_t block, uint64_t mark,
+                                 std::shared_ptr<Env> env)
+    : path_(std::move(path)), block_(block), env_(std::move(env)), last_(mark), reserved_(mark) {}
 
 Result<std::shared_ptr<VersionSequence>> VersionSequence::OpenDurable(const std::string& path,
-                                                                      uint64_t block) {
+                                                                      uint64_t block,
+                                                                      std::shared_ptr<Env> env) {
   if (block == 0) return InvalidArgument("a version block must hold at least one version");
-  PACKICE_ASSIGN_OR_RETURN(uint64_t mark, ReadMark(path));
+  if (!env) env = Env::Default();
+  PACKICE_ASSIGN_OR_RETURN(uint64_t mark, ReadMark(*env, path));
   // Every version up to the mark may have been handed out before a crash: start above it.
-  return std::shared_ptr<VersionSequence>(new VersionSequence(path, block, mark));
+  return std::shared_ptr<VersionSequence>(new VersionSequence(path, block, mark, std::move(env)));
 }
 
 Result<uint64_t> VersionSequence::Next() {
@@ -90,14 +84,16 @@ uint64_t VersionSequence::last() {
 Status VersionSequence::WriteMarkLocked(uint64_t mark) {
   const std::string tmp = path_ + ".tmp";
   const std::string text = std::string(kMarkPrefix) + std::to_string(mark) + "\n";
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return ErrnoError("create " + tmp, errno);
-  Status s = PwriteFully(fd, std::as_bytes(std::span(text.data(), text.size())), 0);
-  if (s.ok() && fsync(fd) != 0) s = ErrnoError("fsync " + tmp, errno);
-  close(fd);
-  if (s.ok() && rename(tmp.c_str(), path_.c_str()) != 0) s = ErrnoError("rename " + tmp, errno);
-  if (s.ok()) s = SyncDirOf(path_);
-  if (!s.ok()) unlink(tmp.c_str());
+  UniqueFd fd;
+  if (int e = env_->Open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600, &fd); e != 0) {
+    return ErrnoError("create " + tmp, e);
+  }
+  Status s = WriteFully(*env_, fd.get(), std::as_bytes(std::span(text.data(), text.size())), 0);
+  if (int e = s.ok() ? env_->SyncData(fd.get()) : 0; e != 0) s = ErrnoError("fdatasync " + tmp, e);
+  fd.reset();
+  if (int e = s.ok() ? env_->Rename(tmp, path_) : 0; e != 0) s = ErrnoError("rename " + tmp, e);
+  if (s.ok()) s = SyncDirStatus(*env_, DirOf(path_));
+  if (!s.ok()) static_cast<void>(env_->Unlink(tmp));  // best effort: a leftover is rewritten
   return s;
 }
 

@@ -6,13 +6,15 @@
 namespace packice {
 
 Result<std::shared_ptr<FilePeer>> FilePeer::Open(FilePeerOptions options) {
-  PACKICE_ASSIGN_OR_RETURN(std::unique_ptr<FileStore> store,
-                           FileStore::Open(FileStoreOptions{options.dir, options.capacity_bytes,
-                                                            options.sync, options.clock}));
+  PACKICE_ASSIGN_OR_RETURN(
+      std::unique_ptr<FileStore> store,
+      FileStore::Open(FileStoreOptions{options.dir, options.capacity_bytes, options.sync,
+                                       options.clock, options.env}));
   std::shared_ptr<VersionSequence> versions = options.versions;
   if (!versions) {
     // After the store took the directory's lock: one process writes the mark.
-    PACKICE_ASSIGN_OR_RETURN(versions, VersionSequence::OpenDurable(options.dir + "/VERSION"));
+    PACKICE_ASSIGN_OR_RETURN(versions, VersionSequence::OpenDurable(options.dir + "/VERSION",
+                                                                   1u << 16, options.env));
   }
   auto peer = std::make_shared<StorePeer<FilePeer>>(
       std::move(store),

@@ -372,7 +372,7 @@ Result<std::shared_ptr<SharedFSPeer>> SharedFSPeer::Open(SharedFSPeerOptions opt
   PACKICE_ASSIGN_OR_RETURN(
       std::unique_ptr<SharedFSStore> store,
       SharedFSStore::Open(SharedFSStoreOptions{options.dir, options.sync, options.abandoned_after,
-                                               options.clock, options.writer_id}));
+                                               options.clock, options.writer_id, options.env}));
   auto peer = std::make_shared<SharedFSPeerImpl>(std::move(store), std::move(options));
   peer->Start();
   return std::shared_ptr<SharedFSPeer>(std::move(peer));

@@ -1,7 +1,6 @@
 #include "backends/file/file_store.h"
 
 #include <absl/container/flat_hash_map.h>
-#include <dirent.h>
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <sys/file.h>
@@ -69,31 +68,6 @@ std::string ShardName(uint64_t version) {
   return buf;
 }
 
-Status FsyncDir(const std::string& dir) {
-  UniqueFd fd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!fd.valid()) return ErrnoError("open " + dir, errno);
-  if (fsync(fd.get()) != 0) return ErrnoError("fsync " + dir, errno);
-  return Status::Ok();
-}
-
-Status MakeDir(const std::string& dir) {
-  if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return ErrnoError("mkdir " + dir, errno);
-  return Status::Ok();
-}
-
-// Names in `dir` ending in kSuffix.
-std::vector<std::string> ObjectFilesIn(const std::string& dir) {
-  std::vector<std::string> names;
-  DIR* d = opendir(dir.c_str());
-  if (d == nullptr) return names;
-  while (dirent* e = readdir(d)) {
-    std::string_view name(e->d_name);
-    if (name.ends_with(kSuffix)) names.emplace_back(name);
-  }
-  closedir(d);
-  return names;
-}
-
 }  // namespace
 
 Result<ObjectFileHeader> DecodeObjectFileHeader(std::span<const std::byte> bytes) {
@@ -136,6 +110,7 @@ class FileStore::State {
   explicit State(FileStoreOptions options) : options_(std::move(options)) {}
 
   const FileStoreOptions& options() const { return options_; }
+  Env& env() const { return *options_.env; }
   std::string TmpPath(uint64_t version) const {
     return options_.dir + "/tmp/" + VersionName(version);
   }
@@ -193,7 +168,7 @@ class FileBlob final : public Blob {
         size_(size) {}
 
   ~FileBlob() override {
-    if (doomed_) unlink(path_.c_str());
+    if (doomed_) (void)state_->env().Unlink(path_);
     state_->Uncharge(charge_);
   }
 
@@ -211,19 +186,19 @@ class FileBlob final : public Blob {
                              std::to_string(offset) + " outside an object of " +
                              std::to_string(size_) + " bytes");
     }
-    return PwriteFully(fd_.get(), data, data_offset_ + offset);
+    return WriteFully(state_->env(), fd_.get(), data, data_offset_ + offset, "write " + path_);
   }
 
   Status Read(uint64_t offset, std::span<std::byte> out) override {
     PACKICE_ASSIGN_OR_RETURN(UniqueFd fd, OpenFd(LeaseMode::kRead));
-    return PreadFully(fd.get(), out, data_offset_ + offset);
+    return ReadFully(state_->env(), fd.get(), out, data_offset_ + offset);
   }
 
   Result<std::shared_ptr<BlobView>> OpenView(LeaseMode mode) override {
     PACKICE_ASSIGN_OR_RETURN(UniqueFd fd, OpenFd(mode));
     const uint64_t size = this->size();
-    return MapView(fd.get(), data_offset_, RoundUpToPage(size), size, mode == LeaseMode::kCreate,
-                   /*populate=*/false);
+    return state_->env().Map(fd.get(), data_offset_, RoundUpToPage(size), size,
+                             mode == LeaseMode::kCreate, /*populate=*/false);
   }
 
   Result<BlobExport> Export(LeaseMode mode) override {
@@ -250,10 +225,12 @@ class FileBlob final : public Blob {
     PutU64(p + 16, data_offset_);
     PutU64(p + 24, XXH64(header.data(), header.size(), 0));
     head += header;
-    PACKICE_RETURN_IF_ERROR(PwriteFully(fd_.get(), std::as_bytes(std::span(head)), 0));
+    Env& env = state_->env();
+    PACKICE_RETURN_IF_ERROR(
+        WriteFully(env, fd_.get(), std::as_bytes(std::span(head)), 0, "write header " + path_));
     if (info.size < size_) {
-      if (ftruncate(fd_.get(), static_cast<off_t>(data_offset_ + info.size)) != 0) {
-        return ErrnoError("truncate " + path_, errno);
+      if (int err = env.Truncate(fd_.get(), data_offset_ + info.size); err != 0) {
+        return ErrnoError("truncate " + path_, err);
       }
       size_ = info.size;
       // The file shrank, and so does its charge: what a restart would count for it.
@@ -264,15 +241,17 @@ class FileBlob final : public Blob {
       }
     }
     const bool sync = state_->options().sync;
-    if (sync && fdatasync(fd_.get()) != 0) return ErrnoError("fdatasync " + path_, errno);
-    fchmod(fd_.get(), S_IRUSR);  // sealed: read-only even for a client that reopens it
+    if (int err = sync ? env.SyncData(fd_.get()) : 0; err != 0) {
+      return ErrnoError("fdatasync " + path_, err);
+    }
+    (void)env.Chmod(fd_.get(), S_IRUSR);  // sealed: read-only even for a client that reopens it
     const std::string final_path = state_->FinalPath(info.version);
-    if (rename(path_.c_str(), final_path.c_str()) != 0) {
-      return ErrnoError("rename " + path_ + " to " + final_path, errno);
+    if (int err = env.Rename(path_, final_path); err != 0) {
+      return ErrnoError("rename " + path_ + " to " + final_path, err);
     }
     path_ = final_path;
     fd_.reset();
-    if (sync) PACKICE_RETURN_IF_ERROR(FsyncDir(state_->ShardDir(info.version)));
+    if (sync) PACKICE_RETURN_IF_ERROR(SyncDirStatus(env, state_->ShardDir(info.version)));
     return Status::Ok();
   }
 
@@ -285,8 +264,8 @@ class FileBlob final : public Blob {
     doomed_ = true;
     if (fd_.valid()) return;  // never committed: already in tmp/
     const std::string dead = state_->options().dir + "/tmp/" + path_.substr(path_.rfind('/') + 1);
-    if (rename(path_.c_str(), dead.c_str()) != 0) {
-      spdlog::warn("event=doom_rename_failed file={} error=\"{}\"", path_, std::strerror(errno));
+    if (int err = state_->env().Rename(path_, dead); err != 0) {
+      spdlog::warn("event=doom_rename_failed file={} error=\"{}\"", path_, std::strerror(err));
       return;  // unlinked where it is when the blob goes
     }
     path_ = dead;
@@ -301,8 +280,10 @@ class FileBlob final : public Blob {
       if (!fd.valid()) return ErrnoError("dup", errno);
       return fd;
     }
-    UniqueFd fd(open(path_.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd.valid()) return ErrnoError("open " + path_, errno);
+    UniqueFd fd;
+    if (int err = state_->env().Open(path_, O_RDONLY, 0, &fd); err != 0) {
+      return ErrnoError("open " + path_, err);
+    }
     return fd;
   }
 
@@ -321,24 +302,35 @@ class FileBlob final : public Blob {
 Result<std::unique_ptr<FileStore>> FileStore::Open(FileStoreOptions options) {
   if (options.dir.empty()) return InvalidArgument("file store needs a directory");
   if (!options.clock) options.clock = Clock::System();
-  std::error_code ec;
-  std::filesystem::create_directories(options.dir, ec);  // parents too; an error shows below
+  if (!options.env) options.env = Env::Default();
+  Env& env = *options.env;
+  // Parents too; an error shows below. New directories are synced into their parents: else a
+  // crash could take a fresh store's shard directories, with the objects sealed in them.
+  MakeDirs(env, options.dir, 0700, options.sync).IgnoreError();
   struct stat st {};
-  if (stat(options.dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+  if (env.Stat(options.dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
     return InvalidArgument(options.dir + " is not a directory");
   }
   auto state = std::make_shared<State>(options);
-  state->lock_fd =
-      UniqueFd(open((options.dir + "/LOCK").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
-  if (!state->lock_fd.valid()) return ErrnoError("open " + options.dir + "/LOCK", errno);
+  const std::string lock_path = options.dir + "/LOCK";
+  if (int err = env.Open(lock_path, O_RDWR | O_CREAT, 0600, &state->lock_fd); err != 0) {
+    return ErrnoError("open " + lock_path, err);
+  }
   if (flock(state->lock_fd.get(), LOCK_EX | LOCK_NB) != 0) {
     return AlreadyExists("another process uses " + options.dir);
   }
-  PACKICE_RETURN_IF_ERROR(MakeDir(options.dir + "/tmp"));
-  PACKICE_RETURN_IF_ERROR(MakeDir(options.dir + "/objects"));
-  for (uint64_t shard = 0; shard < 256; ++shard) {
-    PACKICE_RETURN_IF_ERROR(MakeDir(state->ShardDir(shard)));
+  bool made = false;
+  for (const char* sub : {"/tmp", "/objects"}) {
+    PACKICE_ASSIGN_OR_RETURN(bool m, MakeDirIfMissing(env, options.dir + sub, 0700));
+    made |= m;
   }
+  if (made && options.sync) PACKICE_RETURN_IF_ERROR(SyncDirStatus(env, options.dir));
+  made = false;
+  for (uint64_t shard = 0; shard < 256; ++shard) {
+    PACKICE_ASSIGN_OR_RETURN(bool m, MakeDirIfMissing(env, state->ShardDir(shard), 0700));
+    made |= m;
+  }
+  if (made && options.sync) PACKICE_RETURN_IF_ERROR(SyncDirStatus(env, options.dir + "/objects"));
   return std::unique_ptr<FileStore>(new FileStore(std::move(state)));
 }
 
@@ -360,12 +352,14 @@ Result<std::shared_ptr<Blob>> FileStore::Allocate(const ObjectInfo& info) {
   const uint64_t charge = data_offset + RoundUpToPage(info.size);
   PACKICE_RETURN_IF_ERROR(state_->Charge(charge));
   const std::string path = state_->TmpPath(info.version);
-  UniqueFd fd(open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
-  if (!fd.valid() || ftruncate(fd.get(), static_cast<off_t>(data_offset + info.size)) != 0) {
-    Status s = ErrnoError("create " + path, errno);
-    if (fd.valid()) unlink(path.c_str());
+  Env& env = state_->env();
+  UniqueFd fd;
+  int err = env.Open(path, O_RDWR | O_CREAT | O_EXCL, 0600, &fd);
+  if (err == 0) err = env.Truncate(fd.get(), data_offset + info.size);
+  if (err != 0) {
+    if (fd.valid()) (void)env.Unlink(path);
     state_->Uncharge(charge);
-    return s;
+    return ErrnoError("create " + path, err);
   }
   return std::shared_ptr<Blob>(
       std::make_shared<FileBlob>(state_, path, std::move(fd), data_offset, info.size, charge));
@@ -388,19 +382,21 @@ struct ScannedFile {
 
 // Reads the preamble and header of the object file at `path`: one page, more only for a large
 // header.
-Result<ObjectFileHeader> ReadObjectFileHeader(const std::string& path) {
-  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOATIME));
-  if (!fd.valid()) fd = UniqueFd(open(path.c_str(), O_RDONLY | O_CLOEXEC));  // not our file
+Result<ObjectFileHeader> ReadObjectFileHeader(Env& env, const std::string& path) {
+  UniqueFd fd;
+  int err = env.Open(path, O_RDONLY | O_NOATIME, 0, &fd);
+  if (err != 0) err = env.Open(path, O_RDONLY, 0, &fd);  // not our file
   struct stat st {};
-  if (!fd.valid() || fstat(fd.get(), &st) != 0) return ErrnoError("open " + path, errno);
+  if (err == 0) err = env.Fstat(fd.get(), &st);
+  if (err != 0) return ErrnoError("open " + path, err);
   const uint64_t file_size = static_cast<uint64_t>(st.st_size);
   std::vector<std::byte> buf(std::min<uint64_t>(file_size, PageSize()));
-  PACKICE_RETURN_IF_ERROR(PreadFully(fd.get(), buf, 0));
+  PACKICE_RETURN_IF_ERROR(ReadFully(env, fd.get(), buf, 0));
   if (buf.size() >= kPreambleBytes) {
     const uint64_t want = kPreambleBytes + std::min(GetU32(buf.data() + 8), kMaxHeaderBytes);
     if (want > buf.size() && want <= file_size) {
       buf.resize(want);
-      PACKICE_RETURN_IF_ERROR(PreadFully(fd.get(), buf, 0));
+      PACKICE_RETURN_IF_ERROR(ReadFully(env, fd.get(), buf, 0));
     }
   }
   PACKICE_ASSIGN_OR_RETURN(ObjectFileHeader header, DecodeObjectFileHeader(buf));
@@ -414,8 +410,9 @@ Result<ObjectFileHeader> ReadObjectFileHeader(const std::string& path) {
 
 Result<std::vector<StoredObject>> FileStore::Recover() {
   const std::string& dir = state_->options().dir;
-  for (const std::string& name : ObjectFilesIn(dir + "/tmp")) {
-    unlink((dir + "/tmp/" + name).c_str());  // never sealed: as if never created
+  Env& env = state_->env();
+  for (const std::string& name : NamesWithSuffix(env, dir + "/tmp", kSuffix)) {
+    (void)env.Unlink(dir + "/tmp/" + name);  // never sealed: as if never created
   }
   // Reading headers is small random I/O: several threads keep the disk's queue full.
   constexpr int kThreads = 16;
@@ -423,12 +420,12 @@ Result<std::vector<StoredObject>> FileStore::Recover() {
   {
     std::vector<std::thread> threads;
     for (int t = 0; t < kThreads; ++t) {
-      threads.emplace_back([this, t, &scanned] {
+      threads.emplace_back([this, t, &env, &scanned] {
         for (uint64_t shard = t; shard < 256; shard += kThreads) {
           const std::string shard_dir = state_->ShardDir(shard);
-          for (std::string& name : ObjectFilesIn(shard_dir)) {
+          for (std::string& name : NamesWithSuffix(env, shard_dir, kSuffix)) {
             ScannedFile f{shard_dir + "/" + name, std::move(name)};
-            f.header = ReadObjectFileHeader(f.path);
+            f.header = ReadObjectFileHeader(env, f.path);
             scanned[t].push_back(std::move(f));
           }
         }
@@ -443,13 +440,13 @@ Result<std::vector<StoredObject>> FileStore::Recover() {
       if (!f.header.ok()) {
         spdlog::warn("event=corrupt_object file={} error=\"{}\" action=moved_to_corrupt", f.path,
                      f.header.status().ToString());
-        MakeDir(dir + "/corrupt").IgnoreError();
-        rename(f.path.c_str(), (dir + "/corrupt/" + f.name).c_str());
+        MakeDirIfMissing(env, dir + "/corrupt", 0700).IgnoreError();
+        (void)env.Rename(f.path, dir + "/corrupt/" + f.name);
         continue;
       }
       ObjectInfo& info = f.header->info;
       if (info.expires_unix_ms != 0 && info.expires_unix_ms <= now_ms) {
-        unlink(f.path.c_str());
+        (void)env.Unlink(f.path);
         continue;
       }
       const uint64_t data_offset = f.header->data_offset;

@@ -21,6 +21,7 @@
 #include <string>
 
 #include "backends/blob_store.h"
+#include "core/env.h"
 #include "packice/clock.h"
 
 namespace packice {
@@ -32,6 +33,7 @@ struct FileStoreOptions {
   // tests and scratch data: a crash may then lose sealed objects (never half-write them).
   bool sync = true;
   std::shared_ptr<Clock> clock;  // for expiry at recovery; nullptr = system clock
+  std::shared_ptr<Env> env;      // every file operation; nullptr = Env::Default()
 };
 
 class FileStore final : public BlobStore {

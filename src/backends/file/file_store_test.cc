@@ -10,6 +10,7 @@
 #include <fstream>
 #include <random>
 
+#include "core/fault_injection_env.h"
 #include "core/io.h"
 #include "testing.h"
 
@@ -300,6 +301,138 @@ TEST_F(FileStoreTest, CreateViewWritesTheFile) {
   info.state = ObjectState::kSealed;
   ASSERT_OK(store->Commit(**blob, info));
   EXPECT_EQ(ReadAll(**blob, 5), "12345");
+}
+
+// --- faults and crashes (core/fault_injection_env.h) -----------------------------------------
+
+class FileStoreFaultTest : public FileStoreTest {
+ protected:
+  using Fault = FaultInjectionEnv::Fault;
+  using Op = FaultInjectionEnv::Op;
+
+  std::unique_ptr<FileStore> OpenFaulty() {
+    auto store = FileStore::Open(FileStoreOptions{dir_.path(), 1ull << 30, true, clock_, env_});
+    EXPECT_TRUE(store.ok()) << store.status().ToString();
+    return store.ok() ? std::move(store).value() : nullptr;
+  }
+  // Opens the directory again after a crash and recovers it: the keys and contents found.
+  std::map<std::string, std::string> Restart() {
+    auto store = OpenFaulty();
+    auto recovered = store->Recover();
+    EXPECT_OK(recovered.status());
+    std::map<std::string, std::string> found;
+    for (StoredObject& obj : *recovered) found[obj.info.key] = ReadAll(*obj.blob, obj.info.size);
+    // Recovery left no unsealed file behind.
+    EXPECT_EQ(CountFiles(dir_.path() + "/tmp"), 0u);
+    EXPECT_EQ(CountFiles(dir_.path() + "/objects"), found.size());
+    return found;
+  }
+  // A seal that fails, followed by what the peer does: the blob is removed and let go. No
+  // capacity stays charged.
+  void ExpectFailedSeal(FileStore& store, ObjectInfo info, std::string_view content) {
+    info.size = content.size();
+    auto blob = store.Allocate(info);
+    ASSERT_OK(blob.status());
+    ASSERT_OK((*blob)->Write(0, Bytes(content)));
+    info.state = ObjectState::kSealed;
+    EXPECT_CODE(store.Commit(**blob, info), kInternal);
+    store.Remove(**blob);
+    blob->reset();
+    EXPECT_EQ(store.GetStats().used_bytes, 0u);
+  }
+
+  std::shared_ptr<FaultInjectionEnv> env_ = std::make_shared<FaultInjectionEnv>();
+};
+
+TEST_F(FileStoreFaultTest, SealWhoseFdatasyncFailsLeavesNothing) {
+  {
+    auto store = OpenFaulty();
+    env_->InjectFault(Fault{.op = Op::kSyncData, .error = EIO});
+    ExpectFailedSeal(*store, Info("k", 1, 0), "never durable");
+    EXPECT_EQ(env_->faults_hit(), 1);
+    EXPECT_EQ(CountFiles(dir_.path() + "/tmp"), 0u);
+  }
+  EXPECT_TRUE(Restart().empty());
+  ASSERT_OK(env_->SimulateCrash());
+  EXPECT_TRUE(Restart().empty());
+}
+
+TEST_F(FileStoreFaultTest, SealWhoseDirectorySyncFailsLeavesNothing) {
+  {
+    auto store = OpenFaulty();
+    Put(*store, Info("before", 1, 0), "kept");
+    env_->InjectFault(Fault{.op = Op::kSyncDir, .error = EIO, .path_part = "/objects/"});
+    ExpectFailedSeal(*store, Info("k", 2, 0), "renamed, not durable");
+  }
+  EXPECT_EQ(Restart(), (std::map<std::string, std::string>{{"before", "kept"}}));
+  ASSERT_OK(env_->SimulateCrash());
+  EXPECT_EQ(Restart(), (std::map<std::string, std::string>{{"before", "kept"}}));
+}
+
+TEST_F(FileStoreFaultTest, NoSpaceMidWriteIsAnErrorAndLeavesNothing) {
+  {
+    auto store = OpenFaulty();
+    ObjectInfo info = Info("full", 1, 100000);
+    auto blob = store->Allocate(info);
+    ASSERT_OK(blob.status());
+    env_->SetShortWrites(4096);  // the write goes in pieces; the third finds the disk full
+    env_->InjectFault(Fault{.op = Op::kWrite, .error = ENOSPC, .skip = 2, .count = -1});
+    Status s = (*blob)->Write(0, Bytes(std::string(100000, 'x')));
+    EXPECT_CODE(s, kInternal);
+    EXPECT_NE(s.message().find(std::strerror(ENOSPC)), std::string::npos) << s.ToString();
+    store->Remove(**blob);  // the peer discards the object
+    blob->reset();
+    EXPECT_EQ(store->GetStats().used_bytes, 0u);
+    env_->ClearFaults();
+  }
+  EXPECT_TRUE(Restart().empty());
+}
+
+TEST_F(FileStoreFaultTest, AcknowledgedSealSurvivesACrash) {
+  const std::string big = testing::PatternString(300000, 7);
+  {
+    auto store = OpenFaulty();  // a fresh directory: its layout must survive too
+    Put(*store, Info("small", 1, 0), "small object");
+    Put(*store, Info("big", 2, 0), big);
+    auto pending = store->Allocate(Info("pending", 3, 10));  // written, never sealed
+    ASSERT_OK(pending.status());
+    ASSERT_OK((*pending)->Write(0, Bytes("unsealed!!")));
+  }
+  ASSERT_OK(env_->SimulateCrash());
+  auto found = Restart();
+  EXPECT_EQ(found.size(), 2u);
+  EXPECT_EQ(found["small"], "small object");
+  EXPECT_TRUE(found["big"] == big);  // no dump of 300 KB on failure
+}
+
+TEST_F(FileStoreFaultTest, CrashBeforeTheSealsSyncLeavesNoTrace) {
+  for (Op op : {Op::kSyncData, Op::kSyncDir}) {
+    SCOPED_TRACE(op == Op::kSyncData ? "crash at fdatasync" : "crash at the directory fsync");
+    {
+      auto store = OpenFaulty();
+      Put(*store, Info("kept", 1, 0), "kept");
+      // The machine stops at the seal's sync: nothing after it reaches the disk.
+      env_->InjectFault(
+          Fault{.op = op, .path_part = op == Op::kSyncDir ? "/objects/" : "", .crash = true});
+      ExpectFailedSeal(*store, Info("lost", 2, 0), std::string(50000, 'l'));
+      EXPECT_TRUE(env_->down());
+    }
+    ASSERT_OK(env_->SimulateCrash());
+    EXPECT_EQ(Restart(), (std::map<std::string, std::string>{{"kept", "kept"}}));
+  }
+}
+
+TEST_F(FileStoreFaultTest, ShortWritesAreFinished) {
+  const std::string content = testing::PatternString(100000, 3);
+  {
+    auto store = OpenFaulty();
+    env_->SetShortWrites(777);  // every write, data and header, goes in short pieces
+    Put(*store, Info("k", 1, 0), content);
+    EXPECT_GT(env_->faults_hit(), 100);
+  }
+  ASSERT_OK(env_->SimulateCrash());
+  env_->ClearFaults();
+  EXPECT_TRUE(Restart() == (std::map<std::string, std::string>{{"k", content}}));
 }
 
 TEST(DecodeObjectFileHeaderTest, RejectsGarbageWithoutCrashing) {

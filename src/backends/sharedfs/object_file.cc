@@ -120,19 +120,19 @@ Result<SharedObjectHeader> DecodeSharedObjectHeader(std::span<const std::byte> b
   return out;
 }
 
-Result<SharedObjectHeader> ReadSharedObjectHeader(int fd) {
+Result<SharedObjectHeader> ReadSharedObjectHeader(Env& env, int fd) {
   struct stat st {};
-  if (fstat(fd, &st) != 0) return ErrnoError("fstat object file", errno);
+  if (int err = env.Fstat(fd, &st); err != 0) return ErrnoError("fstat object file", err);
   const uint64_t file_size = static_cast<uint64_t>(st.st_size);
   std::vector<std::byte> buf(std::min<uint64_t>(file_size, kFirstReadBytes));
-  PACKICE_RETURN_IF_ERROR(PreadFully(fd, buf, 0));
+  PACKICE_RETURN_IF_ERROR(ReadFully(env, fd, buf, 0));
   if (buf.size() >= kSharedPreambleBytes) {
     // A header longer than the first read: read it whole.
     const uint64_t need = kSharedPreambleBytes + GetU32(buf.data() + 16);
     if (need > buf.size() && need <= kSharedPreambleBytes + kSharedMaxHeaderBytes &&
         need <= file_size) {
       buf.resize(need);
-      PACKICE_RETURN_IF_ERROR(PreadFully(fd, buf, 0));
+      PACKICE_RETURN_IF_ERROR(ReadFully(env, fd, buf, 0));
     }
   }
   PACKICE_ASSIGN_OR_RETURN(SharedObjectHeader header, DecodeSharedObjectHeader(buf));

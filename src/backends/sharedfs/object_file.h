@@ -13,6 +13,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/env.h"
 #include "packice/status.h"
 #include "packice/types.h"
 
@@ -41,9 +42,10 @@ Result<std::string> EncodeSharedObjectHeader(const SharedObjectHeader& header);
 // kProtocolError (not a shared object file, truncated, or corrupt).
 Result<SharedObjectHeader> DecodeSharedObjectHeader(std::span<const std::byte> bytes);
 
-// Reads and decodes the header of the open object file `fd`, and checks that the file holds
-// the content the header promises. Errors: kProtocolError (corrupt), kInternal (I/O).
-Result<SharedObjectHeader> ReadSharedObjectHeader(int fd);
+// Reads (through `env`) and decodes the header of the open object file `fd`, and checks that
+// the file holds the content the header promises. Errors: kProtocolError (corrupt), kInternal
+// (I/O).
+Result<SharedObjectHeader> ReadSharedObjectHeader(Env& env, int fd);
 
 // Where the objects of a key live, relative to the data directory.
 struct SharedObjectName {

@@ -1,6 +1,5 @@
 #include "backends/sharedfs/sharedfs_store.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
@@ -17,7 +16,6 @@
 #include <vector>
 
 #include "core/io.h"
-#include "core/mapped_view.h"
 #include "core/validate.h"
 
 namespace packice {
@@ -73,41 +71,6 @@ bool SameFile(const struct stat& a, const struct stat& b) {
   return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
-// Whether `path` still names the file open as `fd`.
-bool StillNamed(const std::string& path, int fd) {
-  struct stat named {};
-  struct stat opened {};
-  return stat(path.c_str(), &named) == 0 && fstat(fd, &opened) == 0 && SameFile(named, opened);
-}
-
-Status MakeDir(const std::string& dir) {
-  if (mkdir(dir.c_str(), kDirMode) != 0 && errno != EEXIST) {
-    return ErrnoError("mkdir " + dir, errno);
-  }
-  return Status::Ok();
-}
-
-Status FsyncDir(const std::string& dir) {
-  UniqueFd fd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!fd.valid()) return ErrnoError("open " + dir, errno);
-  if (fsync(fd.get()) != 0) return ErrnoError("fsync " + dir, errno);
-  return Status::Ok();
-}
-
-// Names in `dir` ending in `suffix`.
-std::vector<std::string> NamesIn(const std::string& dir, std::string_view suffix) {
-  std::vector<std::string> names;
-  DIR* d = opendir(dir.c_str());
-  if (d == nullptr) return names;
-  while (dirent* e = readdir(d)) {
-    std::string_view name(e->d_name);
-    if (name.ends_with(suffix)) names.emplace_back(name);
-  }
-  closedir(d);
-  std::sort(names.begin(), names.end());
-  return names;
-}
-
 std::string ShardName(unsigned shard) {
   char buf[16];
   std::snprintf(buf, sizeof buf, "objects/%02x", shard);
@@ -128,9 +91,9 @@ Status CheckRange(uint64_t offset, uint64_t length, uint64_t size) {
 
 // Reserves `bytes` for the file: a full filesystem fails the create, not a client's write into
 // a mapping (SIGBUS). Filesystems without fallocate get a sparse file.
-Status Reserve(int fd, uint64_t bytes, const std::string& path) {
-  if (fallocate(fd, 0, 0, static_cast<off_t>(bytes)) == 0) return Status::Ok();
-  const int err = errno;
+Status Reserve(Env& env, int fd, uint64_t bytes, const std::string& path) {
+  const int err = env.Allocate(fd, bytes);
+  if (err == 0) return Status::Ok();
   if (err == ENOSPC || err == EDQUOT || err == EFBIG) {
     return OutOfCapacity("no room for " + std::to_string(bytes) + " bytes in " + path + ": " +
                          std::strerror(err));
@@ -138,7 +101,7 @@ Status Reserve(int fd, uint64_t bytes, const std::string& path) {
   if (err != EOPNOTSUPP && err != ENOSYS && err != EINVAL) {
     return ErrnoError("fallocate " + path, err);
   }
-  if (ftruncate(fd, static_cast<off_t>(bytes)) != 0) return ErrnoError("truncate " + path, errno);
+  if (int e = env.Truncate(fd, bytes); e != 0) return ErrnoError("truncate " + path, e);
   return Status::Ok();
 }
 
@@ -146,9 +109,11 @@ Status Reserve(int fd, uint64_t bytes, const std::string& path) {
 
 // --- CreatingObjectFile ------------------------------------------------------------------------
 
-CreatingObjectFile::CreatingObjectFile(SharedObjectName name, std::string path, UniqueFd fd,
-                                       uint64_t data_offset, ObjectInfo info, bool exclusive)
-    : name_(std::move(name)),
+CreatingObjectFile::CreatingObjectFile(std::shared_ptr<Env> env, SharedObjectName name,
+                                       std::string path, UniqueFd fd, uint64_t data_offset,
+                                       ObjectInfo info, bool exclusive)
+    : env_(std::move(env)),
+      name_(std::move(name)),
       path_(std::move(path)),
       data_offset_(data_offset),
       exclusive_(exclusive),
@@ -169,14 +134,14 @@ Status CreatingObjectFile::Write(uint64_t offset, std::span<const std::byte> dat
   MutexLock lock(&mu_);
   if (phase_ != Phase::kWriting) return WrongState("object '" + info_.key + "' is not CREATING");
   PACKICE_RETURN_IF_ERROR(CheckRange(offset, data.size(), info_.size));
-  return PwriteFully(fd_.get(), data, data_offset_ + offset);
+  return WriteFully(*env_, fd_.get(), data, data_offset_ + offset, "write " + path_);
 }
 
 Status CreatingObjectFile::Read(uint64_t offset, std::span<std::byte> out) {
   MutexLock lock(&mu_);
   if (!fd_.valid()) return WrongState("object '" + info_.key + "' was discarded");
   PACKICE_RETURN_IF_ERROR(CheckRange(offset, out.size(), info_.size));
-  return PreadFully(fd_.get(), out, data_offset_ + offset);
+  return ReadFully(*env_, fd_.get(), out, data_offset_ + offset);
 }
 
 Result<std::shared_ptr<BlobView>> CreatingObjectFile::OpenView(LeaseMode mode) {
@@ -184,8 +149,8 @@ Result<std::shared_ptr<BlobView>> CreatingObjectFile::OpenView(LeaseMode mode) {
   if (mode != LeaseMode::kCreate || phase_ != Phase::kWriting) {
     return WrongState("object '" + info_.key + "' is not CREATING");
   }
-  return MapView(fd_.get(), data_offset_, RoundUpToPage(info_.size), info_.size,
-                 /*writable=*/true, /*populate=*/false);
+  return env_->Map(fd_.get(), data_offset_, RoundUpToPage(info_.size), info_.size,
+                   /*writable=*/true, /*populate=*/false);
 }
 
 Result<BlobExport> CreatingObjectFile::Export(LeaseMode mode) {
@@ -198,8 +163,9 @@ Result<BlobExport> CreatingObjectFile::Export(LeaseMode mode) {
   const std::string self = "/proc/self/fd/" + std::to_string(fd_.get());
   BlobExport ex;
   ex.kind = BlobExport::Kind::kFd;
-  ex.fd = UniqueFd(open(self.c_str(), O_RDWR | O_CLOEXEC));
-  if (!ex.fd.valid()) return ErrnoError("reopen " + path_, errno);
+  if (int err = env_->Open(self, O_RDWR, 0, &ex.fd); err != 0) {
+    return ErrnoError("reopen " + path_, err);
+  }
   ex.offset = data_offset_;
   ex.map_size = RoundUpToPage(info_.size);
   return ex;
@@ -213,13 +179,13 @@ Status SealedObjectFile::Write(uint64_t, std::span<const std::byte>) {
 
 Status SealedObjectFile::Read(uint64_t offset, std::span<std::byte> out) {
   PACKICE_RETURN_IF_ERROR(CheckRange(offset, out.size(), info_.size));
-  return PreadFully(fd_.get(), out, data_offset_ + offset);
+  return ReadFully(*env_, fd_.get(), out, data_offset_ + offset);
 }
 
 Result<std::shared_ptr<BlobView>> SealedObjectFile::OpenView(LeaseMode mode) {
   if (mode != LeaseMode::kRead) return WrongState("object '" + info_.key + "' is sealed");
-  return MapView(fd_.get(), data_offset_, RoundUpToPage(info_.size), info_.size,
-                 /*writable=*/false, /*populate=*/false);
+  return env_->Map(fd_.get(), data_offset_, RoundUpToPage(info_.size), info_.size,
+                   /*writable=*/false, /*populate=*/false);
 }
 
 Result<BlobExport> SealedObjectFile::Export(LeaseMode mode) {
@@ -238,16 +204,26 @@ Result<BlobExport> SealedObjectFile::Export(LeaseMode mode) {
 Result<std::unique_ptr<SharedFSStore>> SharedFSStore::Open(SharedFSStoreOptions options) {
   if (options.dir.empty()) return InvalidArgument("the shared store needs a directory");
   if (!options.clock) options.clock = Clock::System();
-  PACKICE_RETURN_IF_ERROR(MakeDir(options.dir));
+  if (!options.env) options.env = Env::Default();
+  Env& env = *options.env;
+  // New directories are synced into their parents, so that a crash cannot take them and the
+  // objects sealed in them.
+  PACKICE_RETURN_IF_ERROR(MakeDirs(env, options.dir, kDirMode, options.sync));
   struct stat st {};
-  if (stat(options.dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+  if (env.Stat(options.dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
     return InvalidArgument(options.dir + " is not a directory");
   }
-  PACKICE_RETURN_IF_ERROR(MakeDir(options.dir + "/objects"));  // shards are made on first use
-  PACKICE_RETURN_IF_ERROR(MakeDir(options.dir + "/trash"));
+  bool made = false;
+  for (const char* sub : {"/objects", "/trash"}) {  // shards are made on first use
+    PACKICE_ASSIGN_OR_RETURN(bool m, MakeDirIfMissing(env, options.dir + sub, kDirMode));
+    made |= m;
+  }
+  if (made && options.sync) PACKICE_RETURN_IF_ERROR(SyncDirStatus(env, options.dir));
   const std::string locks_path = options.dir + "/LOCKS";
-  UniqueFd locks(open(locks_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, kFileMode));
-  if (!locks.valid()) return ErrnoError("open " + locks_path, errno);
+  UniqueFd locks;
+  if (int err = env.Open(locks_path, O_RDWR | O_CREAT, kFileMode, &locks); err != 0) {
+    return ErrnoError("open " + locks_path, err);
+  }
   // A lock past the stripes proves that the filesystem has OFD locks.
   struct flock probe {};
   probe.l_type = F_RDLCK;
@@ -334,14 +310,14 @@ Result<std::shared_ptr<CreatingObjectFile>> SharedFSStore::Create(ObjectInfo inf
   UniqueFd fd;
   bool made_shard = false, reclaimed = false;
   while (true) {
-    fd = UniqueFd(open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, kFileMode));
-    if (fd.valid()) break;
-    if (errno == ENOENT && !made_shard) {
+    const int err = env().Open(path, O_RDWR | O_CREAT | O_EXCL, kFileMode, &fd);
+    if (err == 0) break;
+    if (err == ENOENT && !made_shard) {
       made_shard = true;
-      PACKICE_RETURN_IF_ERROR(MakeDir(PathOf(name.shard)));
+      PACKICE_RETURN_IF_ERROR(MakeShard(name.shard));
       continue;
     }
-    if (errno != EEXIST) return ErrnoError("create " + path, errno);
+    if (err != EEXIST) return ErrnoError("create " + path, err);
     // The other writer may be dead: its file is then taken over at once.
     if (!reclaimed) {
       reclaimed = true;
@@ -350,8 +326,8 @@ Result<std::shared_ptr<CreatingObjectFile>> SharedFSStore::Create(ObjectInfo inf
     }
     return AlreadyExists(BeingCreatedMessage(info.key, name));
   }
-  std::shared_ptr<CreatingObjectFile> object(
-      new CreatingObjectFile(name, path, std::move(fd), data_offset, std::move(info), exclusive));
+  std::shared_ptr<CreatingObjectFile> object(new CreatingObjectFile(
+      options_.env, name, path, std::move(fd), data_offset, std::move(info), exclusive));
   if (Status s = InitCreating(*object); !s.ok()) {
     {
       MutexLock lock(&object->mu_);
@@ -370,8 +346,10 @@ Status SharedFSStore::InitCreating(CreatingObjectFile& object) {
   if (!locked) return Internal("a new object file " + object.path_ + " is locked");
   PACKICE_ASSIGN_OR_RETURN(std::string head, EncodeSharedObjectHeader(SharedObjectHeader{
                                                  object.info_, writer_id_, object.data_offset_}));
-  PACKICE_RETURN_IF_ERROR(PwriteFully(fd, std::as_bytes(std::span(head)), 0));
-  PACKICE_RETURN_IF_ERROR(Reserve(fd, object.data_offset_ + object.info_.size, object.path_));
+  PACKICE_RETURN_IF_ERROR(
+      WriteFully(env(), fd, std::as_bytes(std::span(head)), 0, "write header " + object.path_));
+  PACKICE_RETURN_IF_ERROR(
+      Reserve(env(), fd, object.data_offset_ + object.info_.size, object.path_));
   if (object.exclusive_) {
     // No other process can bind the key while this one holds its .pkc file, so the check
     // holds until the seal.
@@ -426,12 +404,15 @@ Status SharedFSStore::FinishSeal(CreatingObjectFile& object, const ObjectInfo& s
   const SharedObjectName& name = object.name_;
   PACKICE_ASSIGN_OR_RETURN(std::string head, EncodeSharedObjectHeader(SharedObjectHeader{
                                                  sealed, writer_id_, object.data_offset_}));
-  PACKICE_RETURN_IF_ERROR(PwriteFully(fd, std::as_bytes(std::span(head)), 0));
-  if (ftruncate(fd, static_cast<off_t>(object.data_offset_ + sealed.size)) != 0) {
-    return ErrnoError("truncate " + object.path_, errno);
+  PACKICE_RETURN_IF_ERROR(
+      WriteFully(env(), fd, std::as_bytes(std::span(head)), 0, "write header " + object.path_));
+  if (int err = env().Truncate(fd, object.data_offset_ + sealed.size); err != 0) {
+    return ErrnoError("truncate " + object.path_, err);
   }
-  if (options_.sync && fdatasync(fd) != 0) return ErrnoError("fdatasync " + object.path_, errno);
-  fchmod(fd, kSealedMode);  // sealed: read-only even for a process that opens it by name
+  if (int err = options_.sync ? env().SyncData(fd) : 0; err != 0) {
+    return ErrnoError("fdatasync " + object.path_, err);
+  }
+  (void)env().Chmod(fd, kSealedMode);  // sealed: read-only even for a process that opens it by name
 
   const std::string final_path = PathOf(name.sealed());
   std::string trash;
@@ -458,25 +439,32 @@ Status SharedFSStore::FinishSeal(CreatingObjectFile& object, const ObjectInfo& s
     // go); link + rename keep the key bound at every moment.
     const std::string candidate =
         PathOf("trash/" + name.stem + "." + GenerateObjectId() + kTrashSuffix);
-    if (link(final_path.c_str(), candidate.c_str()) == 0) {
+    if (int err = env().Link(final_path, candidate); err == 0) {
       trash = candidate;
-    } else if (errno != ENOENT && errno != EPERM && errno != EOPNOTSUPP && errno != EMLINK) {
-      return ErrnoError("link " + final_path, errno);
+    } else if (err != ENOENT && err != EPERM && err != EOPNOTSUPP && err != EMLINK) {
+      return ErrnoError("link " + final_path, err);
     }  // no hard links: the rename replaces the file, which readers on this machine keep
-    if (rename(object.path_.c_str(), final_path.c_str()) != 0) {
-      return ErrnoError("rename " + object.path_ + " to " + final_path, errno);
+    if (int err = env().Rename(object.path_, final_path); err != 0) {
+      return ErrnoError("rename " + object.path_ + " to " + final_path, err);
     }
     return Status::Ok();
   }));
-  if (!trash.empty()) TryDeleteTrash(trash);
-  if (Status synced = options_.sync ? FsyncDir(PathOf(name.shard)) : Status::Ok(); !synced.ok()) {
-    // Not durable, so not sealed: the object is unbound again (as FileStore drops it).
+  if (Status synced = options_.sync ? SyncDirStatus(env(), PathOf(name.shard)) : Status::Ok();
+      !synced.ok()) {
+    // Not durable, so not sealed: the object is unbound again, and the object it replaced (if
+    // any) bound again, as FileStore keeps the old object when a seal fails.
     WithStripeLocked(name.stripe, [&]() -> Status {
-      if (StillNamed(final_path, fd)) PACKICE_RETURN_IF_ERROR(MoveToTrash(name).status());
-      return Status::Ok();
+      if (!StillNamed(final_path, fd)) return Status::Ok();
+      if (!trash.empty() && env().Rename(trash, final_path) == 0) {
+        trash.clear();
+        return Status::Ok();
+      }
+      return MoveToTrash(name).status();
     }).IgnoreError();
+    if (!trash.empty()) TryDeleteTrash(trash);
     return synced;
   }
+  if (!trash.empty()) TryDeleteTrash(trash);
   return Status::Ok();
 }
 
@@ -499,9 +487,9 @@ void SharedFSStore::RemoveCreatingFile(CreatingObjectFile& object) {
   Status s = WithStripeLocked(object.name_.stripe, [&]() -> Status {
     // Only while the name is still this file: another process may have removed it as abandoned
     // and a new writer created the key again.
-    if (StillNamed(object.path_, fd.get()) && unlink(object.path_.c_str()) != 0 &&
-        errno != ENOENT) {
-      return ErrnoError("unlink " + object.path_, errno);
+    if (!StillNamed(object.path_, fd.get())) return Status::Ok();
+    if (int err = env().Unlink(object.path_); err != 0 && err != ENOENT) {
+      return ErrnoError("unlink " + object.path_, err);
     }
     return Status::Ok();
   });
@@ -517,7 +505,9 @@ Status SharedFSStore::Touch(CreatingObjectFile& object) {
     return WrongState("object '" + object.info_.key + "' is not CREATING");
   }
   struct stat st {};
-  if (fstat(object.fd_.get(), &st) != 0) return ErrnoError("fstat " + object.path_, errno);
+  if (int err = env().Fstat(object.fd_.get(), &st); err != 0) {
+    return ErrnoError("fstat " + object.path_, err);
+  }
   if (st.st_nlink == 0) {
     return Aborted("object '" + object.info_.key + "' was removed as abandoned by another process");
   }
@@ -528,9 +518,9 @@ Status SharedFSStore::Touch(CreatingObjectFile& object) {
 std::string SharedFSStore::BeingCreatedMessage(const std::string& key,
                                                const SharedObjectName& name) const {
   std::string writer = "another writer";
-  UniqueFd fd(open(PathOf(name.creating()).c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.valid()) {
-    Result<SharedObjectHeader> h = ReadSharedObjectHeader(fd.get());
+  UniqueFd fd;
+  if (env().Open(PathOf(name.creating()), O_RDONLY, 0, &fd) == 0) {
+    Result<SharedObjectHeader> h = ReadSharedObjectHeader(env(), fd.get());
     if (h.ok()) {
       if (h->info.key != key) {
         return "key '" + key + "' hashes like key '" + h->info.key + "', being created by " +
@@ -543,9 +533,9 @@ std::string SharedFSStore::BeingCreatedMessage(const std::string& key,
 }
 
 std::optional<SharedObjectHeader> SharedFSStore::ReadBound(const SharedObjectName& name) const {
-  UniqueFd fd(open(PathOf(name.sealed()).c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.valid()) return std::nullopt;
-  Result<SharedObjectHeader> h = ReadSharedObjectHeader(fd.get());
+  UniqueFd fd;
+  if (env().Open(PathOf(name.sealed()), O_RDONLY, 0, &fd) != 0) return std::nullopt;
+  Result<SharedObjectHeader> h = ReadSharedObjectHeader(env(), fd.get());
   if (!h.ok()) return std::nullopt;
   return std::move(h).value();
 }
@@ -564,33 +554,46 @@ namespace {
 
 // The header of the object file open at `fd`; one that does not decode is kInternal, naming
 // the file.
-Result<SharedObjectHeader> ReadHeaderOf(int fd, const std::string& path) {
-  Result<SharedObjectHeader> header = ReadSharedObjectHeader(fd);
+Result<SharedObjectHeader> ReadHeaderOf(Env& env, int fd, const std::string& path) {
+  Result<SharedObjectHeader> header = ReadSharedObjectHeader(env, fd);
   if (!header.ok()) {
     return Internal("object file " + path + " is corrupt: " + header.status().ToString());
   }
   return header;
 }
 
-// The header of the sealed object file at `path`; kNotFound when there is none.
-Result<SharedObjectHeader> ReadSealedHeader(const std::string& path, std::string_view key) {
-  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.valid()) {
-    if (errno == ENOENT) return NotFound("no object '" + std::string(key) + "'");
-    return ErrnoError("open " + path, errno);
-  }
-  return ReadHeaderOf(fd.get(), path);
+}  // namespace
+
+bool SharedFSStore::StillNamed(const std::string& path, int fd) const {
+  struct stat named {};
+  struct stat opened {};
+  return env().Stat(path, &named) == 0 && env().Fstat(fd, &opened) == 0 && SameFile(named, opened);
 }
 
-}  // namespace
+Result<SharedObjectHeader> SharedFSStore::ReadSealedHeader(const std::string& path,
+                                                           std::string_view key) const {
+  UniqueFd fd;
+  if (int err = env().Open(path, O_RDONLY, 0, &fd); err != 0) {
+    if (err == ENOENT) return NotFound("no object '" + std::string(key) + "'");
+    return ErrnoError("open " + path, err);
+  }
+  return ReadHeaderOf(env(), fd.get(), path);
+}
+
+Status SharedFSStore::MakeShard(const std::string& shard) {
+  PACKICE_ASSIGN_OR_RETURN(bool made, MakeDirIfMissing(env(), PathOf(shard), kDirMode));
+  if (made && options_.sync) PACKICE_RETURN_IF_ERROR(SyncDirStatus(env(), PathOf("objects")));
+  return Status::Ok();
+}
 
 Result<std::shared_ptr<SealedObjectFile>> SharedFSStore::OpenSealed(std::string_view key) {
   const SharedObjectName name = SharedNameForKey(key);
   const std::string path = PathOf(name.sealed());
-  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.valid()) {
-    if (errno != ENOENT) return ErrnoError("open " + path, errno);
-    if (access(PathOf(name.creating()).c_str(), F_OK) == 0) {
+  UniqueFd fd;
+  if (int err = env().Open(path, O_RDONLY, 0, &fd); err != 0) {
+    if (err != ENOENT) return ErrnoError("open " + path, err);
+    struct stat creating {};
+    if (env().Stat(PathOf(name.creating()), &creating) == 0) {
       return NotFound("object '" + std::string(key) + "' is not sealed yet");
     }
     return NotFound("no object '" + std::string(key) + "'");
@@ -600,11 +603,11 @@ Result<std::shared_ptr<SealedObjectFile>> SharedFSStore::OpenSealed(std::string_
   // Locked now, the file stays until this reader lets go — unless it was unbound and deleted
   // between the open and the lock.
   struct stat st {};
-  if (fstat(fd.get(), &st) != 0) return ErrnoError("fstat " + path, errno);
+  if (int err = env().Fstat(fd.get(), &st); err != 0) return ErrnoError("fstat " + path, err);
   if (st.st_nlink == 0) return NotFound("no object '" + std::string(key) + "'");
-  PACKICE_ASSIGN_OR_RETURN(SharedObjectHeader header, ReadHeaderOf(fd.get(), path));
+  PACKICE_ASSIGN_OR_RETURN(SharedObjectHeader header, ReadHeaderOf(env(), fd.get(), path));
   PACKICE_RETURN_IF_ERROR(CheckReadable(header, key));
-  return std::make_shared<SealedObjectFile>(std::move(fd), std::move(header.info),
+  return std::make_shared<SealedObjectFile>(options_.env, std::move(fd), std::move(header.info),
                                             header.data_offset);
 }
 
@@ -618,7 +621,7 @@ Result<ObjectInfo> SharedFSStore::Stat(std::string_view key) {
 Result<std::string> SharedFSStore::MoveToTrash(const SharedObjectName& name) {
   const std::string from = PathOf(name.sealed());
   std::string to = PathOf("trash/" + name.stem + "." + GenerateObjectId() + kTrashSuffix);
-  if (rename(from.c_str(), to.c_str()) != 0) return ErrnoError("rename " + from, errno);
+  if (int err = env().Rename(from, to); err != 0) return ErrnoError("rename " + from, err);
   return to;
 }
 
@@ -642,10 +645,10 @@ Result<ListPage> SharedFSStore::List(const ListOptions& options) {
   std::map<std::string, ObjectInfo> first;  // the limit + 1 smallest matching keys
   for (unsigned shard = 0; shard < 256; ++shard) {
     const std::string shard_dir = PathOf(ShardName(shard));
-    for (const std::string& file : NamesIn(shard_dir, kSealedSuffix)) {
-      UniqueFd fd(open((shard_dir + "/" + file).c_str(), O_RDONLY | O_CLOEXEC));
-      if (!fd.valid()) continue;  // unbound meanwhile
-      Result<SharedObjectHeader> header = ReadSharedObjectHeader(fd.get());
+    for (const std::string& file : NamesWithSuffix(env(), shard_dir, kSealedSuffix)) {
+      UniqueFd fd;
+      if (env().Open(shard_dir + "/" + file, O_RDONLY, 0, &fd) != 0) continue;  // unbound meanwhile
+      Result<SharedObjectHeader> header = ReadSharedObjectHeader(env(), fd.get());
       if (!header.ok()) continue;
       ObjectInfo& info = header->info;
       if (info.state != ObjectState::kSealed || Expired(info, now_ms) ||
@@ -670,10 +673,10 @@ Result<ListPage> SharedFSStore::List(const ListOptions& options) {
 
 Result<SharedFSStore::Reclaim> SharedFSStore::ReclaimIfAbandoned(const std::string& path,
                                                                  uint32_t stripe) {
-  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.valid()) {
-    if (errno == ENOENT) return Reclaim::kGone;
-    return ErrnoError("open " + path, errno);
+  UniqueFd fd;
+  if (int err = env().Open(path, O_RDONLY, 0, &fd); err != 0) {
+    if (err == ENOENT) return Reclaim::kGone;
+    return ErrnoError("open " + path, err);
   }
   // A writer holds its lock from just after the create until the seal; the age covers the
   // moment in between, and filesystems that lose locks.
@@ -681,7 +684,7 @@ Result<SharedFSStore::Reclaim> SharedFSStore::ReclaimIfAbandoned(const std::stri
     PACKICE_ASSIGN_OR_RETURN(bool locked, LockedElsewhere(fd.get()));
     if (locked) return false;
     struct stat st {};
-    if (fstat(fd.get(), &st) != 0) return ErrnoError("fstat " + path, errno);
+    if (int err = env().Fstat(fd.get(), &st); err != 0) return ErrnoError("fstat " + path, err);
     return options_.clock->UnixMillis() - MtimeMillis(st) >= options_.abandoned_after.count();
   };
   PACKICE_ASSIGN_OR_RETURN(bool candidate, abandoned());
@@ -691,29 +694,32 @@ Result<SharedFSStore::Reclaim> SharedFSStore::ReclaimIfAbandoned(const std::stri
     PACKICE_ASSIGN_OR_RETURN(bool still, abandoned());
     if (!still) return Reclaim::kLive;
     std::string writer = "unknown writer";
-    if (Result<SharedObjectHeader> h = ReadSharedObjectHeader(fd.get()); h.ok()) {
+    if (Result<SharedObjectHeader> h = ReadSharedObjectHeader(env(), fd.get()); h.ok()) {
       writer = h->writer;
     }
-    if (unlink(path.c_str()) != 0 && errno != ENOENT) return ErrnoError("unlink " + path, errno);
+    if (int err = env().Unlink(path); err != 0 && err != ENOENT) {
+      return ErrnoError("unlink " + path, err);
+    }
     spdlog::info("event=sharedfs_abandoned_removed file={} writer={}", path, writer);
     return Reclaim::kRemoved;
   });
 }
 
 bool SharedFSStore::TryDeleteTrash(const std::string& path) {
-  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.valid()) return errno == ENOENT;
+  UniqueFd fd;
+  if (int err = env().Open(path, O_RDONLY, 0, &fd); err != 0) return err == ENOENT;
   Result<bool> in_use = LockedElsewhere(fd.get());
   if (!in_use.ok() || *in_use) return false;
   // A reader that opened the file before it was unbound and locks it only now sees that it has
   // no name left (OpenSealed checks st_nlink) and reports kNotFound.
-  return unlink(path.c_str()) == 0 || errno == ENOENT;
+  const int err = env().Unlink(path);
+  return err == 0 || err == ENOENT;
 }
 
 void SharedFSStore::CollectShard(const std::string& shard, SharedFSGcStats* stats) {
   const std::string shard_dir = PathOf(shard);
   const int64_t now_ms = options_.clock->UnixMillis();
-  for (const std::string& file : NamesIn(shard_dir, kCreatingSuffix)) {
+  for (const std::string& file : NamesWithSuffix(env(), shard_dir, kCreatingSuffix)) {
     uint32_t stripe = 0;
     const std::string stem = file.substr(0, file.size() - std::strlen(kCreatingSuffix));
     if (!SharedStripeForStem(stem, &stripe)) continue;  // not ours
@@ -727,12 +733,12 @@ void SharedFSStore::CollectShard(const std::string& shard, SharedFSGcStats* stat
       ++stats->creating;
     }
   }
-  for (const std::string& file : NamesIn(shard_dir, kSealedSuffix)) {
+  for (const std::string& file : NamesWithSuffix(env(), shard_dir, kSealedSuffix)) {
     const std::string path = shard_dir + "/" + file;
     const std::string stem = file.substr(0, file.size() - std::strlen(kSealedSuffix));
-    UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd.valid()) continue;
-    Result<SharedObjectHeader> header = ReadSharedObjectHeader(fd.get());
+    UniqueFd fd;
+    if (env().Open(path, O_RDONLY, 0, &fd) != 0) continue;
+    Result<SharedObjectHeader> header = ReadSharedObjectHeader(env(), fd.get());
     const SharedObjectName name =
         header.ok() ? SharedNameForKey(header->info.key) : SharedObjectName();
     if (!header.ok() || name.stem != stem || header->info.state != ObjectState::kSealed) {
@@ -744,7 +750,7 @@ void SharedFSStore::CollectShard(const std::string& shard, SharedFSGcStats* stat
     if (!Expired(header->info, now_ms)) {
       struct stat st {};
       ++stats->objects;
-      if (fstat(fd.get(), &st) == 0) stats->object_bytes += static_cast<uint64_t>(st.st_size);
+      if (env().Fstat(fd.get(), &st) == 0) stats->object_bytes += static_cast<uint64_t>(st.st_size);
       continue;
     }
     std::string trash;
@@ -767,7 +773,7 @@ Result<SharedFSGcStats> SharedFSStore::CollectGarbage() {
   if (access(objects.c_str(), R_OK | X_OK) != 0) return ErrnoError("read " + objects, errno);
   for (unsigned shard = 0; shard < 256; ++shard) CollectShard(ShardName(shard), &stats);
   const std::string trash_dir = PathOf("trash");
-  for (const std::string& file : NamesIn(trash_dir, kTrashSuffix)) {
+  for (const std::string& file : NamesWithSuffix(env(), trash_dir, kTrashSuffix)) {
     if (TryDeleteTrash(trash_dir + "/" + file)) {
       ++stats.unlinked;
     } else {

@@ -31,6 +31,7 @@
 #include <utility>
 
 #include "backends/sharedfs/object_file.h"
+#include "core/env.h"
 #include "core/mutex.h"
 #include "packice/blob.h"
 #include "packice/clock.h"
@@ -46,6 +47,7 @@ struct SharedFSStoreOptions {
   Duration abandoned_after = std::chrono::seconds(30);
   std::shared_ptr<Clock> clock;  // nullptr = system clock
   std::string writer_id;         // empty = "hostname:pid"
+  std::shared_ptr<Env> env;      // every file operation; nullptr = Env::Default()
 };
 
 // A CREATING object that this process writes: the .pkc file, write-locked until its seal.
@@ -72,9 +74,10 @@ class CreatingObjectFile final : public Blob {
  private:
   friend class SharedFSStore;
   enum class Phase { kWriting, kSealing, kSealed, kAbandoned };
-  CreatingObjectFile(SharedObjectName name, std::string path, UniqueFd fd, uint64_t data_offset,
-                     ObjectInfo info, bool exclusive);
+  CreatingObjectFile(std::shared_ptr<Env> env, SharedObjectName name, std::string path, UniqueFd fd,
+                     uint64_t data_offset, ObjectInfo info, bool exclusive);
 
+  const std::shared_ptr<Env> env_;
   const SharedObjectName name_;
   const std::string path_;  // the .pkc file
   const uint64_t data_offset_;
@@ -90,8 +93,11 @@ class CreatingObjectFile final : public Blob {
 // is unbound. Immutable; thread-safe.
 class SealedObjectFile final : public Blob {
  public:
-  SealedObjectFile(UniqueFd fd, ObjectInfo info, uint64_t data_offset)
-      : fd_(std::move(fd)), info_(std::move(info)), data_offset_(data_offset) {}
+  SealedObjectFile(std::shared_ptr<Env> env, UniqueFd fd, ObjectInfo info, uint64_t data_offset)
+      : env_(std::move(env)),
+        fd_(std::move(fd)),
+        info_(std::move(info)),
+        data_offset_(data_offset) {}
   std::string_view kind() const override { return "sharedfs"; }
   uint64_t size() const override { return info_.size; }
   Status Write(uint64_t, std::span<const std::byte>) override;
@@ -102,6 +108,7 @@ class SealedObjectFile final : public Blob {
   const ObjectInfo& info() const { return info_; }
 
  private:
+  const std::shared_ptr<Env> env_;
   const UniqueFd fd_;
   const ObjectInfo info_;
   const uint64_t data_offset_;
@@ -165,6 +172,13 @@ class SharedFSStore {
   std::string PathOf(std::string_view relative) const {
     return options_.dir + "/" + std::string(relative);
   }
+  Env& env() const { return *options_.env; }
+  // Whether `path` still names the file open as `fd`.
+  bool StillNamed(const std::string& path, int fd) const;
+  // The header of the sealed object file at `path`; kNotFound when there is none.
+  Result<SharedObjectHeader> ReadSealedHeader(const std::string& path, std::string_view key) const;
+  // Makes the shard directory `shard` ("objects/xx"), synced into objects/ when options.sync.
+  Status MakeShard(const std::string& shard);
   uint64_t NextVersion();
 
   // Runs `fn` holding the lock of key stripe `stripe` (in this process and in the directory).

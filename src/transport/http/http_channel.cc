@@ -169,11 +169,7 @@ Result<ObjectInfo> ObjectInfoFromHeaders(const HeaderMap& headers, std::string_v
     if (!n || *n < 0) return bad(kExpiresHeader, *v);
     info.expires_unix_ms = *n;
   }
-  if (const std::string* v = Find(headers, kTierHeader)) {
-    info.tier = *v;
-  } else if (etag) {
-    info.tier = etag->tier;
-  }
+  if (const std::string* v = Find(headers, kTierHeader)) info.tier = *v;
   if (etag) {
     info.created_unix_ms = etag->created_unix_ms;
   } else if (const std::string* v = Find(headers, "last-modified")) {

@@ -72,21 +72,17 @@ TEST(Tokens, HeaderNames) {
 // --- ETags, TTLs, dates -----------------------------------------------------------------------
 
 TEST(ETag, RoundTrips) {
-  const std::string etag = http::FormatETag(0x2a, 1'700'000'000'123, "memory");
-  EXPECT_EQ(etag, "\"2a-18bcfe5687b-memory\"");
+  const std::string etag = http::FormatETag(0x2a, 1'700'000'000'123);
+  EXPECT_EQ(etag, "\"2a-18bcfe5687b\"");
   auto parts = http::ParseETag(etag);
   ASSERT_TRUE(parts.has_value());
   EXPECT_EQ(parts->version, 0x2au);
   EXPECT_EQ(parts->created_unix_ms, 1'700'000'000'123);
-  EXPECT_EQ(parts->tier, "memory");
-  auto empty_tier = http::ParseETag(http::FormatETag(1, 2, ""));
-  ASSERT_TRUE(empty_tier.has_value());
-  EXPECT_EQ(empty_tier->tier, "");
 }
 
 TEST(ETag, RefusesOthers) {
-  for (std::string_view bad : {"", "\"", "2a-1-memory", "W/\"2a-1-memory\"", "\"2a\"", "\"2a-1\"",
-                               "\"zz-1-memory\"", "\"2a--memory\"", "\"-1-memory\""}) {
+  for (std::string_view bad : {"", "\"", "2a-1", "W/\"2a-1\"", "\"2a\"", "\"2a-1-memory\"",
+                               "\"zz-1\"", "\"2a-\"", "\"-1\"", "\"2a-1-\""}) {
     EXPECT_EQ(http::ParseETag(bad), std::nullopt) << bad;
   }
 }
@@ -314,7 +310,7 @@ HeaderMap Headers(std::initializer_list<std::pair<std::string, std::string>> lis
 }
 
 TEST(Headers, ObjectInfoFromGetHeaders) {
-  HeaderMap h = Headers({{"ETag", http::FormatETag(5, 1'700'000'000'000, "disk")},
+  HeaderMap h = Headers({{"ETag", http::FormatETag(5, 1'700'000'000'000)},
                          {"Last-Modified", "Sun, 06 Nov 1994 08:49:37 GMT"},
                          {"X-Packice-Version", "77"},
                          {"Content-Length", "10"},
@@ -341,10 +337,10 @@ TEST(Headers, ObjectInfoFallsBackToETagContentLengthAndLastModified) {
   ASSERT_OK_AND_ASSIGN(
       ObjectInfo info,
       http::ObjectInfoFromHeaders(
-          Headers({{"ETag", http::FormatETag(0x1f, 99, "sharedfs")}, {"Content-Length", "5"}}),
+          Headers({{"ETag", http::FormatETag(0x1f, 99)}, {"Content-Length", "5"}}),
           "k"));
   EXPECT_EQ(info.version, 0x1fu);
-  EXPECT_EQ(info.tier, "sharedfs");
+  EXPECT_EQ(info.tier, "") << "no X-Packice-Tier: unknown (an ETag does not name the tier)";
   EXPECT_EQ(info.size, 5u);
   EXPECT_EQ(info.created_unix_ms, 99);
   EXPECT_EQ(info.ttl, Duration(0));
@@ -716,7 +712,7 @@ TEST(HttpChannel, PutSendsTheDocumentedRequest) {
     info.version = 42;
     info.size = 5;
     return Reply(201,
-                 {{"ETag", http::FormatETag(42, 1'700'000'000'000, "memory")},
+                 {{"ETag", http::FormatETag(42, 1'700'000'000'000)},
                   {"X-Packice-Version", "42"},
                   {"Location", "/v1/objects/models/a%20b"},
                   {"Content-Type", "application/json"}},
@@ -750,7 +746,7 @@ TEST(HttpChannel, PutSendsTheDocumentedRequest) {
 
 TEST(HttpChannel, ReplacingPutAnswers204WithAnETag) {
   FakeServer server([](const SeenRequest&) {
-    return Reply(204, {{"ETag", http::FormatETag(0x99, 5, "disk")}});
+    return Reply(204, {{"ETag", http::FormatETag(0x99, 5)}, {"X-Packice-Tier", "disk"}});
   });
   ASSERT_OK_AND_ASSIGN(std::shared_ptr<Channel> ch, Open(server));
   ASSERT_OK_AND_ASSIGN(ObjectInfo info, ch->Put("k", Bytes("abc"), {}));
@@ -805,7 +801,7 @@ TEST(HttpChannel, SealUploadsTheWrittenBytes) {
 }
 
 TEST(HttpChannel, GetStatListDelete) {
-  const std::string etag = http::FormatETag(7, 1'700'000'000'000, "memory");
+  const std::string etag = http::FormatETag(7, 1'700'000'000'000);
   ListPage page;
   ObjectInfo listed;
   listed.key = "p/\xff";

@@ -63,7 +63,7 @@ Json InfoToJson(const ObjectInfo& info) {
   if (!IsUtf8(info.key)) o["key_percent"] = PercentEncode(info.key);
   o["size"] = info.size;
   o["version"] = info.version;
-  o["etag"] = FormatETag(info.version, info.created_unix_ms, info.tier);
+  o["etag"] = FormatETag(info.version, info.created_unix_ms);
   o["ttl_ms"] = info.ttl.count();
   o["created_unix_ms"] = info.created_unix_ms;
   o["expires_unix_ms"] = info.expires_unix_ms;
@@ -191,14 +191,11 @@ std::string ToLower(std::string_view s) {
 
 // --- ETags ---------------------------------------------------------------------------------------
 
-std::string FormatETag(uint64_t version, int64_t created_unix_ms, std::string_view tier) {
+std::string FormatETag(uint64_t version, int64_t created_unix_ms) {
   char buf[48];
-  std::snprintf(buf, sizeof buf, "\"%llx-%llx-", static_cast<unsigned long long>(version),
+  std::snprintf(buf, sizeof buf, "\"%llx-%llx\"", static_cast<unsigned long long>(version),
                 static_cast<unsigned long long>(created_unix_ms < 0 ? 0 : created_unix_ms));
-  std::string out(buf);
-  out += tier;
-  out += '"';
-  return out;
+  return buf;
 }
 
 std::optional<ETagParts> ParseETag(std::string_view etag) {
@@ -206,15 +203,13 @@ std::optional<ETagParts> ParseETag(std::string_view etag) {
   etag = etag.substr(1, etag.size() - 2);
   const size_t a = etag.find('-');
   if (a == std::string_view::npos) return std::nullopt;
-  const size_t b = etag.find('-', a + 1);
-  if (b == std::string_view::npos) return std::nullopt;
   auto version = ParseAll<uint64_t>(etag.substr(0, a), 16);
-  auto created = ParseAll<uint64_t>(etag.substr(a + 1, b - a - 1), 16);
+  auto created = ParseAll<uint64_t>(etag.substr(a + 1), 16);
   if (!version || !created ||
       *created > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
     return std::nullopt;
   }
-  return ETagParts{*version, static_cast<int64_t>(*created), std::string(etag.substr(b + 1))};
+  return ETagParts{*version, static_cast<int64_t>(*created)};
 }
 
 // --- TTLs and dates ------------------------------------------------------------------------------
@@ -423,7 +418,7 @@ std::string PutResultJson(const ObjectInfo& info) {
   if (!IsUtf8(info.key)) o["key_percent"] = PercentEncode(info.key);
   o["version"] = info.version;
   o["size"] = info.size;
-  o["etag"] = FormatETag(info.version, info.created_unix_ms, info.tier);
+  o["etag"] = FormatETag(info.version, info.created_unix_ms);
   return Dump(o);
 }
 

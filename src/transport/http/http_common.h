@@ -48,13 +48,14 @@ std::string ToLower(std::string_view s);
 
 // --- ETags ---------------------------------------------------------------------------------------
 
-// A strong ETag naming exactly one object: "\"{version}-{created_unix_ms}-{tier}\"", the numbers
-// in lower-case hex, the tier as it is (a lower-case name such as "memory").
-std::string FormatETag(uint64_t version, int64_t created_unix_ms, std::string_view tier);
+// A strong ETag naming exactly one object: "\"{version}-{created_unix_ms}\"", the numbers in
+// lower-case hex. A node's versions never repeat (one sequence for its tiers, durable across
+// restarts), and an object keeps its version and creation time when it moves between tiers, so
+// the ETag survives a demotion, a promotion and a restart.
+std::string FormatETag(uint64_t version, int64_t created_unix_ms);
 struct ETagParts {
   uint64_t version = 0;
   int64_t created_unix_ms = 0;
-  std::string tier;
 };
 // Parses what FormatETag made (a weak "W/" prefix is refused). nullopt for anything else.
 std::optional<ETagParts> ParseETag(std::string_view etag);

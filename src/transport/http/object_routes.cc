@@ -19,7 +19,7 @@ constexpr std::string_view kObjectPrefix = "/v1/objects/";  // http::kObjectsPat
 
 // The one place an object's ETag is made.
 std::string ETagOf(const ObjectInfo& info) {
-  return http::FormatETag(info.version, info.created_unix_ms, info.tier);
+  return http::FormatETag(info.version, info.created_unix_ms);
 }
 
 // Headers that describe an object (GET, HEAD, PUT).
