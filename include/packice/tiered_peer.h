@@ -64,6 +64,9 @@ class TieredPeer : public LocalPeer {
     uint64_t hot_hits = 0;
     uint64_t cold_hits = 0;
     uint64_t misses = 0;
+    // Clients' leases this peer maps to a lease in a tier. One whose inner lease expired
+    // without a release is forgotten at the next ReapExpired (the background thread's too).
+    uint64_t client_leases = 0;
   };
   virtual TierStats GetTierStats() = 0;
   // Demotes until hot is under its low watermark (if it is over the high one, or `force`).

@@ -2,9 +2,6 @@
 // state; this peer holds only its own leases and sessions (docs/sharedfs.md).
 #include "packice/sharedfs_peer.h"
 
-#include <absl/container/btree_set.h>
-#include <absl/container/flat_hash_map.h>
-#include <absl/container/flat_hash_set.h>
 #include <spdlog/spdlog.h>
 
 #include <atomic>
@@ -16,6 +13,7 @@
 #include "core/periodic_thread.h"
 #include "core/validate.h"
 #include "packice/clock.h"
+#include "peers/lease_table.h"
 
 namespace packice {
 namespace {
@@ -23,14 +21,14 @@ namespace {
 using TimePoint = Clock::TimePoint;
 constexpr char kTier[] = "sharedfs";
 
-struct LeaseRecord {
+// What one lease covers (its id, TTL and session are the LeaseTable's).
+struct LeasedFile {
   LeaseMode mode;
-  Duration ttl;
-  TimePoint expires_at;
-  SessionId session;
   std::shared_ptr<CreatingObjectFile> creating;  // kCreate
   std::shared_ptr<SealedObjectFile> sealed;      // kRead
 };
+using Leases = LeaseTable<LeasedFile>;
+using LeaseRecord = Leases::Lease;
 
 // What ending leases leaves to do once the table lock is released (declare it before the
 // MutexLock): discard unsealed objects, and close the files of read leases.
@@ -42,7 +40,7 @@ class EndedLeases {
   }
   EndedLeases(const EndedLeases&) = delete;
   EndedLeases& operator=(const EndedLeases&) = delete;
-  void Add(LeaseRecord&& lease) {
+  void Add(LeasedFile&& lease) {
     if (lease.creating) abandon_.push_back(std::move(lease.creating));
     if (lease.sealed) close_.push_back(std::move(lease.sealed));
   }
@@ -77,8 +75,7 @@ class SharedFSPeerImpl final : public SharedFSPeer {
     // after the abandoned_after of another process's garbage collector.
     EndedLeases ended(store_.get());
     MutexLock lock(&mu_);
-    for (auto& [id, lease] : leases_) ended.Add(std::move(lease));
-    leases_.clear();
+    for (Leases::Ended& lease : leases_.EndAll()) ended.Add(std::move(lease.lease.payload));
   }
 
   Result<Grant> Acquire(const AcquireRequest& req) override {
@@ -91,14 +88,16 @@ class SharedFSPeerImpl final : public SharedFSPeer {
       EndedLeases ended(store_.get());
       MutexLock lock(&mu_);
       PACKICE_ASSIGN_OR_RETURN(LeaseRecord * lease, LiveLeaseLocked(id, &ended));
-      if (lease->mode != LeaseMode::kCreate) return PermissionDenied("seal needs a create lease");
-      const uint64_t allocated = lease->creating->size();
+      if (lease->payload.mode != LeaseMode::kCreate) {
+        return PermissionDenied("seal needs a create lease");
+      }
+      const uint64_t allocated = lease->payload.creating->size();
       if (size && *size > allocated) {
         return InvalidArgument("seal size " + std::to_string(*size) + " exceeds allocated " +
                                std::to_string(allocated));
       }
       // The lease ends here: a second seal, or a discard, now finds nothing.
-      object = std::move(lease->creating);
+      object = std::move(lease->payload.creating);
       EndLeaseLocked(id, &ended);
     }
     PACKICE_ASSIGN_OR_RETURN(ObjectInfo info, store_->Seal(*object, size.value_or(object->size())));
@@ -118,7 +117,9 @@ class SharedFSPeerImpl final : public SharedFSPeer {
     EndedLeases ended(store_.get());
     MutexLock lock(&mu_);
     PACKICE_ASSIGN_OR_RETURN(LeaseRecord * lease, LiveLeaseLocked(id, &ended));
-    if (lease->mode != LeaseMode::kCreate) return PermissionDenied("discard needs a create lease");
+    if (lease->payload.mode != LeaseMode::kCreate) {
+      return PermissionDenied("discard needs a create lease");
+    }
     EndLeaseLocked(id, &ended);
     return Status::Ok();
   }
@@ -129,10 +130,8 @@ class SharedFSPeerImpl final : public SharedFSPeer {
       EndedLeases ended(store_.get());
       MutexLock lock(&mu_);
       PACKICE_ASSIGN_OR_RETURN(LeaseRecord * lease, LiveLeaseLocked(id, &ended));
-      deadlines_.erase({lease->expires_at, id});
-      lease->expires_at = clock_->Now() + lease->ttl;
-      deadlines_.insert({lease->expires_at, id});
-      creating = lease->creating;
+      leases_.Renew(id, clock_->Now());
+      creating = lease->payload.creating;
     }
     if (!creating) return Status::Ok();
     // The writer's heartbeat in the directory: the file's mtime.
@@ -140,8 +139,8 @@ class SharedFSPeerImpl final : public SharedFSPeer {
     if (touched.code() != StatusCode::kAborted) return Status::Ok();
     EndedLeases ended(store_.get());
     MutexLock lock(&mu_);
-    auto it = leases_.find(id);
-    if (it != leases_.end() && it->second.creating == creating) EndLeaseLocked(id, &ended);
+    LeaseRecord* lease = leases_.Find(id);
+    if (lease != nullptr && lease->payload.creating == creating) EndLeaseLocked(id, &ended);
     return LeaseExpired("lease " + std::to_string(id) +
                         " lost its object: " + std::string(touched.message()));
   }
@@ -166,21 +165,15 @@ class SharedFSPeerImpl final : public SharedFSPeer {
 
   SessionId OpenSession() override {
     MutexLock lock(&mu_);
-    const SessionId id = ++last_session_;
-    sessions_[id];
-    return id;
+    return leases_.OpenSession();
   }
 
   void CloseSession(SessionId session) override {
     EndedLeases ended(store_.get());
     MutexLock lock(&mu_);
-    auto it = sessions_.find(session);
-    if (it == sessions_.end()) return;
-    const std::vector<LeaseId> ids(it->second.begin(), it->second.end());
-    for (LeaseId id : ids) {
-      if (leases_.contains(id)) EndLeaseLocked(id, &ended);
-    }
-    sessions_.erase(session);
+    std::optional<Leases::ClosedSession> closed = leases_.CloseSession(session);
+    if (!closed) return;
+    for (Leases::Ended& lease : closed->leases) ended.Add(std::move(lease.lease.payload));
   }
 
   Stats GetStats() override {
@@ -248,15 +241,15 @@ class SharedFSPeerImpl final : public SharedFSPeer {
                              store_->Create(std::move(info), req.create.exclusive));
     EndedLeases ended(store_.get());
     MutexLock lock(&mu_);
-    if (req.session != 0 && !sessions_.contains(req.session)) {
-      ended.Add(LeaseRecord{LeaseMode::kCreate, lease_ttl, {}, 0, std::move(object), nullptr});
+    if (!leases_.SessionIsOpen(req.session)) {
+      ended.Add(LeasedFile{LeaseMode::kCreate, std::move(object), nullptr});
       return InvalidArgument("unknown session");
     }
     ObjectInfo granted = object->info();
     granted.tier = kTier;
     std::shared_ptr<Blob> blob = object;
-    const LeaseId id = InsertLeaseLocked(
-        LeaseRecord{LeaseMode::kCreate, lease_ttl, {}, req.session, std::move(object), nullptr});
+    const LeaseId id = leases_.Grant(LeasedFile{LeaseMode::kCreate, std::move(object), nullptr},
+                                     lease_ttl, clock_->Now(), req.session);
     return Grant{id, lease_ttl, std::move(granted), std::move(blob)};
   }
 
@@ -273,15 +266,13 @@ class SharedFSPeerImpl final : public SharedFSPeer {
     }
     std::shared_ptr<SealedObjectFile> file = std::move(*opened);
     MutexLock lock(&mu_);
-    if (req.session != 0 && !sessions_.contains(req.session)) {
-      return InvalidArgument("unknown session");
-    }
+    if (!leases_.SessionIsOpen(req.session)) return InvalidArgument("unknown session");
     hits_.fetch_add(1, std::memory_order_relaxed);
     ObjectInfo granted = file->info();
     granted.tier = kTier;
     std::shared_ptr<Blob> blob = file;
-    const LeaseId id = InsertLeaseLocked(
-        LeaseRecord{LeaseMode::kRead, lease_ttl, {}, req.session, nullptr, std::move(file)});
+    const LeaseId id = leases_.Grant(LeasedFile{LeaseMode::kRead, nullptr, std::move(file)},
+                                     lease_ttl, clock_->Now(), req.session);
     return Grant{id, lease_ttl, std::move(granted), std::move(blob)};
   }
 
@@ -292,51 +283,33 @@ class SharedFSPeerImpl final : public SharedFSPeer {
   Status CheckSession(SessionId session) {
     if (session == 0) return Status::Ok();
     MutexLock lock(&mu_);
-    if (!sessions_.contains(session)) return InvalidArgument("unknown session");
+    if (!leases_.SessionIsOpen(session)) return InvalidArgument("unknown session");
     return Status::Ok();
-  }
-
-  LeaseId InsertLeaseLocked(LeaseRecord lease) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    const LeaseId id = ++last_lease_;
-    lease.expires_at = clock_->Now() + lease.ttl;
-    deadlines_.insert({lease.expires_at, id});
-    if (lease.session != 0) sessions_[lease.session].insert(id);
-    leases_.emplace(id, std::move(lease));
-    return id;
   }
 
   // The lease if it is live; an expired one is ended on the way.
   Result<LeaseRecord*> LiveLeaseLocked(LeaseId id, EndedLeases* ended)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    auto it = leases_.find(id);
-    if (it == leases_.end()) return LeaseExpired("lease " + std::to_string(id) + " is not live");
-    if (it->second.expires_at <= clock_->Now()) {
+    LeaseRecord* lease = leases_.Find(id);
+    if (lease == nullptr) return LeaseExpired("lease " + std::to_string(id) + " is not live");
+    if (Leases::Expired(*lease, clock_->Now())) {
       EndLeaseLocked(id, ended);
       return LeaseExpired("lease " + std::to_string(id) + " expired");
     }
-    return &it->second;
+    return lease;
   }
 
   // Ends lease `id` (REQUIRES: in the table); a create lease's object is discarded unless
   // the caller took it out of the record.
   void EndLeaseLocked(LeaseId id, EndedLeases* ended) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    auto it = leases_.find(id);
-    LeaseRecord& lease = it->second;
-    if (lease.session != 0) {
-      auto s = sessions_.find(lease.session);
-      if (s != sessions_.end()) s->second.erase(id);
-    }
-    deadlines_.erase({lease.expires_at, id});
-    ended->Add(std::move(lease));
-    leases_.erase(it);
+    ended->Add(std::move(leases_.End(id).payload));
   }
 
   void ExpireLeases() {
     EndedLeases ended(store_.get());
     MutexLock lock(&mu_);
-    const TimePoint now = clock_->Now();
-    while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
-      EndLeaseLocked(deadlines_.begin()->second, &ended);
+    for (Leases::Ended& lease : leases_.ExpireUntil(clock_->Now())) {
+      ended.Add(std::move(lease.lease.payload));
     }
   }
 
@@ -348,11 +321,7 @@ class SharedFSPeerImpl final : public SharedFSPeer {
   std::atomic<uint64_t> misses_{0};
 
   Mutex mu_;
-  absl::flat_hash_map<LeaseId, LeaseRecord> leases_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<SessionId, absl::flat_hash_set<LeaseId>> sessions_ ABSL_GUARDED_BY(mu_);
-  absl::btree_set<std::pair<TimePoint, LeaseId>> deadlines_ ABSL_GUARDED_BY(mu_);
-  LeaseId last_lease_ ABSL_GUARDED_BY(mu_) = 0;
-  SessionId last_session_ ABSL_GUARDED_BY(mu_) = 0;
+  Leases leases_ ABSL_GUARDED_BY(mu_);  // leases, their deadlines, sessions
   SharedFSGcStats last_gc_ ABSL_GUARDED_BY(mu_);
 
   std::unique_ptr<PeriodicThread> reaper_;     // expires leases every 100 ms

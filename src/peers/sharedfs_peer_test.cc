@@ -276,24 +276,6 @@ TEST_F(SharedFSPeerTest, LeasesArePerProcessAndEndTheirObjects) {
   b_->CloseSession(session);
   EXPECT_FALSE(fs::exists(CreatingPath("lease")));
   EXPECT_EQ(b_->GetStats().leases, 0u);
-
-  // Wrong modes and sizes.
-  auto c = a_->Acquire(CreateRequest("modes", 4));
-  ASSERT_OK(c.status());
-  EXPECT_CODE(a_->Seal(c->lease, 5), kInvalidArgument);
-  auto sealed = a_->Seal(c->lease, 4);
-  ASSERT_OK(sealed.status());
-  auto rd = b_->Acquire(ReadRequest("modes"));
-  ASSERT_OK(rd.status());
-  EXPECT_CODE(b_->Seal(rd->lease, std::nullopt), kPermissionDenied);
-  EXPECT_CODE(b_->Discard(rd->lease), kPermissionDenied);
-  ASSERT_OK(b_->Release(rd->lease));
-  EXPECT_CODE(b_->Release(rd->lease), kLeaseExpired);
-  auto generated = a_->Acquire(CreateRequest("", 16));
-  ASSERT_OK(generated.status());
-  EXPECT_EQ(generated->info.key.size(), 32u);
-  EXPECT_CODE(a_->Acquire(CreateRequest("big", uint64_t{1} << 40)), kOutOfCapacity);
-  EXPECT_CODE(a_->Acquire(CreateRequest(std::string("bad\x01key"), 1)), kInvalidArgument);
 }
 
 TEST_F(SharedFSPeerTest, RenewNoticesThatAnotherNodeCollectedTheObject) {

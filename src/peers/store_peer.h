@@ -10,7 +10,6 @@
 #include <absl/container/btree_map.h>
 #include <absl/container/btree_set.h>
 #include <absl/container/flat_hash_map.h>
-#include <absl/container/flat_hash_set.h>
 
 #include <algorithm>
 #include <atomic>
@@ -27,6 +26,7 @@
 #include "packice/clock.h"
 #include "packice/local_peer.h"
 #include "packice/version_sequence.h"
+#include "peers/lease_table.h"
 
 namespace packice {
 
@@ -55,17 +55,16 @@ struct ObjectRecord {
 };
 using ObjectPtr = std::shared_ptr<ObjectRecord>;
 
-struct LeaseRecord {
+// What one lease covers (its id, TTL and session are the LeaseTable's).
+struct LeasedObject {
   ObjectPtr object;
   LeaseMode mode;
-  Duration ttl;
-  TimePoint expires_at;
-  SessionId session;
 };
+using Leases = LeaseTable<LeasedObject>;
 
 using KeyIndex = absl::btree_map<std::string, ObjectPtr, std::less<>>;
-// Deadlines in time order. Each live lease and each bound object with a TTL has exactly one
-// entry, removed when it ends, so the index never outgrows the table.
+// Object deadlines in time order. Each bound object with a TTL has exactly one entry, removed
+// when it is unbound, so the index never outgrows the table.
 template <typename Id>
 using DeadlineIndex = absl::btree_set<std::pair<TimePoint, Id>>;
 
@@ -79,7 +78,8 @@ class StorePeer final : public Base {
   using TimePoint = store_peer_internal::TimePoint;
   using ObjectRecord = store_peer_internal::ObjectRecord;
   using ObjectPtr = store_peer_internal::ObjectPtr;
-  using LeaseRecord = store_peer_internal::LeaseRecord;
+  using Leases = store_peer_internal::Leases;
+  using LeaseRecord = Leases::Lease;
   using KeyIndex = store_peer_internal::KeyIndex;
   template <typename Id>
   using DeadlineIndex = store_peer_internal::DeadlineIndex<Id>;
@@ -139,8 +139,10 @@ class StorePeer final : public Base {
       std::vector<ObjectPtr> drop;  // freed outside the lock
       MutexLock lock(&mu_);
       PACKICE_ASSIGN_OR_RETURN(LeaseRecord * lease, LiveLeaseLocked(lease_id, &drop));
-      if (lease->mode != LeaseMode::kCreate) return PermissionDenied("seal needs a create lease");
-      object = lease->object;
+      if (lease->payload.mode != LeaseMode::kCreate) {
+        return PermissionDenied("seal needs a create lease");
+      }
+      object = lease->payload.object;
       const uint64_t allocated = object->info.size;
       if (size && *size > allocated) {
         return InvalidArgument("seal size " + std::to_string(*size) + " exceeds allocated " +
@@ -183,7 +185,7 @@ class StorePeer final : public Base {
     std::vector<ObjectPtr> drop;
     MutexLock lock(&mu_);
     PACKICE_ASSIGN_OR_RETURN(LeaseRecord * lease, LiveLeaseLocked(lease_id, &drop));
-    if (lease->mode == LeaseMode::kCreate) AbandonLocked(lease->object);
+    if (lease->payload.mode == LeaseMode::kCreate) AbandonLocked(lease->payload.object);
     EndLeaseLocked(lease_id, &drop);
     return Status::Ok();
   }
@@ -192,8 +194,10 @@ class StorePeer final : public Base {
     std::vector<ObjectPtr> drop;
     MutexLock lock(&mu_);
     PACKICE_ASSIGN_OR_RETURN(LeaseRecord * lease, LiveLeaseLocked(lease_id, &drop));
-    if (lease->mode != LeaseMode::kCreate) return PermissionDenied("discard needs a create lease");
-    AbandonLocked(lease->object);
+    if (lease->payload.mode != LeaseMode::kCreate) {
+      return PermissionDenied("discard needs a create lease");
+    }
+    AbandonLocked(lease->payload.object);
     EndLeaseLocked(lease_id, &drop);
     return Status::Ok();
   }
@@ -201,10 +205,8 @@ class StorePeer final : public Base {
   Status Renew(LeaseId lease_id) override {
     std::vector<ObjectPtr> drop;
     MutexLock lock(&mu_);
-    PACKICE_ASSIGN_OR_RETURN(LeaseRecord * lease, LiveLeaseLocked(lease_id, &drop));
-    lease_deadlines_.erase({lease->expires_at, lease_id});
-    lease->expires_at = clock_->Now() + lease->ttl;
-    lease_deadlines_.insert({lease->expires_at, lease_id});
+    PACKICE_RETURN_IF_ERROR(LiveLeaseLocked(lease_id, &drop).status());
+    leases_.Renew(lease_id, clock_->Now());
     return Status::Ok();
   }
 
@@ -244,26 +246,16 @@ class StorePeer final : public Base {
 
   SessionId OpenSession() override {
     MutexLock lock(&mu_);
-    SessionId id = ++last_session_;
-    sessions_[id];
-    return id;
+    return leases_.OpenSession();
   }
 
   void CloseSession(SessionId session) override {
     std::vector<ObjectPtr> drop;
     MutexLock lock(&mu_);
-    auto it = sessions_.find(session);
-    if (it == sessions_.end()) return;
-    std::vector<LeaseId> ids(it->second.begin(), it->second.end());
-    for (LeaseId id : ids) {
-      auto lease = leases_.find(id);
-      if (lease == leases_.end()) continue;
-      // The client went away without letting go: whatever it mapped must not be recycled.
-      lease->second.object->blob->Retire();
-      if (lease->second.mode == LeaseMode::kCreate) AbandonLocked(lease->second.object);
-      EndLeaseLocked(id, &drop);
-    }
-    sessions_.erase(session);
+    std::optional<Leases::ClosedSession> closed = leases_.CloseSession(session);
+    if (!closed) return;
+    // The client went away without letting go: whatever it mapped must not be recycled.
+    for (Leases::Ended& ended : closed->leases) AbandonedLocked(std::move(ended.lease), &drop);
   }
 
   Stats GetStats() override {
@@ -286,8 +278,8 @@ class StorePeer final : public Base {
     std::vector<ObjectPtr> drop;
     MutexLock lock(&mu_);
     const TimePoint now = clock_->Now();
-    while (!lease_deadlines_.empty() && lease_deadlines_.begin()->first <= now) {
-      ExpireLeaseLocked(lease_deadlines_.begin()->second, &drop);
+    for (Leases::Ended& ended : leases_.ExpireUntil(now)) {
+      AbandonedLocked(std::move(ended.lease), &drop);
     }
     while (!object_deadlines_.empty() && object_deadlines_.begin()->first <= now) {
       UnbindLocked(bound_.find(object_deadlines_.begin()->second->info.key), &drop);
@@ -332,7 +324,7 @@ class StorePeer final : public Base {
 
     MutexLock lock(&mu_);
     Status s = req.create.exclusive ? CheckExclusiveLocked(obj->info.key) : Status::Ok();
-    if (s.ok() && req.session != 0 && !sessions_.contains(req.session)) {
+    if (s.ok() && !leases_.SessionIsOpen(req.session)) {
       s = InvalidArgument("unknown session");
     }
     if (!s.ok()) {
@@ -347,7 +339,7 @@ class StorePeer final : public Base {
     PACKICE_RETURN_IF_ERROR(ValidateKey(req.key));
     PACKICE_ASSIGN_OR_RETURN(Duration lease_ttl, LeaseTtl(req));
     MutexLock lock(&mu_);
-    if (req.session != 0 && !sessions_.contains(req.session)) {
+    if (!leases_.SessionIsOpen(req.session)) {
       return InvalidArgument("unknown session");
     }
     auto it = bound_.find(req.key);
@@ -362,11 +354,7 @@ class StorePeer final : public Base {
 
   Grant GrantLocked(const ObjectPtr& obj, LeaseMode mode, Duration ttl, SessionId session)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    const LeaseId id = ++last_lease_;
-    const TimePoint expires = clock_->Now() + ttl;
-    leases_.emplace(id, LeaseRecord{obj, mode, ttl, expires, session});
-    lease_deadlines_.insert({expires, id});
-    if (session != 0) sessions_[session].insert(id);
+    const LeaseId id = leases_.Grant({obj, mode}, ttl, clock_->Now(), session);
     return Grant{id, ttl, obj->info, obj->blob};
   }
 
@@ -428,33 +416,28 @@ class StorePeer final : public Base {
   // The lease if it is live; an expired one is ended on the way.
   Result<LeaseRecord*> LiveLeaseLocked(LeaseId id, std::vector<ObjectPtr>* drop)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    auto it = leases_.find(id);
-    if (it == leases_.end()) return LeaseExpired("lease " + std::to_string(id) + " is not live");
-    if (it->second.expires_at <= clock_->Now()) {
-      ExpireLeaseLocked(id, drop);
+    LeaseRecord* lease = leases_.Find(id);
+    if (lease == nullptr) return LeaseExpired("lease " + std::to_string(id) + " is not live");
+    if (Leases::Expired(*lease, clock_->Now())) {
+      AbandonedLocked(leases_.End(id), drop);
       return LeaseExpired("lease " + std::to_string(id) + " expired");
     }
-    return &it->second;
+    return lease;
   }
 
-  void ExpireLeaseLocked(LeaseId id, std::vector<ObjectPtr>* drop)
+  // Finishes a lease that ended without its holder letting go (it expired, or its session
+  // closed): the holder may still map the bytes, so they are never recycled, and an unsealed
+  // object is abandoned.
+  void AbandonedLocked(LeaseRecord lease, std::vector<ObjectPtr>* drop)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    LeaseRecord& lease = leases_.at(id);
-    // The holder never let go, so it may still map the bytes: never recycle them.
-    lease.object->blob->Retire();
-    if (lease.mode == LeaseMode::kCreate) AbandonLocked(lease.object);
-    EndLeaseLocked(id, drop);
+    lease.payload.object->blob->Retire();
+    if (lease.payload.mode == LeaseMode::kCreate) AbandonLocked(lease.payload.object);
+    drop->push_back(std::move(lease.payload.object));
   }
 
+  // Ends lease `id` (REQUIRES: in the table); its object reference goes to `drop`.
   void EndLeaseLocked(LeaseId id, std::vector<ObjectPtr>* drop) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    auto it = leases_.find(id);
-    if (it->second.session != 0) {
-      auto s = sessions_.find(it->second.session);
-      if (s != sessions_.end()) s->second.erase(id);
-    }
-    lease_deadlines_.erase({it->second.expires_at, id});
-    drop->push_back(std::move(it->second.object));
-    leases_.erase(it);
+    drop->push_back(std::move(leases_.End(id).payload.object));
   }
 
   // Removes the binding at `it` (REQUIRES: valid); readers holding leases keep the object.
@@ -478,12 +461,8 @@ class StorePeer final : public Base {
   Mutex mu_;
   KeyIndex bound_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, uint32_t> creating_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<LeaseId, LeaseRecord> leases_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<SessionId, absl::flat_hash_set<LeaseId>> sessions_ ABSL_GUARDED_BY(mu_);
-  DeadlineIndex<LeaseId> lease_deadlines_ ABSL_GUARDED_BY(mu_);
+  Leases leases_ ABSL_GUARDED_BY(mu_);  // leases, their deadlines, sessions
   DeadlineIndex<const ObjectRecord*> object_deadlines_ ABSL_GUARDED_BY(mu_);
-  LeaseId last_lease_ ABSL_GUARDED_BY(mu_) = 0;
-  SessionId last_session_ ABSL_GUARDED_BY(mu_) = 0;
 
   std::optional<PeriodicThread> reaper_;  // expires leases and objects; last, so it stops first
 };

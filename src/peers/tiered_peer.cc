@@ -12,6 +12,7 @@
 #include "core/mutex.h"
 #include "core/periodic_thread.h"
 #include "packice/clock.h"
+#include "peers/lease_table.h"
 
 namespace packice {
 namespace {
@@ -38,6 +39,7 @@ class TieredPeerImpl final : public TieredPeer {
       mover_.emplace(std::chrono::milliseconds(20), [this] {
         Demote(/*force=*/false).IgnoreError();
         RunPromotions();
+        ForgetExpiredLeases();
       });
     }
   }
@@ -49,7 +51,7 @@ class TieredPeerImpl final : public TieredPeer {
   // --- Peer ------------------------------------------------------------------------------
 
   Result<Grant> Acquire(const AcquireRequest& req) override {
-    auto [hot_session, cold_session] = InnerSessions(req.session);
+    auto [hot_session, cold_session] = InnerSessionsOf(req.session);
     AcquireRequest inner = req;
     if (req.mode == LeaseMode::kCreate) {
       inner.session = hot_session;
@@ -137,6 +139,7 @@ class TieredPeerImpl final : public TieredPeer {
     PACKICE_ASSIGN_OR_RETURN(TierLease l, Find(lease));
     Status s = l.tier->Renew(l.inner);
     if (IsCode(s, StatusCode::kLeaseExpired)) Forget(lease);
+    if (s.ok()) Renewed(lease);
     return s;
   }
 
@@ -191,26 +194,22 @@ class TieredPeerImpl final : public TieredPeer {
   }
 
   SessionId OpenSession() override {
-    SessionId hot = hot_->OpenSession();
-    SessionId cold = cold_->OpenSession();
+    const SessionId hot = hot_->OpenSession();
+    const SessionId cold = cold_->OpenSession();
     MutexLock lock(&mu_);
-    SessionId id = ++last_session_;
-    sessions_[id] = TierSession{hot, cold, {}};
-    return id;
+    return leases_.OpenSession(InnerSessions{hot, cold});
   }
 
   void CloseSession(SessionId session) override {
-    TierSession s;
+    std::optional<Leases::ClosedSession> closed;
     {
       MutexLock lock(&mu_);
-      auto it = sessions_.find(session);
-      if (it == sessions_.end()) return;
-      s = std::move(it->second);
-      sessions_.erase(it);
-      for (LeaseId id : s.leases) leases_.erase(id);
+      closed = leases_.CloseSession(session);
     }
-    hot_->CloseSession(s.hot);
-    cold_->CloseSession(s.cold);
+    if (!closed) return;
+    // Closing the inner sessions ends the inner leases of the outer ones just forgotten.
+    hot_->CloseSession(closed->data.hot);
+    cold_->CloseSession(closed->data.cold);
   }
 
   // --- LocalPeer ---------------------------------------------------------------------------
@@ -240,6 +239,7 @@ class TieredPeerImpl final : public TieredPeer {
   void ReapExpired() override {
     hot_->ReapExpired();
     cold_->ReapExpired();
+    ForgetExpiredLeases();
   }
 
   void DrainCleaner() override {
@@ -279,6 +279,7 @@ class TieredPeerImpl final : public TieredPeer {
   TierStats GetTierStats() override {
     MutexLock lock(&mu_);
     TierStats s = tier_stats_;
+    s.client_leases = leases_.size();
     s.hot_hits = hot_hits_.load();
     s.cold_hits = cold_hits_.load();
     s.misses = misses_.load();
@@ -332,63 +333,69 @@ class TieredPeerImpl final : public TieredPeer {
   LocalPeer& cold() override { return *cold_; }
 
  private:
+  // What a client's lease is in the tiers: a lease `inner` of peer `tier`.
   struct TierLease {
     Peer* tier = nullptr;
     LeaseId inner = 0;
     LeaseMode mode = LeaseMode::kRead;
-    SessionId session = 0;
     ObjectInfo info;             // kCreate: what is being created
     bool exclusive = false;      // kCreate: CreateOptions::exclusive
     std::shared_ptr<Blob> blob;  // kCreate in hot with write_through: the bytes to copy
   };
-  struct TierSession {
+  // A client's session: one session in each tier.
+  struct InnerSessions {
     SessionId hot = 0;
     SessionId cold = 0;
-    absl::flat_hash_set<LeaseId> leases;
   };
+  // The table's deadline of an outer lease is never before its inner lease's: it is set (and
+  // renewed) from this peer's clock after the inner peer set its own from the same clock
+  // (TieredPeerOptions::clock must be the tiers' clock). So a lease past its deadline here has
+  // expired in its tier as well, and forgetting it loses nothing.
+  using Leases = LeaseTable<TierLease, InnerSessions>;
 
-  std::pair<SessionId, SessionId> InnerSessions(SessionId session) {
+  std::pair<SessionId, SessionId> InnerSessionsOf(SessionId session) {
     if (session == 0) return {0, 0};
     MutexLock lock(&mu_);
-    auto it = sessions_.find(session);
-    if (it == sessions_.end()) return {~SessionId{0}, ~SessionId{0}};  // inner peers refuse it
-    return {it->second.hot, it->second.cold};
+    const InnerSessions* s = leases_.FindSession(session);
+    if (s == nullptr) return {~SessionId{0}, ~SessionId{0}};  // inner peers refuse it
+    return {s->hot, s->cold};
   }
 
   Grant Register(Grant grant, Peer* tier, const AcquireRequest& req) {
-    MutexLock lock(&mu_);
-    const LeaseId id = ++last_lease_;
-    TierLease l{tier, grant.lease, req.mode, req.session};
+    TierLease l{tier, grant.lease, req.mode};
     if (req.mode == LeaseMode::kCreate) {
       l.info = grant.info;
       l.exclusive = req.create.exclusive;
       if (tier == hot_.get() && options_.write_through) l.blob = grant.blob;
     }
-    leases_[id] = std::move(l);
-    if (req.session != 0) {
-      auto it = sessions_.find(req.session);
-      if (it != sessions_.end()) it->second.leases.insert(id);
-    }
-    grant.lease = id;
+    MutexLock lock(&mu_);
+    grant.lease = leases_.Grant(std::move(l), grant.lease_ttl, clock_->Now(), req.session);
     return grant;
   }
 
   Result<TierLease> Find(LeaseId lease) {
     MutexLock lock(&mu_);
-    auto it = leases_.find(lease);
-    if (it == leases_.end()) return LeaseExpired("lease " + std::to_string(lease) + " is not live");
-    return it->second;
+    const Leases::Lease* l = leases_.Find(lease);
+    if (l == nullptr) return LeaseExpired("lease " + std::to_string(lease) + " is not live");
+    return l->payload;
   }
 
   void Forget(LeaseId lease) {
     MutexLock lock(&mu_);
-    auto it = leases_.find(lease);
-    if (it == leases_.end()) return;
-    if (it->second.session != 0) {
-      auto s = sessions_.find(it->second.session);
-      if (s != sessions_.end()) s->second.leases.erase(lease);
-    }
-    leases_.erase(it);
+    if (leases_.Find(lease) != nullptr) leases_.End(lease);
+  }
+
+  // The inner lease of `lease` was renewed: so is the outer one.
+  void Renewed(LeaseId lease) {
+    MutexLock lock(&mu_);
+    if (leases_.Find(lease) != nullptr) leases_.Renew(lease, clock_->Now());
+  }
+
+  // Forgets the leases whose inner lease expired unreleased (see Leases).
+  void ForgetExpiredLeases() {
+    std::vector<Leases::Ended> expired;  // their blobs go outside the lock
+    MutexLock lock(&mu_);
+    expired = leases_.ExpireUntil(clock_->Now());
   }
 
   Status End(LeaseId lease, bool discard) {
@@ -484,6 +491,7 @@ class TieredPeerImpl final : public TieredPeer {
   Status WriteThrough(LeaseId lease, const TierLease& l, std::optional<uint64_t> size) {
     if (size && *size > l.info.size) return Status::Ok();  // the hot seal refuses it
     PACKICE_RETURN_IF_ERROR(hot_->Renew(l.inner));         // nothing to copy for a dead lease
+    Renewed(lease);
     const uint64_t n = size.value_or(l.info.size);
     PACKICE_ASSIGN_OR_RETURN(CreateOptions options, CopyOptions(l.info));
     options.exclusive = l.exclusive;
@@ -601,18 +609,15 @@ class TieredPeerImpl final : public TieredPeer {
   Mutex key_mu_[kKeyStripes];  // per key (striped): its seals and deletes, one at a time
 
   Mutex demote_mu_;
-  Mutex move_mu_;  // orders rebinding seals against demotion's check-and-drop
-  Mutex mu_;       // the tables below
-  absl::flat_hash_map<LeaseId, TierLease> leases_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<SessionId, TierSession> sessions_ ABSL_GUARDED_BY(mu_);
+  Mutex move_mu_;                       // orders rebinding seals against demotion's check-and-drop
+  Mutex mu_;                            // the tables below
+  Leases leases_ ABSL_GUARDED_BY(mu_);  // clients' leases and sessions
   // Hot objects whose cold copy is identical (promoted): key -> hot version.
   absl::flat_hash_map<std::string, uint64_t> clean_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, uint32_t> cold_hit_counts_ ABSL_GUARDED_BY(mu_);
   std::deque<std::string> promotions_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_set<std::string> queued_ ABSL_GUARDED_BY(mu_);
   TierStats tier_stats_ ABSL_GUARDED_BY(mu_);
-  LeaseId last_lease_ ABSL_GUARDED_BY(mu_) = 0;
-  SessionId last_session_ ABSL_GUARDED_BY(mu_) = 0;
   std::atomic<uint64_t> hot_hits_{0};
   std::atomic<uint64_t> cold_hits_{0};
   std::atomic<uint64_t> misses_{0};

@@ -211,8 +211,45 @@ TEST_F(TieredPeerTest, SessionsEndLeasesInBothTiers) {
   ASSERT_OK(peer_->Acquire(AcquireRequest{"s1", LeaseMode::kRead, 0, {}, s}).status());
   ASSERT_OK(peer_->Acquire(AcquireRequest{"s2", LeaseMode::kRead, 0, {}, s}).status());
   EXPECT_EQ(peer_->GetStats().leases, 2u);
+  EXPECT_EQ(peer_->GetTierStats().client_leases, 2u);
   peer_->CloseSession(s);
   EXPECT_EQ(peer_->GetStats().leases, 0u);
+  EXPECT_EQ(peer_->GetTierStats().client_leases, 0u);
+}
+
+// A client lease whose inner lease expired without a release used to stay in the tiered
+// peer's table until its session closed; the table's deadlines now forget it at the sweep.
+TEST_F(TieredPeerTest, ExpiredLeasesAreForgottenWithoutARelease) {
+  PutObject("cold", 100 * kKiB, 'c');
+  ASSERT_OK(peer_->Demote(true).status());
+  PutObject("hot", 10, 'h');
+  const SessionId s = peer_->OpenSession();
+  for (const char* key : {"hot", "cold"}) {
+    ASSERT_OK(
+        peer_->Acquire(AcquireRequest{key, LeaseMode::kRead, 0, {}, s, std::chrono::seconds(5)})
+            .status());
+  }
+  auto w = peer_->Acquire(
+      AcquireRequest{"new", LeaseMode::kCreate, 10, {}, 0, std::chrono::seconds(10)});
+  ASSERT_OK(w.status());
+  EXPECT_EQ(peer_->GetTierStats().client_leases, 3u);
+  EXPECT_EQ(peer_->GetStats().leases, 3u);
+
+  clock_->Advance(std::chrono::seconds(5));
+  peer_->ReapExpired();
+  EXPECT_EQ(peer_->GetTierStats().client_leases, 1u);  // the session is still open
+  EXPECT_EQ(peer_->GetStats().leases, 1u);
+  ASSERT_OK(peer_->Renew(w->lease));  // a renewed lease moves its deadline in both tables
+  clock_->Advance(std::chrono::seconds(9));
+  peer_->ReapExpired();
+  EXPECT_EQ(peer_->GetTierStats().client_leases, 1u);
+  clock_->Advance(std::chrono::seconds(1));
+  peer_->ReapExpired();
+  EXPECT_EQ(peer_->GetTierStats().client_leases, 0u);
+  EXPECT_EQ(peer_->GetStats().leases, 0u);
+  EXPECT_EQ(peer_->GetStats().creating, 0u);
+  EXPECT_CODE(peer_->Seal(w->lease, std::nullopt), kLeaseExpired);
+  peer_->CloseSession(s);
 }
 
 TEST_F(TieredPeerTest, DemotedObjectsSurviveARestart) {

@@ -190,6 +190,12 @@ class FileBlob final : public Blob {
   }
 
   Status Read(uint64_t offset, std::span<std::byte> out) override {
+    const uint64_t size = this->size();
+    if (offset > size || out.size() > size - offset) {  // past the end: padding, or nothing
+      return InvalidArgument("read of " + std::to_string(out.size()) + " bytes at " +
+                             std::to_string(offset) + " outside an object of " +
+                             std::to_string(size) + " bytes");
+    }
     PACKICE_ASSIGN_OR_RETURN(UniqueFd fd, OpenFd(LeaseMode::kRead));
     return ReadFully(state_->env(), fd.get(), out, data_offset_ + offset);
   }

@@ -102,18 +102,6 @@ TEST_F(FileStoreTest, CommitMovesIntoObjectsWithAHeader) {
   EXPECT_EQ(blob->Write(0, Bytes("x")).code(), StatusCode::kWrongState);
 }
 
-TEST_F(FileStoreTest, TruncatingCommit) {
-  auto store = Open();
-  ObjectInfo info = Info("t", 2, 100);
-  auto blob = store->Allocate(info);
-  ASSERT_OK(blob.status());
-  ASSERT_OK((*blob)->Write(0, Bytes("abc")));
-  info.size = 3;
-  ASSERT_OK(store->Commit(**blob, info));
-  EXPECT_EQ((*blob)->size(), 3u);
-  EXPECT_EQ(ReadAll(**blob, 3), "abc");
-}
-
 TEST_F(FileStoreTest, TruncatingCommitGivesBackTheCapacity) {
   auto store = Open(8 << 20);
   ObjectInfo info = Info("t", 2, 4 << 20);
@@ -253,40 +241,6 @@ TEST_F(FileStoreTest, DirectoryIsLocked) {
   auto store = Open();
   auto second = FileStore::Open(FileStoreOptions{dir_.path(), 1 << 20, true, clock_});
   EXPECT_CODE(second, kAlreadyExists);
-}
-
-TEST_F(FileStoreTest, Capacity) {
-  auto store = Open(64 * 1024);
-  EXPECT_CODE(store->Allocate(Info("big", 1, 1 << 20)), kOutOfCapacity);
-  auto a = store->Allocate(Info("a", 2, 40000));
-  ASSERT_OK(a.status());
-  EXPECT_CODE(store->Allocate(Info("b", 3, 40000)), kOutOfCapacity);
-  store->Remove(**a);
-  a->reset();
-  EXPECT_OK(store->Allocate(Info("b", 4, 40000)).status());
-}
-
-TEST_F(FileStoreTest, ReadExportIsReadOnlyAndMapsTheContent) {
-  auto store = Open();
-  auto blob = Put(*store, Info("m", 8, 0), "mapped content");
-  auto ex = blob->Export(LeaseMode::kRead);
-  ASSERT_OK(ex.status());
-  EXPECT_EQ(ex->kind, BlobExport::Kind::kFd);
-  EXPECT_EQ(ex->offset % PageSize(), 0u);
-  void* w = mmap(nullptr, ex->map_size, PROT_READ | PROT_WRITE, MAP_SHARED, ex->fd.get(),
-                 static_cast<off_t>(ex->offset));
-  EXPECT_EQ(w, MAP_FAILED);
-  void* r = mmap(nullptr, ex->map_size, PROT_READ, MAP_SHARED, ex->fd.get(),
-                 static_cast<off_t>(ex->offset));
-  ASSERT_NE(r, MAP_FAILED);
-  EXPECT_EQ(std::string(static_cast<const char*>(r), 14), "mapped content");
-  munmap(r, ex->map_size);
-
-  auto view = blob->OpenView(LeaseMode::kRead);
-  ASSERT_OK(view.status());
-  EXPECT_EQ(
-      std::string(reinterpret_cast<const char*>((*view)->bytes().data()), (*view)->bytes().size()),
-      "mapped content");
 }
 
 TEST_F(FileStoreTest, CreateViewWritesTheFile) {

@@ -135,15 +135,6 @@ TEST(MemoryStoreTest, ZeroSizeIsAnEmptyHeapBlob) {
   EXPECT_EQ(store.GetMemoryStats().used_bytes, 0u);
 }
 
-TEST(MemoryStoreTest, FreshBlobsAreAllZero) {
-  MemoryStore store(SmallStore(false));
-  for (uint64_t size : {uint64_t{1}, uint64_t{1000}, 5 * Page() + 7}) {
-    auto blob = MustAllocate(store, size);
-    ASSERT_NE(blob, nullptr);
-    EXPECT_TRUE(AllZero(blob->bytes())) << size;
-  }
-}
-
 TEST(MemoryStoreTest, FreeingReturnsTheCharge) {
   MemoryStore store(SmallStore(false));
   auto heap = MustAllocate(store, 500);
