@@ -52,6 +52,9 @@ REDIS_SOCK=$TMP/redis.sock
 URL=uds://$PACKICE_SOCK
 PIDS=()
 CHILD=
+THP=/sys/kernel/mm/transparent_hugepage/shmem_enabled
+THP_FOUND=$(sed -n 's/.*\[\(.*\)\].*/\1/p' "$THP" 2>/dev/null || true)
+restore_thp() { if [[ -n $THP_FOUND && -w $THP ]]; then echo "$THP_FOUND" >"$THP" 2>/dev/null || true; fi; }
 cleanup() {
   if [[ -n $CHILD ]]; then kill "$CHILD" 2>/dev/null || true; fi
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
@@ -59,7 +62,7 @@ cleanup() {
   if [[ -n ${RAW_DIR:-} ]]; then mkdir -p "$RAW_DIR" && cp "$TMP"/*.out "$TMP"/*.log "$RAW_DIR"/; fi
   rm -rf "$TMP"
 }
-trap cleanup EXIT
+trap 'cleanup; restore_thp' EXIT
 trap 'exit 130' INT TERM
 
 # The object store core: the memory store only (no disk tier, nothing written outside $TMP).
@@ -130,6 +133,33 @@ run "$BENCH" get --url "$URL" --key large64M --iterations 100 --seconds 5 >>"$OU
 
 step "64 MiB puts: packice_bench"
 run "$BENCH" put --url "$URL" --size 64M --iterations 40 --warmup 5 >>"$OUT"
+
+# --- large objects in 4 KiB and in 2 MiB pages -------------------------------------------------
+# The same 64 MiB put and get against a node started with shmem's transparent huge pages off
+# (Debian's default, shmem_enabled=never) and on (advise), in this run. Switching needs root;
+# the setting found is restored on exit. Without root, only the setting found is measured.
+large_objects() {  # PAGES (small|huge) SETTING
+  local pages=$1 setting=$2 sock=$TMP/$1.sock pid
+  if [[ $(sed -n 's/.*\[\(.*\)\].*/\1/p' "$THP" 2>/dev/null) != "$setting" ]]; then
+    { [[ -w $THP ]] && echo "$setting" >"$THP" 2>/dev/null; } || return 0
+  fi
+  "$PACKICED" --socket "$sock" "${STORE[@]}" --capacity 2G --pool 1G --io-threads "$IO_THREADS" \
+    --log-level warn >"$TMP/packiced-$pages.log" 2>&1 &
+  pid=$!
+  PIDS+=($pid)
+  for _ in $(seq 100); do [[ -S $sock ]] && break; sleep 0.05; done
+  step "64 MiB put and get, $pages pages (shmem_enabled=$setting)"
+  "$BENCH" fill --url "uds://$sock" --key big --size 64M | sed "s/^/pages=$pages /" >>"$OUT"
+  run "$BENCH" get --url "uds://$sock" --key big --iterations 100 --seconds 5 >"$TMP/get-$pages.out"
+  run "$BENCH" put --url "uds://$sock" --size 64M --iterations 40 --warmup 5 >"$TMP/put-$pages.out"
+  sed "s/^/pages=$pages /" "$TMP/get-$pages.out" "$TMP/put-$pages.out" >>"$OUT"
+  kill "$pid"
+  wait "$pid" 2>/dev/null || true
+}
+large_objects small never
+large_objects huge advise
+restore_thp
+
 step "memcpy baseline again"
 run "$BENCH" memcpy --size 64M --iterations 30 >>"$OUT"
 
@@ -165,6 +195,17 @@ l1_bw=$(val "bench=redis-get key=large1M" bytes_per_s)
 l64_bw=$(val "bench=redis-get key=large64M" bytes_per_s)
 p1_bw=$(val "bench=get key=large1M" bytes_per_s) p64_bw=$(val "bench=get key=large64M" bytes_per_s)
 put_bw=$(val bench=put bytes_per_s)
+# pages_row PAGES: the 64 MiB rows of the run with 4 KiB (small) or 2 MiB (huge) pages.
+pages_row() {
+  local put get
+  put=$(val "pages=$1 bench=put" bytes_per_s) get=$(val "pages=$1 bench=get" bytes_per_s)
+  if [[ -z $put || -z $get ]]; then
+    echo "| 64 MiB put / get, $2 | not measured (changing shmem_enabled needs root) | | | | |"
+    return
+  fi
+  echo "| 64 MiB put, $2 | $(gbs "$put") | memcpy $(gbs "$memcpy") | $(calc "%.0f%% of memcpy" "100 * $put / $memcpy") | ≥ 70% of memcpy | $(verdict "$put" "$memcpy" 0.7) |"
+  echo "| 64 MiB get, every byte read, $2 | $(gbs "$get") | summing read $(gbs "$read_bw") | $(calc "%.0f%% of the read" "100 * $get / $read_bw") | ≥ 50% of the read | $(verdict "$get" "$read_bw" 0.5) |"
+}
 ratio() { calc "%.2fx" "$1 / $2"; }
 verdict() { awk -v r="$(calc "%.4f" "$1 / $2")" -v t="$3" \
   'BEGIN { if (r >= t) print "met"; else printf "missed (%.0f%% of target)\n", 100 * r / t }'; }
@@ -184,7 +225,9 @@ Packice $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?'), $(d
 | 64 MiB get, other process, every byte read | $(gbs "$p64_bw") | $(gbs "$r64_bw") (redis-benchmark) | $(ratio "$p64_bw" "$r64_bw") | ≥ 10x | $(verdict "$p64_bw" "$r64_bw" 10) |
 | 64 MiB get vs a lean RESP client | $(gbs "$p64_bw") | $(gbs "$l64_bw") (redis-get) | $(ratio "$p64_bw" "$l64_bw") | ≥ 10x | $(verdict "$p64_bw" "$l64_bw" 10) |
 | Get latency (open) p50, 1 MiB / 64 MiB | $(lat "$(val "bench=get key=large1M" open_p50_us)" "$(val "bench=get key=large64M" open_p50_us)") | $(lat "$(rval "GET large1M" 5)*1000" "$(rval "GET large64M" 5)*1000") | | independent of size | |
-| 64 MiB put (create + write + seal), steady state | $(gbs "$put_bw") | memcpy $(gbs "$memcpy") | $(calc "%.0f%% of memcpy" "100 * $put_bw / $memcpy") | ≥ 50% of memcpy | $(verdict "$put_bw" "$memcpy" 0.5) |
+| 64 MiB put (create + write + seal), steady state, pages as found | $(gbs "$put_bw") | memcpy $(gbs "$memcpy") | $(calc "%.0f%% of memcpy" "100 * $put_bw / $memcpy") | ≥ 70% of memcpy | $(verdict "$put_bw" "$memcpy" 0.7) |
+$(pages_row small "4 KiB pages (shmem_enabled=never, Debian's default)")
+$(pages_row huge "2 MiB pages (shmem_enabled=advise)")
 
 Baselines in the same run: single-thread memcpy $(gbs "$memcpy1") before and $(gbs "$memcpy2") after
 (64 MiB, pre-faulted, median of 30); single-thread summing read $(gbs "$read_bw").

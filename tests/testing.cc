@@ -192,6 +192,7 @@ TempDir::~TempDir() {
 
 Status Daemon::Start(const std::vector<std::string>& extra) {
   socket_ = dir_.path() + "/packice.sock";
+  log_start_ = log().size();  // a restart appends to the same log
   std::vector<std::string> flags = {"--socket", socket_, "--data-dir", data_dir()};
   flags.insert(flags.end(), extra.begin(), extra.end());
   PACKICE_RETURN_IF_ERROR(
@@ -225,7 +226,7 @@ std::string Daemon::http_url() const {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (true) {
     const std::string text = log();
-    if (size_t ready = text.find("event=ready"); ready != std::string::npos) {
+    if (size_t ready = text.find("event=ready", log_start_); ready != std::string::npos) {
       const size_t eol = text.find('\n', ready);
       const size_t at = text.find(kField, ready);
       if (at == std::string::npos || (eol != std::string::npos && at > eol)) return "";

@@ -7,10 +7,12 @@
 
 #include <atomic>
 #include <chrono>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "packice/clock.h"
+#include "packice/peer.h"
 #include "packice/status.h"
 
 #define ASSERT_OK(expr)                                    \
@@ -64,6 +66,29 @@ Status MakeSelfSignedCert(const std::string& dir, std::string* cert, std::string
 #define EXPECT_CODE(expr, code_)                                                     \
   EXPECT_EQ(::packice::testing::StatusOf(expr).code(), ::packice::StatusCode::code_) \
       << ::packice::testing::StatusOf(expr).ToString()
+
+// The AcquireRequest of a create, and of a read, as peer tests make them.
+inline AcquireRequest CreateRequest(const std::string& key, uint64_t size,
+                                    CreateOptions create = {}, SessionId session = 0,
+                                    std::optional<Duration> lease_ttl = std::nullopt) {
+  AcquireRequest req;
+  req.key = key;
+  req.mode = LeaseMode::kCreate;
+  req.size = size;
+  req.create = std::move(create);
+  req.session = session;
+  req.lease_ttl = lease_ttl;
+  return req;
+}
+inline AcquireRequest ReadRequest(const std::string& key, SessionId session = 0,
+                                  std::optional<Duration> lease_ttl = std::nullopt) {
+  AcquireRequest req;
+  req.key = key;
+  req.mode = LeaseMode::kRead;
+  req.session = session;
+  req.lease_ttl = lease_ttl;
+  return req;
+}
 
 // A clock that moves only when told to. Thread-safe.
 class FakeClock final : public Clock {
@@ -138,14 +163,15 @@ class Daemon {
   // True while the packiced child runs (an exited one is reaped, so a zombie is not alive).
   bool alive() { return proc_.running() && proc_.WaitFor(std::chrono::milliseconds(0)) == -1; }
   std::string log() const;  // what it printed
-  // The http_url of its `event=ready` log line ("http://127.0.0.1:PORT"), waiting up to 10 s for
-  // that line; empty when the node serves no HTTP or never got ready.
+  // The http_url of the `event=ready` log line of its latest Start ("http://127.0.0.1:PORT"),
+  // waiting up to 10 s for that line; empty when the node serves no HTTP or never got ready.
   std::string http_url() const;
 
  private:
   TempDir dir_;
   std::string socket_;
   std::string data_dir_;
+  size_t log_start_ = 0;  // where the latest Start's output begins in the log
   ChildProcess proc_;
 };
 

@@ -79,24 +79,12 @@ class MemoryPeerTest : public ::testing::Test {
 
   Result<Grant> Create(const std::string& key, uint64_t size, CreateOptions create = {},
                        SessionId session = 0, std::optional<Duration> lease_ttl = std::nullopt) {
-    AcquireRequest req;
-    req.key = key;
-    req.mode = LeaseMode::kCreate;
-    req.size = size;
-    req.create = std::move(create);
-    req.session = session;
-    req.lease_ttl = lease_ttl;
-    return peer_->Acquire(req);
+    return peer_->Acquire(testing::CreateRequest(key, size, std::move(create), session, lease_ttl));
   }
 
   Result<Grant> Open(const std::string& key, SessionId session = 0,
                      std::optional<Duration> lease_ttl = std::nullopt) {
-    AcquireRequest req;
-    req.key = key;
-    req.mode = LeaseMode::kRead;
-    req.session = session;
-    req.lease_ttl = lease_ttl;
-    return peer_->Acquire(req);
+    return peer_->Acquire(testing::ReadRequest(key, session, lease_ttl));
   }
 
   // Creates `key`, fills it with `fill`, seals it.

@@ -75,6 +75,17 @@ struct PeerEnv {
 //                   (sharedfs counts the sealed files its last collection saw).
 //   Stats(peer)     its LocalPeer::Stats as of now.
 
+// The lease and TTL policy every factory gives its peer (or tier): the TTLs above, env's clock and
+// default object TTL, and no background threads.
+template <typename Options>
+void ApplyPolicy(const PeerEnv& env, Options* o) {
+  o->default_lease_ttl = kDefaultLeaseTtl;
+  o->max_lease_ttl = kMaxLeaseTtl;
+  o->default_object_ttl = env.default_object_ttl;
+  o->background_threads = false;
+  o->clock = env.clock;
+}
+
 struct MemoryFactory {
   static constexpr std::string_view kTier = "memory";
   static constexpr std::string_view kTierName = "memory";
@@ -85,11 +96,7 @@ struct MemoryFactory {
     o.capacity_bytes = kMaxObject;
     o.small_object_bytes = kSmall;
     o.pool_bytes = kMaxObject;
-    o.default_lease_ttl = kDefaultLeaseTtl;
-    o.max_lease_ttl = kMaxLeaseTtl;
-    o.default_object_ttl = env.default_object_ttl;
-    o.background_threads = false;
-    o.clock = env.clock;
+    ApplyPolicy(env, &o);
     return std::shared_ptr<LocalPeer>(MemoryPeer::Create(o));
   }
   static LocalPeer::Stats Stats(LocalPeer& peer) { return peer.GetStats(); }
@@ -105,11 +112,7 @@ struct FileFactory {
     o.dir = env.dir;
     o.capacity_bytes = kMaxObject;
     o.sync = false;
-    o.default_lease_ttl = kDefaultLeaseTtl;
-    o.max_lease_ttl = kMaxLeaseTtl;
-    o.default_object_ttl = env.default_object_ttl;
-    o.background_threads = false;
-    o.clock = env.clock;
+    ApplyPolicy(env, &o);
     PACKICE_ASSIGN_OR_RETURN(std::shared_ptr<FilePeer> peer, FilePeer::Open(o));
     return std::shared_ptr<LocalPeer>(std::move(peer));
   }
@@ -126,11 +129,7 @@ struct SharedFSFactory {
     o.dir = env.dir;
     o.max_object_bytes = kMaxObject;
     o.sync = false;
-    o.default_lease_ttl = kDefaultLeaseTtl;
-    o.max_lease_ttl = kMaxLeaseTtl;
-    o.default_object_ttl = env.default_object_ttl;
-    o.background_threads = false;
-    o.clock = env.clock;
+    ApplyPolicy(env, &o);
     o.writer_id = "contract:1";
     PACKICE_ASSIGN_OR_RETURN(std::shared_ptr<SharedFSPeer> peer, SharedFSPeer::Open(o));
     return std::shared_ptr<LocalPeer>(std::move(peer));
@@ -154,21 +153,13 @@ struct TieredFactory {
     MemoryPeerOptions hot;
     hot.capacity_bytes = 1 << 20;
     hot.small_object_bytes = kSmall;
-    hot.default_lease_ttl = kDefaultLeaseTtl;
-    hot.max_lease_ttl = kMaxLeaseTtl;
-    hot.default_object_ttl = env.default_object_ttl;
-    hot.background_threads = false;
-    hot.clock = env.clock;
+    ApplyPolicy(env, &hot);
     hot.versions = versions;
     FilePeerOptions cold;
     cold.dir = env.dir;
     cold.capacity_bytes = kMaxObject;
     cold.sync = false;
-    cold.default_lease_ttl = kDefaultLeaseTtl;
-    cold.max_lease_ttl = kMaxLeaseTtl;
-    cold.default_object_ttl = env.default_object_ttl;
-    cold.background_threads = false;
-    cold.clock = env.clock;
+    ApplyPolicy(env, &cold);
     cold.versions = versions;
     PACKICE_ASSIGN_OR_RETURN(std::shared_ptr<FilePeer> file, FilePeer::Open(cold));
     TieredPeerOptions options;
@@ -233,24 +224,12 @@ class PeerContractTest : public ::testing::Test {
 
   Result<Grant> Create(const std::string& key, uint64_t size, CreateOptions create = {},
                        SessionId session = 0, std::optional<Duration> lease_ttl = std::nullopt) {
-    AcquireRequest req;
-    req.key = key;
-    req.mode = LeaseMode::kCreate;
-    req.size = size;
-    req.create = std::move(create);
-    req.session = session;
-    req.lease_ttl = lease_ttl;
-    return peer_->Acquire(req);
+    return peer_->Acquire(testing::CreateRequest(key, size, std::move(create), session, lease_ttl));
   }
 
   Result<Grant> Open(const std::string& key, SessionId session = 0,
                      std::optional<Duration> lease_ttl = std::nullopt) {
-    AcquireRequest req;
-    req.key = key;
-    req.mode = LeaseMode::kRead;
-    req.session = session;
-    req.lease_ttl = lease_ttl;
-    return peer_->Acquire(req);
+    return peer_->Acquire(testing::ReadRequest(key, session, lease_ttl));
   }
 
   // Creates `key`, fills it with `fill`, seals it.

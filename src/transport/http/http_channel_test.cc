@@ -714,6 +714,7 @@ TEST(HttpChannel, PutSendsTheDocumentedRequest) {
     return Reply(201,
                  {{"ETag", http::FormatETag(42, 1'700'000'000'000)},
                   {"X-Packice-Version", "42"},
+                  {"X-Packice-Tier", "memory"},
                   {"Location", "/v1/objects/models/a%20b"},
                   {"Content-Type", "application/json"}},
                  http::PutResultJson(info));
