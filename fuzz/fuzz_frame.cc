@@ -14,8 +14,8 @@
 #include <string_view>
 
 #include "packice/memory_peer.h"
-#include "transport/frame.h"
-#include "transport/request_handler.h"
+#include "transport/uds/frame.h"
+#include "transport/uds/request_handler.h"
 
 namespace {
 

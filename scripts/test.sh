@@ -28,7 +28,11 @@ for _ in $(seq 100); do
   kill -0 "$sentinel" 2>/dev/null || { sentinel=""; break; }  # the paths are taken already
   sleep 0.05
 done
-echo "== beside a node on the default paths: ${sentinel:+pid $sentinel, started for the tests}${sentinel:-another process holds them}"
+if [[ -n $sentinel ]]; then
+  echo "== beside a node on the default paths: pid $sentinel, started for the tests"
+else
+  echo "== beside a node on the default paths: another process holds them"
+fi
 # Programs the tests start are logged here for the dependency check below.
 export PACKICE_EXEC_LOG=$build/exec.log
 rm -f "$PACKICE_EXEC_LOG"

@@ -21,9 +21,9 @@
 
 #include "packice/client.h"
 #include "testing.h"
-#include "transport/frame.h"
+#include "transport/uds/frame.h"
 #include "transport/uds/fd_socket.h"
-#include "transport/wire.pb.h"
+#include "transport/uds/wire.pb.h"
 
 namespace packice {
 namespace {

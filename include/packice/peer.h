@@ -23,15 +23,6 @@
 
 namespace packice {
 
-struct AcquireRequest {
-  std::string key;  // for kCreate, empty asks the peer to generate an id
-  LeaseMode mode = LeaseMode::kRead;
-  uint64_t size = 0;                  // kCreate only: bytes to allocate
-  CreateOptions create;               // kCreate only
-  SessionId session = 0;              // leases die with their session
-  std::optional<Duration> lease_ttl;  // nullopt takes the peer's default
-};
-
 // What a successful Acquire hands out.
 struct Grant {
   LeaseId lease = 0;

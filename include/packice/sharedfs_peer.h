@@ -18,6 +18,7 @@
 #include <string>
 
 #include "packice/local_peer.h"
+#include "packice/sharedfs_gc_stats.h"
 
 namespace packice {
 
@@ -56,18 +57,6 @@ struct SharedFSPeerOptions {
   // The file-system seam (src/core/env.h) all file I/O goes through; nullptr = the real file
   // system. Tests put a FaultInjectionEnv here.
   std::shared_ptr<Env> env;
-};
-
-// What one garbage collection did.
-struct SharedFSGcStats {
-  uint64_t objects = 0;       // live sealed objects seen
-  uint64_t object_bytes = 0;  // their file sizes
-  uint64_t creating = 0;      // objects being written by live writers
-  uint64_t expired = 0;       // sealed objects past their TTL, unbound
-  uint64_t abandoned = 0;     // CREATING objects of dead writers, removed
-  uint64_t unlinked = 0;      // unbound files deleted (nobody read them any more)
-  uint64_t in_use = 0;        // unbound files kept because a process still reads them
-  uint64_t corrupt = 0;       // files that failed their checks (left in place, logged)
 };
 
 class SharedFSPeer : public LocalPeer {

@@ -59,6 +59,16 @@ struct CreateOptions {
   int64_t copy_created_unix_ms = 0;
 };
 
+// What Peer::Acquire is asked for (packice/peer.h).
+struct AcquireRequest {
+  std::string key;  // for kCreate, empty asks the peer to generate an id
+  LeaseMode mode = LeaseMode::kRead;
+  uint64_t size = 0;                  // kCreate only: bytes to allocate
+  CreateOptions create;               // kCreate only
+  SessionId session = 0;              // leases die with their session
+  std::optional<Duration> lease_ttl;  // nullopt takes the peer's default
+};
+
 struct ListOptions {
   std::string prefix;
   std::string start_after;  // exclusive; for pagination

@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "packice/client.h"
-#include "server/parse.h"
+#include "core/parse.h"
 
 namespace {
 

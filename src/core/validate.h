@@ -5,7 +5,6 @@
 #include <string>
 #include <string_view>
 
-#include "packice/peer.h"
 #include "packice/status.h"
 #include "packice/types.h"
 

@@ -15,7 +15,7 @@
 #include <sstream>
 #include <vector>
 
-#include "server/parse.h"
+#include "core/parse.h"
 
 namespace packice {
 namespace {

@@ -5,7 +5,7 @@
 #include "packice/client.h"
 #include "server/config.h"
 #include "server/daemon.h"
-#include "server/parse.h"
+#include "core/parse.h"
 
 namespace {
 

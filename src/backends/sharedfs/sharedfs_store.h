@@ -35,7 +35,7 @@
 #include "core/mutex.h"
 #include "packice/blob.h"
 #include "packice/clock.h"
-#include "packice/sharedfs_peer.h"
+#include "packice/sharedfs_gc_stats.h"
 
 namespace packice {
 

@@ -13,11 +13,11 @@
 
 #include "core/mapped_view.h"
 #include "transport/channel.h"
-#include "transport/frame.h"
-#include "transport/request_handler.h"
+#include "transport/uds/frame.h"
+#include "transport/uds/request_handler.h"
 #include "transport/uds/fd_socket.h"
-#include "transport/wire.pb.h"
-#include "transport/wire_convert.h"
+#include "transport/uds/wire.pb.h"
+#include "transport/uds/wire_convert.h"
 
 namespace packice {
 namespace {

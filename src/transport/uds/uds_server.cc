@@ -14,8 +14,8 @@
 #include <unordered_map>
 
 #include "transport/uds/fd_socket.h"
-#include "transport/wire.pb.h"
-#include "transport/wire_convert.h"
+#include "transport/uds/wire.pb.h"
+#include "transport/uds/wire_convert.h"
 
 namespace packice {
 namespace {

@@ -14,7 +14,7 @@
 #include <string>
 
 #include "packice/peer.h"
-#include "transport/request_handler.h"
+#include "transport/uds/request_handler.h"
 
 namespace packice {
 

@@ -1,4 +1,4 @@
-#include "server/parse.h"
+#include "core/parse.h"
 
 #include <charconv>
 #include <limits>

@@ -1,9 +1,9 @@
-#include "transport/request_handler.h"
+#include "transport/uds/request_handler.h"
 
 #include <cstring>
 
-#include "transport/wire.pb.h"
-#include "transport/wire_convert.h"
+#include "transport/uds/wire.pb.h"
+#include "transport/uds/wire_convert.h"
 
 namespace packice {
 namespace {

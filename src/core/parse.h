@@ -1,6 +1,6 @@
 // Parsing of human-written sizes and durations (flags, and later the config file).
-#ifndef PACKICE_SERVER_PARSE_H_
-#define PACKICE_SERVER_PARSE_H_
+#ifndef PACKICE_CORE_PARSE_H_
+#define PACKICE_CORE_PARSE_H_
 
 #include <cstdint>
 #include <string_view>
@@ -18,4 +18,4 @@ Result<Duration> ParseDuration(std::string_view text);
 
 }  // namespace packice
 
-#endif  // PACKICE_SERVER_PARSE_H_
+#endif  // PACKICE_CORE_PARSE_H_

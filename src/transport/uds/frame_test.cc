@@ -1,4 +1,4 @@
-#include "transport/frame.h"
+#include "transport/uds/frame.h"
 
 #include <gtest/gtest.h>
 
@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "testing.h"
-#include "transport/wire.pb.h"
+#include "transport/uds/wire.pb.h"
 
 namespace packice {
 namespace {

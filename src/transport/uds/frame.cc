@@ -1,4 +1,4 @@
-#include "transport/frame.h"
+#include "transport/uds/frame.h"
 
 #include <google/protobuf/message_lite.h>
 

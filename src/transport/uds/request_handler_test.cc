@@ -1,10 +1,10 @@
-#include "transport/request_handler.h"
+#include "transport/uds/request_handler.h"
 
 #include <gtest/gtest.h>
 
 #include "packice/memory_peer.h"
 #include "testing.h"
-#include "transport/wire.pb.h"
+#include "transport/uds/wire.pb.h"
 
 namespace packice {
 namespace {

@@ -1,6 +1,6 @@
 // Length-prefixed frames: a 4-byte little-endian payload length, then the payload.
-#ifndef PACKICE_TRANSPORT_FRAME_H_
-#define PACKICE_TRANSPORT_FRAME_H_
+#ifndef PACKICE_TRANSPORT_UDS_FRAME_H_
+#define PACKICE_TRANSPORT_UDS_FRAME_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -54,4 +54,4 @@ class FrameReader {
 
 }  // namespace packice
 
-#endif  // PACKICE_TRANSPORT_FRAME_H_
+#endif  // PACKICE_TRANSPORT_UDS_FRAME_H_

@@ -3,8 +3,8 @@
 // (closing it releases the client's leases). The Unix-socket server feeds it; so does the fuzzer.
 //
 // Thread safety: not thread-safe; one connection drives it from one strand.
-#ifndef PACKICE_TRANSPORT_REQUEST_HANDLER_H_
-#define PACKICE_TRANSPORT_REQUEST_HANDLER_H_
+#ifndef PACKICE_TRANSPORT_UDS_REQUEST_HANDLER_H_
+#define PACKICE_TRANSPORT_UDS_REQUEST_HANDLER_H_
 
 #include <absl/container/flat_hash_map.h>
 #include <absl/container/flat_hash_set.h>
@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "packice/peer.h"
-#include "transport/frame.h"
+#include "transport/uds/frame.h"
 
 namespace packice {
 
@@ -58,4 +58,4 @@ inline constexpr uint32_t kProtocolVersion = 1;
 
 }  // namespace packice
 
-#endif  // PACKICE_TRANSPORT_REQUEST_HANDLER_H_
+#endif  // PACKICE_TRANSPORT_UDS_REQUEST_HANDLER_H_

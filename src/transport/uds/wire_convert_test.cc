@@ -1,4 +1,4 @@
-#include "transport/wire_convert.h"
+#include "transport/uds/wire_convert.h"
 
 #include <gtest/gtest.h>
 

@@ -1,10 +1,10 @@
 // Conversions between the API's value types and their wire messages.
-#ifndef PACKICE_TRANSPORT_WIRE_CONVERT_H_
-#define PACKICE_TRANSPORT_WIRE_CONVERT_H_
+#ifndef PACKICE_TRANSPORT_UDS_WIRE_CONVERT_H_
+#define PACKICE_TRANSPORT_UDS_WIRE_CONVERT_H_
 
 #include "packice/status.h"
 #include "packice/types.h"
-#include "transport/wire.pb.h"
+#include "transport/uds/wire.pb.h"
 
 namespace packice {
 
@@ -21,4 +21,4 @@ Status StatusFromWire(const wire::Response& in);
 
 }  // namespace packice
 
-#endif  // PACKICE_TRANSPORT_WIRE_CONVERT_H_
+#endif  // PACKICE_TRANSPORT_UDS_WIRE_CONVERT_H_
