@@ -54,6 +54,11 @@ class TieredPeerImpl final : public TieredPeer {
     auto [hot_session, cold_session] = InnerSessionsOf(req.session);
     AcquireRequest inner = req;
     if (req.mode == LeaseMode::kCreate) {
+      // Each tier checks an exclusive create against its own keys; the other tier's are this
+      // peer's to check (here, and again at the seal).
+      if (req.create.exclusive && !req.key.empty() && Stat(req.key).ok()) {
+        return AlreadyExists("key '" + req.key + "' exists");
+      }
       inner.session = hot_session;
       auto grant = hot_->Acquire(inner);
       if (!grant.ok() && IsCode(grant.status(), StatusCode::kOutOfCapacity)) {
@@ -101,6 +106,14 @@ class TieredPeerImpl final : public TieredPeer {
     if (l.mode != LeaseMode::kCreate) return PermissionDenied("seal needs a create lease");
     // Seals of one key run one at a time: each leaves both tiers consistent before the next.
     MutexLock key_lock(&KeyMutex(l.info.key));
+    if (l.exclusive) {
+      Peer* other = l.tier == hot_.get() ? static_cast<Peer*>(cold_.get()) : hot_.get();
+      if (other->Stat(l.info.key).ok()) {
+        l.tier->Discard(l.inner).IgnoreError();
+        Forget(lease);
+        return AlreadyExists("key '" + l.info.key + "' was bound while this object was created");
+      }
+    }
     if (l.tier == hot_.get() && options_.write_through) {
       PACKICE_RETURN_IF_ERROR(WriteThrough(lease, l, size));
     }

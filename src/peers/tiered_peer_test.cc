@@ -457,5 +457,25 @@ TEST_F(TieredPeerTest, WriteThroughDeleteRemovesBothCopies) {
   EXPECT_CODE(client().Get("d"), kNotFound);
 }
 
+// An exclusive create sees the keys of both tiers: a key demoted to disk exists.
+TEST_F(TieredPeerTest, AnExclusiveCreateSeesKeysInEitherTier) {
+  PutObject("x", 100 * kKiB, 'x');
+  ASSERT_OK(peer_->Demote(true).status());
+  ASSERT_EQ(TierOf("x"), "disk");
+  CreateOptions exclusive;
+  exclusive.exclusive = true;
+  EXPECT_CODE(client().Put("x", "new", exclusive), kAlreadyExists);
+  EXPECT_EQ(AsString(client().Get("x")->data()), std::string(100 * kKiB, 'x'));
+  // Bound in the other tier while the exclusive object was being written: its seal loses.
+  auto writer = client().Create("y", 10, exclusive);
+  ASSERT_OK(writer.status());
+  PutObject("y", 100 * kKiB, 'y');
+  ASSERT_OK(peer_->Demote(true).status());
+  ASSERT_EQ(TierOf("y"), "disk");
+  EXPECT_CODE(writer->Seal(), kAlreadyExists);
+  EXPECT_EQ(AsString(client().Get("y")->data()), std::string(100 * kKiB, 'y'));
+  EXPECT_EQ(peer_->GetStats().creating, 0u);
+}
+
 }  // namespace
 }  // namespace packice
