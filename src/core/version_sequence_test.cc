@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/fault_injection_env.h"
 #include "testing.h"
 
 namespace packice {
@@ -89,6 +90,28 @@ TEST(VersionSequenceTest, AMarkThatCannotBeWrittenHandsOutNothing) {
   ASSERT_EQ(mkdir(sub.c_str(), 0700), 0);
   EXPECT_EQ((*v)->Next().value(), 1u);
   EXPECT_EQ(ReadFile(sub + "/VERSION"), "packice-version-mark 2\n");
+}
+
+// Through the file-system seam: a mark that was not synced hands out nothing, and a crash right
+// after a block was reserved loses none of it.
+TEST(VersionSequenceTest, AFailedSyncHandsOutNothingAndACrashKeepsTheReservedBlock) {
+  TempDir dir;
+  auto env = std::make_shared<FaultInjectionEnv>();
+  const std::string path = dir.path() + "/VERSION";
+  auto v = VersionSequence::OpenDurable(path, 10, env);
+  ASSERT_OK(v.status());
+  env->InjectFault({.op = FaultInjectionEnv::Op::kSyncData, .error = EIO});
+  EXPECT_CODE((*v)->Next(), kInternal);
+  env->InjectFault({.op = FaultInjectionEnv::Op::kSyncDir, .error = EIO});
+  EXPECT_CODE((*v)->Next(), kInternal);
+  EXPECT_EQ((*v)->last(), 0u) << "no version was handed out";
+  EXPECT_EQ((*v)->Next().value(), 1u);
+  EXPECT_EQ((*v)->Next().value(), 2u);
+  v->reset();
+  ASSERT_OK(env->SimulateCrash());  // the mark (10) was synced before version 1 left
+  auto after = VersionSequence::OpenDurable(path, 10, env);
+  ASSERT_OK(after.status());
+  EXPECT_EQ((*after)->Next().value(), 11u);
 }
 
 }  // namespace
