@@ -351,7 +351,6 @@ template <typename Stream>
 Task<Status> Connection<Stream>::SendBody(Blob& blob, uint64_t first, uint64_t length,
                                           LeaseId lease, Duration lease_ttl) {
   auto last_renew = Clock::now();
-  error_code ec;
   if constexpr (!kTls) {
     // Straight from the object's file: sendfile(2), no copy in the node. Not from a memory
     // segment: sendfile queues references to its pages, not copies, and once the lease ends
@@ -375,14 +374,8 @@ Task<Status> Connection<Stream>::SendBody(Blob& blob, uint64_t first, uint64_t l
     auto out = std::as_writable_bytes(std::span<char>(buf.data(), n));
     Status read = co_await Blocking([&blob, out, at = first + done] { return blob.Read(at, out); });
     if (!read.ok()) co_return read;
-    for (size_t sent = 0; sent < n;) {  // a deadline per write: io_timeout bounds a stall
-      lowest().expires_after(opt().io_timeout);
-      sent += co_await stream_.async_write_some(asio::buffer(buf.data() + sent, n - sent),
-                                                asio::redirect_error(asio::use_awaitable, ec));
-      if (ec) co_return Unavailable("send: " + ec.message());
-    }
+    if (Status sent = co_await WriteAll(buf.data(), n); !sent.ok()) co_return sent;
     done += n;
-    server_->CountSent(n);
     MaybeRenew(lease, lease_ttl, last_renew);
   }
   co_return Status();
@@ -393,7 +386,6 @@ template <typename Stream>
 Task<Status> Connection<Stream>::SendMapped(Blob& blob, uint64_t first, uint64_t length,
                                             LeaseId lease, Duration lease_ttl) {
   auto last_renew = Clock::now();
-  error_code ec;
   auto opened = blob.OpenView(LeaseMode::kRead);
   if (!opened.ok()) co_return opened.status();
   std::shared_ptr<BlobView> view = *opened;
@@ -401,15 +393,26 @@ Task<Status> Connection<Stream>::SendMapped(Blob& blob, uint64_t first, uint64_t
   if (first + length > bytes.size()) co_return Internal("object view shorter than its size");
   uint64_t done = 0;
   while (done < length) {
-    // write_some with a deadline each: io_timeout bounds a stall, not an 8 MiB write.
-    size_t want = static_cast<size_t>(std::min<uint64_t>(length - done, kViewStep));
-    lowest().expires_after(opt().io_timeout);
-    size_t n = co_await stream_.async_write_some(asio::buffer(bytes.data() + first + done, want),
-                                                 asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) co_return Unavailable("send: " + ec.message());
+    size_t n = static_cast<size_t>(std::min<uint64_t>(length - done, kViewStep));
+    if (Status sent = co_await WriteAll(bytes.data() + first + done, n); !sent.ok()) co_return sent;
     done += n;
-    server_->CountSent(n);
     MaybeRenew(lease, lease_ttl, last_renew);
+  }
+  co_return Status();
+}
+
+// write_some with a deadline each: io_timeout bounds a stall, not a whole large write.
+template <typename Stream>
+Task<Status> Connection<Stream>::WriteAll(const void* data, size_t n) {
+  error_code ec;
+  const auto* p = static_cast<const char*>(data);
+  for (size_t sent = 0; sent < n;) {
+    lowest().expires_after(opt().io_timeout);
+    const size_t wrote = co_await stream_.async_write_some(
+        asio::buffer(p + sent, n - sent), asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return Unavailable("send: " + ec.message());
+    sent += wrote;
+    server_->CountSent(wrote);
   }
   co_return Status();
 }

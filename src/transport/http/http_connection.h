@@ -185,6 +185,8 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
                           Duration lease_ttl);
   Task<Status> SendFile(int fd, uint64_t offset, uint64_t length, LeaseId lease,
                         Duration lease_ttl);
+  // Writes all `n` bytes, each write under io_timeout; counts them as sent.
+  Task<Status> WriteAll(const void* data, size_t n);
   Task<error_code> WaitWritable();
   Task<Status> AppendChunk(GrowingUpload& upload, std::span<const char> data);
   Status BodyReadError(error_code ec, uint64_t received) const;
