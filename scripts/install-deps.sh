@@ -13,7 +13,9 @@ packages=(
   libgtest-dev libgmock-dev
   libssl-dev openssl                 # TLS for the HTTP transport; tests make certificates
   libtomlplusplus-dev nlohmann-json3-dev libcurl4-openssl-dev  # config, JSON, the HTTP client
-  libxxhash-dev                      # hashing (eviction shards, sharedfs file names)
+  libxxhash-dev                      # hashing (eviction shards, sharedfs file names, the ring)
+  libgrpc++-dev protobuf-compiler-grpc  # the gRPC transport and the etcd client
+  etcd-server etcd-client            # cluster membership; tests start their own etcd
   python3 python3-dev pybind11-dev   # the Python binding (built for Debian's /usr/bin/python3)
   python3-pytest python3-numpy       # its tests (numpy checks zero-copy sharing)
   python3-redis python3-hiredis     # bench/python_bench.py's baseline (redis-py, C parser)
@@ -21,7 +23,8 @@ packages=(
 print=0
 for arg in "$@"; do
   case $arg in
-    --bench) packages+=(libbenchmark-dev redis-server redis-tools wrk nginx-light curl git) ;;
+    --bench) packages+=(libbenchmark-dev redis-server redis-tools wrk nginx-light curl git
+                        golang-go golang-github-golang-groupcache-dev) ;;
     --print) print=1 ;;
     *) echo "usage: $0 [--print] [--bench]" >&2; exit 2 ;;
   esac
