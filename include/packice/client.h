@@ -86,10 +86,11 @@ class ObjectReader {
 struct ClientOptions {
   // Renew leases of live handles this often (as a fraction of their TTL).
   double renew_fraction = 1.0 / 3;
-  // HTTP transport only (http:// and https:// URLs; docs/http.md).
+  // The HTTP and gRPC transports (http://, https://, grpc://, grpcs:// URLs; docs/http.md,
+  // docs/grpc.md).
   // Sent as "Authorization: Bearer <token>"; empty: $PACKICE_TOKEN, else no token.
   std::string http_token;
-  // PEM bundle of the CAs an https node's certificate may be signed by (a self-signed
+  // PEM bundle of the CAs an https or grpcs node's certificate may be signed by (a self-signed
   // certificate is its own CA); empty: $PACKICE_CA_FILE, else the system's CAs.
   std::string http_ca_file;
 };
@@ -115,9 +116,10 @@ class Client {
   std::shared_ptr<internal::ClientCore> core_;
 };
 
-// Connects by URL: "uds:///path/to/packice.sock" (or a bare absolute socket path), or
+// Connects by URL: "uds:///path/to/packice.sock" (or a bare absolute socket path),
 // "http://host:port" / "https://host:port" (the HTTP API: bytes are copied, no leases; see
-// src/transport/http/http_channel.h). Errors: kInvalidArgument (unknown scheme, bad URL),
+// src/transport/http/http_channel.h), or "grpc://host:port" / "grpcs://host:port" (gRPC: the
+// node's leases, bytes copied in streamed chunks; src/transport/grpc/grpc_channel.h). Errors: kInvalidArgument (unknown scheme, bad URL),
 // kUnavailable (no node there).
 Result<Client> Connect(std::string_view url, ClientOptions options = {});
 // Connects to an in-process peer (the direct transport: no serialisation, no copies).

@@ -5,6 +5,7 @@
 #include <cstdlib>
 
 #include "client/make_client.h"
+#include "transport/grpc/grpc_channel.h"
 #include "transport/http/http_channel.h"
 
 namespace packice {
@@ -50,6 +51,16 @@ Result<Client> Connect(std::string_view url, ClientOptions options) {
                              NewHttpChannel(std::string(url), http));
     return MakeClient(std::move(channel), options);
   }
+  if (const std::string scheme = Scheme(url); scheme == "grpc" || scheme == "grpcs") {
+    GrpcChannelOptions grpc;
+    grpc.tls = scheme == "grpcs";
+    grpc.bearer_token = EnvOr(options.http_token, "PACKICE_TOKEN");
+    grpc.ca_file = EnvOr(options.http_ca_file, "PACKICE_CA_FILE");
+    std::string target(url.substr(scheme.size() + 3));
+    while (target.ends_with("/")) target.pop_back();
+    PACKICE_ASSIGN_OR_RETURN(std::shared_ptr<GrpcChannel> channel, NewGrpcChannel(target, grpc));
+    return MakeClient(std::move(channel), options);
+  }
   std::string path;
   if (url.starts_with(kUds)) {
     path = std::string(url.substr(kUds.size()));
@@ -57,8 +68,8 @@ Result<Client> Connect(std::string_view url, ClientOptions options) {
     path = std::string(url);
   } else {
     return InvalidArgument("unsupported URL '" + std::string(url) +
-                           "': expected uds:///path/to/socket, http://host:port or "
-                           "https://host:port");
+                           "': expected uds:///path/to/socket, http://host:port, "
+                           "https://host:port, grpc://host:port or grpcs://host:port");
   }
   if (path.empty() || path[0] != '/') {
     return InvalidArgument("uds URL needs an absolute path: uds:///path/to/socket");

@@ -1,11 +1,9 @@
 #include "server/config.h"
 
-#include <fcntl.h>
 #include <toml++/toml.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -15,39 +13,13 @@
 #include <sstream>
 #include <vector>
 
+#include "core/io.h"
 #include "core/parse.h"
 
 namespace packice {
 namespace {
 
-// A configuration file or token file bigger than this is a mistake (a device, a data file).
-constexpr size_t kMaxFileBytes = 1 << 20;
-
 constexpr uint64_t kNoMax = std::numeric_limits<uint64_t>::max();
-
-Result<std::string> ReadSmallFile(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return InvalidArgument("cannot read '" + path + "': " + std::strerror(errno));
-  std::string data;
-  char buf[8192];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int err = errno;
-      ::close(fd);
-      return InvalidArgument("cannot read '" + path + "': " + std::strerror(err));
-    }
-    if (n == 0) break;
-    data.append(buf, static_cast<size_t>(n));
-    if (data.size() > kMaxFileBytes) {
-      ::close(fd);
-      return InvalidArgument("'" + path + "' is larger than 1 MiB");
-    }
-  }
-  ::close(fd);
-  return data;
-}
 
 // "text" in double quotes, with quotes, backslashes and control characters escaped; a long one
 // is cut.
@@ -360,6 +332,13 @@ const Key kSchema[] = {
      [](const Field& f, Loaded& c) { return f.Dur(true, &c.options.http.idle_timeout); }},
     {"http.io_timeout",
      [](const Field& f, Loaded& c) { return f.Dur(true, &c.options.http.io_timeout); }},
+    {"grpc.listen",
+     [](const Field& f, Loaded& c) {
+       PACKICE_RETURN_IF_ERROR(f.String(&c.options.grpc.listen));
+       return CheckListen(f, c.options.grpc.listen);
+     }},
+    {"grpc.max_threads",
+     [](const Field& f, Loaded& c) { return f.Integer(1, 4096, &c.options.grpc.max_threads); }},
 };
 
 bool Before(const toml::source_position& a, const toml::source_position& b) {

@@ -16,6 +16,7 @@
 #include "packice/client.h"
 #include "packice/version_sequence.h"
 #include "server/node_metrics.h"
+#include "transport/grpc/object_service.h"
 
 namespace packice {
 
@@ -172,6 +173,28 @@ int RunDaemon(const DaemonOptions& options) {
         std::string(tls ? "https://" : "http://") + host + ":" + std::to_string(http->port());
   }
 
+  std::unique_ptr<GrpcServer> grpc;
+  std::string grpc_url = "-";
+  if (!options.grpc.listen.empty()) {
+    GrpcServerOptions grpc_options = options.grpc;
+    grpc_options.tls_cert_file = options.http.tls_cert_file;
+    grpc_options.tls_key_file = options.http.tls_key_file;
+    grpc = std::make_unique<GrpcServer>(grpc_options);
+    rpc::ObjectServiceOptions objects;
+    objects.bearer_token = options.http.bearer_token;
+    objects.inline_max_bytes = options.limits.inline_max_bytes;
+    grpc->AddService(std::make_shared<rpc::ObjectService>(peer, objects));
+    if (Status s = grpc->Start(); !s.ok()) {
+      spdlog::error("event=start_failed transport=grpc error=\"{}\"", s.ToString());
+      return 1;
+    }
+    bool tls = !grpc_options.tls_cert_file.empty();
+    std::string host = options.grpc.listen.substr(0, options.grpc.listen.rfind(':'));
+    if (host.empty()) host = "0.0.0.0";
+    grpc_url =
+        std::string(tls ? "grpcs://" : "grpc://") + host + ":" + std::to_string(grpc->port());
+  }
+
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
@@ -180,9 +203,11 @@ int RunDaemon(const DaemonOptions& options) {
   });
 
   spdlog::info(
-      "event=ready pid={} url=uds://{} http_url={} auth={} store={} memory_capacity_bytes={} "
-      "data_dir={} disk_capacity_bytes={} write_through={} io_threads={}",
-      getpid(), uds.path, http_url, options.http.bearer_token.empty() ? "none" : "bearer",
+      "event=ready pid={} url=uds://{} http_url={} grpc_url={} auth={} store={} "
+      "memory_capacity_bytes={} data_dir={} disk_capacity_bytes={} write_through={} "
+      "io_threads={}",
+      getpid(), uds.path, http_url, grpc_url,
+      options.http.bearer_token.empty() ? "none" : "bearer",
       options.store, options.memory.capacity_bytes,
       options.store == "memory" ? "-"
                                 : (options.disk.dir.empty() ? DefaultDataDir() : options.disk.dir),
@@ -194,6 +219,7 @@ int RunDaemon(const DaemonOptions& options) {
   for (auto& t : threads) t.join();
   server.Stop();  // stops accepting and removes the socket; connections close with `io`
   if (http) http->Stop();
+  if (grpc) grpc->Stop();  // cancels open streams; their sessions close
   signals.clear();
   PersistBeforeStop(*peer);
   LocalPeer::Stats st = peer->GetStats();

@@ -8,6 +8,7 @@
 #include "packice/memory_peer.h"
 #include "packice/sharedfs_peer.h"
 #include "packice/tiered_peer.h"
+#include "transport/grpc/grpc_server.h"
 #include "transport/http/http_server.h"
 #include "transport/uds/uds_server.h"
 
@@ -25,6 +26,9 @@ struct DaemonOptions {
   SharedFSPeerOptions sharedfs;  // sharedfs.dir: disk.dir
   ServerLimits limits;
   HttpServerOptions http;  // http.listen empty: no HTTP listener
+  // grpc.listen empty: no gRPC port. The port takes the HTTP listener's token and TLS files
+  // (http.bearer_token, http.tls_cert_file, http.tls_key_file): one node, one identity.
+  GrpcServerOptions grpc;
   // One thread serves best on a 2-core machine (docs/benchmarks.md); more cores, more threads.
   unsigned io_threads = 1;
   std::string log_level = "info";

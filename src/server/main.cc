@@ -73,10 +73,13 @@ int main(int argc, char** argv) {
   app.add_option("--http", opt.http.listen,
                  "also serve HTTP on host:port, e.g. 127.0.0.1:8080 (default: no HTTP)");
   app.add_option("--http-token", opt.http.bearer_token,
-                 "HTTP requests need 'Authorization: Bearer TOKEN' (visible in ps: prefer "
+                 "HTTP and gRPC requests need 'Authorization: Bearer TOKEN' (visible in ps: prefer "
                  "[http] token_file in the config file)");
+  app.add_option("--grpc", opt.grpc.listen,
+                 "also serve gRPC on host:port, e.g. 127.0.0.1:9090 (default: no gRPC); it takes "
+                 "the HTTP token and TLS files");
   app.add_option("--tls-cert", opt.http.tls_cert_file,
-                 "PEM certificate chain: HTTP is served as HTTPS only (with --tls-key)");
+                 "PEM certificate chain: HTTP and gRPC are served with TLS only (with --tls-key)");
   app.add_option("--tls-key", opt.http.tls_key_file, "PEM private key of --tls-cert");
   try {
     app.parse(argc, argv);

@@ -1,0 +1,402 @@
+// The client side of the gRPC transport; see grpc_channel.h.
+#include "transport/grpc/grpc_channel.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <cstring>
+#include <thread>
+
+#include "core/io.h"
+#include "core/mutex.h"
+#include "transport/grpc/grpc_common.h"
+#include "transport/grpc/objects.grpc.pb.h"
+#include "transport/uds/wire_convert.h"
+
+namespace packice {
+namespace {
+
+// One Session stream: the id the node gave it, and a thread that waits for its end.
+struct SessionStream {
+  ::grpc::ClientContext context;
+  std::unique_ptr<::grpc::ClientReaderWriter<rpc::SessionRequest, rpc::SessionInfo>> stream;
+  SessionId id = 0;
+  std::atomic<bool> alive{true};
+  std::thread watcher;
+
+  ~SessionStream() {
+    context.TryCancel();
+    if (watcher.joinable()) watcher.join();
+  }
+};
+
+class GrpcChannelImpl final : public GrpcChannel {
+ public:
+  GrpcChannelImpl(std::shared_ptr<::grpc::Channel> channel, GrpcChannelOptions options)
+      : channel_(std::move(channel)),
+        stub_(rpc::Objects::NewStub(channel_)),
+        options_(std::move(options)) {}
+
+  Result<OpenedObject> Create(std::string_view key, uint64_t size,
+                              const CreateOptions& options) override {
+    PACKICE_ASSIGN_OR_RETURN(SessionId session, EnsureSession());
+    ::grpc::ClientContext ctx;
+    Prepare(&ctx, /*unary=*/true, session);
+    wire::CreateRequest req;
+    req.set_key(std::string(key));
+    req.set_size(size);
+    ToWire(options, req.mutable_options());
+    rpc::LeaseReply reply;
+    PACKICE_RETURN_IF_ERROR(rpc::FromGrpc(stub_->Create(&ctx, req, &reply), ctx));
+    OpenedObject out = Opened(reply);
+    try {
+      out.view = std::make_shared<OwnedView>(size, /*carried_on_seal=*/true);
+    } catch (const std::bad_alloc&) {
+      Discard(out.lease).IgnoreError();
+      return OutOfCapacity("no memory for a buffer of " + std::to_string(size) + " bytes");
+    }
+    return out;
+  }
+
+  Result<ObjectInfo> Seal(LeaseId lease, BlobView& view, std::optional<uint64_t> size) override {
+    ::grpc::ClientContext ctx;
+    Prepare(&ctx, /*unary=*/false, CurrentSession());
+    wire::ObjectInfo reply;
+    auto writer = stub_->Seal(&ctx, &reply);
+    std::span<const std::byte> bytes;
+    if (view.carried_on_seal()) {
+      bytes = view.bytes();
+      if (size) bytes = bytes.first(std::min<uint64_t>(*size, bytes.size()));
+    }
+    rpc::SealChunk chunk;
+    chunk.set_lease(lease);
+    if (size) chunk.set_size(*size);
+    SendChunks(bytes, &chunk, writer.get());
+    return Finish(writer.get(), ctx, reply);
+  }
+
+  Status Release(LeaseId lease) override { return EndLease(lease, /*discard=*/false); }
+  Status Discard(LeaseId lease) override { return EndLease(lease, /*discard=*/true); }
+
+  Status Renew(std::span<const LeaseId> leases, std::vector<LeaseId>* expired) override {
+    const SessionId session = CurrentSession();
+    if (session == 0) {  // the session ended: so did its leases
+      expired->insert(expired->end(), leases.begin(), leases.end());
+      return Status::Ok();
+    }
+    ::grpc::ClientContext ctx;
+    Prepare(&ctx, /*unary=*/true, session);
+    wire::RenewRequest req;
+    for (LeaseId l : leases) req.add_leases(l);
+    wire::RenewResponse reply;
+    PACKICE_RETURN_IF_ERROR(rpc::FromGrpc(stub_->Renew(&ctx, req, &reply), ctx));
+    expired->insert(expired->end(), reply.expired().begin(), reply.expired().end());
+    return Status::Ok();
+  }
+
+  Result<OpenedObject> Open(std::string_view key) override {
+    PACKICE_ASSIGN_OR_RETURN(SessionId session, EnsureSession());
+    ::grpc::ClientContext ctx;
+    Prepare(&ctx, /*unary=*/true, session);
+    wire::OpenRequest req;
+    req.set_key(std::string(key));
+    rpc::LeaseReply reply;
+    PACKICE_RETURN_IF_ERROR(rpc::FromGrpc(stub_->Open(&ctx, req, &reply), ctx));
+    OpenedObject out = Opened(reply);
+    Result<std::shared_ptr<OwnedView>> view = ReadLeased(session, out.lease, out.info.size);
+    if (!view.ok()) {
+      Release(out.lease).IgnoreError();
+      return view.status();
+    }
+    out.view = *std::move(view);
+    return out;
+  }
+
+  Result<ObjectInfo> Put(std::string_view key, std::span<const std::byte> data,
+                         const CreateOptions& options) override {
+    ::grpc::ClientContext ctx;
+    Prepare(&ctx, /*unary=*/false, 0);
+    wire::ObjectInfo reply;
+    auto writer = stub_->Put(&ctx, &reply);
+    rpc::PutChunk chunk;
+    chunk.set_key(std::string(key));
+    chunk.set_size(data.size());
+    ToWire(options, chunk.mutable_options());
+    SendChunks(data, &chunk, writer.get());
+    return Finish(writer.get(), ctx, reply);
+  }
+
+  Result<OpenedObject> Get(std::string_view key) override {
+    std::shared_ptr<OwnedView> view;
+    auto allocate = [&](const ObjectInfo& info) -> Result<std::span<std::byte>> {
+      try {
+        view = std::make_shared<OwnedView>(info.size, false);
+      } catch (const std::bad_alloc&) {
+        return OutOfCapacity("no memory for the " + std::to_string(info.size) + " bytes of '" +
+                             info.key + "'");
+      }
+      return view->bytes();
+    };
+    PACKICE_ASSIGN_OR_RETURN(ObjectInfo info, GetInto(key, allocate));
+    OpenedObject out;
+    out.info = std::move(info);
+    out.view = std::move(view);
+    return out;
+  }
+
+  Result<ObjectInfo> GetInto(
+      std::string_view key,
+      const std::function<Result<std::span<std::byte>>(const ObjectInfo&)>& allocate) override {
+    ::grpc::ClientContext ctx;
+    Prepare(&ctx, /*unary=*/false, 0);
+    wire::GetRequest req;
+    req.set_key(std::string(key));
+    auto reader = stub_->Get(&ctx, req);
+    rpc::GetChunk msg;
+    std::optional<ObjectInfo> info;
+    std::span<std::byte> out;
+    uint64_t received = 0;
+    Status status;
+    while (status.ok() && reader->Read(&msg)) {
+      if (!info) {
+        if (!msg.has_info()) {
+          status = ProtocolError("the node's first message carries no object info");
+          break;
+        }
+        info = FromWire(msg.info());
+        Result<std::span<std::byte>> span = allocate(*info);
+        if (!span.ok()) {
+          status = span.status();
+          break;
+        }
+        out = *span;
+      }
+      status = Append(msg.data(), out, &received);
+    }
+    if (!status.ok()) {
+      ctx.TryCancel();
+      reader->Finish().IgnoreError();
+      return status;
+    }
+    PACKICE_RETURN_IF_ERROR(rpc::FromGrpc(reader->Finish(), ctx));
+    if (!info) return ProtocolError("the node ended the get without the object's info");
+    if (received != info->size) return ShortStream(received, info->size);
+    return *std::move(info);
+  }
+
+  Result<ObjectInfo> Stat(std::string_view key) override {
+    ::grpc::ClientContext ctx;
+    Prepare(&ctx, /*unary=*/true, 0);
+    wire::KeyRequest req;
+    req.set_key(std::string(key));
+    wire::ObjectInfo reply;
+    PACKICE_RETURN_IF_ERROR(rpc::FromGrpc(stub_->Stat(&ctx, req, &reply), ctx));
+    return FromWire(reply);
+  }
+
+  Result<ListPage> List(const ListOptions& options) override {
+    ::grpc::ClientContext ctx;
+    Prepare(&ctx, /*unary=*/true, 0);
+    wire::ListRequest req;
+    req.set_prefix(options.prefix);
+    req.set_start_after(options.start_after);
+    req.set_limit(options.limit);
+    wire::ListResponse reply;
+    PACKICE_RETURN_IF_ERROR(rpc::FromGrpc(stub_->List(&ctx, req, &reply), ctx));
+    ListPage page;
+    for (const auto& o : reply.objects()) page.objects.push_back(FromWire(o));
+    page.truncated = reply.truncated();
+    return page;
+  }
+
+  Status Delete(std::string_view key) override {
+    ::grpc::ClientContext ctx;
+    Prepare(&ctx, /*unary=*/true, 0);
+    wire::KeyRequest req;
+    req.set_key(std::string(key));
+    rpc::Empty reply;
+    return rpc::FromGrpc(stub_->Delete(&ctx, req, &reply), ctx);
+  }
+
+ private:
+  void Prepare(::grpc::ClientContext* ctx, bool unary, SessionId session) const {
+    if (!options_.bearer_token.empty()) {
+      ctx->AddMetadata(rpc::kAuthorizationKey, "Bearer " + options_.bearer_token);
+    }
+    if (session != 0) ctx->AddMetadata(rpc::kSessionKey, std::to_string(session));
+    if (unary) ctx->set_deadline(std::chrono::system_clock::now() + options_.call_timeout);
+  }
+
+  static OpenedObject Opened(const rpc::LeaseReply& reply) {
+    OpenedObject out;
+    out.lease = reply.lease();
+    out.lease_ttl = Duration(reply.lease_ttl_ms());
+    out.info = FromWire(reply.info());
+    return out;
+  }
+
+  static Status ShortStream(uint64_t received, uint64_t size) {
+    return ProtocolError("the node sent " + std::to_string(received) + " bytes of an object of " +
+                         std::to_string(size));
+  }
+
+  // Copies one message's bytes to the end of what `out` has received so far.
+  static Status Append(const std::string& data, std::span<std::byte> out, uint64_t* received) {
+    if (data.size() > out.size() - *received) {
+      return ProtocolError("the node sent more bytes than the object's " +
+                           std::to_string(out.size()));
+    }
+    if (!data.empty()) std::memcpy(out.data() + *received, data.data(), data.size());
+    *received += data.size();
+    return Status::Ok();
+  }
+
+  // Writes `bytes` in chunks, the first in `first` (whose other fields are set), and
+  // half-closes. A failed write means the call is over: Finish says why.
+  template <typename Message, typename Writer>
+  static void SendChunks(std::span<const std::byte> bytes, Message* first, Writer* writer) {
+    Message* msg = first;
+    size_t offset = 0;
+    do {
+      const size_t n = std::min<size_t>(rpc::kChunkBytes, bytes.size() - offset);
+      msg->set_data(reinterpret_cast<const char*>(bytes.data()) + offset, n);
+      offset += n;
+      if (!writer->Write(*msg)) return;
+      msg->Clear();
+    } while (offset < bytes.size());
+    writer->WritesDone();
+  }
+
+  template <typename Writer>
+  static Result<ObjectInfo> Finish(Writer* writer, const ::grpc::ClientContext& ctx,
+                                   const wire::ObjectInfo& reply) {
+    PACKICE_RETURN_IF_ERROR(rpc::FromGrpc(writer->Finish(), ctx));
+    return FromWire(reply);
+  }
+
+  Result<std::shared_ptr<OwnedView>> ReadLeased(SessionId session, LeaseId lease, uint64_t size) {
+    std::shared_ptr<OwnedView> view;
+    try {
+      view = std::make_shared<OwnedView>(size, false);
+    } catch (const std::bad_alloc&) {
+      return OutOfCapacity("no memory for a buffer of " + std::to_string(size) + " bytes");
+    }
+    ::grpc::ClientContext ctx;
+    Prepare(&ctx, /*unary=*/false, session);
+    rpc::ReadRequest req;
+    req.set_lease(lease);
+    auto reader = stub_->Read(&ctx, req);
+    rpc::Chunk msg;
+    uint64_t received = 0;
+    Status status;
+    while (status.ok() && reader->Read(&msg)) status = Append(msg.data(), view->bytes(), &received);
+    if (!status.ok()) {
+      ctx.TryCancel();
+      reader->Finish().IgnoreError();
+      return status;
+    }
+    PACKICE_RETURN_IF_ERROR(rpc::FromGrpc(reader->Finish(), ctx));
+    if (received != size) return ShortStream(received, size);
+    return view;
+  }
+
+  Status EndLease(LeaseId lease, bool discard) {
+    const SessionId session = CurrentSession();
+    if (session == 0) return LeaseExpired("the session with the node ended");
+    ::grpc::ClientContext ctx;
+    Prepare(&ctx, /*unary=*/true, session);
+    wire::LeaseIdRequest req;
+    req.set_lease(lease);
+    rpc::Empty reply;
+    return rpc::FromGrpc(
+        discard ? stub_->Discard(&ctx, req, &reply) : stub_->Release(&ctx, req, &reply), ctx);
+  }
+
+  // The live session's id, or 0.
+  SessionId CurrentSession() {
+    MutexLock lock(&mu_);
+    return session_ != nullptr && session_->alive ? session_->id : 0;
+  }
+
+  // The live session, opened when there is none.
+  Result<SessionId> EnsureSession() {
+    MutexLock lock(&mu_);
+    if (session_ != nullptr && session_->alive) return session_->id;
+    session_.reset();  // joins the watcher of the ended one
+    auto s = std::make_unique<SessionStream>();
+    Prepare(&s->context, /*unary=*/false, 0);
+    s->stream = stub_->Session(&s->context);
+    rpc::SessionInfo info;
+    if (!s->stream->Read(&info)) {
+      Status st = rpc::FromGrpc(s->stream->Finish(), s->context);
+      return st.ok() ? Unavailable("the node ended the session stream at once") : st;
+    }
+    s->id = info.session();
+    SessionStream* raw = s.get();
+    s->watcher = std::thread([raw] {
+      rpc::SessionInfo ignored;
+      while (raw->stream->Read(&ignored)) {
+      }
+      raw->alive = false;
+      raw->stream->Finish().IgnoreError();
+    });
+    session_ = std::move(s);
+    return session_->id;
+  }
+
+  std::shared_ptr<::grpc::Channel> channel_;
+  std::unique_ptr<rpc::Objects::Stub> stub_;
+  GrpcChannelOptions options_;
+  Mutex mu_;
+  std::unique_ptr<SessionStream> session_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace
+
+Result<std::shared_ptr<GrpcChannel>> NewGrpcChannel(const std::string& target,
+                                                    const GrpcChannelOptions& options) {
+  if (target.empty() || target.find_first_of("/?# ") != std::string::npos ||
+      target.rfind(':') == std::string::npos) {
+    return InvalidArgument("bad gRPC target '" + target + "': expected host:port");
+  }
+  for (unsigned char c : options.bearer_token) {
+    if (c < 0x21 || c > 0x7e) {
+      return InvalidArgument("a token is printable ASCII without spaces or control characters");
+    }
+  }
+  std::shared_ptr<::grpc::ChannelCredentials> creds;
+  if (options.tls) {
+    ::grpc::SslCredentialsOptions ssl;
+    if (!options.ca_file.empty()) {
+      PACKICE_ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadSmallFile(options.ca_file));
+    }
+    creds = ::grpc::SslCredentials(ssl);
+  } else {
+    creds = ::grpc::InsecureChannelCredentials();
+  }
+  ::grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(rpc::kMaxMessageBytes);
+  args.SetMaxSendMessageSize(rpc::kMaxMessageBytes);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 20'000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10'000);
+  // Each channel its own connection: two clients in one process do not share (and serialise
+  // on) one TCP stream.
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  auto channel = ::grpc::CreateCustomChannel(target, creds, args);
+
+  const auto deadline = std::chrono::system_clock::now() + options.connect_timeout;
+  for (grpc_connectivity_state state = channel->GetState(true); state != GRPC_CHANNEL_READY;
+       state = channel->GetState(true)) {
+    if (state == GRPC_CHANNEL_TRANSIENT_FAILURE || state == GRPC_CHANNEL_SHUTDOWN) {
+      return Unavailable("no gRPC node answers at " + target +
+                         (options.tls ? " (or its TLS certificate is not trusted)" : ""));
+    }
+    if (!channel->WaitForStateChange(state, deadline)) {
+      return Unavailable("timed out connecting to " + target);
+    }
+  }
+  return std::shared_ptr<GrpcChannel>(
+      std::make_shared<GrpcChannelImpl>(std::move(channel), options));
+}
+
+}  // namespace packice

@@ -1,0 +1,388 @@
+#include "transport/grpc/object_service.h"
+
+#include <algorithm>
+#include <charconv>
+
+#include "transport/grpc/grpc_common.h"
+#include "transport/uds/wire_convert.h"
+
+namespace packice::rpc {
+namespace {
+
+std::span<const std::byte> AsBytes(const std::string& s) {
+  return std::as_bytes(std::span(s.data(), s.size()));
+}
+
+template <typename R>
+std::optional<Duration> LeaseTtl(const R& r) {
+  if (!r.has_lease_ttl_ms()) return std::nullopt;
+  return Duration(r.lease_ttl_ms());
+}
+
+// Writes the bytes of consecutive messages into a blob from offset 0, refusing any past `limit`.
+class BlobFiller {
+ public:
+  BlobFiller(Blob& blob, uint64_t limit) : blob_(blob), limit_(limit) {}
+  Status Add(const std::string& data) {
+    if (data.size() > limit_ - offset_) {
+      return InvalidArgument("the stream carries more than the object's " +
+                             std::to_string(limit_) + " bytes");
+    }
+    PACKICE_RETURN_IF_ERROR(blob_.Write(offset_, AsBytes(data)));
+    offset_ += data.size();
+    return Status::Ok();
+  }
+  uint64_t written() const { return offset_; }
+
+ private:
+  Blob& blob_;
+  uint64_t limit_;
+  uint64_t offset_ = 0;
+};
+
+// Streams [offset, end) of `blob` to `send`, one chunk per message. False when the client went
+// away (the call is over).
+// The message is reused: its buffer is resized, not reallocated, from one chunk to the next.
+template <typename Message, typename Send>
+Status SendBytes(Blob& blob, uint64_t offset, uint64_t end, Message* msg, Send&& send) {
+  while (offset < end) {
+    const uint64_t n = std::min<uint64_t>(kChunkBytes, end - offset);
+    std::string* data = msg->mutable_data();
+    data->resize(n);
+    PACKICE_RETURN_IF_ERROR(blob.Read(offset, std::as_writable_bytes(std::span(*data))));
+    if (!send(*msg)) return Aborted("the client cancelled the stream");
+    if constexpr (requires { msg->clear_info(); }) msg->clear_info();  // first message only
+    offset += n;
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+// The Session stream: opens a session at once, sends its id, and closes it when the stream ends
+// however it ends (half-close, cancellation, a dead connection).
+class ObjectService::SessionReactor final
+    : public ::grpc::ServerBidiReactor<SessionRequest, SessionInfo> {
+ public:
+  SessionReactor(ObjectService* service, ::grpc::CallbackServerContext* context)
+      : service_(service) {
+    if (Status auth = CheckBearer(*context, service->options_.bearer_token); !auth.ok()) {
+      Finish(Unauthenticated(auth, context));
+      return;
+    }
+    session_ = service_->OpenSession();
+    info_.set_session(session_);
+    info_.set_inline_max_bytes(service_->options_.inline_max_bytes);
+    info_.set_chunk_bytes(kChunkBytes);
+    StartWrite(&info_);
+    StartRead(&request_);
+  }
+
+  void OnWriteDone(bool) override {}
+  void OnReadDone(bool ok) override {
+    if (ok) {
+      StartRead(&request_);  // the client has nothing to say; read until the stream ends
+      return;
+    }
+    End();
+    Finish(::grpc::Status::OK);
+  }
+  void OnDone() override {
+    End();
+    delete this;
+  }
+
+ private:
+  void End() {
+    if (session_ != 0) service_->CloseSession(std::exchange(session_, 0));
+  }
+
+  ObjectService* service_;
+  SessionId session_ = 0;
+  SessionInfo info_;
+  SessionRequest request_;
+};
+
+ObjectService::ObjectService(std::shared_ptr<Peer> peer, ObjectServiceOptions options)
+    : peer_(std::move(peer)), options_(std::move(options)) {}
+
+ObjectService::~ObjectService() {
+  std::vector<SessionId> open;
+  {
+    MutexLock lock(&mu_);
+    for (const auto& [id, leases] : sessions_) open.push_back(id);
+  }
+  for (SessionId id : open) CloseSession(id);
+}
+
+size_t ObjectService::session_count() const {
+  MutexLock lock(&mu_);
+  return sessions_.size();
+}
+
+SessionId ObjectService::OpenSession() {
+  const SessionId id = peer_->OpenSession();
+  MutexLock lock(&mu_);
+  sessions_[id];
+  return id;
+}
+
+void ObjectService::CloseSession(SessionId session) {
+  {
+    MutexLock lock(&mu_);
+    auto it = sessions_.find(session);
+    if (it == sessions_.end()) return;
+    for (LeaseId lease : it->second) leases_.erase(lease);
+    sessions_.erase(it);
+  }
+  peer_->CloseSession(session);
+}
+
+Result<SessionId> ObjectService::CallSession(const ::grpc::ServerContextBase& context) const {
+  std::string_view text = ClientMetadata(context, kSessionKey);
+  if (text.empty()) {
+    return InvalidArgument("this call needs a session: open one with the Session stream and "
+                           "name it in the packice-session metadata");
+  }
+  SessionId id = 0;
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+  if (ec != std::errc() || p != text.data() + text.size() || id == 0) {
+    return InvalidArgument("malformed packice-session metadata");
+  }
+  MutexLock lock(&mu_);
+  if (!sessions_.contains(id)) {
+    return LeaseExpired("session " + std::to_string(id) + " is not open (its stream ended)");
+  }
+  return id;
+}
+
+Result<ObjectService::HeldLease> ObjectService::Held(const ::grpc::ServerContextBase& context,
+                                                     LeaseId lease) const {
+  PACKICE_ASSIGN_OR_RETURN(SessionId session, CallSession(context));
+  MutexLock lock(&mu_);
+  auto it = leases_.find(lease);
+  if (it == leases_.end() || it->second.session != session) {
+    return LeaseExpired("lease " + std::to_string(lease) + " is not held by this session");
+  }
+  return it->second;
+}
+
+Status ObjectService::Hold(LeaseId lease, HeldLease held) {
+  MutexLock lock(&mu_);
+  auto it = sessions_.find(held.session);
+  if (it == sessions_.end()) return LeaseExpired("the session closed");
+  if (it->second.size() >= options_.max_leases_per_session) {
+    return OutOfCapacity("a session may hold at most " +
+                         std::to_string(options_.max_leases_per_session) + " leases");
+  }
+  it->second.insert(lease);
+  leases_[lease] = std::move(held);
+  return Status::Ok();
+}
+
+void ObjectService::Forget(LeaseId lease) {
+  MutexLock lock(&mu_);
+  auto it = leases_.find(lease);
+  if (it == leases_.end()) return;
+  if (auto s = sessions_.find(it->second.session); s != sessions_.end()) s->second.erase(lease);
+  leases_.erase(it);
+}
+
+Status ObjectService::Grant(Result<packice::Grant> grant, LeaseMode mode, SessionId session,
+                            LeaseReply* reply) {
+  PACKICE_RETURN_IF_ERROR(grant.status());
+  HeldLease held{session, mode, grant->info.size, grant->blob};
+  if (Status s = Hold(grant->lease, std::move(held)); !s.ok()) {
+    // The client never learns of the lease: end it now.
+    (mode == LeaseMode::kCreate ? peer_->Discard(grant->lease) : peer_->Release(grant->lease))
+        .IgnoreError();
+    return s;
+  }
+  reply->set_lease(grant->lease);
+  reply->set_lease_ttl_ms(grant->lease_ttl.count());
+  ToWire(grant->info, reply->mutable_info());
+  return Status::Ok();
+}
+
+::grpc::Status ObjectService::Create(::grpc::ServerContext* context,
+                                     const wire::CreateRequest* request, LeaseReply* reply) {
+  return Serve(context, options_.bearer_token, [&]() -> Status {
+    PACKICE_ASSIGN_OR_RETURN(SessionId session, CallSession(*context));
+    PACKICE_ASSIGN_OR_RETURN(CreateOptions create, FromWire(request->options()));
+    AcquireRequest acq{request->key(),    LeaseMode::kCreate, request->size(),
+                       std::move(create), session,            LeaseTtl(*request)};
+    return Grant(peer_->Acquire(acq), LeaseMode::kCreate, session, reply);
+  });
+}
+
+::grpc::Status ObjectService::Open(::grpc::ServerContext* context,
+                                   const wire::OpenRequest* request, LeaseReply* reply) {
+  return Serve(context, options_.bearer_token, [&]() -> Status {
+    PACKICE_ASSIGN_OR_RETURN(SessionId session, CallSession(*context));
+    AcquireRequest acq{request->key(), LeaseMode::kRead, 0, {}, session, LeaseTtl(*request)};
+    return Grant(peer_->Acquire(acq), LeaseMode::kRead, session, reply);
+  });
+}
+
+::grpc::Status ObjectService::Seal(::grpc::ServerContext* context,
+                                   ::grpc::ServerReader<SealChunk>* reader,
+                                   wire::ObjectInfo* reply) {
+  return Serve(context, options_.bearer_token, [&]() -> Status {
+    SealChunk chunk;
+    if (!reader->Read(&chunk)) return InvalidArgument("a seal stream names its lease first");
+    const LeaseId lease = chunk.lease();
+    PACKICE_ASSIGN_OR_RETURN(HeldLease held, Held(*context, lease));
+    if (held.mode != LeaseMode::kCreate) return PermissionDenied("seal of a read lease");
+    std::optional<uint64_t> size;
+    if (chunk.has_size()) size = chunk.size();
+    BlobFiller filler(*held.blob, held.blob->size());
+    do {
+      PACKICE_RETURN_IF_ERROR(filler.Add(chunk.data()));
+    } while (reader->Read(&chunk));
+    if (context->IsCancelled()) return Aborted("the client cancelled the seal");
+    auto info = peer_->Seal(lease, size);
+    if (SealEndedLease(info.status())) Forget(lease);
+    PACKICE_RETURN_IF_ERROR(info.status());
+    ToWire(*info, reply);
+    return Status::Ok();
+  });
+}
+
+Status ObjectService::EndLease(::grpc::ServerContext* context, LeaseId lease, bool discard) {
+  PACKICE_ASSIGN_OR_RETURN(HeldLease held, Held(*context, lease));
+  Status s = discard ? peer_->Discard(lease) : peer_->Release(lease);
+  // A refused call (discard of a read lease) leaves the lease live and still the session's.
+  if (s.ok() || s.code() == StatusCode::kLeaseExpired) Forget(lease);
+  return s;
+}
+
+::grpc::Status ObjectService::Release(::grpc::ServerContext* context,
+                                      const wire::LeaseIdRequest* request, Empty*) {
+  return Serve(context, options_.bearer_token,
+               [&] { return EndLease(context, request->lease(), /*discard=*/false); });
+}
+
+::grpc::Status ObjectService::Discard(::grpc::ServerContext* context,
+                                      const wire::LeaseIdRequest* request, Empty*) {
+  return Serve(context, options_.bearer_token,
+               [&] { return EndLease(context, request->lease(), /*discard=*/true); });
+}
+
+::grpc::Status ObjectService::Renew(::grpc::ServerContext* context,
+                                    const wire::RenewRequest* request,
+                                    wire::RenewResponse* reply) {
+  return Serve(context, options_.bearer_token, [&]() -> Status {
+    PACKICE_RETURN_IF_ERROR(CallSession(*context).status());
+    for (uint64_t id : request->leases()) {
+      if (!Held(*context, id).ok() || !peer_->Renew(id).ok()) {
+        reply->add_expired(id);
+        Forget(id);
+      }
+    }
+    return Status::Ok();
+  });
+}
+
+::grpc::Status ObjectService::Read(::grpc::ServerContext* context, const ReadRequest* request,
+                                   ::grpc::ServerWriter<Chunk>* writer) {
+  return Serve(context, options_.bearer_token, [&]() -> Status {
+    PACKICE_ASSIGN_OR_RETURN(HeldLease held, Held(*context, request->lease()));
+    if (held.mode != LeaseMode::kRead) return PermissionDenied("read of a create lease");
+    if (request->offset() > held.size) {
+      return InvalidArgument("offset " + std::to_string(request->offset()) +
+                             " is past the object's " + std::to_string(held.size) + " bytes");
+    }
+    const uint64_t left = held.size - request->offset();
+    const uint64_t length = request->length() == 0 ? left : std::min(left, request->length());
+    Chunk msg;
+    return SendBytes(*held.blob, request->offset(), request->offset() + length, &msg,
+                     [&](const Chunk& m) { return writer->Write(m); });
+  });
+}
+
+::grpc::Status ObjectService::Put(::grpc::ServerContext* context,
+                                  ::grpc::ServerReader<PutChunk>* reader,
+                                  wire::ObjectInfo* reply) {
+  return Serve(context, options_.bearer_token, [&]() -> Status {
+    PutChunk chunk;
+    if (!reader->Read(&chunk)) return InvalidArgument("a put stream names its key first");
+    PACKICE_ASSIGN_OR_RETURN(CreateOptions create, FromWire(chunk.options()));
+    AcquireRequest acq{chunk.key(), LeaseMode::kCreate, chunk.size(), std::move(create)};
+    PACKICE_ASSIGN_OR_RETURN(packice::Grant grant, peer_->Acquire(acq));
+    const auto fail = [&](Status s) {
+      peer_->Discard(grant.lease).IgnoreError();
+      return s;
+    };
+    BlobFiller filler(*grant.blob, chunk.size());
+    do {
+      if (Status s = filler.Add(chunk.data()); !s.ok()) return fail(std::move(s));
+      chunk.Clear();
+    } while (reader->Read(&chunk));
+    if (context->IsCancelled()) return fail(Aborted("the client cancelled the put"));
+    if (filler.written() != grant.info.size) {
+      return fail(InvalidArgument("the put announced " + std::to_string(grant.info.size) +
+                                  " bytes and sent " + std::to_string(filler.written())));
+    }
+    PACKICE_ASSIGN_OR_RETURN(ObjectInfo info, peer_->Seal(grant.lease, std::nullopt));
+    ToWire(info, reply);
+    return Status::Ok();
+  });
+}
+
+::grpc::Status ObjectService::Get(::grpc::ServerContext* context,
+                                  const wire::GetRequest* request,
+                                  ::grpc::ServerWriter<GetChunk>* writer) {
+  return Serve(context, options_.bearer_token, [&]() -> Status {
+    AcquireRequest acq{request->key(), LeaseMode::kRead, 0, {}, 0, LeaseTtl(*request)};
+    PACKICE_ASSIGN_OR_RETURN(packice::Grant grant, peer_->Acquire(acq));
+    // The lease covers the stream only.
+    struct Releaser {
+      Peer& peer;
+      LeaseId lease;
+      ~Releaser() { peer.Release(lease).IgnoreError(); }
+    } releaser{*peer_, grant.lease};
+    GetChunk msg;
+    ToWire(grant.info, msg.mutable_info());
+    const uint64_t size = grant.info.size;
+    if (size == 0) {
+      if (!writer->Write(msg)) return Aborted("the client cancelled the stream");
+      return Status::Ok();
+    }
+    // The first message carries the info with the first chunk (all of a small object).
+    return SendBytes(*grant.blob, 0, size, &msg,
+                     [&](const GetChunk& m) { return writer->Write(m); });
+  });
+}
+
+::grpc::Status ObjectService::Stat(::grpc::ServerContext* context,
+                                   const wire::KeyRequest* request, wire::ObjectInfo* reply) {
+  return Serve(context, options_.bearer_token, [&]() -> Status {
+    PACKICE_ASSIGN_OR_RETURN(ObjectInfo info, peer_->Stat(request->key()));
+    ToWire(info, reply);
+    return Status::Ok();
+  });
+}
+
+::grpc::Status ObjectService::List(::grpc::ServerContext* context,
+                                   const wire::ListRequest* request, wire::ListResponse* reply) {
+  return Serve(context, options_.bearer_token, [&]() -> Status {
+    ListOptions options{request->prefix(), request->start_after(),
+                        request->limit() == 0 ? 1000 : request->limit()};
+    PACKICE_ASSIGN_OR_RETURN(ListPage page, peer_->List(options));
+    for (const ObjectInfo& info : page.objects) ToWire(info, reply->add_objects());
+    reply->set_truncated(page.truncated);
+    return Status::Ok();
+  });
+}
+
+::grpc::Status ObjectService::Delete(::grpc::ServerContext* context,
+                                     const wire::KeyRequest* request, Empty*) {
+  return Serve(context, options_.bearer_token, [&] { return peer_->Delete(request->key()); });
+}
+
+::grpc::ServerBidiReactor<SessionRequest, SessionInfo>* ObjectService::Session(
+    ::grpc::CallbackServerContext* context) {
+  return new SessionReactor(this, context);
+}
+
+}  // namespace packice::rpc

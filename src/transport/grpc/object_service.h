@@ -1,0 +1,103 @@
+// The object API over gRPC, server side: service packice.rpc.Objects (objects.proto) calling a
+// Peer. Bytes stream in chunks of kChunkBytes both ways, written into and read out of the
+// object's blob, so a call holds one chunk in memory whatever the object's size.
+//
+// Leases belong to sessions, as over the Unix socket: Create and Open need the call to name an
+// open session (metadata "packice-session", opened by the Session stream), and only calls
+// naming that session may seal, release, discard, renew or read the lease. When the Session
+// stream ends, the node closes the session: its read leases end and its unsealed objects are
+// discarded. Put and Get need no session (no lease outlives the call).
+//
+// Thread safety: gRPC calls the methods from its threads concurrently.
+#ifndef PACKICE_TRANSPORT_GRPC_OBJECT_SERVICE_H_
+#define PACKICE_TRANSPORT_GRPC_OBJECT_SERVICE_H_
+
+#include <absl/container/flat_hash_map.h>
+#include <absl/container/flat_hash_set.h>
+
+#include <memory>
+#include <string>
+
+#include "core/mutex.h"
+#include "packice/peer.h"
+#include "transport/grpc/objects.grpc.pb.h"
+
+namespace packice::rpc {
+
+struct ObjectServiceOptions {
+  // Required as "authorization: Bearer <token>" on every call; empty: none.
+  std::string bearer_token;
+  // Get answers an object up to this size in its first message (and bigger ones in chunks).
+  uint64_t inline_max_bytes = 64 * 1024;
+  // Leases one session may hold at once; more is kOutOfCapacity (bounds the node's tables).
+  size_t max_leases_per_session = 100'000;
+};
+
+class ObjectService final : public Objects::WithCallbackMethod_Session<Objects::Service> {
+ public:
+  ObjectService(std::shared_ptr<Peer> peer, ObjectServiceOptions options);
+  ~ObjectService() override;
+
+  ::grpc::ServerBidiReactor<SessionRequest, SessionInfo>* Session(
+      ::grpc::CallbackServerContext* context) override;
+  ::grpc::Status Create(::grpc::ServerContext* context, const wire::CreateRequest* request,
+                        LeaseReply* reply) override;
+  ::grpc::Status Seal(::grpc::ServerContext* context, ::grpc::ServerReader<SealChunk>* reader,
+                      wire::ObjectInfo* reply) override;
+  ::grpc::Status Release(::grpc::ServerContext* context, const wire::LeaseIdRequest* request,
+                         Empty* reply) override;
+  ::grpc::Status Discard(::grpc::ServerContext* context, const wire::LeaseIdRequest* request,
+                         Empty* reply) override;
+  ::grpc::Status Renew(::grpc::ServerContext* context, const wire::RenewRequest* request,
+                       wire::RenewResponse* reply) override;
+  ::grpc::Status Open(::grpc::ServerContext* context, const wire::OpenRequest* request,
+                      LeaseReply* reply) override;
+  ::grpc::Status Read(::grpc::ServerContext* context, const ReadRequest* request,
+                      ::grpc::ServerWriter<Chunk>* writer) override;
+  ::grpc::Status Put(::grpc::ServerContext* context, ::grpc::ServerReader<PutChunk>* reader,
+                     wire::ObjectInfo* reply) override;
+  ::grpc::Status Get(::grpc::ServerContext* context, const wire::GetRequest* request,
+                     ::grpc::ServerWriter<GetChunk>* writer) override;
+  ::grpc::Status Stat(::grpc::ServerContext* context, const wire::KeyRequest* request,
+                      wire::ObjectInfo* reply) override;
+  ::grpc::Status List(::grpc::ServerContext* context, const wire::ListRequest* request,
+                      wire::ListResponse* reply) override;
+  ::grpc::Status Delete(::grpc::ServerContext* context, const wire::KeyRequest* request,
+                        Empty* reply) override;
+
+  // Sessions whose Session stream is open.
+  size_t session_count() const;
+
+ private:
+  class SessionReactor;
+  // A lease granted over this service and not yet ended through it.
+  struct HeldLease {
+    SessionId session = 0;
+    LeaseMode mode = LeaseMode::kRead;
+    uint64_t size = 0;  // kRead: the content's size
+    std::shared_ptr<Blob> blob;
+  };
+
+  // The open session the call names. Errors: kInvalidArgument (malformed), kLeaseExpired (not
+  // open: its Session stream ended).
+  Result<SessionId> CallSession(const ::grpc::ServerContextBase& context) const;
+  // The lease, when the call's session holds it. Errors: kLeaseExpired.
+  Result<HeldLease> Held(const ::grpc::ServerContextBase& context, LeaseId lease) const;
+  Status Hold(LeaseId lease, HeldLease held);
+  void Forget(LeaseId lease);
+  Status Grant(Result<packice::Grant> grant, LeaseMode mode, SessionId session, LeaseReply* reply);
+  Status EndLease(::grpc::ServerContext* context, LeaseId lease, bool discard);
+  SessionId OpenSession();
+  void CloseSession(SessionId session);
+
+  std::shared_ptr<Peer> peer_;
+  ObjectServiceOptions options_;
+  mutable Mutex mu_;
+  absl::flat_hash_map<LeaseId, HeldLease> leases_ ABSL_GUARDED_BY(mu_);
+  // Open sessions and the leases each holds.
+  absl::flat_hash_map<SessionId, absl::flat_hash_set<LeaseId>> sessions_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace packice::rpc
+
+#endif  // PACKICE_TRANSPORT_GRPC_OBJECT_SERVICE_H_
