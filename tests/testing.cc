@@ -221,8 +221,10 @@ std::string Daemon::log() const {
   return ss.str();
 }
 
-std::string Daemon::http_url() const {
-  constexpr std::string_view kField = "http_url=";
+std::string Daemon::http_url() const { return ReadyField("http_url="); }
+std::string Daemon::grpc_url() const { return ReadyField("grpc_url="); }
+
+std::string Daemon::ReadyField(std::string_view kField) const {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (true) {
     const std::string text = log();

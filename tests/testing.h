@@ -9,6 +9,7 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "packice/clock.h"
@@ -166,8 +167,11 @@ class Daemon {
   // The http_url of the `event=ready` log line of its latest Start ("http://127.0.0.1:PORT"),
   // waiting up to 10 s for that line; empty when the node serves no HTTP or never got ready.
   std::string http_url() const;
+  // The same for grpc_url ("grpc://127.0.0.1:PORT").
+  std::string grpc_url() const;
 
  private:
+  std::string ReadyField(std::string_view field) const;
   TempDir dir_;
   std::string socket_;
   std::string data_dir_;

@@ -206,8 +206,7 @@ int RunDaemon(const DaemonOptions& options) {
       "event=ready pid={} url=uds://{} http_url={} grpc_url={} auth={} store={} "
       "memory_capacity_bytes={} data_dir={} disk_capacity_bytes={} write_through={} "
       "io_threads={}",
-      getpid(), uds.path, http_url, grpc_url,
-      options.http.bearer_token.empty() ? "none" : "bearer",
+      getpid(), uds.path, http_url, grpc_url, options.http.bearer_token.empty() ? "none" : "bearer",
       options.store, options.memory.capacity_bytes,
       options.store == "memory" ? "-"
                                 : (options.disk.dir.empty() ? DefaultDataDir() : options.disk.dir),

@@ -2,10 +2,10 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "core/parse.h"
 #include "packice/client.h"
 #include "server/config.h"
 #include "server/daemon.h"
-#include "core/parse.h"
 
 namespace {
 

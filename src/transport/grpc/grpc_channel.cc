@@ -137,9 +137,9 @@ class GrpcChannelImpl final : public GrpcChannel {
       }
       return view->bytes();
     };
-    PACKICE_ASSIGN_OR_RETURN(ObjectInfo info, GetInto(key, allocate));
+    PACKICE_ASSIGN_OR_RETURN(SessionId session, EnsureSession());
     OpenedObject out;
-    out.info = std::move(info);
+    PACKICE_ASSIGN_OR_RETURN(out.info, GetStream(key, session, allocate, &out));
     out.view = std::move(view);
     return out;
   }
@@ -147,41 +147,7 @@ class GrpcChannelImpl final : public GrpcChannel {
   Result<ObjectInfo> GetInto(
       std::string_view key,
       const std::function<Result<std::span<std::byte>>(const ObjectInfo&)>& allocate) override {
-    ::grpc::ClientContext ctx;
-    Prepare(&ctx, /*unary=*/false, 0);
-    wire::GetRequest req;
-    req.set_key(std::string(key));
-    auto reader = stub_->Get(&ctx, req);
-    rpc::GetChunk msg;
-    std::optional<ObjectInfo> info;
-    std::span<std::byte> out;
-    uint64_t received = 0;
-    Status status;
-    while (status.ok() && reader->Read(&msg)) {
-      if (!info) {
-        if (!msg.has_info()) {
-          status = ProtocolError("the node's first message carries no object info");
-          break;
-        }
-        info = FromWire(msg.info());
-        Result<std::span<std::byte>> span = allocate(*info);
-        if (!span.ok()) {
-          status = span.status();
-          break;
-        }
-        out = *span;
-      }
-      status = Append(msg.data(), out, &received);
-    }
-    if (!status.ok()) {
-      ctx.TryCancel();
-      reader->Finish().IgnoreError();
-      return status;
-    }
-    PACKICE_RETURN_IF_ERROR(rpc::FromGrpc(reader->Finish(), ctx));
-    if (!info) return ProtocolError("the node ended the get without the object's info");
-    if (received != info->size) return ShortStream(received, info->size);
-    return *std::move(info);
+    return GetStream(key, 0, allocate, nullptr);
   }
 
   Result<ObjectInfo> Stat(std::string_view key) override {
@@ -219,6 +185,62 @@ class GrpcChannelImpl final : public GrpcChannel {
   }
 
  private:
+  // A streamed Get. With a session, the node may keep a read lease on a large object in it:
+  // `leased` gets it (a failed get leaves none held).
+  Result<ObjectInfo> GetStream(
+      std::string_view key, SessionId session,
+      const std::function<Result<std::span<std::byte>>(const ObjectInfo&)>& allocate,
+      OpenedObject* leased) {
+    ::grpc::ClientContext ctx;
+    Prepare(&ctx, /*unary=*/false, session);
+    wire::GetRequest req;
+    req.set_key(std::string(key));
+    auto reader = stub_->Get(&ctx, req);
+    rpc::GetChunk msg;
+    std::optional<ObjectInfo> info;
+    std::span<std::byte> out;
+    uint64_t received = 0;
+    Status status;
+    while (status.ok() && reader->Read(&msg)) {
+      if (!info) {
+        if (!msg.has_info()) {
+          status = ProtocolError("the node's first message carries no object info");
+          break;
+        }
+        info = FromWire(msg.info());
+        if (leased != nullptr) {
+          leased->lease = msg.lease();
+          leased->lease_ttl = Duration(msg.lease_ttl_ms());
+        }
+        Result<std::span<std::byte>> span = allocate(*info);
+        if (!span.ok()) {
+          status = span.status();
+          break;
+        }
+        out = *span;
+      }
+      status = Append(msg.data(), out, &received);
+    }
+    Status finished = status.ok() ? rpc::FromGrpc(reader->Finish(), ctx) : status;
+    if (finished.ok() && !info) {
+      finished = ProtocolError("the node ended the get without the object's info");
+    }
+    if (finished.ok() && received != info->size) finished = ShortStream(received, info->size);
+    if (!finished.ok()) {
+      if (!status.ok()) {
+        ctx.TryCancel();
+        reader->Finish().IgnoreError();
+      }
+      // The node releases a lease it kept for a get that failed on its side; one that failed
+      // here is released here.
+      if (leased != nullptr && leased->lease != 0) {
+        Release(std::exchange(leased->lease, 0)).IgnoreError();
+      }
+      return finished;
+    }
+    return *std::move(info);
+  }
+
   void Prepare(::grpc::ClientContext* ctx, bool unary, SessionId session) const {
     if (!options_.bearer_token.empty()) {
       ctx->AddMetadata(rpc::kAuthorizationKey, "Bearer " + options_.bearer_token);

@@ -2,11 +2,25 @@
 
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/security/server_credentials.h>
+#include <spdlog/spdlog.h>
 
 #include "core/io.h"
 #include "transport/grpc/grpc_common.h"
 
 namespace packice {
+namespace {
+
+// gRPC's own log lines (a failed TLS handshake, a malformed frame) in the node's log format,
+// instead of gRPC's on stderr.
+void LogToSpdlog(gpr_log_func_args* args) {
+  const auto level = args->severity == GPR_LOG_SEVERITY_ERROR  ? spdlog::level::warn
+                     : args->severity == GPR_LOG_SEVERITY_INFO ? spdlog::level::info
+                                                               : spdlog::level::debug;
+  spdlog::log(level, "event=grpc_log source={}:{} message=\"{}\"", args->file, args->line,
+              args->message);
+}
+
+}  // namespace
 
 GrpcServer::GrpcServer(GrpcServerOptions options) : options_(std::move(options)) {}
 
@@ -22,6 +36,8 @@ Status GrpcServer::Start() {
   if (address.rfind(':') == std::string::npos) {
     return InvalidArgument("gRPC listen address '" + options_.listen + "' is not host:port");
   }
+  if (services_.empty()) return InvalidArgument("a gRPC port needs at least one service");
+  gpr_set_log_function(LogToSpdlog);
   std::shared_ptr<::grpc::ServerCredentials> creds;
   const bool tls = !options_.tls_cert_file.empty() || !options_.tls_key_file.empty();
   if (tls) {

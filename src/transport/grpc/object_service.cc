@@ -25,8 +25,8 @@ class BlobFiller {
   BlobFiller(Blob& blob, uint64_t limit) : blob_(blob), limit_(limit) {}
   Status Add(const std::string& data) {
     if (data.size() > limit_ - offset_) {
-      return InvalidArgument("the stream carries more than the object's " +
-                             std::to_string(limit_) + " bytes");
+      return InvalidArgument("the stream carries more than the object's " + std::to_string(limit_) +
+                             " bytes");
     }
     PACKICE_RETURN_IF_ERROR(blob_.Write(offset_, AsBytes(data)));
     offset_ += data.size();
@@ -51,7 +51,11 @@ Status SendBytes(Blob& blob, uint64_t offset, uint64_t end, Message* msg, Send&&
     data->resize(n);
     PACKICE_RETURN_IF_ERROR(blob.Read(offset, std::as_writable_bytes(std::span(*data))));
     if (!send(*msg)) return Aborted("the client cancelled the stream");
-    if constexpr (requires { msg->clear_info(); }) msg->clear_info();  // first message only
+    if constexpr (requires { msg->clear_info(); }) {  // the first message's fields
+      msg->clear_info();
+      msg->clear_lease();
+      msg->clear_lease_ttl_ms();
+    }
     offset += n;
   }
   return Status::Ok();
@@ -141,8 +145,9 @@ void ObjectService::CloseSession(SessionId session) {
 Result<SessionId> ObjectService::CallSession(const ::grpc::ServerContextBase& context) const {
   std::string_view text = ClientMetadata(context, kSessionKey);
   if (text.empty()) {
-    return InvalidArgument("this call needs a session: open one with the Session stream and "
-                           "name it in the packice-session metadata");
+    return InvalidArgument(
+        "this call needs a session: open one with the Session stream and "
+        "name it in the packice-session metadata");
   }
   SessionId id = 0;
   auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
@@ -209,14 +214,14 @@ Status ObjectService::Grant(Result<packice::Grant> grant, LeaseMode mode, Sessio
   return Serve(context, options_.bearer_token, [&]() -> Status {
     PACKICE_ASSIGN_OR_RETURN(SessionId session, CallSession(*context));
     PACKICE_ASSIGN_OR_RETURN(CreateOptions create, FromWire(request->options()));
-    AcquireRequest acq{request->key(),    LeaseMode::kCreate, request->size(),
-                       std::move(create), session,            LeaseTtl(*request)};
+    AcquireRequest acq{request->key(), LeaseMode::kCreate, request->size(), std::move(create),
+                       session,        LeaseTtl(*request)};
     return Grant(peer_->Acquire(acq), LeaseMode::kCreate, session, reply);
   });
 }
 
-::grpc::Status ObjectService::Open(::grpc::ServerContext* context,
-                                   const wire::OpenRequest* request, LeaseReply* reply) {
+::grpc::Status ObjectService::Open(::grpc::ServerContext* context, const wire::OpenRequest* request,
+                                   LeaseReply* reply) {
   return Serve(context, options_.bearer_token, [&]() -> Status {
     PACKICE_ASSIGN_OR_RETURN(SessionId session, CallSession(*context));
     AcquireRequest acq{request->key(), LeaseMode::kRead, 0, {}, session, LeaseTtl(*request)};
@@ -269,8 +274,7 @@ Status ObjectService::EndLease(::grpc::ServerContext* context, LeaseId lease, bo
 }
 
 ::grpc::Status ObjectService::Renew(::grpc::ServerContext* context,
-                                    const wire::RenewRequest* request,
-                                    wire::RenewResponse* reply) {
+                                    const wire::RenewRequest* request, wire::RenewResponse* reply) {
   return Serve(context, options_.bearer_token, [&]() -> Status {
     PACKICE_RETURN_IF_ERROR(CallSession(*context).status());
     for (uint64_t id : request->leases()) {
@@ -301,8 +305,7 @@ Status ObjectService::EndLease(::grpc::ServerContext* context, LeaseId lease, bo
 }
 
 ::grpc::Status ObjectService::Put(::grpc::ServerContext* context,
-                                  ::grpc::ServerReader<PutChunk>* reader,
-                                  wire::ObjectInfo* reply) {
+                                  ::grpc::ServerReader<PutChunk>* reader, wire::ObjectInfo* reply) {
   return Serve(context, options_.bearer_token, [&]() -> Status {
     PutChunk chunk;
     if (!reader->Read(&chunk)) return InvalidArgument("a put stream names its key first");
@@ -329,19 +332,32 @@ Status ObjectService::EndLease(::grpc::ServerContext* context, LeaseId lease, bo
   });
 }
 
-::grpc::Status ObjectService::Get(::grpc::ServerContext* context,
-                                  const wire::GetRequest* request,
+::grpc::Status ObjectService::Get(::grpc::ServerContext* context, const wire::GetRequest* request,
                                   ::grpc::ServerWriter<GetChunk>* writer) {
   return Serve(context, options_.bearer_token, [&]() -> Status {
-    AcquireRequest acq{request->key(), LeaseMode::kRead, 0, {}, 0, LeaseTtl(*request)};
+    SessionId session = 0;
+    if (!ClientMetadata(*context, kSessionKey).empty()) {
+      PACKICE_ASSIGN_OR_RETURN(session, CallSession(*context));
+    }
+    AcquireRequest acq{request->key(), LeaseMode::kRead, 0, {}, session, LeaseTtl(*request)};
     PACKICE_ASSIGN_OR_RETURN(packice::Grant grant, peer_->Acquire(acq));
-    // The lease covers the stream only.
+    GetChunk msg;
+    // The lease covers the stream only, unless the session keeps it (a large object).
     struct Releaser {
       Peer& peer;
       LeaseId lease;
-      ~Releaser() { peer.Release(lease).IgnoreError(); }
+      ~Releaser() {
+        if (lease != 0) peer.Release(lease).IgnoreError();
+      }
     } releaser{*peer_, grant.lease};
-    GetChunk msg;
+    if (session != 0 && grant.info.size > options_.inline_max_bytes) {
+      PACKICE_RETURN_IF_ERROR(
+          Hold(grant.lease, HeldLease{session, LeaseMode::kRead, grant.info.size, grant.blob}));
+      msg.set_lease(grant.lease);
+      msg.set_lease_ttl_ms(grant.lease_ttl.count());
+      releaser.lease = 0;  // the session's now
+    }
+    const bool held = releaser.lease == 0;
     ToWire(grant.info, msg.mutable_info());
     const uint64_t size = grant.info.size;
     if (size == 0) {
@@ -349,13 +365,19 @@ Status ObjectService::EndLease(::grpc::ServerContext* context, LeaseId lease, bo
       return Status::Ok();
     }
     // The first message carries the info with the first chunk (all of a small object).
-    return SendBytes(*grant.blob, 0, size, &msg,
-                     [&](const GetChunk& m) { return writer->Write(m); });
+    Status sent =
+        SendBytes(*grant.blob, 0, size, &msg, [&](const GetChunk& m) { return writer->Write(m); });
+    if (!sent.ok() && held) {
+      // The client's get failed, and with it the reader that would have released the lease.
+      Forget(grant.lease);
+      peer_->Release(grant.lease).IgnoreError();
+    }
+    return sent;
   });
 }
 
-::grpc::Status ObjectService::Stat(::grpc::ServerContext* context,
-                                   const wire::KeyRequest* request, wire::ObjectInfo* reply) {
+::grpc::Status ObjectService::Stat(::grpc::ServerContext* context, const wire::KeyRequest* request,
+                                   wire::ObjectInfo* reply) {
   return Serve(context, options_.bearer_token, [&]() -> Status {
     PACKICE_ASSIGN_OR_RETURN(ObjectInfo info, peer_->Stat(request->key()));
     ToWire(info, reply);
@@ -363,8 +385,8 @@ Status ObjectService::EndLease(::grpc::ServerContext* context, LeaseId lease, bo
   });
 }
 
-::grpc::Status ObjectService::List(::grpc::ServerContext* context,
-                                   const wire::ListRequest* request, wire::ListResponse* reply) {
+::grpc::Status ObjectService::List(::grpc::ServerContext* context, const wire::ListRequest* request,
+                                   wire::ListResponse* reply) {
   return Serve(context, options_.bearer_token, [&]() -> Status {
     ListOptions options{request->prefix(), request->start_after(),
                         request->limit() == 0 ? 1000 : request->limit()};
