@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <latch>
 #include <limits>
+#include <map>
 #include <memory>
 #include <optional>
 #include <random>
@@ -32,6 +33,7 @@
 #include "packice/sharedfs_peer.h"
 #include "packice/tiered_peer.h"
 #include "packice/version_sequence.h"
+#include "peers/cluster_peer.h"
 #include "testing.h"
 
 #define ASSERT_OK_R(expr) ASSERT_OK(::packice::testing::StatusOf(expr))
@@ -172,7 +174,54 @@ struct TieredFactory {
   static LocalPeer::Stats Stats(LocalPeer& peer) { return peer.GetStats(); }
 };
 
-using PeerTypes = ::testing::Types<MemoryFactory, FileFactory, SharedFSFactory, TieredFactory>;
+// A ClusterPeer of two nodes in this process: the peer under test is node "a", over a memory
+// peer; node "b" (reached in-process, the real cluster logic without the network) owns about
+// half of the keys, so creates of those are staged here and sealed there, and reads of them are
+// copies fetched from b. Stats and reaping cover both nodes' stores, as the contract's
+// counters speak of every object the peer serves.
+struct ClusterFactory {
+  static constexpr std::string_view kTier = "memory";
+  static constexpr std::string_view kTierName = "memory";
+  static constexpr bool kOneWriterPerKey = false;
+  static constexpr bool kCountsHeldBytes = true;
+  static Result<std::shared_ptr<LocalPeer>> Open(const PeerEnv& env) {
+    PACKICE_ASSIGN_OR_RETURN(std::shared_ptr<LocalPeer> a, MemoryFactory::Open(env));
+    PACKICE_ASSIGN_OR_RETURN(std::shared_ptr<LocalPeer> b, MemoryFactory::Open(env));
+    ClusterPeerOptions options;
+    options.self_id = "a";
+    options.clock = env.clock;
+    options.copies.capacity_bytes = kMaxObject;
+    options.copies.small_object_bytes = kSmall;
+    ApplyPolicy(env, &options.copies);
+    options.mirror_min_rate = 1e9;  // no mirrors: every remote read fetches
+    auto connect = [b](const ClusterMember&) -> Result<std::shared_ptr<ClusterNode>> {
+      return NewInProcessClusterNode(b, {});
+    };
+    std::shared_ptr<ClusterPeer> peer = ClusterPeer::Create(a, connect, options);
+    peer->SetMembers({{"b", "in-process"}});
+    Others()[peer.get()] = b;
+    return std::shared_ptr<LocalPeer>(std::move(peer));
+  }
+  static LocalPeer::Stats Stats(LocalPeer& peer) {
+    LocalPeer::Stats s = peer.GetStats();
+    LocalPeer& b = *Others().at(&peer);
+    b.ReapExpired();
+    const LocalPeer::Stats o = b.GetStats();
+    s.objects += o.objects;
+    s.creating += o.creating;
+    s.leases += o.leases;
+    s.used_bytes += o.used_bytes;
+    return s;
+  }
+  // Node b of each cluster under test.
+  static std::map<LocalPeer*, std::shared_ptr<LocalPeer>>& Others() {
+    static auto* others = new std::map<LocalPeer*, std::shared_ptr<LocalPeer>>;
+    return *others;
+  }
+};
+
+using PeerTypes = ::testing::Types<MemoryFactory, FileFactory, SharedFSFactory, TieredFactory,
+                                   ClusterFactory>;
 
 class PeerTypeNames {
  public:
@@ -182,6 +231,7 @@ class PeerTypeNames {
     if (std::is_same_v<T, FileFactory>) return "File";
     if (std::is_same_v<T, SharedFSFactory>) return "SharedFS";
     if (std::is_same_v<T, TieredFactory>) return "Tiered";
+    if (std::is_same_v<T, ClusterFactory>) return "Cluster";
     return "Unknown";
   }
 };

@@ -26,7 +26,7 @@
 #include "core/mutex.h"
 #include "packice/cache.h"
 #include "packice/clock.h"
-#include "services/cache/singleflight.h"  // KeyHash, KeyEq
+#include "core/singleflight.h"  // KeyHash, KeyEq
 
 namespace packice {
 

@@ -15,8 +15,8 @@
 #include "core/metrics.h"
 #include "packice/cache.h"
 #include "services/cache/cache_table.h"
-#include "services/cache/hot_keys.h"
-#include "services/cache/singleflight.h"
+#include "core/hot_keys.h"
+#include "core/singleflight.h"
 
 namespace packice {
 

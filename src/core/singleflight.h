@@ -25,8 +25,8 @@
 // whatever its owner owns until then.
 //
 // Thread safety: every method is safe for concurrent use.
-#ifndef PACKICE_SERVICES_CACHE_SINGLEFLIGHT_H_
-#define PACKICE_SERVICES_CACHE_SINGLEFLIGHT_H_
+#ifndef PACKICE_CORE_SINGLEFLIGHT_H_
+#define PACKICE_CORE_SINGLEFLIGHT_H_
 
 #include <absl/container/flat_hash_map.h>
 
@@ -234,4 +234,4 @@ void SingleFlight<T>::Finish(const std::string& key, const std::shared_ptr<Call>
 
 }  // namespace packice
 
-#endif  // PACKICE_SERVICES_CACHE_SINGLEFLIGHT_H_
+#endif  // PACKICE_CORE_SINGLEFLIGHT_H_

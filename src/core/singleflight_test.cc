@@ -1,4 +1,4 @@
-#include "services/cache/singleflight.h"
+#include "core/singleflight.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "services/cache/hot_keys.h"
+#include "core/hot_keys.h"
 
 #include <gtest/gtest.h>
 

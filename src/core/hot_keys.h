@@ -11,8 +11,8 @@
 // threads may still add to it, which at worst loses or keeps a few counts at the boundary.
 //
 // Thread safety: every method is safe for concurrent use.
-#ifndef PACKICE_SERVICES_CACHE_HOT_KEYS_H_
-#define PACKICE_SERVICES_CACHE_HOT_KEYS_H_
+#ifndef PACKICE_CORE_HOT_KEYS_H_
+#define PACKICE_CORE_HOT_KEYS_H_
 
 #include <atomic>
 #include <cstdint>
@@ -55,4 +55,4 @@ class HotKeyTracker {
 
 }  // namespace packice
 
-#endif  // PACKICE_SERVICES_CACHE_HOT_KEYS_H_
+#endif  // PACKICE_CORE_HOT_KEYS_H_

@@ -1,0 +1,594 @@
+#include "peers/cluster_peer.h"
+
+#include <absl/container/flat_hash_map.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <thread>
+
+#include "core/eviction.h"
+#include "core/hot_keys.h"
+#include "core/mutex.h"
+#include "core/singleflight.h"
+#include "core/validate.h"
+
+namespace packice {
+namespace {
+
+// Leases on copies carry this bit, so that one lease id names which peer granted it (the local
+// peer's ids are counters that never reach it).
+constexpr LeaseId kCopyBit = LeaseId{1} << 63;
+
+// The membership as one immutable value, swapped whole on a change.
+struct View {
+  Ring ring;
+  // The other members' connections (nullptr: the member's address could not be used).
+  absl::flat_hash_map<std::string, std::shared_ptr<ClusterNode>> nodes;
+  std::vector<ClusterMember> members;  // the other members
+};
+
+// A create of another node's key, written here until Seal streams it to the owner.
+struct Staged {
+  std::shared_ptr<ClusterNode> owner;
+  std::string key;
+  CreateOptions options;
+  std::shared_ptr<Blob> blob;
+};
+
+class ClusterPeerImpl final : public ClusterPeer {
+ public:
+  ClusterPeerImpl(std::shared_ptr<LocalPeer> local, ClusterConnector connect,
+                  ClusterPeerOptions options)
+      : local_(std::move(local)),
+        connect_(std::move(connect)),
+        options_(std::move(options)),
+        clock_(options_.clock ? options_.clock : Clock::System()),
+        copies_(MakeCopies(options_, clock_)),
+        copy_index_(NewEvictor(EvictionKind::kLru, EvictionOptions{})),
+        hot_(clock_, options_.rate_window),
+        view_(std::make_shared<View>(View{Ring({options_.self_id}, options_.vnodes), {}, {}})) {
+    invalidator_ = std::thread([this] { InvalidateLoop(); });
+  }
+
+  ~ClusterPeerImpl() override {
+    {
+      std::lock_guard<std::mutex> lock(inval_mu_.native());
+      stopping_ = true;
+    }
+    inval_cv_.notify_all();
+    invalidator_.join();
+  }
+
+  // --- membership ----------------------------------------------------------------------------
+
+  void SetMembers(const std::vector<ClusterMember>& members) override {
+    std::shared_ptr<const View> old = CurrentView();
+    auto next = std::make_shared<View>();
+    std::vector<std::string> ids{options_.self_id};
+    for (const ClusterMember& m : members) {
+      if (m.id == options_.self_id || next->nodes.contains(m.id)) continue;
+      ids.push_back(m.id);
+      next->members.push_back(m);
+      std::shared_ptr<ClusterNode> node;
+      auto same = std::find(old->members.begin(), old->members.end(), m);
+      if (same != old->members.end()) {
+        node = old->nodes.at(m.id);
+      } else if (auto made = connect_(m); made.ok()) {
+        node = *std::move(made);
+      }
+      next->nodes.emplace(m.id, std::move(node));
+    }
+    next->ring = Ring(std::move(ids), options_.vnodes);
+    MutexLock lock(&view_mu_);
+    view_ = std::move(next);
+  }
+
+  std::string OwnerOf(std::string_view key) override {
+    std::shared_ptr<const View> view = CurrentView();
+    return std::string(view->ring.Owner(key).value_or(options_.self_id));
+  }
+
+  uint64_t ring_epoch() override { return CurrentView()->ring.fingerprint(); }
+
+  // --- Peer ----------------------------------------------------------------------------------
+
+  Result<Grant> Acquire(const AcquireRequest& req) override {
+    if (req.mode == LeaseMode::kCreate) return AcquireCreate(req);
+    std::shared_ptr<const View> view = CurrentView();
+    PACKICE_ASSIGN_OR_RETURN(std::shared_ptr<ClusterNode> owner, Route(*view, req.key));
+    if (owner == nullptr) return local_->Acquire(req);
+    return ReadRemote(req, std::move(owner));
+  }
+
+  Result<ObjectInfo> Seal(LeaseId lease, std::optional<uint64_t> size) override {
+    if (lease & kCopyBit) return PermissionDenied("seal of a read lease");
+    std::optional<Staged> staged = TakeStaged(lease);
+    if (!staged) {
+      Result<ObjectInfo> info = local_->Seal(lease, size);
+      if (info.ok()) QueueInvalidation(info->key);  // a rebind: copies elsewhere are stale
+      return info;
+    }
+    // The owner's seal is the one that counts: stream the bytes there, then drop them here.
+    if (size && *size > staged->blob->size()) {  // refused: the lease stays live
+      Status refused = InvalidArgument("seal size " + std::to_string(*size) +
+                                       " exceeds the allocated " +
+                                       std::to_string(staged->blob->size()) + " bytes");
+      PutBackStaged(lease, *std::move(staged));
+      return refused;
+    }
+    if (Status live = local_->Renew(lease); !live.ok()) return live;
+    Result<std::shared_ptr<BlobView>> view = staged->blob->OpenView(LeaseMode::kCreate);
+    Result<ObjectInfo> info = view.status();
+    if (view.ok()) {
+      std::span<std::byte> bytes = (*view)->bytes();
+      bytes = bytes.first(std::min<uint64_t>(size.value_or(bytes.size()), bytes.size()));
+      info = staged->owner->Put(staged->key, bytes, staged->options);
+    }
+    local_->Discard(lease).IgnoreError();
+    forwarded_writes_.fetch_add(1, std::memory_order_relaxed);
+    if (info.ok()) QueueInvalidation(staged->key);
+    return info;
+  }
+
+  Status Release(LeaseId lease) override {
+    if (lease & kCopyBit) return copies_->Release(lease & ~kCopyBit);
+    ForgetStaged(lease);
+    return local_->Release(lease);
+  }
+
+  Status Discard(LeaseId lease) override {
+    if (lease & kCopyBit) return copies_->Discard(lease & ~kCopyBit);
+    Status s = local_->Discard(lease);
+    if (s.code() != StatusCode::kPermissionDenied) ForgetStaged(lease);
+    return s;
+  }
+
+  Status Renew(LeaseId lease) override {
+    if (lease & kCopyBit) return copies_->Renew(lease & ~kCopyBit);
+    return local_->Renew(lease);
+  }
+
+  Result<ObjectInfo> Stat(std::string_view key) override {
+    std::shared_ptr<const View> view = CurrentView();
+    PACKICE_ASSIGN_OR_RETURN(std::shared_ptr<ClusterNode> owner, Route(*view, key));
+    if (owner == nullptr) return local_->Stat(key);
+    return owner->Stat(key);
+  }
+
+  // Every node's own keys, merged. A source whose page was truncated at key K bounds the merged
+  // page to keys up to K (what lies past K there is unknown).
+  Result<ListPage> List(const ListOptions& options) override {
+    std::shared_ptr<const View> view = CurrentView();
+    std::vector<ListPage> pages;
+    PACKICE_ASSIGN_OR_RETURN(ListPage own, local_->List(options));
+    pages.push_back(std::move(own));
+    for (const ClusterMember& m : view->members) {
+      const std::shared_ptr<ClusterNode>& node = view->nodes.at(m.id);
+      if (node == nullptr) return Unavailable("cluster member " + m.id + " cannot be reached");
+      Result<ListPage> page = node->List(options);
+      if (!page.ok()) {
+        return Status(page.status().code(),
+                      "listing member " + m.id + ": " + std::string(page.status().message()));
+      }
+      pages.push_back(*std::move(page));
+    }
+    std::optional<std::string> cutoff;
+    for (const ListPage& p : pages) {
+      if (p.truncated && !p.objects.empty() && (!cutoff || p.objects.back().key < *cutoff)) {
+        cutoff = p.objects.back().key;
+      }
+    }
+    ListPage out;
+    for (ListPage& p : pages) {
+      for (ObjectInfo& o : p.objects) {
+        if (!cutoff || o.key <= *cutoff) out.objects.push_back(std::move(o));
+      }
+    }
+    std::sort(out.objects.begin(), out.objects.end(),
+              [](const ObjectInfo& a, const ObjectInfo& b) { return a.key < b.key; });
+    out.objects.erase(std::unique(out.objects.begin(), out.objects.end(),
+                                  [](const ObjectInfo& a, const ObjectInfo& b) {
+                                    return a.key == b.key;
+                                  }),
+                      out.objects.end());
+    const size_t limit = std::min<uint32_t>(options.limit == 0 ? 1000 : options.limit,
+                                            kMaxListLimit);
+    out.truncated = cutoff.has_value() || out.objects.size() > limit;
+    if (out.objects.size() > limit) out.objects.resize(limit);
+    return out;
+  }
+
+  Status Delete(std::string_view key) override {
+    std::shared_ptr<const View> view = CurrentView();
+    PACKICE_ASSIGN_OR_RETURN(std::shared_ptr<ClusterNode> owner, Route(*view, key));
+    Status s;
+    if (owner == nullptr) {
+      s = local_->Delete(key);
+    } else {
+      s = owner->Delete(key);
+      forwarded_writes_.fetch_add(1, std::memory_order_relaxed);
+    }
+    if (s.ok()) QueueInvalidation(std::string(key));
+    return s;
+  }
+
+  SessionId OpenSession() override { return local_->OpenSession(); }
+
+  void CloseSession(SessionId session) override {
+    local_->CloseSession(session);
+    SessionId copy_session = 0;
+    {
+      MutexLock lock(&mu_);
+      auto it = copy_sessions_.find(session);
+      if (it == copy_sessions_.end()) return;
+      copy_session = it->second;
+      copy_sessions_.erase(it);
+    }
+    copies_->CloseSession(copy_session);
+  }
+
+  // --- LocalPeer -----------------------------------------------------------------------------
+
+  Stats GetStats() override {
+    Stats s = local_->GetStats();
+    const Stats c = copies_->GetStats();
+    s.creating += c.creating;
+    s.leases += c.leases;
+    s.used_bytes += c.used_bytes;
+    s.pooled_bytes += c.pooled_bytes;
+    s.hits += remote_hits_.load(std::memory_order_relaxed);
+    s.misses += remote_misses_.load(std::memory_order_relaxed);
+    s.evictions += copy_evictions_.load(std::memory_order_relaxed);
+    return s;
+  }
+  std::string_view tier_name() const override { return local_->tier_name(); }
+  void ReapExpired() override {
+    local_->ReapExpired();
+    copies_->ReapExpired();
+  }
+  void DrainCleaner() override {
+    local_->DrainCleaner();
+    copies_->DrainCleaner();
+  }
+  PersistReport Persist(const std::function<bool()>& cancelled,
+                        const std::function<void(const PersistReport&)>& progress) override {
+    return local_->Persist(cancelled, progress);  // copies are caches of other nodes' objects
+  }
+
+  // --- ClusterPeer ---------------------------------------------------------------------------
+
+  void DropCopies(std::span<const std::string> keys) override {
+    for (const std::string& key : keys) {
+      copies_->Delete(key).IgnoreError();
+      copy_index_->Erase(key);
+    }
+    invalidations_received_.fetch_add(keys.size(), std::memory_order_relaxed);
+  }
+
+  void FlushInvalidations() override {
+    std::unique_lock<std::mutex> lock(inval_mu_.native());
+    flushed_cv_.wait(lock, [&] { return pending_.empty() && !sending_; });
+  }
+
+  ClusterStats GetClusterStats() override {
+    std::shared_ptr<const View> view = CurrentView();
+    ClusterStats s;
+    s.members = view->ring.nodes().size();
+    s.ring_epoch = view->ring.fingerprint();
+    s.remote_reads = remote_reads_.load(std::memory_order_relaxed);
+    s.fetches = fetches_.load(std::memory_order_relaxed);
+    s.fetched_bytes = fetched_bytes_.load(std::memory_order_relaxed);
+    s.fetch_errors = fetch_errors_.load(std::memory_order_relaxed);
+    s.mirror_hits = mirror_hits_.load(std::memory_order_relaxed);
+    s.mirrored = mirrored_.load(std::memory_order_relaxed);
+    s.copy_evictions = copy_evictions_.load(std::memory_order_relaxed);
+    s.forwarded_writes = forwarded_writes_.load(std::memory_order_relaxed);
+    s.invalidations_sent = invalidations_sent_.load(std::memory_order_relaxed);
+    s.invalidations_dropped = invalidations_dropped_.load(std::memory_order_relaxed);
+    s.invalidations_received = invalidations_received_.load(std::memory_order_relaxed);
+    const Stats c = copies_->GetStats();
+    s.copy_bytes = c.used_bytes;
+    s.copy_objects = c.objects;
+    return s;
+  }
+
+  LocalPeer& local() override { return *local_; }
+
+ private:
+  static std::shared_ptr<MemoryPeer> MakeCopies(const ClusterPeerOptions& options,
+                                                const std::shared_ptr<Clock>& clock) {
+    MemoryPeerOptions m = options.copies;
+    if (!m.clock) m.clock = clock;
+    return MemoryPeer::Create(std::move(m));
+  }
+
+  std::shared_ptr<const View> CurrentView() {
+    MutexLock lock(&view_mu_);
+    return view_;
+  }
+
+  // The owner of `key` when it is another node; nullptr when it is this one.
+  Result<std::shared_ptr<ClusterNode>> Route(const View& view, std::string_view key) const {
+    std::optional<std::string_view> owner = view.ring.Owner(key);
+    if (!owner || *owner == options_.self_id) return std::shared_ptr<ClusterNode>();
+    auto it = view.nodes.find(std::string(*owner));
+    if (it == view.nodes.end() || it->second == nullptr) {
+      return Unavailable("the owner of '" + std::string(key) + "', cluster member " +
+                         std::string(*owner) + ", cannot be reached");
+    }
+    return it->second;
+  }
+
+  Result<Grant> AcquireCreate(const AcquireRequest& req) {
+    AcquireRequest r = req;
+    if (r.key.empty()) r.key = GenerateObjectId();  // routed by the id it will have
+    std::shared_ptr<const View> view = CurrentView();
+    PACKICE_ASSIGN_OR_RETURN(std::shared_ptr<ClusterNode> owner, Route(*view, r.key));
+    if (owner == nullptr) return local_->Acquire(r);
+    PACKICE_ASSIGN_OR_RETURN(Grant grant, local_->Acquire(r));
+    MutexLock lock(&mu_);
+    staged_[grant.lease] = Staged{std::move(owner), r.key, r.create, grant.blob};
+    return grant;
+  }
+
+  // The staged create of `lease`, taken out of the table; nullopt when it is none.
+  std::optional<Staged> TakeStaged(LeaseId lease) {
+    MutexLock lock(&mu_);
+    auto it = staged_.find(lease);
+    if (it == staged_.end()) return std::nullopt;
+    Staged s = std::move(it->second);
+    staged_.erase(it);
+    return s;
+  }
+  void PutBackStaged(LeaseId lease, Staged staged) {
+    MutexLock lock(&mu_);
+    staged_[lease] = std::move(staged);
+  }
+  void ForgetStaged(LeaseId lease) {
+    MutexLock lock(&mu_);
+    staged_.erase(lease);
+  }
+
+  SessionId CopySession(SessionId session) {
+    if (session == 0) return 0;
+    MutexLock lock(&mu_);
+    auto [it, added] = copy_sessions_.try_emplace(session, 0);
+    if (added) it->second = copies_->OpenSession();
+    return it->second;
+  }
+
+  static Result<Grant> Tagged(Result<Grant> grant) {
+    if (grant.ok()) grant->lease |= kCopyBit;
+    return grant;
+  }
+
+  Result<Grant> ReadRemote(const AcquireRequest& req, std::shared_ptr<ClusterNode> owner) {
+    remote_reads_.fetch_add(1, std::memory_order_relaxed);
+    AcquireRequest r;  // (not brace-initialised: GCC 12 misreads `{}` for the options)
+    r.key = req.key;
+    r.session = CopySession(req.session);
+    r.lease_ttl = req.lease_ttl;
+    const bool hot = hot_.Record(req.key) >= options_.mirror_min_rate;
+    Result<Grant> copy = copies_->Acquire(r);
+    if (copy.ok()) {
+      mirror_hits_.fetch_add(1, std::memory_order_relaxed);
+      remote_hits_.fetch_add(1, std::memory_order_relaxed);
+      copy_index_->Touch(req.key);
+      return Tagged(std::move(copy));
+    }
+    if (copy.status().code() != StatusCode::kNotFound) return copy.status();
+    // Fetch (once for every concurrent reader of the key), then read the copy. A copy can go
+    // between the two (evicted, invalidated): fetch once more.
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      Result<ObjectInfo> filled = flight_.Do(
+          req.key, [this, key = req.key, owner, hot] { return FillCopy(key, owner, hot); },
+          options_.fetch_timeout);
+      if (!filled.ok()) {
+        if (filled.status().code() == StatusCode::kNotFound) {
+          remote_misses_.fetch_add(1, std::memory_order_relaxed);
+        } else {
+          fetch_errors_.fetch_add(1, std::memory_order_relaxed);
+        }
+        return filled.status();
+      }
+      copy = copies_->Acquire(r);
+      if (copy.ok() || copy.status().code() != StatusCode::kNotFound) break;
+    }
+    if (copy.ok()) remote_hits_.fetch_add(1, std::memory_order_relaxed);
+    return Tagged(std::move(copy));
+  }
+
+  // Streams `key` from its owner into a copy here, bound for copy_ttl (mirror_ttl when hot).
+  Result<ObjectInfo> FillCopy(const std::string& key, const std::shared_ptr<ClusterNode>& owner,
+                              bool hot) {
+    std::optional<Grant> staging;
+    std::shared_ptr<BlobView> view;
+    auto allocate = [&](const ObjectInfo& info) -> Result<std::span<std::byte>> {
+      CreateOptions c;
+      c.meta = info.meta;
+      Duration ttl = hot ? options_.mirror_ttl : options_.copy_ttl;
+      if (info.expires_unix_ms != 0) {
+        const int64_t left = info.expires_unix_ms - clock_->UnixMillis();
+        if (left <= 0) return NotFound("object '" + key + "' expired");
+        ttl = std::min(ttl, Duration(left));
+      }
+      c.ttl = ttl;
+      c.copy_of_version = info.version;
+      c.copy_created_unix_ms = info.created_unix_ms;
+      PACKICE_ASSIGN_OR_RETURN(Grant g, AcquireCopy({key, LeaseMode::kCreate, info.size, c}));
+      staging = std::move(g);
+      PACKICE_ASSIGN_OR_RETURN(view, staging->blob->OpenView(LeaseMode::kCreate));
+      return view->bytes().first(info.size);
+    };
+    Result<ObjectInfo> fetched = owner->FetchInto(key, allocate);
+    view.reset();
+    if (!fetched.ok()) {
+      if (staging) copies_->Discard(staging->lease).IgnoreError();
+      return fetched.status();
+    }
+    PACKICE_ASSIGN_OR_RETURN(ObjectInfo info, copies_->Seal(staging->lease, fetched->size));
+    copy_index_->Insert(key, info.size).evicted.clear();  // the index has no capacity of its own
+    fetches_.fetch_add(1, std::memory_order_relaxed);
+    fetched_bytes_.fetch_add(info.size, std::memory_order_relaxed);
+    if (hot) mirrored_.fetch_add(1, std::memory_order_relaxed);
+    return info;
+  }
+
+  // A create in the copy memory; when it is full, the least recently used copies make room.
+  Result<Grant> AcquireCopy(const AcquireRequest& req) {
+    for (int attempt = 0;; ++attempt) {
+      Result<Grant> g = copies_->Acquire(req);
+      if (g.ok() || g.status().code() != StatusCode::kOutOfCapacity || attempt == 3) {
+        if (!g.ok() && g.status().code() == StatusCode::kOutOfCapacity) {
+          return OutOfCapacity("no room for a copy of '" + req.key + "' (" +
+                               std::to_string(req.size) + " bytes) from its owner: " +
+                               std::string(g.status().message()));
+        }
+        return g;
+      }
+      std::vector<EvictedEntry> victims = copy_index_->EvictBytes(std::max<uint64_t>(req.size, 1));
+      if (victims.empty()) continue;  // the next attempt reports the failure
+      for (const EvictedEntry& v : victims) copies_->Delete(v.key).IgnoreError();
+      copy_evictions_.fetch_add(victims.size(), std::memory_order_relaxed);
+    }
+  }
+
+  // --- invalidation --------------------------------------------------------------------------
+
+  void QueueInvalidation(std::string key) {
+    // The writer's own copy is stale at once.
+    copies_->Delete(key).IgnoreError();
+    copy_index_->Erase(key);
+    if (CurrentView()->members.empty()) return;
+    {
+      std::lock_guard<std::mutex> lock(inval_mu_.native());
+      if (pending_.size() >= options_.max_pending_invalidations) {
+        invalidations_dropped_.fetch_add(1, std::memory_order_relaxed);
+        return;
+      }
+      pending_.push_back(std::move(key));
+    }
+    inval_cv_.notify_one();
+  }
+
+  // Sends pending invalidations in batches to every other member. A member that cannot be
+  // reached keeps its copies until their TTL.
+  void InvalidateLoop() {
+    constexpr size_t kBatch = 1024;
+    std::unique_lock<std::mutex> lock(inval_mu_.native());
+    while (true) {
+      inval_cv_.wait(lock, [&] { return stopping_ || !pending_.empty(); });
+      if (stopping_) return;
+      std::vector<std::string> batch;
+      while (!pending_.empty() && batch.size() < kBatch) {
+        batch.push_back(std::move(pending_.front()));
+        pending_.pop_front();
+      }
+      sending_ = true;
+      lock.unlock();
+      std::shared_ptr<const View> view = CurrentView();
+      for (const auto& [id, node] : view->nodes) {
+        if (node != nullptr && node->Invalidate(batch).ok()) {
+          invalidations_sent_.fetch_add(batch.size(), std::memory_order_relaxed);
+        }
+      }
+      lock.lock();
+      sending_ = false;
+      if (pending_.empty()) flushed_cv_.notify_all();
+    }
+  }
+
+  const std::shared_ptr<LocalPeer> local_;
+  const ClusterConnector connect_;
+  const ClusterPeerOptions options_;
+  const std::shared_ptr<Clock> clock_;
+  const std::shared_ptr<MemoryPeer> copies_;
+  // The bound copies, least recently used first (for making room in copies_).
+  const std::unique_ptr<Evictor> copy_index_;
+  HotKeyTracker hot_;
+  SingleFlight<ObjectInfo> flight_;
+
+  Mutex view_mu_;
+  std::shared_ptr<const View> view_ ABSL_GUARDED_BY(view_mu_);
+
+  Mutex mu_;
+  absl::flat_hash_map<LeaseId, Staged> staged_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<SessionId, SessionId> copy_sessions_ ABSL_GUARDED_BY(mu_);
+
+  Mutex inval_mu_;
+  std::condition_variable inval_cv_;
+  std::condition_variable flushed_cv_;
+  std::deque<std::string> pending_;  // guarded by inval_mu_
+  bool sending_ = false;             // guarded by inval_mu_
+  bool stopping_ = false;            // guarded by inval_mu_
+  std::thread invalidator_;
+
+  std::atomic<uint64_t> remote_reads_{0}, remote_hits_{0}, remote_misses_{0}, fetches_{0},
+      fetched_bytes_{0}, fetch_errors_{0}, mirror_hits_{0}, mirrored_{0}, copy_evictions_{0},
+      forwarded_writes_{0}, invalidations_sent_{0}, invalidations_dropped_{0},
+      invalidations_received_{0};
+};
+
+// Another node's local peer in this process.
+class InProcessClusterNode final : public ClusterNode {
+ public:
+  InProcessClusterNode(std::shared_ptr<Peer> local, std::weak_ptr<ClusterPeer> cluster)
+      : local_(std::move(local)), cluster_(std::move(cluster)) {}
+
+  Result<ObjectInfo> FetchInto(
+      std::string_view key,
+      const std::function<Result<std::span<std::byte>>(const ObjectInfo&)>& allocate) override {
+    PACKICE_ASSIGN_OR_RETURN(Grant grant,
+                             local_->Acquire({std::string(key), LeaseMode::kRead}));
+    Result<std::span<std::byte>> out = allocate(grant.info);
+    Status s = out.status();
+    if (out.ok()) s = grant.blob->Read(0, *out);
+    local_->Release(grant.lease).IgnoreError();
+    PACKICE_RETURN_IF_ERROR(s);
+    return grant.info;
+  }
+
+  Result<ObjectInfo> Put(std::string_view key, std::span<const std::byte> data,
+                         const CreateOptions& options) override {
+    PACKICE_ASSIGN_OR_RETURN(
+        Grant grant,
+        local_->Acquire({std::string(key), LeaseMode::kCreate, data.size(), options}));
+    if (Status s = grant.blob->Write(0, data); !s.ok()) {
+      local_->Discard(grant.lease).IgnoreError();
+      return s;
+    }
+    return local_->Seal(grant.lease, std::nullopt);
+  }
+
+  Result<ObjectInfo> Stat(std::string_view key) override { return local_->Stat(key); }
+  Result<ListPage> List(const ListOptions& options) override { return local_->List(options); }
+  Status Delete(std::string_view key) override { return local_->Delete(key); }
+  Status Invalidate(std::span<const std::string> keys) override {
+    std::shared_ptr<ClusterPeer> cluster = cluster_.lock();
+    if (cluster == nullptr) return Unavailable("the node is gone");
+    cluster->DropCopies(keys);
+    return Status::Ok();
+  }
+
+ private:
+  std::shared_ptr<Peer> local_;
+  std::weak_ptr<ClusterPeer> cluster_;
+};
+
+}  // namespace
+
+std::shared_ptr<ClusterPeer> ClusterPeer::Create(std::shared_ptr<LocalPeer> local,
+                                                 ClusterConnector connect,
+                                                 ClusterPeerOptions options) {
+  return std::make_shared<ClusterPeerImpl>(std::move(local), std::move(connect),
+                                           std::move(options));
+}
+
+std::shared_ptr<ClusterNode> NewInProcessClusterNode(std::shared_ptr<Peer> local,
+                                                     std::weak_ptr<ClusterPeer> cluster) {
+  return std::make_shared<InProcessClusterNode>(std::move(local), std::move(cluster));
+}
+
+}  // namespace packice
