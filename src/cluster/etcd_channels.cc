@@ -12,10 +12,11 @@ namespace {
 // reconnect backoff grows to two minutes, which would keep a node out of its cluster long after
 // etcd returned; the keepalive pings find a peer that stopped answering without closing the
 // connection (etcd refuses pings more often than every 5 s, its --grpc-keepalive-min-time).
+// GRPC_ARG_MIN_RECONNECT_BACKOFF_MS is also the connect timeout (20 s by default).
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target) {
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 2000);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10'000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 3'000);
@@ -85,12 +86,23 @@ void EtcdChannels::Failed(size_t index) {
   current_.compare_exchange_strong(expected, (index + 1) % channels_.size());
 }
 
+bool EtcdChannels::WaitConnected(const Pick& pick, std::chrono::system_clock::time_point deadline) {
+  return pick.channel->WaitForConnected(deadline);
+}
+
 Status EtcdChannels::Unary(std::string_view what, StatusCode not_found, const UnaryCall& call) {
   Status last;
   for (size_t attempt = 0; attempt < channels_.size(); ++attempt) {
     const Pick pick = Current();
     grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + options_.call_timeout);
+    const auto deadline = std::chrono::system_clock::now() + options_.call_timeout;
+    if (!WaitConnected(pick, deadline)) {
+      last = Unavailable(fmt::format("etcd {} {}: not reachable within {} ms", pick.endpoint, what,
+                                     options_.call_timeout.count()));
+      Failed(pick.index);
+      continue;
+    }
+    ctx.set_deadline(deadline);
     const grpc::Status s = call(pick.channel, &ctx);
     if (s.ok()) return Status::Ok();
     last = FromGrpcStatus(s, what, pick.endpoint, not_found);

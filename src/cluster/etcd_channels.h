@@ -47,6 +47,17 @@ class EtcdChannels {
   // `index` failed: if it is still the current endpoint, the next one becomes current.
   void Failed(size_t index);
   size_t size() const { return channels_.size(); }
+
+  // Waits until the channel of `pick` is connected (true) or `deadline` passed (false). Every
+  // call and stream starts with it, so that an unreachable etcd shows as kUnavailable and not
+  // as a call timeout.
+  //
+  // Why not let the call fail at once on a failed channel (gRPC's default): with the
+  // synchronous API only a thread that waits on the channel polls its sockets. The reconnect
+  // that gRPC starts from its backoff timer while no call waits is never polled, its connect
+  // "times out" although etcd is back, and the channel stays failed for good. Waiting for the
+  // connection polls it.
+  bool WaitConnected(const Pick& pick, std::chrono::system_clock::time_point deadline);
   const EtcdOptions& options() const { return options_; }
 
   // Runs `call` on the current endpoint with a fresh context under call_timeout; on a

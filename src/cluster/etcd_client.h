@@ -123,7 +123,8 @@ class EtcdKeepAlive {
   EtcdKeepAlive(const EtcdKeepAlive&) = delete;
   EtcdKeepAlive& operator=(const EtcdKeepAlive&) = delete;
 
-  // Ends the renewals and joins the thread; `on_lost` is not called afterwards. Idempotent.
+  // Ends the renewals and joins the thread (within the call timeout); `on_lost` is not called
+  // afterwards. Idempotent.
   // REQUIRES: not called from `on_lost`.
   void Stop();
   int64_t lease() const;
@@ -149,7 +150,8 @@ class EtcdWatch {
   EtcdWatch(const EtcdWatch&) = delete;
   EtcdWatch& operator=(const EtcdWatch&) = delete;
 
-  // Ends the watch and joins its thread: when it returns the callback is not running and is not
+  // Ends the watch and joins its thread (within the call timeout): when it returns the callback
+  // is not running and is not
   // called again. Idempotent. REQUIRES: not called from the callback.
   void Stop();
   // True while the watch stream is established (etcd confirmed the watcher).

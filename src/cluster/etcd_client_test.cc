@@ -264,5 +264,18 @@ TEST_F(EtcdClientTest, WatchFromACompactedRevisionListsAgain) {
   EXPECT_EQ(log.events(), std::vector<std::string>{"put /c/c=4"});
 }
 
+TEST_F(EtcdClientTest, TheSameClientWorksAgainAfterALongOutage) {
+  ASSERT_OK(client_->Put("/k", "1").status());
+  etcd_.Stop(SIGKILL);
+  // Long enough for gRPC's reconnect backoff to run several times with no call waiting.
+  const auto until = std::chrono::steady_clock::now() + seconds(3);
+  while (std::chrono::steady_clock::now() < until) {
+    EXPECT_CODE(client_->Get("/k"), kUnavailable);
+    std::this_thread::sleep_for(milliseconds(300));
+  }
+  ASSERT_OK(etcd_.Restart());
+  EXPECT_TRUE(WaitUntil([&] { return client_->Get("/k").ok(); }, seconds(10)));
+}
+
 }  // namespace
 }  // namespace packice::cluster

@@ -21,6 +21,8 @@ namespace packice::cluster {
 
 using SteadyClock = std::chrono::steady_clock;
 
+constexpr std::string_view kMethod = "LeaseKeepAlive";
+
 class EtcdKeepAlive::Impl {
  public:
   Impl(std::shared_ptr<EtcdChannels> channels, const EtcdLease& lease,
@@ -93,6 +95,12 @@ class EtcdKeepAlive::Impl {
   // was answered.
   Status RunStream(bool* answered) {
     const EtcdChannels::Pick pick = channels_->Current();
+    const auto connect_timeout = channels_->options().call_timeout;
+    if (!channels_->WaitConnected(pick, std::chrono::system_clock::now() + connect_timeout)) {
+      channels_->Failed(pick.index);
+      return Unavailable(fmt::format("etcd {} {}: not reachable within {} ms", pick.endpoint,
+                                     kMethod, connect_timeout.count()));
+    }
     grpc::ClientContext ctx;
     {
       std::lock_guard<std::mutex> lock(mu_);

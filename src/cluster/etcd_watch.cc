@@ -15,6 +15,8 @@
 
 namespace packice::cluster {
 
+constexpr std::string_view kMethod = "Watch";
+
 class EtcdWatch::Impl {
  public:
   Impl(std::shared_ptr<EtcdChannels> channels, std::string prefix, int64_t start_revision,
@@ -98,6 +100,12 @@ class EtcdWatch::Impl {
   // start revision (next_revision_ is then 0, so Run lists again).
   Status RunStream(Backoff* backoff) {
     const EtcdChannels::Pick pick = channels_->Current();
+    const auto connect_timeout = channels_->options().call_timeout;
+    if (!channels_->WaitConnected(pick, std::chrono::system_clock::now() + connect_timeout)) {
+      channels_->Failed(pick.index);
+      return Unavailable(fmt::format("etcd {} {}: not reachable within {} ms", pick.endpoint,
+                                     kMethod, connect_timeout.count()));
+    }
     grpc::ClientContext ctx;
     int64_t start;
     {
