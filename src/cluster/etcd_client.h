@@ -158,7 +158,7 @@ class EtcdWatch {
   bool synced() const;
   // The first revision the watch has not delivered yet.
   int64_t next_revision() const;
-  // Times the stream was opened again after it broke or was cancelled.
+  // Times the watch failed (a stream broke or was cancelled, a listing failed) and retried.
   uint64_t reconnects() const;
   // Why the stream last broke (OK if it never did).
   Status last_error() const;
