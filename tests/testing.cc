@@ -1,6 +1,8 @@
 #include "testing.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -14,6 +16,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <string_view>
 #include <thread>
@@ -289,6 +292,147 @@ Status MakeSelfSignedCert(const std::string& dir, std::string* cert, std::string
                       &out);
   if (rc != 0) return Internal("openssl req exited " + std::to_string(rc) + ": " + out);
   return Status();
+}
+
+bool WaitUntil(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
+namespace {
+
+// Whether a TCP port on 127.0.0.1 can be bound now.
+bool PortFree(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  return ok;
+}
+
+// A free port below the kernel's ephemeral range (ip_local_port_range), where neither bind(0)
+// nor an outgoing connection of another process lands. Random, so that tests running in
+// parallel rarely pick the same one (and a clash shows as etcd failing to start).
+int PickFreePort() {
+  int low = 32768;
+  std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range");
+  range >> low;
+  const int top = std::max(low, 12000);
+  static std::mt19937 rng(std::random_device{}());
+  std::uniform_int_distribution<int> dist(10000, top - 1);
+  for (int i = 0; i < 1000; ++i) {
+    const int port = dist(rng);
+    if (PortFree(port)) return port;
+  }
+  return 0;
+}
+
+// GET /health from etcd's client port: true when it answers that it is healthy (it has a
+// leader and serves requests).
+bool EtcdHealthy(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  timeval tv{1, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string reply;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+    const std::string req = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size())) {
+      char buf[1024];
+      ssize_t n;
+      while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) reply.append(buf, static_cast<size_t>(n));
+    }
+  }
+  ::close(fd);
+  return reply.find("\"health\":\"true\"") != std::string::npos;
+}
+
+}  // namespace
+
+std::string EtcdProcess::endpoint() const {
+  return "http://127.0.0.1:" + std::to_string(client_port_);
+}
+
+std::string EtcdProcess::log() const { return ReadFile(dir_.path() + "/etcd.log"); }
+
+Status EtcdProcess::Start() {
+  Status s;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    client_port_ = PickFreePort();
+    do {
+      peer_port_ = PickFreePort();
+    } while (peer_port_ == client_port_);
+    if (client_port_ == 0 || peer_port_ == 0) return Internal("no free port for etcd");
+    std::error_code ec;
+    std::filesystem::remove_all(dir_.path() + "/data", ec);
+    s = Launch();
+    if (s.ok() || s.code() != StatusCode::kUnavailable) return s;
+  }
+  return s;
+}
+
+Status EtcdProcess::Restart() {
+  if (proc_.running()) Stop();
+  return Launch();
+}
+
+Status EtcdProcess::Launch() {
+  const std::string client = endpoint();
+  const std::string peer = "http://127.0.0.1:" + std::to_string(peer_port_);
+  // Short heartbeats and elections: etcd's minimum lease TTL is 1.5 election timeouts, so
+  // these let tests use 1 s leases, and a restarted member elects itself at once.
+  const std::vector<std::string> argv = {
+      "/usr/bin/etcd",
+      "--name",
+      "packice-test",
+      "--data-dir",
+      dir_.path() + "/data",
+      "--listen-client-urls",
+      client,
+      "--advertise-client-urls",
+      client,
+      "--listen-peer-urls",
+      peer,
+      "--initial-advertise-peer-urls",
+      peer,
+      "--initial-cluster",
+      "packice-test=" + peer,
+      "--initial-cluster-state",
+      "new",
+      "--initial-cluster-token",
+      "packice-test-" + std::to_string(getpid()) + "-" + std::to_string(peer_port_),
+      "--heartbeat-interval",
+      "50",
+      "--election-timeout",
+      "500",
+      "--logger",
+      "zap",
+      "--log-level",
+      "warn",
+  };
+  PACKICE_RETURN_IF_ERROR(proc_.Start(argv, dir_.path() + "/etcd.log"));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (EtcdHealthy(client_port_)) return Status::Ok();
+    if (int code = proc_.WaitFor(std::chrono::milliseconds(0)); code != -1) {
+      return Unavailable("etcd exited at start with " + std::to_string(code) + ": " + log());
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  proc_.Stop(SIGKILL);
+  return Timeout("etcd did not become healthy: " + log());
 }
 
 }  // namespace packice::testing

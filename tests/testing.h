@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -178,6 +179,37 @@ class Daemon {
   size_t log_start_ = 0;  // where the latest Start's output begins in the log
   ChildProcess proc_;
 };
+
+// A one-member etcd (/usr/bin/etcd) this test owns: on 127.0.0.1 ports picked free, below the
+// kernel's ephemeral range (so no outgoing connection of another test is given them while etcd
+// is down for a restart), with its data in its own TempDir, and a child process stopped by pid.
+class EtcdProcess {
+ public:
+  // Starts etcd and waits (up to 30 s) until it answers /health. Ports that another process
+  // took in the meantime are given up for new ones (three tries).
+  Status Start();
+  // Stops it with `sig` (SIGTERM: a clean stop; SIGKILL: a crash). Returns as ChildProcess.
+  int Stop(int sig = 15) { return proc_.Stop(sig); }
+  // Starts it again on the same data directory and ports, and waits until it answers.
+  Status Restart();
+  bool running() const { return proc_.running(); }
+  // Its client URL, "http://127.0.0.1:PORT".
+  std::string endpoint() const;
+  int client_port() const { return client_port_; }
+  std::string log() const;  // what it printed
+
+ private:
+  Status Launch();
+
+  TempDir dir_;
+  int client_port_ = 0;
+  int peer_port_ = 0;
+  ChildProcess proc_;
+};
+
+// Polls `condition` every 10 ms until it holds (true) or `timeout` passes (false).
+bool WaitUntil(const std::function<bool()>& condition,
+               std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
 // Runs a program to completion; returns its exit code (128+signal if killed) and fills `out`
 // with stdout+stderr. A program still running after `timeout` is killed with SIGKILL.
