@@ -93,8 +93,10 @@ class SingleFlight {
   //  - kInvalidArgument if the calling thread is itself part of a load of `key` here;
   //  - kInternal if fn threw.
   // `*shared` (if given) is set to whether this caller joined a load another caller started.
+  // `*last` (if given) is set to whether this caller is the last of the load's callers to take
+  // its result (or give up waiting), so that it may clean up what the result points to.
   Result<T> Do(std::string_view key, std::function<Result<T>()> fn,
-               std::chrono::nanoseconds timeout, bool* shared = nullptr);
+               std::chrono::nanoseconds timeout, bool* shared = nullptr, bool* last = nullptr);
 
   // Loads running now.
   size_t running() const {
@@ -122,6 +124,7 @@ class SingleFlight {
     std::condition_variable cv;
     std::optional<Result<T>> result;  // set once, when fn returns
     size_t waiters = 0;               // guarded by SingleFlight::mu_
+    size_t gone = 0;                  // callers that took the result or gave up; guarded by mu
   };
 
   bool InChain(std::string_view key) const {
@@ -147,7 +150,7 @@ class SingleFlight {
 
 template <typename T>
 Result<T> SingleFlight<T>::Do(std::string_view key, std::function<Result<T>()> fn,
-                              std::chrono::nanoseconds timeout, bool* shared) {
+                              std::chrono::nanoseconds timeout, bool* shared, bool* last) {
   if (InChain(key)) {
     return InvalidArgument("the load of '" + std::string(key) + "' waits for itself");
   }
@@ -185,12 +188,22 @@ Result<T> SingleFlight<T>::Do(std::string_view key, std::function<Result<T>()> f
   if (timeout <= std::chrono::nanoseconds::zero()) {
     call->cv.wait(lock, done);
   } else if (!call->cv.wait_for(lock, timeout, done)) {
+    ++call->gone;
+    if (last) *last = false;  // the result, when it comes, is not this caller's to clean up
     return Timeout(
         "the load of '" + std::string(key) + "' took longer than " +
         std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count()) +
         " ms");
   }
-  return *call->result;
+  Result<T> out = *call->result;
+  const size_t gone = ++call->gone;
+  lock.unlock();
+  if (last) {
+    // With the result set the call has left the table: no caller joins it any more.
+    std::lock_guard<std::mutex> table(mu_);
+    *last = gone == call->waiters;
+  }
+  return out;
 }
 
 template <typename T>

@@ -29,6 +29,20 @@ struct View {
   std::vector<ClusterMember> members;  // the other members
 };
 
+// A copy fetched for the readers of one fetch, and where it is bound. A copy that is no mirror
+// is unbound by the last of those readers once it has its lease, or failing that (every reader
+// gave up waiting) when the fetch's result is dropped: its bytes live on with the leases.
+struct FetchedCopy {
+  FetchedCopy(std::shared_ptr<MemoryPeer> copies, std::string bound_key, bool mirror)
+      : copies(std::move(copies)), bound_key(std::move(bound_key)), mirror(mirror) {}
+  ~FetchedCopy() {
+    if (!mirror) copies->Delete(bound_key).IgnoreError();
+  }
+  std::shared_ptr<MemoryPeer> copies;
+  std::string bound_key;
+  bool mirror;
+};
+
 // A create of another node's key, written here until Seal streams it to the owner.
 struct Staged {
   std::shared_ptr<ClusterNode> owner;
@@ -112,9 +126,9 @@ class ClusterPeerImpl final : public ClusterPeer {
     }
     // The owner's seal is the one that counts: stream the bytes there, then drop them here.
     if (size && *size > staged->blob->size()) {  // refused: the lease stays live
-      Status refused = InvalidArgument("seal size " + std::to_string(*size) +
-                                       " exceeds the allocated " +
-                                       std::to_string(staged->blob->size()) + " bytes");
+      Status refused =
+          InvalidArgument("seal size " + std::to_string(*size) + " exceeds the allocated " +
+                          std::to_string(staged->blob->size()) + " bytes");
       PutBackStaged(lease, *std::move(staged));
       return refused;
     }
@@ -188,13 +202,12 @@ class ClusterPeerImpl final : public ClusterPeer {
     }
     std::sort(out.objects.begin(), out.objects.end(),
               [](const ObjectInfo& a, const ObjectInfo& b) { return a.key < b.key; });
-    out.objects.erase(std::unique(out.objects.begin(), out.objects.end(),
-                                  [](const ObjectInfo& a, const ObjectInfo& b) {
-                                    return a.key == b.key;
-                                  }),
-                      out.objects.end());
-    const size_t limit = std::min<uint32_t>(options.limit == 0 ? 1000 : options.limit,
-                                            kMaxListLimit);
+    out.objects.erase(
+        std::unique(out.objects.begin(), out.objects.end(),
+                    [](const ObjectInfo& a, const ObjectInfo& b) { return a.key == b.key; }),
+        out.objects.end());
+    const size_t limit =
+        std::min<uint32_t>(options.limit == 0 ? 1000 : options.limit, kMaxListLimit);
     out.truncated = cutoff.has_value() || out.objects.size() > limit;
     if (out.objects.size() > limit) out.objects.resize(limit);
     return out;
@@ -214,7 +227,12 @@ class ClusterPeerImpl final : public ClusterPeer {
     return s;
   }
 
-  SessionId OpenSession() override { return local_->OpenSession(); }
+  SessionId OpenSession() override {
+    const SessionId session = local_->OpenSession();
+    MutexLock lock(&mu_);
+    copy_sessions_[session] = 0;  // its copies' session opens at its first remote read
+    return session;
+  }
 
   void CloseSession(SessionId session) override {
     local_->CloseSession(session);
@@ -226,7 +244,7 @@ class ClusterPeerImpl final : public ClusterPeer {
       copy_session = it->second;
       copy_sessions_.erase(it);
     }
-    copies_->CloseSession(copy_session);
+    if (copy_session != 0) copies_->CloseSession(copy_session);
   }
 
   // --- LocalPeer -----------------------------------------------------------------------------
@@ -234,10 +252,11 @@ class ClusterPeerImpl final : public ClusterPeer {
   Stats GetStats() override {
     Stats s = local_->GetStats();
     const Stats c = copies_->GetStats();
+    // Copies count as memory the node uses (mirrors, and what readers of copies hold); they
+    // are not this node's objects.
     s.creating += c.creating;
     s.leases += c.leases;
     s.used_bytes += c.used_bytes;
-    s.pooled_bytes += c.pooled_bytes;
     s.hits += remote_hits_.load(std::memory_order_relaxed);
     s.misses += remote_misses_.load(std::memory_order_relaxed);
     s.evictions += copy_evictions_.load(std::memory_order_relaxed);
@@ -351,11 +370,15 @@ class ClusterPeerImpl final : public ClusterPeer {
     staged_.erase(lease);
   }
 
-  SessionId CopySession(SessionId session) {
-    if (session == 0) return 0;
+  // The copies' session of `session`. Errors: kInvalidArgument (not an open session).
+  Result<SessionId> CopySession(SessionId session) {
+    if (session == 0) return SessionId{0};
     MutexLock lock(&mu_);
-    auto [it, added] = copy_sessions_.try_emplace(session, 0);
-    if (added) it->second = copies_->OpenSession();
+    auto it = copy_sessions_.find(session);
+    if (it == copy_sessions_.end()) {
+      return InvalidArgument("unknown session " + std::to_string(session));
+    }
+    if (it->second == 0) it->second = copies_->OpenSession();
     return it->second;
   }
 
@@ -368,7 +391,7 @@ class ClusterPeerImpl final : public ClusterPeer {
     remote_reads_.fetch_add(1, std::memory_order_relaxed);
     AcquireRequest r;  // (not brace-initialised: GCC 12 misreads `{}` for the options)
     r.key = req.key;
-    r.session = CopySession(req.session);
+    PACKICE_ASSIGN_OR_RETURN(r.session, CopySession(req.session));
     r.lease_ttl = req.lease_ttl;
     const bool hot = hot_.Record(req.key) >= options_.mirror_min_rate;
     Result<Grant> copy = copies_->Acquire(r);
@@ -379,12 +402,14 @@ class ClusterPeerImpl final : public ClusterPeer {
       return Tagged(std::move(copy));
     }
     if (copy.status().code() != StatusCode::kNotFound) return copy.status();
-    // Fetch (once for every concurrent reader of the key), then read the copy. A copy can go
+    // Fetch (once for every concurrent reader of the key), then read the copy. A mirror can go
     // between the two (evicted, invalidated): fetch once more.
+    bool last = false;
+    std::shared_ptr<FetchedCopy> fetched;
     for (int attempt = 0; attempt < 2; ++attempt) {
-      Result<ObjectInfo> filled = flight_.Do(
+      Result<std::shared_ptr<FetchedCopy>> filled = flight_.Do(
           req.key, [this, key = req.key, owner, hot] { return FillCopy(key, owner, hot); },
-          options_.fetch_timeout);
+          options_.fetch_timeout, nullptr, &last);
       if (!filled.ok()) {
         if (filled.status().code() == StatusCode::kNotFound) {
           remote_misses_.fetch_add(1, std::memory_order_relaxed);
@@ -393,16 +418,28 @@ class ClusterPeerImpl final : public ClusterPeer {
         }
         return filled.status();
       }
+      fetched = *std::move(filled);
+      r.key = fetched->bound_key;
       copy = copies_->Acquire(r);
       if (copy.ok() || copy.status().code() != StatusCode::kNotFound) break;
     }
-    if (copy.ok()) remote_hits_.fetch_add(1, std::memory_order_relaxed);
+    // The last reader of a fetch unbinds its copy (earlier ones hold leases by now, or find it
+    // gone in a rare race and fetch again); the bytes stay with the leases.
+    if (last && !fetched->mirror) copies_->Delete(fetched->bound_key).IgnoreError();
+    if (!copy.ok()) return copy.status();
+    remote_hits_.fetch_add(1, std::memory_order_relaxed);
+    copy->info.key = req.key;  // a fetched copy is bound under a key of its own
     return Tagged(std::move(copy));
   }
 
-  // Streams `key` from its owner into a copy here, bound for copy_ttl (mirror_ttl when hot).
-  Result<ObjectInfo> FillCopy(const std::string& key, const std::shared_ptr<ClusterNode>& owner,
-                              bool hot) {
+  // Streams `key` from its owner into a copy here. A hot key's copy is a mirror, bound under
+  // the key for mirror_ttl; any other is bound under a key of its own until the readers that
+  // waited for it have their leases.
+  Result<std::shared_ptr<FetchedCopy>> FillCopy(const std::string& key,
+                                                const std::shared_ptr<ClusterNode>& owner,
+                                                bool hot) {
+    const std::string bound_key =
+        hot ? key : "~fetch/" + std::to_string(next_fetch_.fetch_add(1, std::memory_order_relaxed));
     std::optional<Grant> staging;
     std::shared_ptr<BlobView> view;
     auto allocate = [&](const ObjectInfo& info) -> Result<std::span<std::byte>> {
@@ -417,7 +454,7 @@ class ClusterPeerImpl final : public ClusterPeer {
       c.ttl = ttl;
       c.copy_of_version = info.version;
       c.copy_created_unix_ms = info.created_unix_ms;
-      PACKICE_ASSIGN_OR_RETURN(Grant g, AcquireCopy({key, LeaseMode::kCreate, info.size, c}));
+      PACKICE_ASSIGN_OR_RETURN(Grant g, AcquireCopy({bound_key, LeaseMode::kCreate, info.size, c}));
       staging = std::move(g);
       PACKICE_ASSIGN_OR_RETURN(view, staging->blob->OpenView(LeaseMode::kCreate));
       return view->bytes().first(info.size);
@@ -429,11 +466,13 @@ class ClusterPeerImpl final : public ClusterPeer {
       return fetched.status();
     }
     PACKICE_ASSIGN_OR_RETURN(ObjectInfo info, copies_->Seal(staging->lease, fetched->size));
-    copy_index_->Insert(key, info.size).evicted.clear();  // the index has no capacity of its own
     fetches_.fetch_add(1, std::memory_order_relaxed);
     fetched_bytes_.fetch_add(info.size, std::memory_order_relaxed);
-    if (hot) mirrored_.fetch_add(1, std::memory_order_relaxed);
-    return info;
+    if (hot) {
+      copy_index_->Insert(key, info.size).evicted.clear();  // the index has no capacity itself
+      mirrored_.fetch_add(1, std::memory_order_relaxed);
+    }
+    return std::make_shared<FetchedCopy>(copies_, bound_key, hot);
   }
 
   // A create in the copy memory; when it is full, the least recently used copies make room.
@@ -443,8 +482,8 @@ class ClusterPeerImpl final : public ClusterPeer {
       if (g.ok() || g.status().code() != StatusCode::kOutOfCapacity || attempt == 3) {
         if (!g.ok() && g.status().code() == StatusCode::kOutOfCapacity) {
           return OutOfCapacity("no room for a copy of '" + req.key + "' (" +
-                               std::to_string(req.size) + " bytes) from its owner: " +
-                               std::string(g.status().message()));
+                               std::to_string(req.size) +
+                               " bytes) from its owner: " + std::string(g.status().message()));
         }
         return g;
       }
@@ -508,7 +547,8 @@ class ClusterPeerImpl final : public ClusterPeer {
   // The bound copies, least recently used first (for making room in copies_).
   const std::unique_ptr<Evictor> copy_index_;
   HotKeyTracker hot_;
-  SingleFlight<ObjectInfo> flight_;
+  SingleFlight<std::shared_ptr<FetchedCopy>> flight_;
+  std::atomic<uint64_t> next_fetch_{1};
 
   Mutex view_mu_;
   std::shared_ptr<const View> view_ ABSL_GUARDED_BY(view_mu_);
@@ -540,8 +580,7 @@ class InProcessClusterNode final : public ClusterNode {
   Result<ObjectInfo> FetchInto(
       std::string_view key,
       const std::function<Result<std::span<std::byte>>(const ObjectInfo&)>& allocate) override {
-    PACKICE_ASSIGN_OR_RETURN(Grant grant,
-                             local_->Acquire({std::string(key), LeaseMode::kRead}));
+    PACKICE_ASSIGN_OR_RETURN(Grant grant, local_->Acquire({std::string(key), LeaseMode::kRead}));
     Result<std::span<std::byte>> out = allocate(grant.info);
     Status s = out.status();
     if (out.ok()) s = grant.blob->Read(0, *out);
@@ -553,8 +592,7 @@ class InProcessClusterNode final : public ClusterNode {
   Result<ObjectInfo> Put(std::string_view key, std::span<const std::byte> data,
                          const CreateOptions& options) override {
     PACKICE_ASSIGN_OR_RETURN(
-        Grant grant,
-        local_->Acquire({std::string(key), LeaseMode::kCreate, data.size(), options}));
+        Grant grant, local_->Acquire({std::string(key), LeaseMode::kCreate, data.size(), options}));
     if (Status s = grant.blob->Write(0, data); !s.ok()) {
       local_->Discard(grant.lease).IgnoreError();
       return s;

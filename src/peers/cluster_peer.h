@@ -94,14 +94,14 @@ class ClusterPeer : public LocalPeer {
   struct ClusterStats {
     uint64_t members = 0;  // on the ring, this node included
     uint64_t ring_epoch = 0;
-    uint64_t remote_reads = 0;       // reads of other nodes' keys
-    uint64_t fetches = 0;            // objects streamed from owners
+    uint64_t remote_reads = 0;  // reads of other nodes' keys
+    uint64_t fetches = 0;       // objects streamed from owners
     uint64_t fetched_bytes = 0;
     uint64_t fetch_errors = 0;
-    uint64_t mirror_hits = 0;        // remote reads served by a copy here
-    uint64_t mirrored = 0;           // fetches kept as mirrors (hot keys)
+    uint64_t mirror_hits = 0;  // remote reads served by a copy here
+    uint64_t mirrored = 0;     // fetches kept as mirrors (hot keys)
     uint64_t copy_evictions = 0;
-    uint64_t forwarded_writes = 0;   // creates sealed on, and deletes sent to, the owner
+    uint64_t forwarded_writes = 0;  // creates sealed on, and deletes sent to, the owner
     uint64_t invalidations_sent = 0;
     uint64_t invalidations_dropped = 0;
     uint64_t invalidations_received = 0;

@@ -13,8 +13,8 @@ Result<std::shared_ptr<FilePeer>> FilePeer::Open(FilePeerOptions options) {
   std::shared_ptr<VersionSequence> versions = options.versions;
   if (!versions) {
     // After the store took the directory's lock: one process writes the mark.
-    PACKICE_ASSIGN_OR_RETURN(versions, VersionSequence::OpenDurable(options.dir + "/VERSION",
-                                                                   1u << 16, options.env));
+    PACKICE_ASSIGN_OR_RETURN(
+        versions, VersionSequence::OpenDurable(options.dir + "/VERSION", 1u << 16, options.env));
   }
   auto peer = std::make_shared<StorePeer<FilePeer>>(
       std::move(store),
