@@ -23,6 +23,7 @@ constexpr LeaseId kCopyBit = LeaseId{1} << 63;
 
 // The membership as one immutable value, swapped whole on a change.
 struct View {
+  std::string self;  // this node's id
   Ring ring;
   // The other members' connections (nullptr: the member's address could not be used).
   absl::flat_hash_map<std::string, std::shared_ptr<ClusterNode>> nodes;
@@ -62,7 +63,8 @@ class ClusterPeerImpl final : public ClusterPeer {
         copies_(MakeCopies(options_, clock_)),
         copy_index_(NewEvictor(EvictionKind::kLru, EvictionOptions{})),
         hot_(clock_, options_.rate_window),
-        view_(std::make_shared<View>(View{Ring({options_.self_id}, options_.vnodes), {}, {}})) {
+        view_(std::make_shared<View>(
+            View{options_.self_id, Ring({options_.self_id}, options_.vnodes), {}, {}})) {
     invalidator_ = std::thread([this] { InvalidateLoop(); });
   }
 
@@ -78,11 +80,25 @@ class ClusterPeerImpl final : public ClusterPeer {
   // --- membership ----------------------------------------------------------------------------
 
   void SetMembers(const std::vector<ClusterMember>& members) override {
+    MutexLock change(&change_mu_);  // one change at a time: each builds on the last
+    Rebuild(CurrentView()->self, members);
+  }
+
+  void SetSelf(const std::string& id) override {
+    MutexLock change(&change_mu_);
+    std::shared_ptr<const View> old = CurrentView();
+    Rebuild(id, old->members);
+  }
+
+  // The view of `members` with this node as `self`, reusing the connections of the last view.
+  void Rebuild(const std::string& self, const std::vector<ClusterMember>& members)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(change_mu_) {
     std::shared_ptr<const View> old = CurrentView();
     auto next = std::make_shared<View>();
-    std::vector<std::string> ids{options_.self_id};
+    next->self = self;
+    std::vector<std::string> ids{self};
     for (const ClusterMember& m : members) {
-      if (m.id == options_.self_id || next->nodes.contains(m.id)) continue;
+      if (m.id == self || next->nodes.contains(m.id)) continue;
       ids.push_back(m.id);
       next->members.push_back(m);
       std::shared_ptr<ClusterNode> node;
@@ -101,7 +117,7 @@ class ClusterPeerImpl final : public ClusterPeer {
 
   std::string OwnerOf(std::string_view key) override {
     std::shared_ptr<const View> view = CurrentView();
-    return std::string(view->ring.Owner(key).value_or(options_.self_id));
+    return std::string(view->ring.Owner(key).value_or(view->self));
   }
 
   uint64_t ring_epoch() override { return CurrentView()->ring.fingerprint(); }
@@ -331,7 +347,7 @@ class ClusterPeerImpl final : public ClusterPeer {
   // The owner of `key` when it is another node; nullptr when it is this one.
   Result<std::shared_ptr<ClusterNode>> Route(const View& view, std::string_view key) const {
     std::optional<std::string_view> owner = view.ring.Owner(key);
-    if (!owner || *owner == options_.self_id) return std::shared_ptr<ClusterNode>();
+    if (!owner || *owner == view.self) return std::shared_ptr<ClusterNode>();
     auto it = view.nodes.find(std::string(*owner));
     if (it == view.nodes.end() || it->second == nullptr) {
       return Unavailable("the owner of '" + std::string(key) + "', cluster member " +
@@ -454,7 +470,8 @@ class ClusterPeerImpl final : public ClusterPeer {
       c.ttl = ttl;
       c.copy_of_version = info.version;
       c.copy_created_unix_ms = info.created_unix_ms;
-      PACKICE_ASSIGN_OR_RETURN(Grant g, AcquireCopy({bound_key, LeaseMode::kCreate, info.size, c}));
+      PACKICE_ASSIGN_OR_RETURN(Grant g,
+                               AcquireCopy(key, {bound_key, LeaseMode::kCreate, info.size, c}));
       staging = std::move(g);
       PACKICE_ASSIGN_OR_RETURN(view, staging->blob->OpenView(LeaseMode::kCreate));
       return view->bytes().first(info.size);
@@ -476,13 +493,12 @@ class ClusterPeerImpl final : public ClusterPeer {
   }
 
   // A create in the copy memory; when it is full, the least recently used copies make room.
-  Result<Grant> AcquireCopy(const AcquireRequest& req) {
+  Result<Grant> AcquireCopy(const std::string& key, const AcquireRequest& req) {
     for (int attempt = 0;; ++attempt) {
       Result<Grant> g = copies_->Acquire(req);
       if (g.ok() || g.status().code() != StatusCode::kOutOfCapacity || attempt == 3) {
         if (!g.ok() && g.status().code() == StatusCode::kOutOfCapacity) {
-          return OutOfCapacity("no room for a copy of '" + req.key + "' (" +
-                               std::to_string(req.size) +
+          return OutOfCapacity("no room for a copy of '" + key + "' (" + std::to_string(req.size) +
                                " bytes) from its owner: " + std::string(g.status().message()));
         }
         return g;
@@ -550,6 +566,7 @@ class ClusterPeerImpl final : public ClusterPeer {
   SingleFlight<std::shared_ptr<FetchedCopy>> flight_;
   std::atomic<uint64_t> next_fetch_{1};
 
+  Mutex change_mu_;  // serialises membership changes
   Mutex view_mu_;
   std::shared_ptr<const View> view_ ABSL_GUARDED_BY(view_mu_);
 

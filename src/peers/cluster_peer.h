@@ -115,6 +115,8 @@ class ClusterPeer : public LocalPeer {
 
   // The ring becomes `members` plus this node. Connections to members that stay are kept.
   virtual void SetMembers(const std::vector<ClusterMember>& members) = 0;
+  // This node's id becomes `id` (packiced learns it once its gRPC port is bound).
+  virtual void SetSelf(const std::string& id) = 0;
   // The id of the node that owns `key`.
   virtual std::string OwnerOf(std::string_view key) = 0;
   virtual uint64_t ring_epoch() = 0;

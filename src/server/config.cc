@@ -339,6 +339,28 @@ const Key kSchema[] = {
      }},
     {"grpc.max_threads",
      [](const Field& f, Loaded& c) { return f.Integer(1, 4096, &c.options.grpc.max_threads); }},
+    {"cluster.name", [](const Field& f, Loaded& c) { return f.String(&c.options.cluster.name); }},
+    {"cluster.etcd", [](const Field& f, Loaded& c) { return f.String(&c.options.cluster.etcd); }},
+    {"cluster.advertise",
+     [](const Field& f, Loaded& c) {
+       PACKICE_RETURN_IF_ERROR(f.String(&c.options.cluster.advertise));
+       return CheckListen(f, c.options.cluster.advertise);
+     }},
+    {"cluster.node_id",
+     [](const Field& f, Loaded& c) { return f.String(&c.options.cluster.node_id); }},
+    {"cluster.lease_ttl",
+     [](const Field& f, Loaded& c) {
+       Duration d{0};
+       PACKICE_RETURN_IF_ERROR(f.Dur(true, &d));
+       c.options.cluster.lease_ttl = std::chrono::ceil<std::chrono::seconds>(d);
+       return Status::Ok();
+     }},
+    {"cluster.copy_capacity",
+     [](const Field& f, Loaded& c) {
+       return f.Bytes(1, kNoMax, &c.options.cluster.copy_capacity_bytes);
+     }},
+    {"cluster.mirror_ttl",
+     [](const Field& f, Loaded& c) { return f.Dur(true, &c.options.cluster.mirror_ttl); }},
 };
 
 bool Before(const toml::source_position& a, const toml::source_position& b) {

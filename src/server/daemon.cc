@@ -15,7 +15,9 @@
 #include "core/metrics.h"
 #include "packice/client.h"
 #include "packice/version_sequence.h"
+#include "server/node_cluster.h"
 #include "server/node_metrics.h"
+#include "transport/grpc/cluster_service.h"
 #include "transport/grpc/object_service.h"
 
 namespace packice {
@@ -145,7 +147,19 @@ int RunDaemon(const DaemonOptions& options) {
                   made.status().ToString());
     return 1;
   }
-  std::shared_ptr<LocalPeer> peer = *made;
+  std::shared_ptr<LocalPeer> local = *made;
+  // What the node serves: its local peer, or in a cluster the ClusterPeer over it.
+  std::shared_ptr<LocalPeer> peer = local;
+  std::unique_ptr<NodeCluster> cluster;
+  if (!options.cluster.name.empty()) {
+    auto c = NodeCluster::Create(options, local);
+    if (!c.ok()) {
+      spdlog::error("event=start_failed part=cluster error=\"{}\"", c.status().ToString());
+      return 1;
+    }
+    cluster = *std::move(c);
+    peer = cluster->peer();
+  }
 
   UdsServerOptions uds;
   uds.path = options.socket_path.empty() ? DefaultSocketPath() : options.socket_path;
@@ -157,7 +171,8 @@ int RunDaemon(const DaemonOptions& options) {
   }
 
   auto metrics = std::make_shared<MetricsRegistry>();
-  RegisterPeerMetrics(*metrics, peer);
+  RegisterPeerMetrics(*metrics, local);
+  if (cluster) cluster->RegisterMetrics(*metrics);
   std::unique_ptr<HttpServer> http;
   std::string http_url = "-";
   if (!options.http.listen.empty()) {
@@ -183,7 +198,12 @@ int RunDaemon(const DaemonOptions& options) {
     rpc::ObjectServiceOptions objects;
     objects.bearer_token = options.http.bearer_token;
     objects.inline_max_bytes = options.limits.inline_max_bytes;
+    objects.forwarded_peer = local;  // what other nodes forward is this node's own
     grpc->AddService(std::make_shared<rpc::ObjectService>(peer, objects));
+    if (cluster) {
+      grpc->AddService(
+          std::make_shared<rpc::ClusterService>(cluster->peer(), options.http.bearer_token));
+    }
     if (Status s = grpc->Start(); !s.ok()) {
       spdlog::error("event=start_failed transport=grpc error=\"{}\"", s.ToString());
       return 1;
@@ -195,6 +215,16 @@ int RunDaemon(const DaemonOptions& options) {
         std::string(tls ? "grpcs://" : "grpc://") + host + ":" + std::to_string(grpc->port());
   }
 
+  std::string cluster_log = "-";
+  if (cluster) {
+    if (Status s = cluster->Join(grpc->port(), http_url); !s.ok()) {
+      spdlog::error("event=start_failed part=cluster error=\"{}\"", s.ToString());
+      return 1;
+    }
+    cluster_log = options.cluster.name + " node_id=" + cluster->node_id() +
+                  " advertise=" + cluster->advertise();
+  }
+
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
@@ -203,11 +233,12 @@ int RunDaemon(const DaemonOptions& options) {
   });
 
   spdlog::info(
-      "event=ready pid={} url=uds://{} http_url={} grpc_url={} auth={} store={} "
+      "event=ready pid={} url=uds://{} http_url={} grpc_url={} cluster={} auth={} store={} "
       "memory_capacity_bytes={} data_dir={} disk_capacity_bytes={} write_through={} "
       "io_threads={}",
-      getpid(), uds.path, http_url, grpc_url, options.http.bearer_token.empty() ? "none" : "bearer",
-      options.store, options.memory.capacity_bytes,
+      getpid(), uds.path, http_url, grpc_url, cluster_log,
+      options.http.bearer_token.empty() ? "none" : "bearer", options.store,
+      options.memory.capacity_bytes,
       options.store == "memory" ? "-"
                                 : (options.disk.dir.empty() ? DefaultDataDir() : options.disk.dir),
       options.store == "memory" ? 0 : options.disk.capacity_bytes,
@@ -216,12 +247,13 @@ int RunDaemon(const DaemonOptions& options) {
   for (unsigned i = 1; i < options.io_threads; ++i) threads.emplace_back([&io] { io.run(); });
   io.run();
   for (auto& t : threads) t.join();
+  if (cluster) cluster->Leave();  // the others stop sending this node keys at once
   server.Stop();  // stops accepting and removes the socket; connections close with `io`
   if (http) http->Stop();
   if (grpc) grpc->Stop();  // cancels open streams; their sessions close
   signals.clear();
-  PersistBeforeStop(*peer);
-  LocalPeer::Stats st = peer->GetStats();
+  PersistBeforeStop(*local);
+  LocalPeer::Stats st = local->GetStats();
   spdlog::info("event=stopped objects={} used_bytes={}", st.objects, st.used_bytes);
   return 0;
 }

@@ -14,6 +14,24 @@
 
 namespace packice {
 
+// packiced --cluster: the node joins a cluster whose members find each other in etcd
+// (docs/cluster.md). Needs the gRPC port: nodes talk to each other there.
+struct ClusterOptions {
+  std::string name;  // empty: the node stands alone
+  std::string etcd;  // "http://host:port[,http://host:port...]"
+  // host:port other nodes reach this node's gRPC port at; empty: the --grpc host and the bound
+  // port (which must then not be a wildcard address).
+  std::string advertise;
+  // Empty: the id kept in the data directory's NODE_ID (made at the first start), or with
+  // --store memory the advertised address.
+  std::string node_id;
+  std::chrono::seconds lease_ttl{10};
+  // Shared memory for copies of other nodes' objects; 0: a quarter of the memory capacity.
+  uint64_t copy_capacity_bytes = 0;
+  Duration mirror_ttl{10'000};
+  double mirror_min_rate = 20;
+};
+
 struct DaemonOptions {
   std::string socket_path;  // empty: DefaultSocketPath()
   // "tiered" (memory in front of disk), "memory" (a cache: nothing survives a restart),
@@ -29,6 +47,7 @@ struct DaemonOptions {
   // grpc.listen empty: no gRPC port. The port takes the HTTP listener's token and TLS files
   // (http.bearer_token, http.tls_cert_file, http.tls_key_file): one node, one identity.
   GrpcServerOptions grpc;
+  ClusterOptions cluster;
   // One thread serves best on a 2-core machine (docs/benchmarks.md); more cores, more threads.
   unsigned io_threads = 1;
   std::string log_level = "info";

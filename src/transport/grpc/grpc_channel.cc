@@ -246,6 +246,7 @@ class GrpcChannelImpl final : public GrpcChannel {
       ctx->AddMetadata(rpc::kAuthorizationKey, "Bearer " + options_.bearer_token);
     }
     if (session != 0) ctx->AddMetadata(rpc::kSessionKey, std::to_string(session));
+    if (options_.forwarded) ctx->AddMetadata(rpc::kForwardedKey, "1");
     if (unary) ctx->set_deadline(std::chrono::system_clock::now() + options_.call_timeout);
   }
 
@@ -375,8 +376,8 @@ class GrpcChannelImpl final : public GrpcChannel {
 
 }  // namespace
 
-Result<std::shared_ptr<GrpcChannel>> NewGrpcChannel(const std::string& target,
-                                                    const GrpcChannelOptions& options) {
+Result<std::shared_ptr<::grpc::Channel>> DialGrpc(const std::string& target,
+                                                  const GrpcChannelOptions& options) {
   if (target.empty() || target.find_first_of("/?# ") != std::string::npos ||
       target.rfind(':') == std::string::npos) {
     return InvalidArgument("bad gRPC target '" + target + "': expected host:port");
@@ -417,8 +418,18 @@ Result<std::shared_ptr<GrpcChannel>> NewGrpcChannel(const std::string& target,
       return Unavailable("timed out connecting to " + target);
     }
   }
-  return std::shared_ptr<GrpcChannel>(
-      std::make_shared<GrpcChannelImpl>(std::move(channel), options));
+  return channel;
+}
+
+std::shared_ptr<GrpcChannel> NewGrpcChannel(std::shared_ptr<::grpc::Channel> channel,
+                                            const GrpcChannelOptions& options) {
+  return std::make_shared<GrpcChannelImpl>(std::move(channel), options);
+}
+
+Result<std::shared_ptr<GrpcChannel>> NewGrpcChannel(const std::string& target,
+                                                    const GrpcChannelOptions& options) {
+  PACKICE_ASSIGN_OR_RETURN(std::shared_ptr<::grpc::Channel> channel, DialGrpc(target, options));
+  return NewGrpcChannel(std::move(channel), options);
 }
 
 }  // namespace packice

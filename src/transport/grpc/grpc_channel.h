@@ -25,6 +25,10 @@
 #include "packice/types.h"
 #include "transport/channel.h"
 
+namespace grpc {
+class Channel;
+}  // namespace grpc
+
 namespace packice {
 
 struct GrpcChannelOptions {
@@ -38,6 +42,9 @@ struct GrpcChannelOptions {
   std::chrono::milliseconds connect_timeout{10'000};
   // Deadline of each unary call (not of streams, which carry objects of any size).
   std::chrono::milliseconds call_timeout{30'000};
+  // Node to node: the calls are marked "packice-forwarded", so that the node answers them from
+  // its local peer and never forwards them again (peers/cluster_peer.h).
+  bool forwarded = false;
 };
 
 // A Channel with one more call: a streamed get into memory the caller provides.
@@ -55,6 +62,15 @@ class GrpcChannel : public Channel {
 // unreadable CA file), kUnavailable (no node answers within connect_timeout).
 Result<std::shared_ptr<GrpcChannel>> NewGrpcChannel(const std::string& target,
                                                     const GrpcChannelOptions& options);
+
+// The connection under a GrpcChannel, for the node's other services (cluster, groups): the
+// credentials, limits and keepalive of `options`, connected within connect_timeout. Errors as
+// NewGrpcChannel's.
+Result<std::shared_ptr<::grpc::Channel>> DialGrpc(const std::string& target,
+                                                  const GrpcChannelOptions& options);
+// A GrpcChannel over a connection DialGrpc made.
+std::shared_ptr<GrpcChannel> NewGrpcChannel(std::shared_ptr<::grpc::Channel> channel,
+                                            const GrpcChannelOptions& options);
 
 }  // namespace packice
 

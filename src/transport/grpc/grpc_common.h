@@ -20,6 +20,9 @@ namespace packice::rpc {
 inline constexpr char kErrorKey[] = "packice-error";
 // Request metadata: the session a call's leases belong to (decimal; see objects.proto).
 inline constexpr char kSessionKey[] = "packice-session";
+// Request metadata: a call one node of a cluster forwards to another ("1"): served from the
+// receiver's local peer, never forwarded again.
+inline constexpr char kForwardedKey[] = "packice-forwarded";
 // Request metadata: "Bearer <token>" when the node requires a token.
 inline constexpr char kAuthorizationKey[] = "authorization";
 

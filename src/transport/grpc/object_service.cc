@@ -119,6 +119,13 @@ ObjectService::~ObjectService() {
   for (SessionId id : open) CloseSession(id);
 }
 
+Peer& ObjectService::PeerFor(const ::grpc::ServerContextBase& context) const {
+  if (options_.forwarded_peer != nullptr && !ClientMetadata(context, kForwardedKey).empty()) {
+    return *options_.forwarded_peer;
+  }
+  return *peer_;
+}
+
 size_t ObjectService::session_count() const {
   MutexLock lock(&mu_);
   return sessions_.size();
@@ -311,9 +318,10 @@ Status ObjectService::EndLease(::grpc::ServerContext* context, LeaseId lease, bo
     if (!reader->Read(&chunk)) return InvalidArgument("a put stream names its key first");
     PACKICE_ASSIGN_OR_RETURN(CreateOptions create, FromWire(chunk.options()));
     AcquireRequest acq{chunk.key(), LeaseMode::kCreate, chunk.size(), std::move(create)};
-    PACKICE_ASSIGN_OR_RETURN(packice::Grant grant, peer_->Acquire(acq));
+    Peer& peer = PeerFor(*context);
+    PACKICE_ASSIGN_OR_RETURN(packice::Grant grant, peer.Acquire(acq));
     const auto fail = [&](Status s) {
-      peer_->Discard(grant.lease).IgnoreError();
+      peer.Discard(grant.lease).IgnoreError();
       return s;
     };
     BlobFiller filler(*grant.blob, chunk.size());
@@ -326,7 +334,7 @@ Status ObjectService::EndLease(::grpc::ServerContext* context, LeaseId lease, bo
       return fail(InvalidArgument("the put announced " + std::to_string(grant.info.size) +
                                   " bytes and sent " + std::to_string(filler.written())));
     }
-    PACKICE_ASSIGN_OR_RETURN(ObjectInfo info, peer_->Seal(grant.lease, std::nullopt));
+    PACKICE_ASSIGN_OR_RETURN(ObjectInfo info, peer.Seal(grant.lease, std::nullopt));
     ToWire(info, reply);
     return Status::Ok();
   });
@@ -339,8 +347,10 @@ Status ObjectService::EndLease(::grpc::ServerContext* context, LeaseId lease, bo
     if (!ClientMetadata(*context, kSessionKey).empty()) {
       PACKICE_ASSIGN_OR_RETURN(session, CallSession(*context));
     }
+    // A session's lease is the service's peer's; a forwarded get holds none past the call.
+    Peer& peer = session != 0 ? *peer_ : PeerFor(*context);
     AcquireRequest acq{request->key(), LeaseMode::kRead, 0, {}, session, LeaseTtl(*request)};
-    PACKICE_ASSIGN_OR_RETURN(packice::Grant grant, peer_->Acquire(acq));
+    PACKICE_ASSIGN_OR_RETURN(packice::Grant grant, peer.Acquire(acq));
     GetChunk msg;
     // The lease covers the stream only, unless the session keeps it (a large object).
     struct Releaser {
@@ -349,7 +359,7 @@ Status ObjectService::EndLease(::grpc::ServerContext* context, LeaseId lease, bo
       ~Releaser() {
         if (lease != 0) peer.Release(lease).IgnoreError();
       }
-    } releaser{*peer_, grant.lease};
+    } releaser{peer, grant.lease};
     if (session != 0 && grant.info.size > options_.inline_max_bytes) {
       PACKICE_RETURN_IF_ERROR(
           Hold(grant.lease, HeldLease{session, LeaseMode::kRead, grant.info.size, grant.blob}));
@@ -370,7 +380,7 @@ Status ObjectService::EndLease(::grpc::ServerContext* context, LeaseId lease, bo
     if (!sent.ok() && held) {
       // The client's get failed, and with it the reader that would have released the lease.
       Forget(grant.lease);
-      peer_->Release(grant.lease).IgnoreError();
+      peer.Release(grant.lease).IgnoreError();
     }
     return sent;
   });
@@ -379,7 +389,7 @@ Status ObjectService::EndLease(::grpc::ServerContext* context, LeaseId lease, bo
 ::grpc::Status ObjectService::Stat(::grpc::ServerContext* context, const wire::KeyRequest* request,
                                    wire::ObjectInfo* reply) {
   return Serve(context, options_.bearer_token, [&]() -> Status {
-    PACKICE_ASSIGN_OR_RETURN(ObjectInfo info, peer_->Stat(request->key()));
+    PACKICE_ASSIGN_OR_RETURN(ObjectInfo info, PeerFor(*context).Stat(request->key()));
     ToWire(info, reply);
     return Status::Ok();
   });
@@ -390,7 +400,7 @@ Status ObjectService::EndLease(::grpc::ServerContext* context, LeaseId lease, bo
   return Serve(context, options_.bearer_token, [&]() -> Status {
     ListOptions options{request->prefix(), request->start_after(),
                         request->limit() == 0 ? 1000 : request->limit()};
-    PACKICE_ASSIGN_OR_RETURN(ListPage page, peer_->List(options));
+    PACKICE_ASSIGN_OR_RETURN(ListPage page, PeerFor(*context).List(options));
     for (const ObjectInfo& info : page.objects) ToWire(info, reply->add_objects());
     reply->set_truncated(page.truncated);
     return Status::Ok();
@@ -399,7 +409,8 @@ Status ObjectService::EndLease(::grpc::ServerContext* context, LeaseId lease, bo
 
 ::grpc::Status ObjectService::Delete(::grpc::ServerContext* context,
                                      const wire::KeyRequest* request, Empty*) {
-  return Serve(context, options_.bearer_token, [&] { return peer_->Delete(request->key()); });
+  return Serve(context, options_.bearer_token,
+               [&] { return PeerFor(*context).Delete(request->key()); });
 }
 
 ::grpc::ServerBidiReactor<SessionRequest, SessionInfo>* ObjectService::Session(

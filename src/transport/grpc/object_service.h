@@ -31,6 +31,9 @@ struct ObjectServiceOptions {
   uint64_t inline_max_bytes = 64 * 1024;
   // Leases one session may hold at once; more is kOutOfCapacity (bounds the node's tables).
   size_t max_leases_per_session = 100'000;
+  // Serves the calls another node of a cluster forwards (metadata "packice-forwarded"): Put,
+  // Get, Stat, List and Delete. nullptr: the service's peer serves them too.
+  std::shared_ptr<Peer> forwarded_peer;
 };
 
 class ObjectService final : public Objects::WithCallbackMethod_Session<Objects::Service> {
@@ -89,6 +92,9 @@ class ObjectService final : public Objects::WithCallbackMethod_Session<Objects::
   Status EndLease(::grpc::ServerContext* context, LeaseId lease, bool discard);
   SessionId OpenSession();
   void CloseSession(SessionId session);
+
+  // The peer a call is for: the local one for a forwarded call (never forwarded again).
+  Peer& PeerFor(const ::grpc::ServerContextBase& context) const;
 
   std::shared_ptr<Peer> peer_;
   ObjectServiceOptions options_;

@@ -1,0 +1,184 @@
+#include "server/node_cluster.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <fstream>
+#include <random>
+
+#include "core/io.h"
+#include "packice/clock.h"
+#include "transport/grpc/cluster_node.h"
+
+namespace packice {
+
+Result<std::unique_ptr<NodeCluster>> NodeCluster::Create(const DaemonOptions& options,
+                                                         std::shared_ptr<LocalPeer> local) {
+  PACKICE_RETURN_IF_ERROR(cluster::ValidateNodeId(options.cluster.name));
+  if (options.grpc.listen.empty()) {
+    return InvalidArgument("--cluster needs --grpc HOST:PORT: the nodes talk to each other there");
+  }
+  if (options.cluster.etcd.empty()) return InvalidArgument("--cluster needs --etcd URL[,URL...]");
+  cluster::EtcdOptions etcd;
+  PACKICE_ASSIGN_OR_RETURN(etcd.endpoints, cluster::ParseEtcdEndpoints(options.cluster.etcd));
+  PACKICE_ASSIGN_OR_RETURN(std::unique_ptr<cluster::EtcdClient> client,
+                           cluster::EtcdClient::Create(etcd));
+  return std::unique_ptr<NodeCluster>(
+      new NodeCluster(options, std::move(local), std::move(client)));
+}
+
+NodeCluster::NodeCluster(const DaemonOptions& options, std::shared_ptr<LocalPeer> local,
+                         std::shared_ptr<cluster::EtcdClient> etcd)
+    : options_(options), local_(std::move(local)), etcd_(std::move(etcd)) {
+  GrpcChannelOptions channel;
+  channel.bearer_token = options_.http.bearer_token;
+  // The nodes of a cluster share one certificate authority: the node's own certificate, when
+  // it is self-signed, or the CA file it was given.
+  channel.tls = !options_.http.tls_cert_file.empty();
+  channel.ca_file = options_.http.tls_cert_file;
+  ClusterPeerOptions cluster;
+  cluster.self_id = "self";  // until Join knows the address
+  cluster.copies = options_.memory;
+  cluster.copies.capacity_bytes = options_.cluster.copy_capacity_bytes != 0
+                                      ? options_.cluster.copy_capacity_bytes
+                                      : std::max<uint64_t>(options_.memory.capacity_bytes / 4, 1);
+  cluster.copies.pool_bytes = std::min(cluster.copies.pool_bytes, cluster.copies.capacity_bytes);
+  cluster.copies.versions = nullptr;  // copies keep their owners' versions
+  cluster.mirror_ttl = options_.cluster.mirror_ttl;
+  cluster.mirror_min_rate = options_.cluster.mirror_min_rate;
+  peer_ = ClusterPeer::Create(
+      local_,
+      [channel](const ClusterMember& m) -> Result<std::shared_ptr<ClusterNode>> {
+        return NewGrpcClusterNode(m, channel);
+      },
+      std::move(cluster));
+}
+
+NodeCluster::~NodeCluster() { Leave(); }
+
+namespace {
+
+// The node id kept in the data directory: a node that restarts (on another port, say) is the
+// same member, so the keys it holds on disk are still its own. Made once ("node-" and 16 hex
+// digits) and written beside the objects.
+Result<std::string> StoredNodeId(const std::string& dir) {
+  const std::string path = dir + "/NODE_ID";
+  if (Result<std::string> text = ReadSmallFile(path); text.ok()) {
+    std::string id = *text;
+    while (!id.empty() && (id.back() == '\n' || id.back() == '\r')) id.pop_back();
+    PACKICE_RETURN_IF_ERROR(cluster::ValidateNodeId(id));
+    return id;
+  }
+  std::random_device random;
+  const uint64_t bits = (uint64_t{random()} << 32) | random();
+  char id[32];
+  std::snprintf(id, sizeof id, "node-%016llx", static_cast<unsigned long long>(bits));
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << id << "\n";
+    if (!out.flush()) return InvalidArgument("cannot write " + tmp);
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) return ErrnoError("rename " + tmp, errno);
+  return std::string(id);
+}
+
+}  // namespace
+
+Status NodeCluster::Join(uint16_t grpc_port, const std::string& http_url) {
+  advertise_ = options_.cluster.advertise;
+  if (advertise_.empty()) {
+    std::string host = options_.grpc.listen.substr(0, options_.grpc.listen.rfind(':'));
+    if (host.empty() || host == "0.0.0.0" || host == "[::]" || host == "::") {
+      return InvalidArgument("--grpc " + options_.grpc.listen +
+                             " listens on every address: say which one other nodes reach this "
+                             "node at with --advertise HOST:PORT");
+    }
+    advertise_ = host + ":" + std::to_string(grpc_port);
+  }
+  node_id_ = options_.cluster.node_id;
+  if (node_id_.empty() && (options_.store == "tiered" || options_.store == "disk")) {
+    // A store of this node's own that survives a restart: the id survives it too. (A sharedfs
+    // directory is every node's.)
+    const std::string dir = options_.disk.dir.empty() ? DefaultDataDir() : options_.disk.dir;
+    PACKICE_ASSIGN_OR_RETURN(node_id_, StoredNodeId(dir));
+  }
+  if (node_id_.empty()) node_id_ = advertise_;
+  PACKICE_RETURN_IF_ERROR(cluster::ValidateNodeId(node_id_));
+  peer_->SetSelf(node_id_);
+
+  cluster::MembershipOptions m;
+  m.cluster = options_.cluster.name;
+  m.lease_ttl = options_.cluster.lease_ttl;
+  m.self.node_id = node_id_;
+  m.self.grpc_address = advertise_;
+  if (const size_t at = http_url.find("://"); at != std::string::npos) {
+    m.self.http_address = http_url.substr(at + 3);
+  }
+  m.self.capacity_bytes = local_->GetStats().capacity_bytes;
+  m.self.start_time_ms = Clock::System()->UnixMillis();
+  std::weak_ptr<ClusterPeer> weak = peer_;
+  auto listener = [weak, self = node_id_](const cluster::MembershipView& view) {
+    std::shared_ptr<ClusterPeer> peer = weak.lock();
+    if (peer == nullptr) return;
+    std::vector<ClusterMember> members;
+    for (const cluster::MemberRecord& r : view.members) {
+      members.push_back({r.node_id, r.grpc_address});
+    }
+    peer->SetMembers(members);
+    spdlog::info("event=membership node_id={} epoch={} members={} ring_epoch={:x}", self,
+                 view.epoch, members.size(), peer->ring_epoch());
+  };
+  PACKICE_ASSIGN_OR_RETURN(membership_, cluster::Membership::Start(etcd_, m, listener));
+  return Status::Ok();
+}
+
+void NodeCluster::Leave() {
+  if (membership_ == nullptr) return;
+  membership_->Stop();
+  membership_.reset();
+  spdlog::info("event=left_cluster node_id={}", node_id_);
+}
+
+void NodeCluster::RegisterMetrics(MetricsRegistry& registry) {
+  registry.AddCollector([this](MetricsWriter& w) {
+    if (membership_ != nullptr) membership_->WriteMetrics(w);
+    const ClusterPeer::ClusterStats s = peer_->GetClusterStats();
+    w.Family("packice_cluster_ring_nodes", "Nodes on this node's ring, itself included.",
+             MetricType::kGauge);
+    w.Sample("packice_cluster_ring_nodes", {}, s.members);
+    w.Family("packice_cluster_ring_fingerprint",
+             "Hash of the ring's membership: equal on nodes that agree on the owners of keys.",
+             MetricType::kGauge);
+    w.Sample("packice_cluster_ring_fingerprint", {}, s.ring_epoch);
+    const auto counter = [&](std::string_view name, std::string_view help, uint64_t v) {
+      w.Family(name, help, MetricType::kCounter);
+      w.Sample(name, {}, v);
+    };
+    counter("packice_cluster_remote_reads_total", "Reads of keys other nodes own.", s.remote_reads);
+    counter("packice_cluster_fetches_total", "Objects streamed from their owners.", s.fetches);
+    counter("packice_cluster_fetched_bytes_total", "Bytes streamed from owners.", s.fetched_bytes);
+    counter("packice_cluster_fetch_errors_total", "Fetches from owners that failed.",
+            s.fetch_errors);
+    counter("packice_cluster_mirror_hits_total", "Remote reads served by a mirror here.",
+            s.mirror_hits);
+    counter("packice_cluster_mirrored_total", "Fetches kept as mirrors of hot keys.", s.mirrored);
+    counter("packice_cluster_copy_evictions_total", "Copies dropped to make room.",
+            s.copy_evictions);
+    counter("packice_cluster_forwarded_writes_total",
+            "Creates sealed on, and deletes sent to, other nodes.", s.forwarded_writes);
+    counter("packice_cluster_invalidations_sent_total",
+            "Keys whose copies other nodes were told to drop.", s.invalidations_sent);
+    counter("packice_cluster_invalidations_dropped_total",
+            "Invalidations not sent (the queue was full): those copies live out their TTL.",
+            s.invalidations_dropped);
+    counter("packice_cluster_invalidations_received_total",
+            "Keys whose copies other nodes told this one to drop.", s.invalidations_received);
+    w.Family("packice_cluster_copy_bytes", "Bytes of copies of other nodes' objects here.",
+             MetricType::kGauge);
+    w.Sample("packice_cluster_copy_bytes", {}, s.copy_bytes);
+  });
+}
+
+}  // namespace packice
