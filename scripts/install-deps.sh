@@ -16,6 +16,7 @@ packages=(
   libxxhash-dev                      # hashing (eviction shards, sharedfs file names, the ring)
   libgrpc++-dev protobuf-compiler-grpc  # the gRPC transport and the etcd client
   etcd-server etcd-client            # cluster membership; tests start their own etcd
+  curl                               # tests read nodes' /metrics
   python3 python3-dev pybind11-dev   # the Python binding (built for Debian's /usr/bin/python3)
   python3-pytest python3-numpy       # its tests (numpy checks zero-copy sharing)
   python3-redis python3-hiredis     # bench/python_bench.py's baseline (redis-py, C parser)

@@ -359,6 +359,13 @@ const Key kSchema[] = {
      [](const Field& f, Loaded& c) {
        return f.Bytes(1, kNoMax, &c.options.cluster.copy_capacity_bytes);
      }},
+    {"cluster.mirror_min_rate",
+     [](const Field& f, Loaded& c) {
+       int64_t rate = 0;
+       PACKICE_RETURN_IF_ERROR(f.Integer(1, 1'000'000'000, &rate));
+       c.options.cluster.mirror_min_rate = static_cast<double>(rate);
+       return Status::Ok();
+     }},
     {"cluster.mirror_ttl",
      [](const Field& f, Loaded& c) { return f.Dur(true, &c.options.cluster.mirror_ttl); }},
 };

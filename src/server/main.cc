@@ -93,6 +93,21 @@ int main(int argc, char** argv) {
   app.add_option("--advertise", opt.cluster.advertise,
                  "host:port other nodes reach this node's gRPC port at (default: the --grpc "
                  "host and bound port)");
+  AddParsed(app, "--cluster-lease-ttl", &opt.cluster.lease_ttl,
+            [](std::string_view text) -> packice::Result<std::chrono::seconds> {
+              PACKICE_ASSIGN_OR_RETURN(packice::Duration d, packice::ParseDuration(text));
+              if (d.count() <= 0) return packice::InvalidArgument("must be more than 0");
+              return std::chrono::ceil<std::chrono::seconds>(d);
+            },
+            "TTL of the etcd lease this node's membership lives under: how long a node that "
+            "died stays on the ring (default 10s)");
+  AddParsed(app, "--cluster-copy-capacity", &opt.cluster.copy_capacity_bytes,
+            packice::ParseBytes,
+            "shared memory for copies of other nodes' objects (default: a quarter of --capacity)");
+  app.add_option("--mirror-min-rate", opt.cluster.mirror_min_rate,
+                 "reads per second of another node's key past which this node mirrors it "
+                 "(default 20)")
+      ->check(CLI::PositiveNumber);
   app.add_option("--node-id", opt.cluster.node_id,
                  "this node's id in the cluster (default: kept in DATA_DIR/NODE_ID)");
   app.add_option("--tls-cert", opt.http.tls_cert_file,

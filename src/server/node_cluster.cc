@@ -148,10 +148,15 @@ void NodeCluster::RegisterMetrics(MetricsRegistry& registry) {
     w.Family("packice_cluster_ring_nodes", "Nodes on this node's ring, itself included.",
              MetricType::kGauge);
     w.Sample("packice_cluster_ring_nodes", {}, s.members);
-    w.Family("packice_cluster_ring_fingerprint",
-             "Hash of the ring's membership: equal on nodes that agree on the owners of keys.",
+    // The fingerprint is a label: a 64-bit hash does not survive a sample's double.
+    w.Family("packice_cluster_ring_info",
+             "The ring's fingerprint (a hash of its membership): equal on nodes that agree on "
+             "the owners of keys.",
              MetricType::kGauge);
-    w.Sample("packice_cluster_ring_fingerprint", {}, s.ring_epoch);
+    char fingerprint[17];
+    std::snprintf(fingerprint, sizeof fingerprint, "%016llx",
+                  static_cast<unsigned long long>(s.ring_epoch));
+    w.Sample("packice_cluster_ring_info", {{"fingerprint", fingerprint}}, 1);
     const auto counter = [&](std::string_view name, std::string_view help, uint64_t v) {
       w.Family(name, help, MetricType::kCounter);
       w.Sample(name, {}, v);

@@ -1,0 +1,321 @@
+// A cluster of real packiced nodes that find each other in a real etcd (docs/cluster.md): every
+// node answers for every key, the key's owner holds it, a node reads another's objects through
+// a copy of its own, a dead owner leaves the ring within its lease TTL, and the nodes ride out
+// an etcd outage.
+#include <gtest/gtest.h>
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cluster/ring.h"
+#include "packice/client.h"
+#include "testing.h"
+
+namespace packice {
+namespace {
+
+using namespace std::chrono_literals;
+using ::packice::testing::Daemon;
+using ::packice::testing::EtcdProcess;
+using ::packice::testing::RunProgram;
+using ::packice::testing::WaitUntil;
+
+constexpr uint64_t kMiB = 1 << 20;
+
+// A sample of `metric` with no labels (or the first with any) in a node's /metrics; -1 if none.
+double Metric(const std::string& http_url, std::string_view metric) {
+  std::string out;
+  if (RunProgram({"/usr/bin/curl", "-s", "--max-time", "5", http_url + "/metrics"}, &out) != 0) {
+    return -1;
+  }
+  std::istringstream lines(out);
+  for (std::string line; std::getline(lines, line);) {
+    if (!line.starts_with(metric)) continue;
+    const char next = line[metric.size()];
+    if (next != ' ' && next != '{') continue;
+    return std::stod(line.substr(line.rfind(' ') + 1));
+  }
+  return -1;
+}
+
+// The value of label `label` of the first sample of `metric`; "" if none.
+std::string Label(const std::string& http_url, std::string_view metric, std::string_view label) {
+  std::string out;
+  if (RunProgram({"/usr/bin/curl", "-s", "--max-time", "5", http_url + "/metrics"}, &out) != 0) {
+    return "";
+  }
+  std::istringstream lines(out);
+  for (std::string line; std::getline(lines, line);) {
+    if (!line.starts_with(std::string(metric) + "{")) continue;
+    const std::string start = std::string(label) + "=\"";
+    const size_t at = line.find(start);
+    if (at == std::string::npos) return "";
+    const size_t begin = at + start.size();
+    return line.substr(begin, line.find('"', begin) - begin);
+  }
+  return "";
+}
+
+// The fingerprint of the ring a node serves by, as the metric writes it.
+std::string Fingerprint(const std::string& http_url) {
+  return Label(http_url, "packice_cluster_ring_info", "fingerprint");
+}
+
+std::string Hex(uint64_t v) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+// The resident anonymous memory (heap and stacks, not shared memory) of a process, in bytes.
+uint64_t RssAnon(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(status, line);) {
+    if (line.starts_with("RssAnon:")) return std::stoull(line.substr(8)) * 1024;
+  }
+  return 0;
+}
+
+std::string ReadNodeId(const Daemon& d) {
+  std::ifstream in(d.data_dir() + "/NODE_ID");
+  std::string id;
+  std::getline(in, id);
+  return id;
+}
+
+class ClusterTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_OK(etcd_.Start()); }
+
+  // Starts node i of the cluster (with `extra` flags).
+  void StartNode(size_t i, std::vector<std::string> extra = {}) {
+    if (nodes_.size() <= i) nodes_.resize(i + 1);
+    if (!nodes_[i]) nodes_[i] = std::make_unique<Daemon>();
+    std::vector<std::string> flags = {"--grpc",      "127.0.0.1:0",    "--http",
+                                      "127.0.0.1:0", "--cluster",      "test",
+                                      "--etcd",      etcd_.endpoint(), "--cluster-lease-ttl",
+                                      "2s",          "--capacity",     "1G"};
+    flags.insert(flags.end(), extra.begin(), extra.end());
+    ASSERT_OK(nodes_[i]->Start(flags));
+  }
+
+  Daemon& node(size_t i) { return *nodes_[i]; }
+  std::string http(size_t i) { return nodes_[i]->http_url(); }
+
+  // Waits until every running node in `live` sees exactly those nodes, with one ring.
+  void WaitForRing(const std::vector<size_t>& live) {
+    const double want = static_cast<double>(live.size());
+    ASSERT_TRUE(WaitUntil(
+        [&] {
+          std::string fingerprint;
+          for (size_t i : live) {
+            if (Metric(http(i), "packice_cluster_ring_nodes") != want) return false;
+            const std::string f = Fingerprint(http(i));
+            if (f.empty() || (!fingerprint.empty() && f != fingerprint)) return false;
+            fingerprint = f;
+          }
+          return true;
+        },
+        20s))
+        << "the nodes do not agree on a ring of " << live.size();
+  }
+
+  // The ring as the nodes in `live` build it.
+  Ring RingOf(const std::vector<size_t>& live) {
+    std::vector<std::string> ids;
+    for (size_t i : live) ids.push_back(ReadNodeId(node(i)));
+    return Ring(ids);
+  }
+
+  // A key that node `owner` of `live` owns.
+  std::string KeyOwnedBy(const std::vector<size_t>& live, size_t owner, std::string prefix) {
+    const Ring ring = RingOf(live);
+    const std::string id = ReadNodeId(node(owner));
+    for (int i = 0;; ++i) {
+      std::string key = prefix + std::to_string(i);
+      if (ring.Owner(key) == id) return key;
+    }
+  }
+
+  Client Connect(size_t i) {
+    auto c = packice::Connect(node(i).url());
+    EXPECT_TRUE(c.ok()) << c.status().ToString();
+    return *std::move(c);
+  }
+
+  EtcdProcess etcd_;
+  std::vector<std::unique_ptr<Daemon>> nodes_;
+};
+
+TEST_F(ClusterTest, EveryNodeServesEveryKeyAndOnlyItsOwnerHoldsIt) {
+  for (size_t i = 0; i < 3; ++i) StartNode(i);
+  WaitForRing({0, 1, 2});
+  // The nodes' ring is the one their ids make, whatever order they joined in.
+  EXPECT_EQ(Fingerprint(http(0)), Hex(RingOf({0, 1, 2}).fingerprint()));
+
+  std::vector<Client> clients;
+  for (size_t i = 0; i < 3; ++i) clients.push_back(Connect(i));
+  constexpr int kKeys = 60;
+  std::map<std::string, ObjectInfo> put;
+  for (int k = 0; k < kKeys; ++k) {
+    const std::string key = "obj/" + std::to_string(k);
+    ASSERT_OK_AND_ASSIGN(put[key], clients[k % 3].Put(key, "value of " + key));
+  }
+  for (const auto& [key, info] : put) {
+    for (size_t i = 0; i < 3; ++i) {
+      ASSERT_OK_AND_ASSIGN(ObjectReader r, clients[i].Get(key));
+      EXPECT_EQ(std::string(reinterpret_cast<const char*>(r.data().data()), r.data().size()),
+                "value of " + key);
+      EXPECT_EQ(r.info().version, info.version) << key << " read on node " << i;
+      ASSERT_OK_AND_ASSIGN(ObjectInfo stat, clients[i].Stat(key));
+      EXPECT_EQ(stat.version, info.version);
+    }
+  }
+  // Each key is held once, by its owner; copies are not objects.
+  const Ring ring = RingOf({0, 1, 2});
+  double held = 0;
+  for (size_t i = 0; i < 3; ++i) {
+    const std::string id = ReadNodeId(node(i));
+    int owned = 0;
+    for (const auto& [key, info] : put) owned += ring.Owner(key) == id;
+    const double objects = Metric(http(i), "packice_objects");
+    EXPECT_EQ(objects, owned) << "node " << i;
+    held += objects;
+  }
+  EXPECT_EQ(held, kKeys);
+  // A listing on any node is the whole cluster's.
+  for (size_t i = 0; i < 3; ++i) {
+    ASSERT_OK_AND_ASSIGN(ListPage page, clients[i].List({.prefix = "obj/"}));
+    EXPECT_EQ(page.objects.size(), static_cast<size_t>(kKeys));
+  }
+  // A delete on any node removes the key everywhere.
+  ASSERT_OK(clients[1].Delete("obj/7"));
+  for (size_t i = 0; i < 3; ++i) EXPECT_CODE(clients[i].Get("obj/7"), kNotFound);
+}
+
+TEST_F(ClusterTest, ARemoteGetOf256MiBKeepsEveryNodesMemoryBounded) {
+  for (size_t i = 0; i < 3; ++i) StartNode(i, {"--cluster-copy-capacity", "300M"});
+  WaitForRing({0, 1, 2});
+  const std::string key = KeyOwnedBy({0, 1, 2}, 1, "big/");
+  std::string data(256 * kMiB, '\0');
+  for (size_t i = 0; i < data.size(); i += 4096) data[i] = static_cast<char>(i >> 12);
+  data.back() = 'z';
+  {
+    // Written through node 0, which is not the owner: staged there, streamed to node 1.
+    Client writer = Connect(0);
+    ASSERT_OK(writer.Put(key, data).status());
+  }
+  Client reader = Connect(2);
+  ASSERT_OK_AND_ASSIGN(ObjectReader r, reader.Get(key));
+  ASSERT_EQ(r.data().size(), data.size());
+  EXPECT_EQ(std::memcmp(r.data().data(), data.data(), data.size()), 0);
+  // The bytes live in shared memory (the object on its owner, the copy on the reader); what the
+  // nodes' own heaps hold is a few chunks of the stream, not the object.
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_LT(RssAnon(node(i).pid()), 160 * kMiB) << "node " << i;
+  }
+  EXPECT_EQ(Metric(http(2), "packice_cluster_fetched_bytes_total"), 256.0 * kMiB);
+}
+
+TEST_F(ClusterTest, AKilledOwnerLeavesTheRingWithinItsLeaseTtl) {
+  for (size_t i = 0; i < 3; ++i) StartNode(i);
+  WaitForRing({0, 1, 2});
+  const std::string key = KeyOwnedBy({0, 1, 2}, 2, "doomed/");
+  Client c0 = Connect(0);
+  ASSERT_OK(c0.Put(key, std::string_view("v1")).status());
+  ASSERT_OK(c0.Get(key).status());
+  const auto killed = std::chrono::steady_clock::now();
+  node(2).Stop(SIGKILL);
+  // Until the lease runs out the key's owner cannot be reached; then the ring repairs.
+  WaitForRing({0, 1});
+  const auto repaired = std::chrono::steady_clock::now() - killed;
+  EXPECT_LT(repaired, 2s + 3s) << "lease TTL 2 s";
+  // Its object died with it (memory and disk of that node); the key is served again, by its
+  // new owner.
+  EXPECT_CODE(c0.Get(key), kNotFound);
+  ASSERT_OK(c0.Put(key, std::string_view("v2")).status());
+  Client c1 = Connect(1);
+  ASSERT_OK_AND_ASSIGN(ObjectReader r, c1.Get(key));
+  EXPECT_EQ(r.data().size(), 2u);
+}
+
+TEST_F(ClusterTest, JoinAndLeaveMoveAboutOneNthOfTheKeys) {
+  for (size_t i = 0; i < 3; ++i) StartNode(i);
+  WaitForRing({0, 1, 2});
+  const Ring three = RingOf({0, 1, 2});
+  StartNode(3);
+  WaitForRing({0, 1, 2, 3});
+  const Ring four = RingOf({0, 1, 2, 3});
+  EXPECT_EQ(Fingerprint(http(0)), Hex(four.fingerprint()));
+  constexpr int kKeys = 20'000;
+  int moved = 0;
+  for (int k = 0; k < kKeys; ++k) {
+    const std::string key = "k" + std::to_string(k);
+    moved += three.Owner(key) != four.Owner(key);
+  }
+  EXPECT_LE(moved, 1.3 * kKeys / 4) << "join moved " << moved << " of " << kKeys;
+  // A clean stop revokes the lease: the node leaves at once, not after its TTL.
+  const auto stopping = std::chrono::steady_clock::now();
+  EXPECT_EQ(node(3).Stop(SIGTERM), 0);
+  WaitForRing({0, 1, 2});
+  EXPECT_LT(std::chrono::steady_clock::now() - stopping, 2s);
+}
+
+TEST_F(ClusterTest, HotKeysAreMirroredAndARebindOrDeleteDropsTheMirrors) {
+  for (size_t i = 0; i < 3; ++i) StartNode(i, {"--mirror-min-rate", "5"});
+  WaitForRing({0, 1, 2});
+  const std::string key = KeyOwnedBy({0, 1, 2}, 0, "hot/");
+  Client owner = Connect(0), reader = Connect(2);
+  ASSERT_OK(owner.Put(key, std::string_view("first")).status());
+  for (int i = 0; i < 30; ++i) ASSERT_OK(reader.Get(key).status());
+  EXPECT_GE(Metric(http(2), "packice_cluster_mirrored_total"), 1);
+  EXPECT_GE(Metric(http(2), "packice_cluster_mirror_hits_total"), 10)
+      << "reads past the rate are served by the mirror";
+  const double fetches = Metric(http(2), "packice_cluster_fetches_total");
+  EXPECT_LT(fetches, 30);
+
+  // A rebind on the owner reaches the mirror.
+  ASSERT_OK(owner.Put(key, std::string_view("second")).status());
+  ASSERT_TRUE(WaitUntil([&] {
+    auto r = reader.Get(key);
+    return r.ok() && r->data().size() == 6;
+  })) << "the mirror kept the old value";
+  ASSERT_OK(owner.Delete(key));
+  ASSERT_TRUE(WaitUntil([&] { return reader.Get(key).status().code() == StatusCode::kNotFound; }));
+}
+
+TEST_F(ClusterTest, NodesKeepServingWhileEtcdIsDownAndRejoin) {
+  for (size_t i = 0; i < 3; ++i) StartNode(i);
+  WaitForRing({0, 1, 2});
+  Client c0 = Connect(0), c2 = Connect(2);
+  const std::string key = KeyOwnedBy({0, 1, 2}, 1, "steady/");
+  ASSERT_OK(c0.Put(key, std::string_view("kept")).status());
+  etcd_.Stop(SIGKILL);
+  ASSERT_TRUE(WaitUntil([&] { return Metric(http(0), "packice_cluster_connected") == 0; }, 20s));
+  // The last ring stays: every key is still served, by its owner.
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_OK(c2.Get(key).status());
+    std::this_thread::sleep_for(500ms);  // past the 2 s lease TTL the ring is unchanged
+  }
+  EXPECT_EQ(Metric(http(2), "packice_cluster_ring_nodes"), 3);
+  ASSERT_OK(c2.Put(key + "-new", std::string_view("written meanwhile")).status());
+  ASSERT_OK(etcd_.Restart());
+  for (size_t i = 0; i < 3; ++i) {
+    ASSERT_TRUE(WaitUntil([&] { return Metric(http(i), "packice_cluster_connected") == 1; }, 30s))
+        << "node " << i << " did not rejoin";
+  }
+  WaitForRing({0, 1, 2});
+  EXPECT_GE(Metric(http(0), "packice_cluster_reconnects_total"), 1);
+  ASSERT_OK(c0.Get(key + "-new").status());
+}
+
+}  // namespace
+}  // namespace packice
