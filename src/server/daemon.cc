@@ -16,6 +16,7 @@
 #include "packice/client.h"
 #include "packice/version_sequence.h"
 #include "server/node_metrics.h"
+#include "transport/grpc/group_service.h"
 #include "transport/grpc/object_service.h"
 
 namespace packice {
@@ -158,10 +159,21 @@ int RunDaemon(const DaemonOptions& options) {
 
   auto metrics = std::make_shared<MetricsRegistry>();
   RegisterPeerMetrics(*metrics, peer);
+  auto groups = std::make_shared<GroupRegistry>(metrics);
+  std::string group_names;
+  for (const GroupConfig& g : options.groups) {
+    if (Status s = groups->Add(g); !s.ok()) {
+      spdlog::error("event=start_failed group={} error=\"{}\"", g.name, s.ToString());
+      return 1;
+    }
+    group_names += (group_names.empty() ? "" : ",") + g.name;
+  }
   std::unique_ptr<HttpServer> http;
   std::string http_url = "-";
   if (!options.http.listen.empty()) {
-    http = std::make_unique<HttpServer>(io, peer, options.http, metrics);
+    HttpServerOptions http_options = options.http;
+    http_options.groups = groups;
+    http = std::make_unique<HttpServer>(io, peer, http_options, metrics);
     if (Status s = http->Start(); !s.ok()) {
       spdlog::error("event=start_failed transport=http error=\"{}\"", s.ToString());
       return 1;
@@ -184,6 +196,8 @@ int RunDaemon(const DaemonOptions& options) {
     objects.bearer_token = options.http.bearer_token;
     objects.inline_max_bytes = options.limits.inline_max_bytes;
     grpc->AddService(std::make_shared<rpc::ObjectService>(peer, objects));
+    grpc->AddService(std::make_shared<rpc::GroupService>(
+        groups, rpc::GroupServiceOptions{objects.bearer_token}));
     if (Status s = grpc->Start(); !s.ok()) {
       spdlog::error("event=start_failed transport=grpc error=\"{}\"", s.ToString());
       return 1;
@@ -205,13 +219,14 @@ int RunDaemon(const DaemonOptions& options) {
   spdlog::info(
       "event=ready pid={} url=uds://{} http_url={} grpc_url={} auth={} store={} "
       "memory_capacity_bytes={} data_dir={} disk_capacity_bytes={} write_through={} "
-      "io_threads={}",
+      "io_threads={} groups={}",
       getpid(), uds.path, http_url, grpc_url, options.http.bearer_token.empty() ? "none" : "bearer",
       options.store, options.memory.capacity_bytes,
       options.store == "memory" ? "-"
                                 : (options.disk.dir.empty() ? DefaultDataDir() : options.disk.dir),
       options.store == "memory" ? 0 : options.disk.capacity_bytes,
-      options.store == "tiered" && options.tiered.write_through, options.io_threads);
+      options.store == "tiered" && options.tiered.write_through, options.io_threads,
+      group_names.empty() ? "-" : group_names);
   std::vector<std::thread> threads;
   for (unsigned i = 1; i < options.io_threads; ++i) threads.emplace_back([&io] { io.run(); });
   io.run();
