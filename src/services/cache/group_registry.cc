@@ -100,6 +100,12 @@ Status GroupRegistry::Add(const GroupConfig& config) {
   options.default_ttl = config.ttl;
   options.load_timeout = config.load_timeout;
   options.max_value_bytes = config.max_value_bytes;
+  // Each shard holds an equal share of the capacity, and an entry must fit in one: fewer
+  // shards for a small group, so that max_value is storable as configured.
+  while (options.shards > 1 &&
+         config.capacity_bytes / options.shards < config.max_value_bytes + options.max_key_bytes) {
+    options.shards /= 2;
+  }
   return Add(
       std::make_shared<Group>(config.name, config.capacity_bytes, std::move(getter), options),
       config);

@@ -48,6 +48,16 @@ TEST(GroupRegistryTest, GroupWithoutOriginTakesSetValues) {
   EXPECT_EQ(*v, "v");
 }
 
+TEST(GroupRegistryTest, SmallGroupsStillTakeTheirMaxValue) {
+  GroupRegistry r;
+  GroupConfig c = Config("small");
+  c.capacity_bytes = 2 << 20;  // 16 shards would hold 128 KiB each
+  ASSERT_OK(r.Add(c));
+  ASSERT_OK_AND_ASSIGN(std::shared_ptr<Group> g, r.Find("small"));
+  EXPECT_OK(g->Set("k", std::string(1 << 20, 'x')));
+  EXPECT_CODE(g->Set("k", std::string((1 << 20) + 1, 'x')), kInvalidArgument);
+}
+
 TEST(GroupRegistryTest, BadConfigsAreRefused) {
   GroupRegistry r;
   GroupConfig c = Config("g");
