@@ -255,7 +255,7 @@ TEST_F(GroupNodeTest, ConfigFileGroups) {
                            "capacity = \"8M\"\n"
                            "policy = \"lru\"\n"
                            "ttl = \"1h\"\n"
-                           "load_timeout = \"2s\"\n"
+                           "load_timeout = \"500ms\"\n"
                            "max_value = \"64K\"\n"
                            "origin = \""
                         << origin_.url("items/{key}") << "\"\n";
@@ -271,6 +271,13 @@ TEST_F(GroupNodeTest, ConfigFileGroups) {
   EXPECT_EQ(list["groups"][0]["policy"], "lru");
   EXPECT_EQ(list["groups"][0]["ttl_ms"], 3'600'000);
   EXPECT_EQ(list["groups"][0]["max_value_bytes"], 64 << 10);
+  EXPECT_EQ(list["groups"][0]["load_timeout_ms"], 500);
+  // A load past load_timeout: 504, with the exact code in X-Packice-Error.
+  origin_.Put("items/slow", "late");
+  origin_.Delay("items/slow", 3);
+  r = Http("GET", Key("slow", "items"));
+  EXPECT_EQ(r.status, 504) << r.body;
+  EXPECT_TRUE(r.Has("x-packice-error: timeout")) << r.headers;
 }
 
 TEST_F(GroupNodeTest, BadGroupSettingsStopTheNodeWithOneLine) {

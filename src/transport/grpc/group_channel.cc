@@ -2,6 +2,8 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
+
 #include "core/io.h"
 #include "transport/grpc/group_wire.h"
 #include "transport/grpc/groups.grpc.pb.h"

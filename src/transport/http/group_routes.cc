@@ -119,6 +119,11 @@ Task<bool> HandleGet(Connection<Stream>& c, const Request& req, Exchange& x,
   Group* g = group.get();
   const std::string* k = &key;
   Result<GotValue> got = co_await c.GroupCall([g, k] { return GetValue(*g, *k); });
+  if (!got.ok() && got.status().code() == StatusCode::kTimeout) {
+    // The origin (or the owner) did not answer in time: a gateway's timeout, not the client's
+    // (408). X-Packice-Error still says "timeout".
+    co_return co_await c.SendError(req, x, bhttp::status::gateway_timeout, got.status(), keep);
+  }
   if (!got.ok()) co_return co_await c.SendError(req, x, got.status(), keep);
   TextResponse res{bhttp::status::ok, req.version()};
   res.set(bhttp::field::content_type, "application/octet-stream");

@@ -288,7 +288,7 @@ Task<bool> Connection<Stream>::Dispatch(Parser& parser, Exchange& x) {
   }
   co_return co_await SendError(req, x,
                                NotFound("no route for '" + std::string(path.substr(0, 256)) +
-                                        "': the API is under /v1/objects"),
+                                        "': the API is under /v1/objects and /v1/groups"),
                                keep);
 }
 
