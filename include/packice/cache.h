@@ -124,6 +124,13 @@ class GroupPeers {
   virtual uint64_t ring_epoch() const = 0;
 };
 
+// Where a Get's value came from (for callers that report it, e.g. X-Packice-Cache).
+enum class CacheSource {
+  kHit,     // the main cache
+  kMirror,  // the mirror of hot keys another node owns
+  kMiss,    // loaded, fetched from the owner, or a load joined
+};
+
 // Counters since the group was made, and what it holds now.
 struct GroupStats {
   uint64_t gets = 0;           // Get calls with a valid key
@@ -173,6 +180,9 @@ class Group {
   // longer than load_timeout), kUnavailable (max_loads loads running), or the getter's / the
   // owner's error.
   Result<CacheValue> Get(std::string_view key);
+  // The same, also saying where the value came from (`*source` is set when a value is returned;
+  // a hit costs nothing more).
+  Result<CacheValue> Get(std::string_view key, CacheSource* source);
 
   // Stores `value` under `key` for `ttl` (nullopt: default_ttl; 0: none), replacing any
   // value. A key another node owns is stored there (and dropped from the local mirror).

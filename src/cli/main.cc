@@ -5,8 +5,11 @@
 //   packice stat KEY
 //   packice ls [PREFIX] [--limit N]
 //   packice rm KEY
+//   packice group get GROUP KEY | set GROUP KEY VALUE|- [--ttl 30s] | del GROUP KEY |
+//                 stats GROUP | ls          (cache groups: http(s):// and grpc(s):// URLs only)
 //
-// Global flags: --url (uds://, http://, https://), --token and --ca-file (HTTP only).
+// Global flags: --url (uds://, http://, https://, grpc://, grpcs://), --token and --ca-file
+// (HTTP and gRPC).
 //
 // Exit status: 0 on success, 1 with a one-line "packice: <code>: <message>" on failure,
 // 2 on a usage error.
@@ -20,8 +23,9 @@
 #include <iostream>
 #include <vector>
 
-#include "packice/client.h"
+#include "cli/group_command.h"
 #include "core/parse.h"
+#include "packice/client.h"
 
 namespace {
 
@@ -161,12 +165,18 @@ int main(int argc, char** argv) {
   auto* rm = app.add_subcommand("rm", "delete the object under KEY");
   rm->add_option("key", key, "object key")->required();
 
+  packice::cli::GroupArgs group_args;
+  auto* group = packice::cli::AddGroupCommand(app, &group_args);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     // app.exit prints the message (or the help) and returns CLI11's own code; ours is 2.
     return app.exit(e) == 0 ? 0 : 2;
   }
+
+  // Groups have their own calls (and no Unix-socket transport): they need no Client.
+  if (*group) return packice::cli::RunGroupCommand(group_args, url, client_options);
 
   auto client = packice::Connect(url, client_options);
   if (!client.ok()) return Fail(client.status());
@@ -188,8 +198,8 @@ int main(int argc, char** argv) {
     }
     auto info = PutFile(*client, key, file, std::move(options));
     if (!info.ok()) return Fail(info.status());
-    std::cerr << "stored " << info->key << " (" << info->size << " bytes, version "
-              << info->version << ")\n";
+    std::cerr << "stored " << info->key << " (" << info->size << " bytes, version " << info->version
+              << ")\n";
     return 0;
   }
   if (*get) {
@@ -198,7 +208,8 @@ int main(int argc, char** argv) {
     int fd = 1;
     if (out != "-") {
       fd = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-      if (fd < 0) return Fail(packice::InvalidArgument("cannot open " + out + ": " + std::strerror(errno)));
+      if (fd < 0)
+        return Fail(packice::InvalidArgument("cannot open " + out + ": " + std::strerror(errno)));
     }
     Status s = WriteFully(fd, reader->data());
     if (fd != 1) close(fd);

@@ -15,6 +15,8 @@
 
 #include "core/io.h"
 #include "core/parse.h"
+#include "services/cache/group_registry.h"
+#include "services/cache/http_origin.h"
 
 namespace packice {
 namespace {
@@ -81,6 +83,10 @@ class Field {
 
   const std::string& name() const { return name_; }
   const toml::node& node() const { return *node_; }
+  // For a key of a [groups.NAME] table: NAME (group names may hold dots, so it is not parsed
+  // back out of name()); else empty.
+  const std::string& group() const { return group_; }
+  void set_group(std::string group) { group_ = std::move(group); }
   const toml::source_position& key_pos() const { return key_pos_; }
 
   // "FILE:LINE:COLUMN: NAME: what", at the value.
@@ -183,6 +189,7 @@ class Field {
 
   const std::string* file_;
   std::string name_;
+  std::string group_;
   const toml::node* node_;
   toml::source_position key_pos_;
 };
@@ -370,6 +377,88 @@ const Key kSchema[] = {
      [](const Field& f, Loaded& c) { return f.Dur(true, &c.options.cluster.mirror_ttl); }},
 };
 
+// [groups.NAME] tables: one cache group each. Their keys are looked up as "groups.*.KEY"; the
+// group's own name is Field::group().
+constexpr std::string_view kGroupsSection = "groups";
+
+// The group `f` belongs to, created with the defaults at its first key (or its table).
+Result<GroupConfig*> GroupOf(const Field& f, Loaded& c) {
+  if (Status s = ValidateGroupName(f.group()); !s.ok()) return f.KeyError(s.message());
+  for (GroupConfig& g : c.options.groups) {
+    if (g.name == f.group()) return &g;
+  }
+  c.options.groups.push_back(GroupConfig{.name = f.group()});
+  return &c.options.groups.back();
+}
+
+template <typename F>
+Status ApplyToGroup(const Field& f, Loaded& c, F apply) {
+  PACKICE_ASSIGN_OR_RETURN(GroupConfig * g, GroupOf(f, c));
+  return apply(*g);
+}
+
+const Key kGroupKeys[] = {
+    // The table itself: declares the group, even when it sets nothing.
+    {"groups.*",
+     [](const Field& f, Loaded& c) {
+       return ApplyToGroup(f, c, [](GroupConfig&) { return Status::Ok(); });
+     }},
+    {"groups.*.capacity",
+     [](const Field& f, Loaded& c) {
+       return ApplyToGroup(f, c,
+                           [&](GroupConfig& g) { return f.Bytes(1, kNoMax, &g.capacity_bytes); });
+     }},
+    {"groups.*.policy",
+     [](const Field& f, Loaded& c) {
+       return ApplyToGroup(f, c, [&](GroupConfig& g) {
+         std::string policy;
+         PACKICE_RETURN_IF_ERROR(f.OneOf({"lru", "lru2"}, &policy));
+         g.policy = policy == "lru" ? CachePolicy::kLru : CachePolicy::kLru2;
+         return Status::Ok();
+       });
+     }},
+    {"groups.*.ttl",
+     [](const Field& f, Loaded& c) {
+       return ApplyToGroup(f, c, [&](GroupConfig& g) { return f.Dur(false, &g.ttl); });
+     }},
+    {"groups.*.origin",
+     [](const Field& f, Loaded& c) {
+       return ApplyToGroup(f, c, [&](GroupConfig& g) {
+         PACKICE_RETURN_IF_ERROR(f.String(&g.origin));
+         if (Status s = ValidateOriginTemplate(g.origin); !s.ok()) return f.Error(s.message());
+         return Status::Ok();
+       });
+     }},
+    {"groups.*.load_timeout",
+     [](const Field& f, Loaded& c) {
+       return ApplyToGroup(f, c, [&](GroupConfig& g) { return f.Dur(true, &g.load_timeout); });
+     }},
+    {"groups.*.max_value",
+     [](const Field& f, Loaded& c) {
+       return ApplyToGroup(f, c, [&](GroupConfig& g) {
+         return f.Bytes(1, kMaxGroupValueBytes, &g.max_value_bytes);
+       });
+     }},
+};
+
+// The schema name of `f`: "groups.*.KEY" for a group's key.
+std::string SchemaName(const Field& f) {
+  if (f.group().empty()) return f.name();
+  const std::string prefix = std::string(kGroupsSection) + "." + f.group();
+  return std::string(kGroupsSection) + ".*" + f.name().substr(prefix.size());
+}
+
+const Key* FindKey(const Field& f) {
+  const std::string name = SchemaName(f);
+  for (const Key& k : kSchema) {
+    if (k.name == name) return &k;
+  }
+  for (const Key& k : kGroupKeys) {
+    if (k.name == name) return &k;
+  }
+  return nullptr;
+}
+
 bool Before(const toml::source_position& a, const toml::source_position& b) {
   return a.line != b.line ? a.line < b.line : a.column < b.column;
 }
@@ -398,6 +487,23 @@ size_t Distance(std::string_view a, std::string_view b) {
 
 // "unknown key" or "unknown section", with the nearest known name when it is a likely typo.
 Status Unknown(const Field& f) {
+  if (!f.group().empty()) {  // a key of [groups.NAME]: the group keys, by their short names
+    const std::string key = f.name().substr(f.name().rfind('.') + 1);
+    std::string list, best;
+    size_t best_distance = 3;
+    for (const Key& k : kGroupKeys) {
+      std::string_view name = k.name.substr(k.name.rfind('.') + 1);
+      if (name == "*") continue;
+      list += (list.empty() ? "" : ", ") + std::string(name);
+      if (size_t d = Distance(key, name); d < best_distance) {
+        best = std::string(name);
+        best_distance = d;
+      }
+    }
+    std::string what = "unknown key";
+    if (!best.empty()) what += " (did you mean " + best + "?)";
+    return f.KeyError(what + "; a group takes " + list);
+  }
   const bool section = f.node().is_table();
   std::vector<std::string_view> known;
   for (const Key& k : kSchema) {
@@ -405,6 +511,7 @@ Status Unknown(const Field& f) {
     if (section) name = name.substr(0, name.find('.'));  // sections, and top-level keys
     if (std::find(known.begin(), known.end(), name) == known.end()) known.push_back(name);
   }
+  known.push_back(kGroupsSection);
   std::string_view best;
   size_t best_distance = 3;  // two edits at most
   for (std::string_view k : known) {
@@ -435,7 +542,23 @@ Status LoadConfigString(std::string_view text, const std::string& source_name, D
   // that the first error reported is the first one in the file.
   std::vector<Field> fields;
   for (const auto& [key, node] : doc) {
-    if (node.is_table() && IsSection(key.str())) {
+    if (key.str() == kGroupsSection && node.is_table()) {
+      // [groups.NAME] tables, each a group: "groups.NAME" (the table) and "groups.NAME.KEY".
+      for (const auto& [name, table] : *node.as_table()) {
+        const std::string prefix = std::string(key.str()) + "." + std::string(name.str());
+        Field group(source_name, prefix, table, name.source().begin);
+        group.set_group(std::string(name.str()));
+        if (!table.is_table()) {
+          return group.Expected("a table ([" + prefix + "]) of the group's keys");
+        }
+        fields.push_back(group);
+        for (const auto& [sub, value] : *table.as_table()) {
+          Field f(source_name, prefix + "." + std::string(sub.str()), value, sub.source().begin);
+          f.set_group(std::string(name.str()));
+          fields.push_back(std::move(f));
+        }
+      }
+    } else if (node.is_table() && IsSection(key.str())) {
       for (const auto& [sub, value] : *node.as_table()) {
         fields.emplace_back(source_name, std::string(key.str()) + "." + std::string(sub.str()),
                             value, sub.source().begin);
@@ -449,11 +572,13 @@ Status LoadConfigString(std::string_view text, const std::string& source_name, D
 
   Loaded loaded{.options = *out};
   for (const Field& f : fields) {
-    const Key* key = std::find_if(std::begin(kSchema), std::end(kSchema),
-                                  [&](const Key& k) { return k.name == f.name(); });
-    if (key == std::end(kSchema)) {
+    const Key* key = FindKey(f);
+    if (key == nullptr) {
       // A section given as a value ("memory = 5") is a wrong type, not an unknown name.
       if (IsSection(f.name())) return f.Expected("a table ([" + f.name() + "])");
+      if (f.name() == kGroupsSection) {
+        return f.Expected("a table of groups ([groups.NAME] tables)");
+      }
       return Unknown(f);
     }
     PACKICE_RETURN_IF_ERROR(key->apply(f, loaded));

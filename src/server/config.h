@@ -9,6 +9,9 @@
 //   [ttl]      default, lease, max_lease
 //   [http]     listen, token | token_file, tls_cert, tls_key, max_connections, max_header,
 //              max_body, idle_timeout, io_timeout
+//   [grpc]     listen, max_threads
+//   [groups.NAME]  capacity, policy, ttl, origin, load_timeout, max_value   one cache group each;
+//              NAME is 1-64 of A-Z a-z 0-9 _ . - (quoted when it holds a dot: [groups."a.b"])
 //
 // Sizes are strings for ParseBytes ("512M", "4G") or integers of bytes; durations are strings for
 // ParseDuration ("500ms", "30s", "1h") or integers of seconds. Paths are used as written

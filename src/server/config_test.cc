@@ -227,6 +227,68 @@ TEST(ConfigTest, OutOfRangeValuesAreErrors) {
   EXPECT_THAT(LoadError("socket = \"\"\n"), HasSubstr("socket: must not be empty"));
 }
 
+TEST(ConfigTest, GroupTables) {
+  DaemonOptions o;
+  ASSERT_OK(Load(R"([groups.users]
+capacity = "128M"
+policy = "lru"
+ttl = "10m"
+origin = "http://db:8000/users/{key}"
+load_timeout = "3s"
+max_value = "256K"
+
+[groups."a.b-c_9"]      # a name with a dot is quoted
+
+[groups.sessions]
+capacity = 1048576
+)",
+                 &o));
+  ASSERT_EQ(o.groups.size(), 3u);
+  const GroupConfig& users = o.groups[0];
+  EXPECT_EQ(users.name, "users");
+  EXPECT_EQ(users.capacity_bytes, 128u << 20);
+  EXPECT_EQ(users.policy, CachePolicy::kLru);
+  EXPECT_EQ(users.ttl, std::chrono::minutes(10));
+  EXPECT_EQ(users.origin, "http://db:8000/users/{key}");
+  EXPECT_EQ(users.load_timeout, std::chrono::seconds(3));
+  EXPECT_EQ(users.max_value_bytes, 256u << 10);
+  EXPECT_EQ(o.groups[1].name, "a.b-c_9");  // declared by its table alone: the defaults
+  EXPECT_EQ(o.groups[1].capacity_bytes, kDefaultGroupCapacityBytes);
+  EXPECT_EQ(o.groups[1].origin, "");
+  EXPECT_EQ(o.groups[2].capacity_bytes, 1u << 20);
+  // Dotted keys name the same things.
+  DaemonOptions d;
+  ASSERT_OK(Load("groups.users.policy = \"lru\"\n", &d));
+  ASSERT_EQ(d.groups.size(), 1u);
+  EXPECT_EQ(d.groups[0].policy, CachePolicy::kLru);
+}
+
+TEST(ConfigTest, BadGroupTablesAreErrors) {
+  EXPECT_EQ(LoadError("[groups.users]\ncapcity = \"1G\"\n"),
+            "cfg.toml:2:1: groups.users.capcity: unknown key (did you mean capacity?); a group "
+            "takes capacity, policy, ttl, origin, load_timeout, max_value");
+  EXPECT_THAT(LoadError("[groups.users]\ncolour = 1\n"),
+              HasSubstr("groups.users.colour: unknown key; a group takes capacity,"));
+  EXPECT_THAT(LoadError("[groups.\"a/b\"]\n"),
+              HasSubstr("groups.a/b: bad cache group name 'a/b': 1 to 64 characters"));
+  EXPECT_THAT(LoadError("groups = 5\n"),
+              HasSubstr("groups: expected a table of groups ([groups.NAME] tables), got 5"));
+  EXPECT_THAT(LoadError("[groups]\ncapacity = \"1G\"\n"),
+              HasSubstr("groups.capacity: expected a table ([groups.capacity]) of the group's"));
+  EXPECT_THAT(LoadError("[groups.u]\norigin = \"http://o/users\"\n"),
+              HasSubstr("cfg.toml:2:10: groups.u.origin: origin 'http://o/users': has no {key}"));
+  EXPECT_THAT(LoadError("[groups.u]\npolicy = \"fifo\"\n"),
+              HasSubstr("groups.u.policy: expected one of lru, lru2"));
+  EXPECT_THAT(LoadError("[groups.u]\ncapacity = 0\n"),
+              HasSubstr("groups.u.capacity: must be more than 0"));
+  EXPECT_THAT(LoadError("[groups.u]\nmax_value = \"8M\"\n"),
+              HasSubstr("groups.u.max_value: must be from 1 to"));
+  EXPECT_THAT(LoadError("[groups.u]\nload_timeout = \"0\"\n"),
+              HasSubstr("groups.u.load_timeout: must be more than 0"));
+  EXPECT_EQ(LoadError("[grups.u]\ncapacity = 1\n"),
+            "cfg.toml:1:2: grups: unknown section (did you mean groups?)");
+}
+
 TEST(ConfigTest, HttpListenAndToken) {
   for (const char* ok : {"127.0.0.1:8080", "[::1]:0", ":8080", "localhost:65535"}) {
     DaemonOptions o;

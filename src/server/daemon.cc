@@ -18,6 +18,7 @@
 #include "server/node_cluster.h"
 #include "server/node_metrics.h"
 #include "transport/grpc/cluster_service.h"
+#include "transport/grpc/group_service.h"
 #include "transport/grpc/object_service.h"
 
 namespace packice {
@@ -173,10 +174,21 @@ int RunDaemon(const DaemonOptions& options) {
   auto metrics = std::make_shared<MetricsRegistry>();
   RegisterPeerMetrics(*metrics, local);
   if (cluster) cluster->RegisterMetrics(*metrics);
+  auto groups = std::make_shared<GroupRegistry>(metrics);
+  std::string group_names;
+  for (const GroupConfig& g : options.groups) {
+    if (Status s = groups->Add(g); !s.ok()) {
+      spdlog::error("event=start_failed group={} error=\"{}\"", g.name, s.ToString());
+      return 1;
+    }
+    group_names += (group_names.empty() ? "" : ",") + g.name;
+  }
   std::unique_ptr<HttpServer> http;
   std::string http_url = "-";
   if (!options.http.listen.empty()) {
-    http = std::make_unique<HttpServer>(io, peer, options.http, metrics);
+    HttpServerOptions http_options = options.http;
+    http_options.groups = groups;
+    http = std::make_unique<HttpServer>(io, peer, http_options, metrics);
     if (Status s = http->Start(); !s.ok()) {
       spdlog::error("event=start_failed transport=http error=\"{}\"", s.ToString());
       return 1;
@@ -204,6 +216,8 @@ int RunDaemon(const DaemonOptions& options) {
       grpc->AddService(
           std::make_shared<rpc::ClusterService>(cluster->peer(), options.http.bearer_token));
     }
+    grpc->AddService(std::make_shared<rpc::GroupService>(
+        groups, rpc::GroupServiceOptions{objects.bearer_token}));
     if (Status s = grpc->Start(); !s.ok()) {
       spdlog::error("event=start_failed transport=grpc error=\"{}\"", s.ToString());
       return 1;
@@ -223,6 +237,7 @@ int RunDaemon(const DaemonOptions& options) {
     }
     cluster_log = options.cluster.name + " node_id=" + cluster->node_id() +
                   " advertise=" + cluster->advertise();
+    groups->SetPeers(cluster->group_peers());  // a key's owner loads it, once in the cluster
   }
 
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
@@ -235,14 +250,15 @@ int RunDaemon(const DaemonOptions& options) {
   spdlog::info(
       "event=ready pid={} url=uds://{} http_url={} grpc_url={} cluster={} auth={} store={} "
       "memory_capacity_bytes={} data_dir={} disk_capacity_bytes={} write_through={} "
-      "io_threads={}",
+      "io_threads={} groups={}",
       getpid(), uds.path, http_url, grpc_url, cluster_log,
       options.http.bearer_token.empty() ? "none" : "bearer", options.store,
       options.memory.capacity_bytes,
       options.store == "memory" ? "-"
                                 : (options.disk.dir.empty() ? DefaultDataDir() : options.disk.dir),
       options.store == "memory" ? 0 : options.disk.capacity_bytes,
-      options.store == "tiered" && options.tiered.write_through, options.io_threads);
+      options.store == "tiered" && options.tiered.write_through, options.io_threads,
+      group_names.empty() ? "-" : group_names);
   std::vector<std::thread> threads;
   for (unsigned i = 1; i < options.io_threads; ++i) threads.emplace_back([&io] { io.run(); });
   io.run();

@@ -3,11 +3,13 @@
 #define PACKICE_SERVER_DAEMON_H_
 
 #include <string>
+#include <vector>
 
 #include "packice/file_peer.h"
 #include "packice/memory_peer.h"
 #include "packice/sharedfs_peer.h"
 #include "packice/tiered_peer.h"
+#include "services/cache/group_registry.h"
 #include "transport/grpc/grpc_server.h"
 #include "transport/http/http_server.h"
 #include "transport/uds/uds_server.h"
@@ -48,6 +50,8 @@ struct DaemonOptions {
   // (http.bearer_token, http.tls_cert_file, http.tls_key_file): one node, one identity.
   GrpcServerOptions grpc;
   ClusterOptions cluster;
+  // The cache groups served over HTTP (/v1/groups) and gRPC (packice.rpc.Groups).
+  std::vector<GroupConfig> groups;
   // One thread serves best on a 2-core machine (docs/benchmarks.md); more cores, more threads.
   unsigned io_threads = 1;
   std::string log_level = "info";

@@ -8,6 +8,7 @@
 #include "packice/client.h"
 #include "server/config.h"
 #include "server/daemon.h"
+#include "services/cache/http_origin.h"
 
 namespace {
 
@@ -23,6 +24,30 @@ CLI::Option* AddParsed(CLI::App& app, const std::string& name, T* out, F parse,
         *out = *r;
       },
       help);
+}
+
+// "NAME=ORIGIN_TEMPLATE" of --group onto `groups`: a new group with the defaults, or a group of
+// the config file given (another) origin. An empty ORIGIN is a group without one.
+packice::Status ApplyGroupFlag(const std::string& flag, std::vector<packice::GroupConfig>* groups) {
+  const size_t eq = flag.find('=');
+  if (eq == std::string::npos) {
+    return packice::InvalidArgument(
+        "--group wants NAME=ORIGIN_TEMPLATE (e.g. "
+        "users=http://127.0.0.1:8000/users/{key}), got '" +
+        flag + "'");
+  }
+  packice::GroupConfig config{.name = flag.substr(0, eq), .origin = flag.substr(eq + 1)};
+  PACKICE_RETURN_IF_ERROR(packice::ValidateGroupName(config.name));
+  if (!config.origin.empty())
+    PACKICE_RETURN_IF_ERROR(packice::ValidateOriginTemplate(config.origin));
+  for (packice::GroupConfig& g : *groups) {
+    if (g.name == config.name) {
+      g.origin = config.origin;
+      return packice::Status::Ok();
+    }
+  }
+  groups->push_back(std::move(config));
+  return packice::Status::Ok();
 }
 
 }  // namespace
@@ -113,6 +138,11 @@ int main(int argc, char** argv) {
   app.add_option("--tls-cert", opt.http.tls_cert_file,
                  "PEM certificate chain: HTTP and gRPC are served with TLS only (with --tls-key)");
   app.add_option("--tls-key", opt.http.tls_key_file, "PEM private key of --tls-cert");
+  std::vector<std::string> group_flags;
+  app.add_option("--group", group_flags,
+                 "serve the cache group NAME=ORIGIN_TEMPLATE over HTTP and gRPC, e.g. "
+                 "users=http://127.0.0.1:8000/users/{key} (repeatable; 64M each; more settings "
+                 "in [groups.NAME] of the config file)");
   try {
     app.parse(argc, argv);
     if (!config_path.empty()) {
@@ -128,6 +158,12 @@ int main(int argc, char** argv) {
     }
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
+  }
+  for (const std::string& flag : group_flags) {
+    if (packice::Status s = ApplyGroupFlag(flag, &opt.groups); !s.ok()) {
+      std::cerr << "packiced: " << s.message() << "\n";
+      return 2;
+    }
   }
   if (opt.memory.capacity_bytes == 0) {
     std::cerr << "packiced: --capacity must be positive\n";

@@ -10,6 +10,7 @@
 #include "core/io.h"
 #include "packice/clock.h"
 #include "transport/grpc/cluster_node.h"
+#include "transport/grpc/group_channel.h"
 
 namespace packice {
 
@@ -118,15 +119,38 @@ Status NodeCluster::Join(uint16_t grpc_port, const std::string& http_url) {
   }
   m.self.capacity_bytes = local_->GetStats().capacity_bytes;
   m.self.start_time_ms = Clock::System()->UnixMillis();
+  group_peers_ = std::make_shared<RingPeers>(node_id_);
+  GrpcGroupOptions group_channel;
+  group_channel.bearer_token = options_.http.bearer_token;
+  group_channel.tls = !options_.http.tls_cert_file.empty();
+  group_channel.ca_file = options_.http.tls_cert_file;
   std::weak_ptr<ClusterPeer> weak = peer_;
-  auto listener = [weak, self = node_id_](const cluster::MembershipView& view) {
+  std::weak_ptr<RingPeers> weak_groups = group_peers_;
+  // The listener runs on the membership's thread, one view at a time: the loaders it keeps
+  // (one per member address, reused while the member stays) are its own.
+  auto loaders = std::make_shared<std::map<std::string, std::shared_ptr<RemoteLoader>>>();
+  auto listener = [weak, weak_groups, loaders, group_channel,
+                   self = node_id_](const cluster::MembershipView& view) {
     std::shared_ptr<ClusterPeer> peer = weak.lock();
-    if (peer == nullptr) return;
+    std::shared_ptr<RingPeers> groups = weak_groups.lock();
+    if (peer == nullptr || groups == nullptr) return;
     std::vector<ClusterMember> members;
+    std::vector<std::string> ids;
+    RingPeers::Loaders group_loaders;
     for (const cluster::MemberRecord& r : view.members) {
       members.push_back({r.node_id, r.grpc_address});
+      ids.push_back(r.node_id);
+      if (r.node_id == self) continue;
+      std::shared_ptr<RemoteLoader>& loader = (*loaders)[r.node_id + "@" + r.grpc_address];
+      if (loader == nullptr) {
+        auto made = NewGrpcGroupLoader(r.grpc_address, group_channel);
+        if (made.ok()) loader = *made;
+      }
+      if (loader != nullptr) group_loaders.emplace(r.node_id, loader);
     }
+    ids.push_back(self);
     peer->SetMembers(members);
+    groups->Update(Ring(std::move(ids)), std::move(group_loaders));
     spdlog::info("event=membership node_id={} epoch={} members={} ring_epoch={:x}", self,
                  view.epoch, members.size(), peer->ring_epoch());
   };

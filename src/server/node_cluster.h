@@ -11,6 +11,7 @@
 #include "core/metrics.h"
 #include "peers/cluster_peer.h"
 #include "server/daemon.h"
+#include "services/cache/ring_peers.h"
 
 namespace packice {
 
@@ -24,6 +25,8 @@ class NodeCluster {
   ~NodeCluster();  // Leave()
 
   const std::shared_ptr<ClusterPeer>& peer() const { return peer_; }
+  // The cache groups' view of the same ring (after Join): a group key's owner loads it.
+  const std::shared_ptr<RingPeers>& group_peers() const { return group_peers_; }
 
   // Joins once the gRPC port is bound at `grpc_port`: the advertised address and the node id
   // are settled, and the node registers in etcd (in the background: an unreachable etcd is
@@ -47,6 +50,7 @@ class NodeCluster {
   std::shared_ptr<LocalPeer> local_;
   std::shared_ptr<cluster::EtcdClient> etcd_;
   std::shared_ptr<ClusterPeer> peer_;
+  std::shared_ptr<RingPeers> group_peers_;
   std::unique_ptr<cluster::Membership> membership_;
   std::string node_id_;
   std::string advertise_;

@@ -110,13 +110,17 @@ Clock::TimePoint Group::ExpiryFor(std::optional<Duration> ttl) const {
   return d.count() > 0 ? clock_->Now() + d : CacheTable::kNever;
 }
 
-Result<CacheValue> Group::Get(std::string_view key) {
+Result<CacheValue> Group::Get(std::string_view key) { return Get(key, nullptr); }
+
+Result<CacheValue> Group::Get(std::string_view key, CacheSource* source) {
   PACKICE_RETURN_IF_ERROR(CheckKey(key));
   Inc(counters_->gets);
   if (CacheValue v = main_->Lookup(key)) {
     Inc(counters_->hits);
+    if (source != nullptr) *source = CacheSource::kHit;
     return v;
   }
+  if (source != nullptr) *source = CacheSource::kMiss;
   std::shared_ptr<GroupPeers> peers = this->peers();
   std::optional<PeerPick> pick;
   if (peers) {
@@ -127,6 +131,7 @@ Result<CacheValue> Group::Get(std::string_view key) {
       rates_->Record(key);
       if (CacheValue v = mirror_->Lookup(key)) {
         Inc(counters_->mirror_hits);
+        if (source != nullptr) *source = CacheSource::kMirror;
         return v;
       }
     }

@@ -144,8 +144,18 @@ MetricsRegistry& Connection<Stream>::metrics() {
 }
 
 template <typename Stream>
+GroupRegistry* Connection<Stream>::groups() {
+  return server_->options().groups.get();
+}
+
+template <typename Stream>
 asio::thread_pool& Connection<Stream>::blocking_pool() {
   return server_->blocking();
+}
+
+template <typename Stream>
+asio::thread_pool& Connection<Stream>::group_pool() {
+  return server_->groups_pool();
 }
 
 template <typename Stream>
@@ -278,7 +288,7 @@ Task<bool> Connection<Stream>::Dispatch(Parser& parser, Exchange& x) {
   }
   co_return co_await SendError(req, x,
                                NotFound("no route for '" + std::string(path.substr(0, 256)) +
-                                        "': the API is under /v1/objects"),
+                                        "': the API is under /v1/objects and /v1/groups"),
                                keep);
 }
 
@@ -655,6 +665,41 @@ Task<Status> Connection<Stream>::ReadBody(Parser& parser, Blob& blob, LeaseId le
     server_->CountReceived(got);
     MaybeRenew(lease, lease_ttl, last_renew);
   }
+  body_read_ = true;
+  co_return Status();
+}
+
+template <typename Stream>
+Task<Status> Connection<Stream>::ReadBodyInto(uint64_t size, std::string* out) {
+  out->resize(static_cast<size_t>(size));
+  char* dst = out->data();
+  // First the body bytes that arrived with the headers, then the socket.
+  size_t got = std::min(static_cast<size_t>(size), buffer_.size());
+  if (got > 0) {
+    asio::buffer_copy(asio::buffer(dst, got), buffer_.data());
+    buffer_.consume(got);
+  }
+  while (got < size) {
+    error_code ec;
+    size_t n;
+    {
+      ReadDeadline deadline(*this, opt().io_timeout);
+      n = co_await stream_.async_read_some(asio::buffer(dst + got, size - got),
+                                           asio::redirect_error(asio::use_awaitable, ec));
+      ec = deadline.Map(ec);
+    }
+    got += n;
+    if (ec) {
+      server_->CountReceived(got);
+      if (ec == beast::error::timeout) {
+        co_return Timeout("the body stalled for " + std::to_string(opt().io_timeout.count()) +
+                          " ms after " + std::to_string(got) + " of " + std::to_string(size) +
+                          " bytes");
+      }
+      co_return Unavailable("receive: " + ec.message());
+    }
+  }
+  server_->CountReceived(got);
   body_read_ = true;
   co_return Status();
 }

@@ -39,6 +39,7 @@
 
 namespace packice {
 
+class GroupRegistry;
 class GrowingUpload;
 class MetricsRegistry;
 
@@ -123,6 +124,8 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
   Peer& peer();
   const HttpServerOptions& opt() const;
   MetricsRegistry& metrics();
+  // The node's cache groups; null when it serves none.
+  GroupRegistry* groups();
 
   // Sends `res` (its status recorded in `x`).
   Task<bool> Send(TextResponse res, Exchange& x, bool keep_alive);
@@ -145,6 +148,9 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
   // Reads a Content-Length body into `blob` from offset 0, renewing `lease`.
   // Errors: kTimeout (stalled), kUnavailable (the client went away), the blob's write errors.
   Task<Status> ReadBody(Parser& parser, Blob& blob, LeaseId lease, Duration lease_ttl);
+  // Reads a Content-Length body of `size` bytes into `*out` (the caller bounds `size`).
+  // Errors: kTimeout (stalled), kUnavailable (the client went away).
+  Task<Status> ReadBodyInto(uint64_t size, std::string* out);
   // Reads a chunked body into `upload`. On a refusal (over its limit: 413, no room) sets
   // `refused` and returns its error; other errors: kTimeout, kProtocolError (malformed
   // framing), kUnavailable (the client went away).
@@ -163,16 +169,27 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
   // result.
   template <typename F>
   Task<std::invoke_result_t<F>> Blocking(F f) {
-    using R = std::invoke_result_t<F>;
-    // co_spawn's result must be default-constructible; Result<T> is not.
-    std::optional<R> r = co_await asio::co_spawn(
-        blocking_pool(), [f = std::move(f)]() mutable -> Task<std::optional<R>> { co_return f(); },
-        asio::use_awaitable);
-    co_return std::move(*r);
+    return RunOn(blocking_pool(), std::move(f));
+  }
+  // Runs `f` on the pool of cache-group calls (HttpServerOptions::group_threads) and resumes
+  // here with its result.
+  template <typename F>
+  Task<std::invoke_result_t<F>> GroupCall(F f) {
+    return RunOn(group_pool(), std::move(f));
   }
 
  private:
   class ReadDeadline;
+
+  template <typename F>
+  Task<std::invoke_result_t<F>> RunOn(asio::thread_pool& pool, F f) {
+    using R = std::invoke_result_t<F>;
+    // co_spawn's result must be default-constructible; Result<T> is not.
+    std::optional<R> r = co_await asio::co_spawn(
+        pool, [f = std::move(f)]() mutable -> Task<std::optional<R>> { co_return f(); },
+        asio::use_awaitable);
+    co_return std::move(*r);
+  }
 
   Task<void> Serve();
   Task<bool> ServeOne();
@@ -195,6 +212,7 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
   // Keeps a long transfer's lease alive.
   void MaybeRenew(LeaseId lease, Duration ttl, Clock::time_point& last);
   asio::thread_pool& blocking_pool();
+  asio::thread_pool& group_pool();
   beast::tcp_stream& lowest() { return beast::get_lowest_layer(stream_); }
   asio::ip::tcp::socket& socket() { return lowest().socket(); }
   std::vector<char>& chunk();

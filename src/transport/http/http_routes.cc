@@ -5,11 +5,9 @@
 namespace packice::http_server {
 
 std::span<const Route> AllRoutes() {
-  static const std::array<Route, 4> kRoutes = {
-      HealthRoute(),
-      MetricsRoute(),
-      ObjectCollectionRoute(),
-      ObjectRoute(),
+  static const std::array<Route, 7> kRoutes = {
+      HealthRoute(),    MetricsRoute(), ObjectCollectionRoute(), ObjectRoute(),
+      GroupListRoute(), GroupRoute(),   GroupKeyRoute(),
   };
   return kRoutes;
 }

@@ -18,6 +18,7 @@ class io_context;
 
 namespace packice {
 
+class GroupRegistry;
 class MetricsRegistry;
 
 struct HttpServerOptions {
@@ -36,6 +37,11 @@ struct HttpServerOptions {
   std::chrono::milliseconds idle_timeout{60'000};
   // A read or write that makes no progress for this long ends the connection.
   std::chrono::milliseconds io_timeout{30'000};
+  // The cache groups served under /v1/groups (group_routes.cc); null: none (404).
+  std::shared_ptr<GroupRegistry> groups;
+  // Threads serving cache-group calls: a Get that misses holds one while it waits for its load
+  // (up to the group's load_timeout), so they are neither the io threads nor the disk pool.
+  int group_threads = 16;
 };
 
 class HttpServer {

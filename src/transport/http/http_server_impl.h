@@ -4,6 +4,7 @@
 #ifndef PACKICE_TRANSPORT_HTTP_HTTP_SERVER_IMPL_H_
 #define PACKICE_TRANSPORT_HTTP_HTTP_SERVER_IMPL_H_
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -43,7 +44,10 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
             metrics_->AddCounter("packice_http_bytes_sent_total", "Body bytes sent over HTTP.")
                 .With({})) {}
 
-  ~Impl() { blocking_.join(); }
+  ~Impl() {
+    blocking_.join();
+    groups_pool_.join();
+  }
 
   Status Start();
   void Stop();
@@ -53,6 +57,7 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
   const HttpServerOptions& options() const { return options_; }
   MetricsRegistry& metrics() { return *metrics_; }
   boost::asio::thread_pool& blocking() { return blocking_; }
+  boost::asio::thread_pool& groups_pool() { return groups_pool_; }
 
   void Register(http_server::ConnectionBase* c, std::weak_ptr<http_server::ConnectionBase> w) {
     MutexLock lock(&mu_);
@@ -92,6 +97,8 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
   // Peer calls that may wait on a disk (a durable seal, a write into a file) run here, so that
   // one slow disk never stalls the io threads.
   boost::asio::thread_pool blocking_{2};
+  // Cache-group calls (HttpServerOptions::group_threads).
+  boost::asio::thread_pool groups_pool_{static_cast<size_t>(std::max(1, options_.group_threads))};
   Family<Counter>& requests_;
   Family<Histogram>& latency_;
   Gauge& open_connections_;
