@@ -2,6 +2,7 @@
 // node answers for every key, the key's owner holds it, a node reads another's objects through
 // a copy of its own, a dead owner leaves the ring within its lease TTL, and the nodes ride out
 // an etcd outage.
+#include <curl/curl.h>
 #include <gtest/gtest.h>
 #include <sys/types.h>
 
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "cluster/ring.h"
+#include "origin_server.h"
 #include "packice/client.h"
 #include "testing.h"
 
@@ -25,6 +27,7 @@ namespace {
 using namespace std::chrono_literals;
 using ::packice::testing::Daemon;
 using ::packice::testing::EtcdProcess;
+using ::packice::testing::OriginServer;
 using ::packice::testing::RunProgram;
 using ::packice::testing::WaitUntil;
 
@@ -89,6 +92,26 @@ std::string ReadNodeId(const Daemon& d) {
   std::string id;
   std::getline(in, id);
   return id;
+}
+
+// GET `url` with libcurl: the HTTP status, and the body in `body`.
+long HttpGet(const std::string& url, std::string* body) {
+  CURL* curl = curl_easy_init();
+  body->clear();
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT, 30L);
+  curl_easy_setopt(
+      curl, CURLOPT_WRITEFUNCTION, +[](char* p, size_t size, size_t n, void* out) -> size_t {
+        static_cast<std::string*>(out)->append(p, size * n);
+        return size * n;
+      });
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, body);
+  long status = 0;
+  if (curl_easy_perform(curl) == CURLE_OK) {
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+  }
+  curl_easy_cleanup(curl);
+  return status;
 }
 
 class ClusterTest : public ::testing::Test {
@@ -315,6 +338,75 @@ TEST_F(ClusterTest, NodesKeepServingWhileEtcdIsDownAndRejoin) {
   WaitForRing({0, 1, 2});
   EXPECT_GE(Metric(http(0), "packice_cluster_reconnects_total"), 1);
   ASSERT_OK(c0.Get(key + "-new").status());
+}
+
+// --- cache groups across the cluster ------------------------------------------------------
+
+class ClusterGroupTest : public ClusterTest {
+ protected:
+  void SetUp() override {
+    ClusterTest::SetUp();
+    ASSERT_OK(origin_.Start());
+  }
+  void StartGroupNodes(size_t n) {
+    for (size_t i = 0; i < n; ++i) StartNode(i, {"--group", "users=" + origin_.url("users/{key}")});
+    std::vector<size_t> all;
+    for (size_t i = 0; i < n; ++i) all.push_back(i);
+    WaitForRing(all);
+  }
+  long GroupGet(size_t node, const std::string& key, std::string* body) {
+    return HttpGet(http(node) + "/v1/groups/users/" + key, body);
+  }
+  OriginServer origin_;
+};
+
+TEST_F(ClusterGroupTest, ConcurrentMissesOnEveryNodeLoadOnceInTheCluster) {
+  StartGroupNodes(3);
+  origin_.Put("users/42", "alice");
+  origin_.Delay("users/42", 1.0);  // every request arrives while the one load runs
+  constexpr int kRequests = 200;
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < kRequests; ++i) {
+    threads.emplace_back([&, i] {
+      std::string body;
+      if (GroupGet(i % 3, "42", &body) == 200 && body == "alice") ++ok;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), kRequests);
+  EXPECT_EQ(origin_.Requests("users/42"), 1) << origin_.log();
+}
+
+TEST_F(ClusterGroupTest, OriginErrorsReachTheReaderAndAreNotCached) {
+  StartGroupNodes(3);
+  const std::string key = KeyOwnedBy({0, 1, 2}, 1, "k");
+  origin_.FailWith("users/" + key, 500, "broken");
+  std::string body;
+  const long status = GroupGet(0, key, &body);  // through a node that is not the owner
+  EXPECT_GE(status, 500) << body;
+  EXPECT_NE(body.find("500"), std::string::npos) << body;
+  origin_.Heal("users/" + key);
+  origin_.Put("users/" + key, "fixed");
+  EXPECT_EQ(GroupGet(0, key, &body), 200);
+  EXPECT_EQ(body, "fixed");
+}
+
+TEST_F(ClusterGroupTest, KeysOfAKilledOwnerAreReloadedFromTheOrigin) {
+  StartGroupNodes(3);
+  const std::string key = KeyOwnedBy({0, 1, 2}, 2, "u");
+  origin_.Put("users/" + key, "bob");
+  std::string body;
+  ASSERT_EQ(GroupGet(0, key, &body), 200);
+  ASSERT_EQ(GroupGet(1, key, &body), 200);
+  EXPECT_EQ(origin_.Requests("users/" + key), 1) << "the owner loaded it once";
+  node(2).Stop(SIGKILL);
+  WaitForRing({0, 1});
+  ASSERT_EQ(GroupGet(0, key, &body), 200);
+  EXPECT_EQ(body, "bob");
+  EXPECT_EQ(origin_.Requests("users/" + key), 2) << "its new owner loaded it again";
+  ASSERT_EQ(GroupGet(1, key, &body), 200);
+  EXPECT_EQ(origin_.Requests("users/" + key), 2);
 }
 
 }  // namespace
