@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "cluster/backoff.h"
@@ -78,6 +79,22 @@ Result<MemberRecord> MemberRecordFromJson(std::string_view text, std::string_vie
         fmt::format("member record of {:?} is stored under {:?}", record.node_id, node_id));
   }
   PACKICE_RETURN_IF_ERROR(string_field("grpc_address", true, &record.grpc_address));
+  // Other nodes dial it: host:port, printable, bounded.
+  const std::string& addr = record.grpc_address;
+  const size_t colon = addr.rfind(':');
+  bool addr_ok = !addr.empty() && addr.size() <= 256 && colon != std::string::npos && colon > 0;
+  for (unsigned char c : addr) addr_ok = addr_ok && c > 0x20 && c < 0x7f && c != '/';
+  if (addr_ok) {
+    const std::string_view port = std::string_view(addr).substr(colon + 1);
+    unsigned value = 0;
+    addr_ok = !port.empty() && port.size() <= 5 &&
+              std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; });
+    for (char c : port) value = value * 10 + static_cast<unsigned>(c - '0');
+    addr_ok = addr_ok && value >= 1 && value <= 65535;
+  }
+  if (!addr_ok) {
+    return InvalidArgument("member record: 'grpc_address' is not host:port");
+  }
   PACKICE_RETURN_IF_ERROR(string_field("http_address", false, &record.http_address));
   if (auto it = j.find("capacity_bytes"); it != j.end()) {
     if (!it->is_number_unsigned()) {

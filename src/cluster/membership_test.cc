@@ -59,9 +59,16 @@ TEST(MemberRecordTest, JsonRoundTripsAndBadRecordsAreRefused) {
       kInvalidArgument);
   // Fields a newer node adds are ignored; the optional ones may be missing.
   ASSERT_OK_AND_ASSIGN(MemberRecord lean,
-                       MemberRecordFromJson(R"({"node_id":"n","grpc_address":"a","x":[]})", "n"));
-  EXPECT_EQ(lean.grpc_address, "a");
+                       MemberRecordFromJson(R"({"node_id":"n","grpc_address":"a:1","x":[]})", "n"));
+  EXPECT_EQ(lean.grpc_address, "a:1");
   EXPECT_EQ(lean.http_address, "");
+  // Other nodes dial the address: host:port or nothing.
+  for (const char* bad : {"a", "a:", ":1", "a:0", "a:65536", "a:1x", "a b:1", "a/b:1"}) {
+    EXPECT_CODE(MemberRecordFromJson(
+                    std::string(R"({"node_id":"n","grpc_address":")") + bad + R"("})", "n"),
+                kInvalidArgument)
+        << bad;
+  }
 }
 
 TEST(MemberRecordTest, NodeIdsAreOneBoundedKeySegment) {

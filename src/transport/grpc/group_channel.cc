@@ -4,9 +4,9 @@
 
 #include <algorithm>
 
-#include "core/io.h"
 #include "transport/grpc/group_wire.h"
 #include "transport/grpc/groups.grpc.pb.h"
+#include "transport/grpc/grpc_channel.h"
 #include "transport/grpc/grpc_common.h"
 
 namespace packice {
@@ -119,37 +119,11 @@ GrpcGroupClient::~GrpcGroupClient() = default;
 
 Result<std::unique_ptr<GrpcGroupClient>> GrpcGroupClient::Create(const std::string& target,
                                                                  const GrpcGroupOptions& options) {
-  if (target.empty() || target.find_first_of("/?# ") != std::string::npos ||
-      target.rfind(':') == std::string::npos) {
-    return InvalidArgument("bad gRPC target '" + target + "': expected host:port");
-  }
-  for (unsigned char c : options.bearer_token) {
-    if (c < 0x21 || c > 0x7e) {
-      return InvalidArgument("a token is printable ASCII without spaces or control characters");
-    }
-  }
   if (options.timeout.count() <= 0) return InvalidArgument("a call timeout must be positive");
-  std::shared_ptr<::grpc::ChannelCredentials> creds;
-  if (options.tls) {
-    ::grpc::SslCredentialsOptions ssl;
-    if (!options.ca_file.empty()) {
-      PACKICE_ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadSmallFile(options.ca_file));
-    }
-    creds = ::grpc::SslCredentials(ssl);
-  } else {
-    creds = ::grpc::InsecureChannelCredentials();
-  }
-  ::grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(rpc::kMaxMessageBytes);
-  args.SetMaxSendMessageSize(rpc::kMaxMessageBytes);
-  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 20'000);
-  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10'000);
-  // A node that went away is retried soon after it is back, not after gRPC's default backoff
-  // of up to two minutes: the ring still routes its keys here.
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2'000);
-  // CreateCustomChannel does not connect: the first call does.
-  auto channel = ::grpc::CreateCustomChannel(target, creds, args);
+  // Not connected yet: the first call connects.
+  PACKICE_ASSIGN_OR_RETURN(
+      std::shared_ptr<::grpc::Channel> channel,
+      NewGrpcConnection(target, options.tls, options.ca_file, options.bearer_token));
   return std::unique_ptr<GrpcGroupClient>(
       new GrpcGroupClient(std::make_unique<Impl>(target, std::move(channel), options)));
 }

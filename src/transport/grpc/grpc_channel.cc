@@ -376,22 +376,23 @@ class GrpcChannelImpl final : public GrpcChannel {
 
 }  // namespace
 
-Result<std::shared_ptr<::grpc::Channel>> DialGrpc(const std::string& target,
-                                                  const GrpcChannelOptions& options) {
+Result<std::shared_ptr<::grpc::Channel>> NewGrpcConnection(const std::string& target, bool tls,
+                                                           const std::string& ca_file,
+                                                           const std::string& bearer_token) {
   if (target.empty() || target.find_first_of("/?# ") != std::string::npos ||
       target.rfind(':') == std::string::npos) {
     return InvalidArgument("bad gRPC target '" + target + "': expected host:port");
   }
-  for (unsigned char c : options.bearer_token) {
+  for (unsigned char c : bearer_token) {
     if (c < 0x21 || c > 0x7e) {
       return InvalidArgument("a token is printable ASCII without spaces or control characters");
     }
   }
   std::shared_ptr<::grpc::ChannelCredentials> creds;
-  if (options.tls) {
+  if (tls) {
     ::grpc::SslCredentialsOptions ssl;
-    if (!options.ca_file.empty()) {
-      PACKICE_ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadSmallFile(options.ca_file));
+    if (!ca_file.empty()) {
+      PACKICE_ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadSmallFile(ca_file));
     }
     creds = ::grpc::SslCredentials(ssl);
   } else {
@@ -402,11 +403,19 @@ Result<std::shared_ptr<::grpc::Channel>> DialGrpc(const std::string& target,
   args.SetMaxSendMessageSize(rpc::kMaxMessageBytes);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 20'000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10'000);
-  // Each channel its own connection: two clients in one process do not share (and serialise
-  // on) one TCP stream.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  auto channel = ::grpc::CreateCustomChannel(target, creds, args);
+  // A node that went away is retried soon after it is back, not after gRPC's default backoff of
+  // up to two minutes: the ring may still route its keys here.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2'000);
+  return ::grpc::CreateCustomChannel(target, creds, args);
+}
 
+Result<std::shared_ptr<::grpc::Channel>> DialGrpc(const std::string& target,
+                                                  const GrpcChannelOptions& options) {
+  PACKICE_ASSIGN_OR_RETURN(
+      std::shared_ptr<::grpc::Channel> channel,
+      NewGrpcConnection(target, options.tls, options.ca_file, options.bearer_token));
   const auto deadline = std::chrono::system_clock::now() + options.connect_timeout;
   for (grpc_connectivity_state state = channel->GetState(true); state != GRPC_CHANNEL_READY;
        state = channel->GetState(true)) {

@@ -63,9 +63,17 @@ class GrpcChannel : public Channel {
 Result<std::shared_ptr<GrpcChannel>> NewGrpcChannel(const std::string& target,
                                                     const GrpcChannelOptions& options);
 
-// The connection under a GrpcChannel, for the node's other services (cluster, groups): the
-// credentials, limits and keepalive of `options`, connected within connect_timeout. Errors as
-// NewGrpcChannel's.
+// A connection to `target` as every gRPC client here makes it (GrpcChannel, the group client,
+// node to node), not connected yet: the target and token checked, TLS when `tls` (trusting
+// `ca_file`, else the system's CAs), the transport's message limits and keepalive, a reconnect
+// within 2 s of a node's return, and a connection of its own (two clients in one process do
+// not share, and serialise on, one TCP stream). Errors: kInvalidArgument.
+Result<std::shared_ptr<::grpc::Channel>> NewGrpcConnection(const std::string& target, bool tls,
+                                                           const std::string& ca_file,
+                                                           const std::string& bearer_token);
+
+// The connection under a GrpcChannel, for the node's other services (cluster, groups): a
+// NewGrpcConnection connected within connect_timeout. Errors as NewGrpcChannel's.
 Result<std::shared_ptr<::grpc::Channel>> DialGrpc(const std::string& target,
                                                   const GrpcChannelOptions& options);
 // A GrpcChannel over a connection DialGrpc made.
