@@ -27,6 +27,7 @@ class Loader:
 
     def __init__(self, delay: float = 0.0) -> None:
         self.delay = delay
+        self.gate: threading.Event | None = None  # set: loads wait for it first
         self.calls: List[str] = []
         self.lock = threading.Lock()
         self.fail: dict = {}  # key -> exception to raise
@@ -34,6 +35,8 @@ class Loader:
     def __call__(self, key: str):
         with self.lock:
             self.calls.append(key)
+        if self.gate is not None:
+            self.gate.wait(timeout=30)
         if self.delay:
             time.sleep(self.delay)
         if key in self.fail:
@@ -43,6 +46,13 @@ class Loader:
     def count(self, key: str) -> int:
         with self.lock:
             return self.calls.count(key)
+
+
+def wait_for_gets(g: packice.Group, n: int) -> None:
+    """Until `n` gets have entered the group (they then wait for the one load, or hit)."""
+    deadline = time.monotonic() + 30
+    while g.stats()["gets"] < n and time.monotonic() < deadline:
+        time.sleep(0.005)
 
 
 # --- packice.Group: in this process ----------------------------------------------------------
@@ -70,7 +80,8 @@ def test_loader_may_return_str_and_bytes_like():
 
 
 def test_concurrent_misses_call_the_loader_once():
-    loader = Loader(delay=0.5)
+    loader = Loader(delay=0.1)
+    loader.gate = threading.Event()
     g = packice.Group("slow", "1M", loader)
     n = 50
     start = threading.Barrier(n)
@@ -87,6 +98,8 @@ def test_concurrent_misses_call_the_loader_once():
     t0 = time.monotonic()
     for t in threads:
         t.start()
+    wait_for_gets(g, n)  # every reader is in Group::Get, the GIL released, the load held back
+    loader.gate.set()
     # While they wait, the GIL is free: this thread keeps running Python.
     spins = 0
     while any(t.is_alive() for t in threads) and time.monotonic() - t0 < 30:
@@ -97,13 +110,14 @@ def test_concurrent_misses_call_the_loader_once():
     assert not any(t.is_alive() for t in threads), "readers deadlocked"
     assert results == [b"value of hot"] * n
     assert loader.count("hot") == 1
-    assert spins > 10
+    assert spins > 0
     s = g.stats()
     assert s["loads"] == 1 and s["gets"] == n
 
 
 def test_loader_exception_reaches_every_waiter_and_is_not_cached():
-    loader = Loader(delay=0.3)
+    loader = Loader()
+    loader.gate = threading.Event()
     loader.fail["bad"] = ValueError("database down")
     g = packice.Group("failing", "1M", loader)
     errors: List[BaseException] = []
@@ -117,6 +131,8 @@ def test_loader_exception_reaches_every_waiter_and_is_not_cached():
     threads = [threading.Thread(target=reader) for _ in range(10)]
     for t in threads:
         t.start()
+    wait_for_gets(g, 10)
+    loader.gate.set()
     for t in threads:
         t.join(timeout=30)
     assert len(errors) == 10 and loader.count("bad") == 1
@@ -198,13 +214,13 @@ def test_group_ttl_expires_loaded_values():
 
 
 def test_load_timeout_and_the_load_runs_on():
-    loader = Loader(delay=0.6)
+    loader = Loader(delay=1.0)
     g = packice.Group("timeouts", "1M", loader, load_timeout="100ms")
     t0 = time.monotonic()
     with pytest.raises(packice.Timeout):
         g.get("slow")
-    assert time.monotonic() - t0 < 0.5
-    time.sleep(0.8)  # the abandoned load finished and filled the cache
+    assert time.monotonic() - t0 < 0.8
+    time.sleep(1.3)  # the abandoned load finished and filled the cache
     assert g.get("slow") == b"value of slow"
     assert loader.count("slow") == 1
     assert g.stats()["load_timeouts"] == 1
