@@ -23,6 +23,9 @@
   shares that memory too.
 - Key-based shortcuts: :meth:`Client.put`, :meth:`Client.get_bytes`; and :meth:`Client.stat`,
   :meth:`Client.list`, :meth:`Client.delete`.
+- Cache groups (docs/cache_groups.md): :class:`Group` is a read-through cache in this process
+  whose loader is a Python callable; :meth:`Client.group` reaches a node's groups over
+  ``grpc(s)://`` or ``http(s)://``.
 - Failures raise :class:`PackiceError` subclasses, one per status code (:mod:`packice.errors`).
 - Blocking calls release the GIL.
 
@@ -39,8 +42,9 @@ from __future__ import annotations
 import datetime as _dt
 import os as _os
 import re as _re
+import threading as _threading
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple, Union
 
 from . import _packice, errors
 from .errors import (
@@ -68,6 +72,8 @@ __all__ = [
     "ObjectWriter",
     "ObjectReader",
     "ObjectInfo",
+    "Group",
+    "RemoteGroup",
     "Peer",
     "MemoryPeer",
     "SharedFSPeer",
@@ -80,6 +86,8 @@ __version__ = "0.1.0"
 Buffer = Union[bytes, bytearray, memoryview, Any]  # anything with the buffer protocol
 TTL = Union[int, float, str, _dt.timedelta]
 Size = Union[int, str]
+Value = Union[bytes, bytearray, memoryview, str]  # a cache group's value (str: its UTF-8)
+Loader = Callable[[str], Optional[Value]]
 
 _LIST_PAGE = 1000
 
@@ -443,9 +451,22 @@ class Client:
     """A connection to a node (or an in-process peer). Safe to share between threads; calls
     release the GIL while they wait. Use :func:`connect` to make one; ``with`` closes it."""
 
-    def __init__(self, handle: "_packice.Client", target: str) -> None:
+    def __init__(
+        self,
+        handle: "_packice.Client",
+        target: str,
+        *,
+        url: Optional[str] = None,
+        token: str = "",
+        ca_file: str = "",
+    ) -> None:
         self._c = handle
         self._target = target
+        self._url = url  # None: an in-process peer
+        self._token = token
+        self._ca_file = ca_file
+        self._groups: Optional["_packice.GroupClient"] = None
+        self._groups_lock = _threading.Lock()
 
     def create(
         self,
@@ -529,9 +550,49 @@ class Client:
         """Unbinds ``key``; readers holding the object keep their view. Errors: NotFound."""
         self._c.delete(key)
 
+    def group(self, name: str) -> "RemoteGroup":
+        """The node's cache group ``name`` (docs/cache_groups.md), over the URL this client was
+        connected with: ``grpc://`` / ``grpcs://`` (packiced ``--grpc``) or ``http://`` /
+        ``https://`` (``--http``), with the same token and CAs. Groups are not served on the
+        Unix socket: over ``uds://`` this raises InvalidArgument naming the URLs that work.
+        Nothing is sent until the first call; an unknown group is NotFound then."""
+        if not isinstance(name, str):
+            raise InvalidArgument(f"a group name is a str, got {type(name).__name__}")
+        self._group_client()  # fail now on a URL that serves no groups
+        return RemoteGroup(self, name)
+
+    def groups(self) -> List[Dict[str, Any]]:
+        """The node's cache groups: one dict per group (``name``, ``capacity_bytes``,
+        ``policy``, ``ttl_ms``, ``origin``, ``load_timeout_ms``, ``max_value_bytes``)."""
+        return self._group_client().list()
+
+    def _group_client(self) -> "_packice.GroupClient":
+        with self._groups_lock:
+            if self.closed:
+                raise WrongState("the client was closed")
+            if self._groups is None:
+                url = self._url
+                if url is None:
+                    raise InvalidArgument(
+                        f"{self._target} is an in-process peer, which serves no cache groups: use "
+                        "packice.Group for an in-process group, or connect to a node's grpc:// "
+                        "or http:// URL"
+                    )
+                scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+                if scheme not in ("grpc", "grpcs", "http", "https"):
+                    raise InvalidArgument(
+                        f"cache groups are served over gRPC and HTTP, not at {url}: connect to the "
+                        "node's grpc://HOST:PORT (packiced --grpc) or http://HOST:PORT (--http) "
+                        "URL (or grpcs:// / https://)"
+                    )
+                self._groups = _packice.open_groups(url, self._token, self._ca_file)
+            return self._groups
+
     def close(self) -> None:
         """Drops the connection once no handle uses it (handles keep it until they end)."""
         self._c.close()
+        with self._groups_lock:
+            self._groups = None
 
     @property
     def closed(self) -> bool:
@@ -545,6 +606,160 @@ class Client:
 
     def __repr__(self) -> str:
         return f"<packice.Client {self._target}{' closed' if self.closed else ''}>"
+
+
+# --- cache groups ----------------------------------------------------------------------------
+
+
+def _value(value: Value) -> Union[bytes, bytearray, memoryview]:
+    """A group value's bytes (a str as UTF-8)."""
+    if isinstance(value, str):
+        return value.encode()
+    return value
+
+
+class Group:
+    """An in-process cache group (docs/cache_groups.md): a read-through cache of ``capacity``
+    bytes whose misses call ``loader(key)``.
+
+    ::
+
+        def load_user(key: str) -> bytes:
+            return db.fetch_user(key)           # runs once per missing key
+
+        users = packice.Group("users", "64M", load_user, ttl="10m")
+        users.get("42")                         # a miss: load_user("42"); then hits
+
+    The loader returns the value as bytes, str (stored as UTF-8) or another bytes-like object.
+    It runs on a thread of the group's own, holding the GIL, and concurrent misses of one key
+    call it once (singleflight): every caller waiting for that key gets its value or its error.
+    Errors are never cached; the next :meth:`get` calls the loader again. What a loader's
+    answer becomes:
+
+    - ``None``, a ``KeyError`` (``packice.NotFound`` is one): NotFound;
+    - another :class:`PackiceError`: that error (its code and message);
+    - any other exception: Unavailable, with the exception's type and message (as a node's
+      HTTP origin failing is ``unavailable``);
+    - something other than bytes, str or bytes-like: Internal (a bug in the loader).
+
+    A :meth:`get` waits at most ``load_timeout`` (then Timeout) with the GIL released; the load
+    runs on, and its value still fills the cache. Dropping the group waits for loads still
+    running. A loader may ``get`` other keys of its group; a loader that refers to its own
+    group (directly or through an object holding it) keeps the group alive until the process
+    ends.
+
+    Args:
+        name: 1 to 64 of ``A-Z a-z 0-9 _ . -`` (for messages and stats, as a node's groups).
+        capacity: bytes of keys and values held (int or "64M").
+        loader: ``loader(key: str) -> bytes | str | None``.
+        policy: ``"lru2"`` (scan resistant: a key read once cannot push out keys read twice)
+            or ``"lru"``.
+        ttl: of loaded values and of :meth:`set` without a TTL; None or 0: values do not expire.
+        load_timeout: how long a :meth:`get` waits for a load (seconds, timedelta, "10s");
+            None: no bound.
+        max_value: the largest value stored or loaded (larger ones are InvalidArgument).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        capacity: Size,
+        loader: Loader,
+        *,
+        policy: str = "lru2",
+        ttl: Optional[TTL] = None,
+        load_timeout: Optional[TTL] = 10.0,
+        max_value: Size = 1 << 20,
+    ) -> None:
+        if not isinstance(name, str):
+            raise InvalidArgument(f"a group name is a str, got {type(name).__name__}")
+        if not callable(loader):
+            raise InvalidArgument(
+                f"group {name!r}: the loader must be callable as loader(key) -> bytes, got "
+                f"{type(loader).__name__}"
+            )
+        if not isinstance(policy, str):
+            raise InvalidArgument('policy must be "lru2" or "lru"')
+        timeout_ms = 0
+        if load_timeout is not None:
+            timeout_ms = _ttl_ms(load_timeout, "load_timeout") or 0
+            if timeout_ms <= 0:
+                raise InvalidArgument("load_timeout must be more than 0 (None: no bound)")
+        self._g = _packice.Group(
+            name,
+            _size(capacity, "capacity"),
+            loader,
+            policy,
+            _ttl_ms(ttl) or 0,
+            timeout_ms,
+            _size(max_value, "max_value"),
+        )
+
+    @property
+    def name(self) -> str:
+        return self._g.name
+
+    def get(self, key: str) -> bytes:
+        """The value of ``key``: from the cache, else from the loader (once for every caller
+        waiting for it). Errors: the loader's (see the class doc), Timeout (load_timeout ran
+        out), InvalidArgument (an empty or oversize key, an oversize value), Unavailable (64
+        loads already running, or the loader failed)."""
+        return self._g.get(key)
+
+    def set(self, key: str, value: Value, ttl: Optional[TTL] = None) -> None:
+        """Stores ``value`` (bytes-like, or str as UTF-8) under ``key`` for ``ttl`` (None: the
+        group's ttl; 0: no expiry), replacing any value. Errors: InvalidArgument (empty or
+        oversize key or value)."""
+        self._g.set(key, _value(value), _ttl_ms(ttl))
+
+    def delete(self, key: str) -> None:
+        """Drops ``key`` from the cache (nothing happens if it is absent)."""
+        self._g.delete(key)
+
+    def stats(self) -> Dict[str, Union[int, float]]:
+        """Counters since the group was made and what it holds now: ``gets``, ``hits``,
+        ``misses``, ``loads`` (loader calls), ``load_errors``, ``load_timeouts``,
+        ``evictions``, ``bytes``, ``items``, ``capacity_bytes``, ``load_seconds_sum``, ... (the
+        names of a node's ``GET /v1/groups/NAME``)."""
+        return self._g.stats()
+
+    def __repr__(self) -> str:
+        return f"<packice.Group {self.name!r}>"
+
+
+class RemoteGroup:
+    """A cache group of a node, from :meth:`Client.group`: the same calls as :class:`Group`,
+    each one a round trip to the node (which loads a miss from the group's origin, or asks the
+    key's owner in a cluster). Safe to share between threads; calls release the GIL."""
+
+    def __init__(self, client: Client, name: str) -> None:
+        self._client = client
+        self._name = name
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def get(self, key: str) -> bytes:
+        """The value of ``key``, from the node's cache or loaded there. Errors: NotFound (an
+        unknown group, or the origin has no such key), Unavailable (the node or the origin
+        cannot be reached), Timeout (the node's load timeout), InvalidArgument."""
+        return self._client._group_client().get(self._name, key)
+
+    def set(self, key: str, value: Value, ttl: Optional[TTL] = None) -> None:
+        """Stores ``value`` under ``key`` on the node for ``ttl`` (None: the group's)."""
+        self._client._group_client().set(self._name, key, _value(value), _ttl_ms(ttl))
+
+    def delete(self, key: str) -> None:
+        """Drops ``key`` from the group (nothing happens if it is absent)."""
+        self._client._group_client().delete(self._name, key)
+
+    def stats(self) -> Dict[str, Union[int, float]]:
+        """The group's counters on the node, as :meth:`Group.stats`."""
+        return self._client._group_client().stats(self._name)
+
+    def __repr__(self) -> str:
+        return f"<packice.RemoteGroup {self._name!r} at {self._client._target}>"
 
 
 # --- in-process peers ------------------------------------------------------------------------
@@ -663,10 +878,11 @@ def connect(
     Args:
         target: ``"uds:///path/to/packice.sock"`` (or a bare absolute socket path): a local
             node, zero-copy; ``"http://host:port"`` / ``"https://..."``: the HTTP API (bytes
+            copied); ``"grpc://host:port"`` / ``"grpcs://..."``: the node's gRPC port (bytes
             copied); a :class:`Peer`: in this process, the direct transport; None:
-            :func:`default_url`.
-        token: HTTP bearer token (default ``$PACKICE_TOKEN``).
-        ca_file: PEM CAs for https (default ``$PACKICE_CA_FILE``, else the system's).
+            :func:`default_url`. :meth:`Client.group` needs a gRPC or HTTP URL.
+        token: bearer token for HTTP and gRPC (default ``$PACKICE_TOKEN``).
+        ca_file: PEM CAs for https and grpcs (default ``$PACKICE_CA_FILE``, else the system's).
 
     Errors: InvalidArgument (bad URL), Unavailable (no node there).
     """
@@ -676,4 +892,5 @@ def connect(
         target = default_url()
     if not isinstance(target, str):
         target = _os.fspath(target)
-    return Client(_packice.connect_url(target, token or "", ca_file or ""), target)
+    handle = _packice.connect_url(target, token or "", ca_file or "")
+    return Client(handle, target, url=target, token=token or "", ca_file=ca_file or "")

@@ -16,22 +16,35 @@
 // The GIL is released around every call that may block (a round trip to the node, a seal that
 // syncs a file, a large memcpy). Handles are not for concurrent use: a second thread calling a
 // handle while a first one is blocked in it gets RuntimeError instead of a race.
+//
+// Cache groups: Group is an in-process packice::Group whose getter calls a Python callable, and
+// GroupClient a node's groups over gRPC or HTTP (client/group_endpoint.h). A Group's loads run
+// on threads of their own (include/packice/cache.h): a Get waits with the GIL released, and
+// the load thread takes the GIL to call the callable. A load may outlive the Get that started
+// it (a Get gives up at load_timeout; the load runs on), so the callable is held by a
+// shared_ptr<PyLoader> in the getter and is only touched, and finally released, with the GIL
+// held; ~Group, which waits for running loads, runs with the GIL released.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
 #include <algorithm>
+#include <condition_variable>
 #include <cstring>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <stdexcept>
 #include <string>
 #include <utility>
 
+#include "client/group_endpoint.h"
+#include "packice/cache.h"
 #include "packice/client.h"
 #include "packice/memory_peer.h"
 #include "packice/sharedfs_peer.h"
+#include "services/cache/group_registry.h"
 
 namespace py = pybind11;
 
@@ -377,6 +390,294 @@ py::dict StatsDict(const packice::LocalPeer::Stats& s) {
   return d;
 }
 
+// --- cache groups ----------------------------------------------------------------------------
+
+constexpr size_t kShownKeyBytes = 200;
+
+std::string Shown(std::string_view key) {
+  return std::string(key.substr(0, kShownKeyBytes)) + (key.size() > kShownKeyBytes ? "..." : "");
+}
+
+// The bytes of a value given by Python: bytes, str (UTF-8) or anything with the buffer
+// protocol. Nullopt (and no Python error set) for any other type. REQUIRES: the GIL is held.
+std::optional<std::string> ValueBytes(const py::handle& value) {
+  if (PyBytes_Check(value.ptr())) {
+    return std::string(PyBytes_AS_STRING(value.ptr()),
+                       static_cast<size_t>(PyBytes_GET_SIZE(value.ptr())));
+  }
+  if (PyUnicode_Check(value.ptr())) {
+    Py_ssize_t n = 0;
+    const char* utf8 = PyUnicode_AsUTF8AndSize(value.ptr(), &n);
+    if (utf8 == nullptr) throw py::error_already_set();
+    return std::string(utf8, static_cast<size_t>(n));
+  }
+  if (PyObject_CheckBuffer(value.ptr())) {
+    InBuffer in(value);
+    std::span<const std::byte> b = in.bytes();
+    return std::string(reinterpret_cast<const char*>(b.data()), b.size());
+  }
+  return std::nullopt;
+}
+
+py::bytes ToBytes(std::string_view data) { return py::bytes(data.data(), data.size()); }
+
+py::dict GroupStatsDict(const packice::GroupStats& s) {
+  py::dict d;
+  for (const packice::GroupStatField& f : packice::GroupStatFields()) {
+    d[py::str(f.name.data(), f.name.size())] = s.*f.field;
+  }
+  d["load_seconds_sum"] = s.load_seconds_sum;
+  return d;
+}
+
+// The loader calls in flight, process-wide. At exit (an atexit hook: before the interpreter
+// starts finalizing, after threading's threads are joined) the gate closes: later loads answer
+// kUnavailable without touching Python, and the hook waits for the calls in flight, as Python
+// waits for its own threads. Without it, a load thread asking for the GIL once the interpreter
+// is finalizing would be ended by Python (pthread_exit) in the middle of a C++ load.
+class LoaderGate {
+ public:
+  bool Enter() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (closed_) return false;
+    ++active_;
+    return true;
+  }
+  void Leave() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (--active_ == 0) idle_.notify_all();
+  }
+  // REQUIRES: the GIL is not held (the calls in flight need it to finish).
+  void Close() {
+    std::unique_lock<std::mutex> lock(mu_);
+    closed_ = true;
+    idle_.wait(lock, [this] { return active_ == 0; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable idle_;
+  bool closed_ = false;  // guarded by mu_
+  int active_ = 0;       // guarded by mu_
+};
+
+LoaderGate& Gate() {
+  static LoaderGate* gate = new LoaderGate;  // never destroyed: load threads may outlive main
+  return *gate;
+}
+
+// The Python callable behind an in-process group's getter: `loader(key: str)` returns bytes,
+// str or a bytes-like object; None, a KeyError or packice.NotFound mean "no such key"
+// (not_found); another packice.PackiceError keeps its code; any other exception is
+// unavailable, with its type and message.
+class PyLoader {
+ public:
+  PyLoader(py::object fn, std::string group) : fn_(std::move(fn)), group_(std::move(group)) {}
+  // The last reference goes with the Group, or with the last load still running.
+  ~PyLoader() {
+    if (InterpreterFinalizing()) {
+      fn_.release();  // the interpreter is going away: taking the GIL could hang
+      return;
+    }
+    py::gil_scoped_acquire gil;
+    fn_ = py::object();
+  }
+  PyLoader(const PyLoader&) = delete;
+  PyLoader& operator=(const PyLoader&) = delete;
+
+  // Runs on a load thread of the Group (or on any thread, with or without the GIL).
+  packice::Result<std::string> Load(std::string_view key) const {
+    if (!Gate().Enter()) return packice::Unavailable("the Python interpreter is shutting down");
+    struct Leave {
+      ~Leave() { Gate().Leave(); }
+    } leave;  // after the GIL is given back
+    py::gil_scoped_acquire gil;
+    try {
+      py::object value = fn_(py::str(key.data(), key.size()));
+      if (value.is_none()) {
+        return packice::NotFound("the loader of group '" + group_ + "' has no value for '" +
+                                 Shown(key) + "' (it returned None)");
+      }
+      std::optional<std::string> bytes = ValueBytes(value);
+      if (!bytes) {
+        return packice::Internal("the loader of group '" + group_ + "' returned " +
+                                 std::string(Py_TYPE(value.ptr())->tp_name) + " for '" +
+                                 Shown(key) + "': expected bytes or str");
+      }
+      return *std::move(bytes);
+    } catch (py::error_already_set& e) {
+      return FromException(e, key);
+    } catch (const std::exception& e) {
+      return packice::Internal("the loader of group '" + group_ + "' failed for '" + Shown(key) +
+                               "': " + e.what());
+    }
+  }
+
+ private:
+  // REQUIRES: the GIL is held.
+  packice::Status FromException(py::error_already_set& e, std::string_view key) const {
+    py::object error = e.value();
+    std::string type = Py_TYPE(error.ptr())->tp_name;
+    std::string text;
+    try {
+      py::module_ errors = py::module_::import("packice.errors");
+      if (py::isinstance(error, errors.attr("PackiceError"))) {
+        std::optional<packice::StatusCode> code =
+            packice::StatusCodeFromInt(error.attr("code").cast<int>());
+        std::string message = error.attr("message").cast<std::string>();
+        if (code && *code != packice::StatusCode::kOk) return packice::Status(*code, message);
+      }
+      text = py::str(error).cast<std::string>();
+    } catch (py::error_already_set&) {
+      text = "(its message could not be read)";
+    }
+    const std::string message = "the loader of group '" + group_ + "' raised " + type + " for '" +
+                                Shown(key) + "'" + (text.empty() ? "" : ": " + text);
+    if (e.matches(PyExc_KeyError)) return packice::NotFound(message);
+    return packice::Unavailable(message);
+  }
+
+  py::object fn_;
+  std::string group_;
+};
+
+packice::CachePolicy PolicyFromName(const std::string& policy) {
+  if (policy == "lru2") return packice::CachePolicy::kLru2;
+  if (policy == "lru") return packice::CachePolicy::kLru;
+  Raise(packice::InvalidArgument("policy must be \"lru2\" or \"lru\", not \"" + policy + "\""));
+}
+
+class Group {
+ public:
+  Group(const std::string& name, uint64_t capacity, py::object loader, const std::string& policy,
+        int64_t ttl_ms, int64_t load_timeout_ms, uint64_t max_value) {
+    Check(packice::ValidateGroupName(name));
+    const std::string g = "group '" + name + "': ";
+    if (capacity == 0) Raise(packice::InvalidArgument(g + "capacity must be more than 0"));
+    if (max_value == 0) Raise(packice::InvalidArgument(g + "max_value must be more than 0"));
+    if (!PyCallable_Check(loader.ptr())) {
+      Raise(packice::InvalidArgument(g + "the loader must be callable: loader(key) -> bytes"));
+    }
+    packice::GroupOptions options;
+    options.policy = PolicyFromName(policy);
+    options.default_ttl = Duration(ttl_ms);
+    options.load_timeout = Duration(load_timeout_ms);
+    options.max_value_bytes = max_value;
+    // As the node's groups: fewer lock shards for a small group, so that a value of max_value
+    // bytes fits in one shard's share of the capacity.
+    while (options.shards > 1 && capacity / options.shards < max_value + options.max_key_bytes) {
+      options.shards /= 2;
+    }
+    auto fn = std::make_shared<PyLoader>(std::move(loader), name);
+    packice::CacheGetter getter = [fn](std::string_view key) { return fn->Load(key); };
+    group_ = std::make_unique<packice::Group>(name, capacity, std::move(getter), options);
+  }
+
+  // Waits for loads still running, with the GIL released: they need it to finish.
+  ~Group() {
+    if (InterpreterFinalizing()) {
+      // Loads waiting for the GIL would never get it: leave the group (and its load threads)
+      // to the end of the process.
+      (void)group_.release();
+      return;
+    }
+    WithoutGil([this] { group_.reset(); });
+  }
+  Group(const Group&) = delete;
+  Group& operator=(const Group&) = delete;
+
+  const std::string& name() const { return group_->name(); }
+
+  py::bytes get(const std::string& key) {
+    auto v = WithoutGil([&] { return group_->Get(key); });
+    packice::CacheValue value = Take(std::move(v));
+    return ToBytes(*value);
+  }
+
+  void set(const std::string& key, const py::handle& value, std::optional<int64_t> ttl_ms) {
+    std::optional<std::string> bytes = ValueBytes(value);
+    if (!bytes) Raise(packice::InvalidArgument("a group value is bytes, str or bytes-like"));
+    std::optional<Duration> ttl;
+    if (ttl_ms) ttl = Duration(*ttl_ms);
+    Status s = WithoutGil([&] { return group_->Set(key, *std::move(bytes), ttl); });
+    Check(s);
+  }
+
+  void remove(const std::string& key) {
+    Status s = WithoutGil([&] { return group_->Delete(key); });
+    Check(s);
+  }
+
+  py::dict stats() const {
+    packice::GroupStats s = WithoutGil([&] { return group_->Stats(); });
+    return GroupStatsDict(s);
+  }
+
+ private:
+  std::unique_ptr<packice::Group> group_;
+};
+
+// A node's cache groups, over gRPC or HTTP. Safe for concurrent use: calls release the GIL.
+class GroupClient {
+ public:
+  explicit GroupClient(std::unique_ptr<packice::GroupEndpoint> endpoint)
+      : endpoint_(std::move(endpoint)) {}
+
+  py::bytes get(const std::string& group, const std::string& key) {
+    auto v = WithoutGil([&] { return endpoint_->Get(group, key); });
+    return ToBytes(Take(std::move(v)));
+  }
+
+  void set(const std::string& group, const std::string& key, const py::handle& value,
+           std::optional<int64_t> ttl_ms) {
+    std::optional<std::string> bytes = ValueBytes(value);
+    if (!bytes) Raise(packice::InvalidArgument("a group value is bytes, str or bytes-like"));
+    std::optional<Duration> ttl;
+    if (ttl_ms) ttl = Duration(*ttl_ms);
+    Status s = WithoutGil([&] { return endpoint_->Set(group, key, *bytes, ttl); });
+    Check(s);
+  }
+
+  void remove(const std::string& group, const std::string& key) {
+    Status s = WithoutGil([&] { return endpoint_->Delete(group, key); });
+    Check(s);
+  }
+
+  py::dict stats(const std::string& group) {
+    auto s = WithoutGil([&] { return endpoint_->Stats(group); });
+    return GroupStatsDict(Take(std::move(s)));
+  }
+
+  py::list list() {
+    auto r = WithoutGil([&] { return endpoint_->List(); });
+    py::list out;
+    for (const packice::GroupListing& g : Take(std::move(r))) {
+      py::dict d;
+      d["name"] = g.name;
+      d["capacity_bytes"] = g.capacity_bytes;
+      d["policy"] = g.policy;
+      d["ttl_ms"] = static_cast<int64_t>(g.ttl.count());
+      d["origin"] = g.origin;
+      d["load_timeout_ms"] = static_cast<int64_t>(g.load_timeout.count());
+      d["max_value_bytes"] = g.max_value_bytes;
+      out.append(d);
+    }
+    return out;
+  }
+
+ private:
+  std::unique_ptr<packice::GroupEndpoint> endpoint_;
+};
+
+GroupClient OpenGroups(const std::string& url, const std::string& token,
+                       const std::string& ca_file) {
+  packice::ClientOptions options;
+  options.http_token = token;
+  options.http_ca_file = ca_file;
+  auto endpoint = WithoutGil([&] { return packice::OpenGroupEndpoint(url, options); });
+  return GroupClient(Take(std::move(endpoint)));
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_packice, m) {
@@ -471,6 +772,32 @@ PYBIND11_MODULE(_packice, m) {
         return d;
       });
 
+  py::class_<Group>(m, "Group")
+      .def(py::init<const std::string&, uint64_t, py::object, const std::string&, int64_t, int64_t,
+                    uint64_t>(),
+           py::arg("name"), py::arg("capacity"), py::arg("loader"), py::arg("policy"),
+           py::arg("ttl_ms"), py::arg("load_timeout_ms"), py::arg("max_value"))
+      .def_property_readonly("name", &Group::name)
+      .def("get", &Group::get, py::arg("key"))
+      .def("set", &Group::set, py::arg("key"), py::arg("value"), py::arg("ttl_ms"))
+      .def("delete", &Group::remove, py::arg("key"))
+      .def("stats", &Group::stats);
+
+  py::class_<GroupClient>(m, "GroupClient")
+      .def("get", &GroupClient::get, py::arg("group"), py::arg("key"))
+      .def("set", &GroupClient::set, py::arg("group"), py::arg("key"), py::arg("value"),
+           py::arg("ttl_ms"))
+      .def("delete", &GroupClient::remove, py::arg("group"), py::arg("key"))
+      .def("stats", &GroupClient::stats, py::arg("group"))
+      .def("list", &GroupClient::list);
+
+  // Before the interpreter finalizes: no loader call may be running, or start, after this.
+  py::module_::import("atexit").attr("register")(py::cpp_function([] {
+    py::gil_scoped_release release;
+    Gate().Close();
+  }));
+
+  m.def("open_groups", &OpenGroups, py::arg("url"), py::arg("token"), py::arg("ca_file"));
   m.def("connect_url", &ConnectUrl, py::arg("url"), py::arg("token"), py::arg("ca_file"));
   m.def(
       "connect_peer",

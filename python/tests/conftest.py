@@ -55,6 +55,7 @@ class Node:
         self.log_path = os.path.join(self.dir, "node.log")
         self.url = "uds://" + self.socket
         self.http_url: Optional[str] = None
+        self.grpc_url: Optional[str] = None
         argv = [str(PACKICED), "--socket", self.socket, "--data-dir", self.data_dir] + args
         self._log = open(self.log_path, "wb")
         record_exec(argv[0])
@@ -71,6 +72,9 @@ class Node:
                 m = re.search(r"http_url=(https?://\S+)", ready.group(0))
                 if m:
                     self.http_url = m.group(1)
+                m = re.search(r"grpc_url=(grpcs?://\S+)", ready.group(0))
+                if m:
+                    self.grpc_url = m.group(1)
                 return
             time.sleep(0.02)
         log = self.log()
