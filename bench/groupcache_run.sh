@@ -10,10 +10,10 @@
 # two others serve it. groupcache is Debian's (golang-github-golang-groupcache-dev), built with
 # Debian's Go in GOPATH mode, offline. Measured on the benchmarking node: loading every key once
 # (misses, each loaded by its owner), then hits of keys it owns and of keys another node owns,
-# from CLIENTS threads (goroutines) for SECONDS each. Both systems keep copies of hot remote
+# from CLIENTS threads (goroutines) for CASE_SECONDS each. Both systems keep copies of hot remote
 # keys (groupcache's hotCache, Packice's mirrors), as they do by default.
 #
-# Knobs (environment): CLIENTS (8), SECONDS (3), KEYS (1000), SIZES ("1024 65536 1048576"),
+# Knobs (environment): CLIENTS (8), CASE_SECONDS (3), KEYS (1000), SIZES ("1024 65536 1048576"),
 # RAW_DIR (keep the raw JSON lines there). Installs nothing: scripts/install-deps.sh --bench
 # installs golang-go and golang-github-golang-groupcache-dev.
 set -euo pipefail
@@ -21,7 +21,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${1:-$ROOT/build-bench}
 CLIENTS=${CLIENTS:-8}
-SECONDS_PER_CASE=${SECONDS:-3}
+SECONDS_PER_CASE=${CASE_SECONDS:-3}
 KEYS=${KEYS:-1000}
 SIZES=${SIZES:-1024 65536 1048576}
 
@@ -77,7 +77,7 @@ for size in $SIZES; do
     "$GCB" -self "http://127.0.0.1:$p" -peers "$peers" -origin "$origin" & PIDS+=($!)
     wait_port "$p"
   done
-  "$GCB" -self "http://127.0.0.1:$p1" -peers "$peers" -origin "$origin" -bench \
+  "$GCB" -self "http://127.0.0.1:$p1" -peers "$peers" -origin "$origin" -bench -size "$size" \
     -keys "$KEYS" -clients "$CLIENTS" -duration "${SECONDS_PER_CASE}s" >>"$RAW"
   stop_all
   "$GCB" -mode origin -listen 127.0.0.1:"$op" -size "$size" & PIDS+=($!)

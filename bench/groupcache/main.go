@@ -33,7 +33,7 @@ import (
 var (
 	mode     = flag.String("mode", "node", "origin or node")
 	listen   = flag.String("listen", "127.0.0.1:0", "origin: where to listen")
-	size     = flag.Int("size", 1024, "origin: bytes per value")
+	size     = flag.Int("size", 1024, "origin: bytes per value; node: the size it reports")
 	self     = flag.String("self", "", "node: this node's base URL")
 	peers    = flag.String("peers", "", "node: every node's base URL, comma-separated")
 	origin   = flag.String("origin", "", "node: origin URL template with {key}")
