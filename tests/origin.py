@@ -37,6 +37,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 data = read(target)
                 if data is not None:
                     status, body = 200, data
+        # Logged before answering: a client that has its answer finds its request counted.
+        sys.stderr.write("origin GET /%s %d\n" % (path, status))
+        sys.stderr.flush()
         try:
             self.send_response(status)
             self.send_header("Content-Type", "application/octet-stream")
@@ -45,11 +48,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(body)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (a timeout test)
-        sys.stderr.write("origin GET /%s %d\n" % (path, status))
-        sys.stderr.flush()
 
     def log_message(self, *args):
-        pass  # do_GET logs one line per request, after answering
+        pass  # do_GET logs one line per request, before answering
 
 
 def read(path):

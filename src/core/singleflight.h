@@ -3,8 +3,9 @@
 // The first caller of Do(key, fn) for a key that has no load running starts fn on a thread of
 // its own; every caller for that key until fn returns (the first included) waits for that one
 // result. A result, value or error, is handed to the waiters and forgotten: an error is not
-// remembered, the next Do after it starts a new load. Caching a value is the caller's job, in
-// fn (Group fills its cache there, before the waiters wake).
+// remembered, the next Do after it starts a new load, and once every waiter has its copy the
+// SingleFlight keeps none (so a value that owns something goes with its last holder). Caching
+// a value is the caller's job, in fn (Group fills its cache there, before the waiters wake).
 //
 // Why fn runs on its own thread rather than on the first caller's: so the first caller can stop
 // waiting too. A load that outlasts `timeout` makes every waiter return kTimeout, the first
@@ -93,10 +94,8 @@ class SingleFlight {
   //  - kInvalidArgument if the calling thread is itself part of a load of `key` here;
   //  - kInternal if fn threw.
   // `*shared` (if given) is set to whether this caller joined a load another caller started.
-  // `*last` (if given) is set to whether this caller is the last of the load's callers to take
-  // its result (or give up waiting), so that it may clean up what the result points to.
   Result<T> Do(std::string_view key, std::function<Result<T>()> fn,
-               std::chrono::nanoseconds timeout, bool* shared = nullptr, bool* last = nullptr);
+               std::chrono::nanoseconds timeout, bool* shared = nullptr);
 
   // Loads running now.
   size_t running() const {
@@ -150,7 +149,7 @@ class SingleFlight {
 
 template <typename T>
 Result<T> SingleFlight<T>::Do(std::string_view key, std::function<Result<T>()> fn,
-                              std::chrono::nanoseconds timeout, bool* shared, bool* last) {
+                              std::chrono::nanoseconds timeout, bool* shared) {
   if (InChain(key)) {
     return InvalidArgument("the load of '" + std::string(key) + "' waits for itself");
   }
@@ -189,7 +188,6 @@ Result<T> SingleFlight<T>::Do(std::string_view key, std::function<Result<T>()> f
     call->cv.wait(lock, done);
   } else if (!call->cv.wait_for(lock, timeout, done)) {
     ++call->gone;
-    if (last) *last = false;  // the result, when it comes, is not this caller's to clean up
     return Timeout(
         "the load of '" + std::string(key) + "' took longer than " +
         std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count()) +
@@ -198,10 +196,18 @@ Result<T> SingleFlight<T>::Do(std::string_view key, std::function<Result<T>()> f
   Result<T> out = *call->result;
   const size_t gone = ++call->gone;
   lock.unlock();
-  if (last) {
+  size_t waiters = 0;
+  {
     // With the result set the call has left the table: no caller joins it any more.
     std::lock_guard<std::mutex> table(mu_);
-    *last = gone == call->waiters;
+    waiters = call->waiters;
+  }
+  if (gone == waiters) {
+    // Every caller has its copy: the call keeps none, so that a value which owns something
+    // (ClusterPeer's fetched copy) goes with the last caller that holds it, not whenever the
+    // loader's thread happens to end.
+    std::lock_guard<std::mutex> relock(call->mu);
+    call->result.emplace(Aborted("the result was handed to every caller"));
   }
   return out;
 }

@@ -30,9 +30,15 @@ struct View {
   std::vector<ClusterMember> members;  // the other members
 };
 
+// Where copies are bound in the copy memory: a mirror under "m" + its key, a fetched copy under
+// "f" + a counter, so that no user key can name another's copy. A key of the longest length has
+// no room for the prefix: it is never mirrored.
+std::string MirrorKey(std::string_view key) { return "m" + std::string(key); }
+bool Mirrorable(std::string_view key) { return key.size() < kMaxKeyBytes; }
+
 // A copy fetched for the readers of one fetch, and where it is bound. A copy that is no mirror
-// is unbound by the last of those readers once it has its lease, or failing that (every reader
-// gave up waiting) when the fetch's result is dropped: its bytes live on with the leases.
+// is unbound when the fetch's result is dropped: every reader holds it until it has opened the
+// copy, and its bytes live on with the leases.
 struct FetchedCopy {
   FetchedCopy(std::shared_ptr<MemoryPeer> copies, std::string bound_key, bool mirror)
       : copies(std::move(copies)), bound_key(std::move(bound_key)), mirror(mirror) {}
@@ -45,11 +51,14 @@ struct FetchedCopy {
 };
 
 // A create of another node's key, written here until Seal streams it to the owner.
+// The blob is held weakly: the local peer owns it, and frees it (capacity included) when the
+// lease ends without a seal (its session closed, its TTL passed); the record is dropped then.
 struct Staged {
   std::shared_ptr<ClusterNode> owner;
   std::string key;
   CreateOptions options;
-  std::shared_ptr<Blob> blob;
+  std::weak_ptr<Blob> blob;
+  SessionId session = 0;
 };
 
 class ClusterPeerImpl final : public ClusterPeer {
@@ -141,15 +150,17 @@ class ClusterPeerImpl final : public ClusterPeer {
       return info;
     }
     // The owner's seal is the one that counts: stream the bytes there, then drop them here.
-    if (size && *size > staged->blob->size()) {  // refused: the lease stays live
+    std::shared_ptr<Blob> blob = staged->blob.lock();
+    if (blob == nullptr) return LeaseExpired("lease " + std::to_string(lease) + " ended");
+    if (size && *size > blob->size()) {  // refused: the lease stays live
       Status refused =
           InvalidArgument("seal size " + std::to_string(*size) + " exceeds the allocated " +
-                          std::to_string(staged->blob->size()) + " bytes");
+                          std::to_string(blob->size()) + " bytes");
       PutBackStaged(lease, *std::move(staged));
       return refused;
     }
     if (Status live = local_->Renew(lease); !live.ok()) return live;
-    Result<std::shared_ptr<BlobView>> view = staged->blob->OpenView(LeaseMode::kCreate);
+    Result<std::shared_ptr<BlobView>> view = blob->OpenView(LeaseMode::kCreate);
     Result<ObjectInfo> info = view.status();
     if (view.ok()) {
       std::span<std::byte> bytes = (*view)->bytes();
@@ -159,6 +170,10 @@ class ClusterPeerImpl final : public ClusterPeer {
     local_->Discard(lease).IgnoreError();
     forwarded_writes_.fetch_add(1, std::memory_order_relaxed);
     if (info.ok()) QueueInvalidation(staged->key);
+    if (!info.ok() && !SealEndedLease(info.status())) {
+      // The lease has ended here whatever the owner said: say so with a code that means it.
+      return Aborted("the owner refused the object: " + info.status().ToString());
+    }
     return info;
   }
 
@@ -255,6 +270,7 @@ class ClusterPeerImpl final : public ClusterPeer {
     SessionId copy_session = 0;
     {
       MutexLock lock(&mu_);
+      absl::erase_if(staged_, [&](const auto& entry) { return entry.second.session == session; });
       auto it = copy_sessions_.find(session);
       if (it == copy_sessions_.end()) return;
       copy_session = it->second;
@@ -282,6 +298,8 @@ class ClusterPeerImpl final : public ClusterPeer {
   void ReapExpired() override {
     local_->ReapExpired();
     copies_->ReapExpired();
+    MutexLock lock(&mu_);
+    absl::erase_if(staged_, [](const auto& entry) { return entry.second.blob.expired(); });
   }
   void DrainCleaner() override {
     local_->DrainCleaner();
@@ -295,10 +313,7 @@ class ClusterPeerImpl final : public ClusterPeer {
   // --- ClusterPeer ---------------------------------------------------------------------------
 
   void DropCopies(std::span<const std::string> keys) override {
-    for (const std::string& key : keys) {
-      copies_->Delete(key).IgnoreError();
-      copy_index_->Erase(key);
-    }
+    for (const std::string& key : keys) DropMirror(key);
     invalidations_received_.fetch_add(keys.size(), std::memory_order_relaxed);
   }
 
@@ -364,7 +379,7 @@ class ClusterPeerImpl final : public ClusterPeer {
     if (owner == nullptr) return local_->Acquire(r);
     PACKICE_ASSIGN_OR_RETURN(Grant grant, local_->Acquire(r));
     MutexLock lock(&mu_);
-    staged_[grant.lease] = Staged{std::move(owner), r.key, r.create, grant.blob};
+    staged_[grant.lease] = Staged{std::move(owner), r.key, r.create, grant.blob, r.session};
     return grant;
   }
 
@@ -409,23 +424,27 @@ class ClusterPeerImpl final : public ClusterPeer {
     r.key = req.key;
     PACKICE_ASSIGN_OR_RETURN(r.session, CopySession(req.session));
     r.lease_ttl = req.lease_ttl;
-    const bool hot = hot_.Record(req.key) >= options_.mirror_min_rate;
-    Result<Grant> copy = copies_->Acquire(r);
-    if (copy.ok()) {
-      mirror_hits_.fetch_add(1, std::memory_order_relaxed);
-      remote_hits_.fetch_add(1, std::memory_order_relaxed);
-      copy_index_->Touch(req.key);
-      return Tagged(std::move(copy));
+    const bool hot = Mirrorable(req.key) && hot_.Record(req.key) >= options_.mirror_min_rate;
+    Result<Grant> copy = NotFound("no mirror");
+    if (Mirrorable(req.key)) {
+      r.key = MirrorKey(req.key);
+      copy = copies_->Acquire(r);
+      if (copy.ok()) {
+        mirror_hits_.fetch_add(1, std::memory_order_relaxed);
+        remote_hits_.fetch_add(1, std::memory_order_relaxed);
+        copy_index_->Touch(r.key);
+        copy->info.key = req.key;
+        return Tagged(std::move(copy));
+      }
+      if (copy.status().code() != StatusCode::kNotFound) return copy.status();
     }
-    if (copy.status().code() != StatusCode::kNotFound) return copy.status();
     // Fetch (once for every concurrent reader of the key), then read the copy. A mirror can go
     // between the two (evicted, invalidated): fetch once more.
-    bool last = false;
     std::shared_ptr<FetchedCopy> fetched;
     for (int attempt = 0; attempt < 2; ++attempt) {
       Result<std::shared_ptr<FetchedCopy>> filled = flight_.Do(
           req.key, [this, key = req.key, owner, hot] { return FillCopy(key, owner, hot); },
-          options_.fetch_timeout, nullptr, &last);
+          options_.fetch_timeout);
       if (!filled.ok()) {
         if (filled.status().code() == StatusCode::kNotFound) {
           remote_misses_.fetch_add(1, std::memory_order_relaxed);
@@ -439,9 +458,7 @@ class ClusterPeerImpl final : public ClusterPeer {
       copy = copies_->Acquire(r);
       if (copy.ok() || copy.status().code() != StatusCode::kNotFound) break;
     }
-    // The last reader of a fetch unbinds its copy (earlier ones hold leases by now, or find it
-    // gone in a rare race and fetch again); the bytes stay with the leases.
-    if (last && !fetched->mirror) copies_->Delete(fetched->bound_key).IgnoreError();
+    fetched.reset();  // this reader has its lease: the copy may be unbound
     if (!copy.ok()) return copy.status();
     remote_hits_.fetch_add(1, std::memory_order_relaxed);
     copy->info.key = req.key;  // a fetched copy is bound under a key of its own
@@ -455,7 +472,8 @@ class ClusterPeerImpl final : public ClusterPeer {
                                                 const std::shared_ptr<ClusterNode>& owner,
                                                 bool hot) {
     const std::string bound_key =
-        hot ? key : "~fetch/" + std::to_string(next_fetch_.fetch_add(1, std::memory_order_relaxed));
+        hot ? MirrorKey(key)
+            : "f" + std::to_string(next_fetch_.fetch_add(1, std::memory_order_relaxed));
     std::optional<Grant> staging;
     std::shared_ptr<BlobView> view;
     auto allocate = [&](const ObjectInfo& info) -> Result<std::span<std::byte>> {
@@ -486,7 +504,8 @@ class ClusterPeerImpl final : public ClusterPeer {
     fetches_.fetch_add(1, std::memory_order_relaxed);
     fetched_bytes_.fetch_add(info.size, std::memory_order_relaxed);
     if (hot) {
-      copy_index_->Insert(key, info.size).evicted.clear();  // the index has no capacity itself
+      // The index has no capacity of its own.
+      copy_index_->Insert(bound_key, info.size).evicted.clear();
       mirrored_.fetch_add(1, std::memory_order_relaxed);
     }
     return std::make_shared<FetchedCopy>(copies_, bound_key, hot);
@@ -512,10 +531,15 @@ class ClusterPeerImpl final : public ClusterPeer {
 
   // --- invalidation --------------------------------------------------------------------------
 
+  void DropMirror(std::string_view key) {
+    if (!Mirrorable(key)) return;
+    const std::string bound = MirrorKey(key);
+    copies_->Delete(bound).IgnoreError();
+    copy_index_->Erase(bound);
+  }
+
   void QueueInvalidation(std::string key) {
-    // The writer's own copy is stale at once.
-    copies_->Delete(key).IgnoreError();
-    copy_index_->Erase(key);
+    DropMirror(key);  // the writer's own copy is stale at once
     if (CurrentView()->members.empty()) return;
     {
       std::lock_guard<std::mutex> lock(inval_mu_.native());

@@ -59,8 +59,10 @@ class GrpcChannelImpl final : public GrpcChannel {
   }
 
   Result<ObjectInfo> Seal(LeaseId lease, BlobView& view, std::optional<uint64_t> size) override {
+    const SessionId session = CurrentSession();
+    if (session == 0) return LeaseExpired("the session with the node ended");
     ::grpc::ClientContext ctx;
-    Prepare(&ctx, /*unary=*/false, CurrentSession());
+    Prepare(&ctx, /*unary=*/false, session);
     wire::ObjectInfo reply;
     auto writer = stub_->Seal(&ctx, &reply);
     std::span<const std::byte> bytes;

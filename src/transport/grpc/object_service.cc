@@ -285,7 +285,9 @@ Status ObjectService::EndLease(::grpc::ServerContext* context, LeaseId lease, bo
   return Serve(context, options_.bearer_token, [&]() -> Status {
     PACKICE_RETURN_IF_ERROR(CallSession(*context).status());
     for (uint64_t id : request->leases()) {
-      if (!Held(*context, id).ok() || !peer_->Renew(id).ok()) {
+      if (!Held(*context, id).ok()) {
+        reply->add_expired(id);  // not this session's: nothing of another's is touched
+      } else if (!peer_->Renew(id).ok()) {
         reply->add_expired(id);
         Forget(id);
       }
