@@ -7,32 +7,12 @@
 #include <nlohmann/json.hpp>
 #include <utility>
 
+#include "client/make_client.h"
 #include "services/cache/group_registry.h"
 #include "transport/http/http_common.h"
 
 namespace packice {
 namespace {
-
-std::string EnvOr(const std::string& value, const char* name) {
-  if (!value.empty()) return value;
-  const char* env = std::getenv(name);
-  return env != nullptr ? env : "";
-}
-
-std::string Scheme(std::string_view url) {
-  const size_t colon = url.find("://");
-  return colon == std::string_view::npos ? "" : http::ToLower(url.substr(0, colon));
-}
-
-Status GlobalInit() {
-  static std::once_flag once;
-  static CURLcode result = CURLE_OK;
-  std::call_once(once, [] { result = curl_global_init(CURL_GLOBAL_DEFAULT); });
-  if (result != CURLE_OK) {
-    return Internal(std::string("curl_global_init: ") + curl_easy_strerror(result));
-  }
-  return Status::Ok();
-}
 
 class GrpcEndpoint final : public GroupEndpoint {
  public:
@@ -154,7 +134,7 @@ class HttpEndpoint final : public GroupEndpoint {
 
   Result<std::string> Do(const char* method, const std::string& url, const std::string_view* body,
                          std::vector<std::string> headers) {
-    PACKICE_RETURN_IF_ERROR(GlobalInit());
+    PACKICE_RETURN_IF_ERROR(http::CurlGlobalInit());
     CURL* c = TakeHandle();
     if (c == nullptr) return Internal("curl_easy_init failed");
     if (!token_.empty()) headers.push_back("Authorization: Bearer " + token_);
@@ -199,7 +179,7 @@ class HttpEndpoint final : public GroupEndpoint {
 }  // namespace
 
 bool ServesGroups(std::string_view url) {
-  const std::string scheme = Scheme(url);
+  const std::string scheme = UrlScheme(url);
   return scheme == "http" || scheme == "https" || scheme == "grpc" || scheme == "grpcs";
 }
 
@@ -207,7 +187,7 @@ Result<std::unique_ptr<GroupEndpoint>> OpenGroupEndpoint(const std::string& url,
                                                          const ClientOptions& options) {
   const std::string token = EnvOr(options.http_token, "PACKICE_TOKEN");
   const std::string ca_file = EnvOr(options.http_ca_file, "PACKICE_CA_FILE");
-  const std::string scheme = Scheme(url);
+  const std::string scheme = UrlScheme(url);
   if (scheme == "http" || scheme == "https") {
     return std::unique_ptr<GroupEndpoint>(std::make_unique<HttpEndpoint>(url, token, ca_file));
   }

@@ -3,12 +3,19 @@
 #define PACKICE_CLIENT_MAKE_CLIENT_H_
 
 #include <memory>
+#include <string>
+#include <string_view>
 
 #include "packice/client.h"
 #include "transport/channel.h"
 
 namespace packice {
 Client MakeClient(std::shared_ptr<Channel> channel, ClientOptions options);
+
+// `value`, or when it is empty the environment variable `name` ("" if unset).
+std::string EnvOr(const std::string& value, const char* name);
+// The scheme of `url`, lower-cased ("" when it has none).
+std::string UrlScheme(std::string_view url);
 }  // namespace packice
 
 #endif  // PACKICE_CLIENT_MAKE_CLIENT_H_

@@ -22,8 +22,6 @@ std::string DefaultUrl() {
   return "uds://" + DefaultSocketPath();
 }
 
-namespace {
-
 std::string EnvOr(const std::string& value, const char* name) {
   if (!value.empty()) return value;
   const char* env = std::getenv(name);
@@ -31,7 +29,7 @@ std::string EnvOr(const std::string& value, const char* name) {
 }
 
 // The scheme of `url`, lower-cased ("" when it has none).
-std::string Scheme(std::string_view url) {
+std::string UrlScheme(std::string_view url) {
   const size_t end = url.find("://");
   if (end == std::string_view::npos) return "";
   std::string scheme(url.substr(0, end));
@@ -39,11 +37,9 @@ std::string Scheme(std::string_view url) {
   return scheme;
 }
 
-}  // namespace
-
 Result<Client> Connect(std::string_view url, ClientOptions options) {
   constexpr std::string_view kUds = "uds://";
-  if (const std::string scheme = Scheme(url); scheme == "http" || scheme == "https") {
+  if (const std::string scheme = UrlScheme(url); scheme == "http" || scheme == "https") {
     HttpChannelOptions http;
     http.bearer_token = EnvOr(options.http_token, "PACKICE_TOKEN");
     http.ca_file = EnvOr(options.http_ca_file, "PACKICE_CA_FILE");
@@ -51,7 +47,7 @@ Result<Client> Connect(std::string_view url, ClientOptions options) {
                              NewHttpChannel(std::string(url), http));
     return MakeClient(std::move(channel), options);
   }
-  if (const std::string scheme = Scheme(url); scheme == "grpc" || scheme == "grpcs") {
+  if (const std::string scheme = UrlScheme(url); scheme == "grpc" || scheme == "grpcs") {
     GrpcChannelOptions grpc;
     grpc.tls = scheme == "grpcs";
     grpc.bearer_token = EnvOr(options.http_token, "PACKICE_TOKEN");

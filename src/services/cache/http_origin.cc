@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <mutex>
 
+#include "transport/http/http_common.h"  // CurlGlobalInit
+
 namespace packice {
 namespace {
 
@@ -18,16 +20,6 @@ constexpr size_t kErrorBodyBytes = 200;
 Status BadTemplate(std::string_view url_template, std::string_view what) {
   return InvalidArgument("origin '" + std::string(url_template.substr(0, 200)) +
                          "': " + std::string(what) + std::string(kExample));
-}
-
-Status GlobalInit() {
-  static std::once_flag once;
-  static CURLcode result = CURLE_OK;
-  std::call_once(once, [] { result = curl_global_init(CURL_GLOBAL_DEFAULT); });
-  if (result != CURLE_OK) {
-    return Internal(std::string("curl_global_init: ") + curl_easy_strerror(result));
-  }
-  return Status::Ok();
 }
 
 // What the write callback collects of one transfer.
@@ -133,7 +125,7 @@ Result<std::shared_ptr<HttpOrigin>> HttpOrigin::Create(std::string url_template,
   if (options.timeout.count() <= 0) return InvalidArgument("an origin's timeout must be positive");
   if (options.max_value_bytes == 0)
     return InvalidArgument("an origin's max value must be positive");
-  PACKICE_RETURN_IF_ERROR(GlobalInit());
+  PACKICE_RETURN_IF_ERROR(http::CurlGlobalInit());
   return std::shared_ptr<HttpOrigin>(new HttpOrigin(std::move(url_template), options));
 }
 

@@ -246,16 +246,6 @@ using http::HeaderMap;
 // wake for nothing (renewing a local lease is free anyway, and it never expires).
 constexpr Duration kLocalLeaseTtl = std::chrono::hours(24);
 
-Status GlobalInit() {
-  static std::once_flag once;
-  static CURLcode result = CURLE_OK;
-  std::call_once(once, [] { result = curl_global_init(CURL_GLOBAL_DEFAULT); });
-  if (result != CURLE_OK) {
-    return Internal(std::string("curl_global_init: ") + curl_easy_strerror(result));
-  }
-  return Status::Ok();
-}
-
 struct HttpRequest {
   const char* method = "GET";  // GET, HEAD, PUT, POST, DELETE
   std::string url;
@@ -711,7 +701,7 @@ Result<std::shared_ptr<Channel>> NewHttpChannel(const std::string& base_url,
       return InvalidArgument("the token may not hold spaces or control characters");
     }
   }
-  PACKICE_RETURN_IF_ERROR(GlobalInit());
+  PACKICE_RETURN_IF_ERROR(http::CurlGlobalInit());
   auto channel = std::make_shared<HttpChannel>(std::move(base), options);
   if (options.check_health) PACKICE_RETURN_IF_ERROR(channel->CheckHealth());
   return std::shared_ptr<Channel>(std::move(channel));

@@ -1,9 +1,12 @@
 #include "transport/http/http_common.h"
 
+#include <curl/curl.h>
+
 #include <charconv>
 #include <cstdio>
 #include <ctime>
 #include <limits>
+#include <mutex>
 #include <nlohmann/json.hpp>
 
 namespace packice::http {
@@ -466,6 +469,16 @@ Result<ListPage> ListPageFromJson(std::string_view body) {
     page.truncated = t->get<bool>();
   }
   return page;
+}
+
+Status CurlGlobalInit() {
+  static std::once_flag once;
+  static CURLcode result = CURLE_OK;
+  std::call_once(once, [] { result = curl_global_init(CURL_GLOBAL_DEFAULT); });
+  if (result != CURLE_OK) {
+    return Internal(std::string("curl_global_init: ") + curl_easy_strerror(result));
+  }
+  return Status::Ok();
 }
 
 }  // namespace packice::http

@@ -46,6 +46,10 @@ bool IsToken(std::string_view s);
 // ASCII lower-case copy.
 std::string ToLower(std::string_view s);
 
+// libcurl's global initialisation, once per process, for every libcurl user here (the HTTP
+// channel, the cache groups' HTTP client and origin loader). Errors: kInternal.
+Status CurlGlobalInit();
+
 // --- ETags ---------------------------------------------------------------------------------------
 
 // A strong ETag naming exactly one object: "\"{version}-{created_unix_ms}\"", the numbers in
