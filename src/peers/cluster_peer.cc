@@ -494,6 +494,9 @@ class ClusterPeerImpl final : public ClusterPeer {
       PACKICE_ASSIGN_OR_RETURN(view, staging->blob->OpenView(LeaseMode::kCreate));
       return view->bytes().first(info.size);
     };
+    // An invalidation while the fetch runs may name what it is fetching: such a copy serves the
+    // readers that asked before it, and is not kept as a mirror.
+    const uint64_t drops_before = drops_.load(std::memory_order_acquire);
     Result<ObjectInfo> fetched = owner->FetchInto(key, allocate);
     view.reset();
     if (!fetched.ok()) {
@@ -503,6 +506,9 @@ class ClusterPeerImpl final : public ClusterPeer {
     PACKICE_ASSIGN_OR_RETURN(ObjectInfo info, copies_->Seal(staging->lease, fetched->size));
     fetches_.fetch_add(1, std::memory_order_relaxed);
     fetched_bytes_.fetch_add(info.size, std::memory_order_relaxed);
+    if (hot && drops_.load(std::memory_order_acquire) != drops_before) {
+      hot = false;  // unbound once its readers hold their leases, as any other fetched copy
+    }
     if (hot) {
       // The index has no capacity of its own.
       copy_index_->Insert(bound_key, info.size).evicted.clear();
@@ -533,6 +539,7 @@ class ClusterPeerImpl final : public ClusterPeer {
 
   void DropMirror(std::string_view key) {
     if (!Mirrorable(key)) return;
+    drops_.fetch_add(1, std::memory_order_acq_rel);  // a fetch running now may be stale
     const std::string bound = MirrorKey(key);
     copies_->Delete(bound).IgnoreError();
     copy_index_->Erase(bound);
@@ -589,6 +596,7 @@ class ClusterPeerImpl final : public ClusterPeer {
   HotKeyTracker hot_;
   SingleFlight<std::shared_ptr<FetchedCopy>> flight_;
   std::atomic<uint64_t> next_fetch_{1};
+  std::atomic<uint64_t> drops_{0};  // mirrors dropped (invalidations and local writes) so far
 
   Mutex change_mu_;  // serialises membership changes
   Mutex view_mu_;
