@@ -37,6 +37,9 @@ Status StatusOf(const Result<T>& r) {
   return r.status();
 }
 // Declares or assigns `lhs` from the value of a Result, failing the test on an error.
+// The same for a Result: its status is OK.
+#define ASSERT_OK_R(expr) ASSERT_OK(::packice::testing::StatusOf(expr))
+#define EXPECT_OK_R(expr) EXPECT_OK(::packice::testing::StatusOf(expr))
 #define ASSERT_OK_AND_ASSIGN(lhs, expr) \
   ASSERT_OK_AND_ASSIGN_IMPL_(PACKICE_CONCAT_(packice_result_, __LINE__), lhs, expr)
 #define ASSERT_OK_AND_ASSIGN_IMPL_(tmp, lhs, expr)  \

@@ -59,6 +59,7 @@ struct Staged {
   CreateOptions options;
   std::weak_ptr<Blob> blob;
   SessionId session = 0;
+  bool sealing = false;  // a Seal is streaming it to the owner; a second Seal is refused
 };
 
 class ClusterPeerImpl final : public ClusterPeer {
@@ -143,7 +144,7 @@ class ClusterPeerImpl final : public ClusterPeer {
 
   Result<ObjectInfo> Seal(LeaseId lease, std::optional<uint64_t> size) override {
     if (lease & kCopyBit) return PermissionDenied("seal of a read lease");
-    std::optional<Staged> staged = TakeStaged(lease);
+    PACKICE_ASSIGN_OR_RETURN(std::optional<Staged> staged, BeginSeal(lease));
     if (!staged) {
       Result<ObjectInfo> info = local_->Seal(lease, size);
       if (info.ok()) QueueInvalidation(info->key);  // a rebind: copies elsewhere are stale
@@ -151,15 +152,21 @@ class ClusterPeerImpl final : public ClusterPeer {
     }
     // The owner's seal is the one that counts: stream the bytes there, then drop them here.
     std::shared_ptr<Blob> blob = staged->blob.lock();
-    if (blob == nullptr) return LeaseExpired("lease " + std::to_string(lease) + " ended");
+    if (blob == nullptr) {
+      EndSeal(lease, /*forget=*/true);
+      return LeaseExpired("lease " + std::to_string(lease) + " ended");
+    }
     if (size && *size > blob->size()) {  // refused: the lease stays live
       Status refused =
           InvalidArgument("seal size " + std::to_string(*size) + " exceeds the allocated " +
                           std::to_string(blob->size()) + " bytes");
-      PutBackStaged(lease, *std::move(staged));
+      EndSeal(lease, /*forget=*/false);
       return refused;
     }
-    if (Status live = local_->Renew(lease); !live.ok()) return live;
+    if (Status live = local_->Renew(lease); !live.ok()) {
+      EndSeal(lease, /*forget=*/true);
+      return live;
+    }
     Result<std::shared_ptr<BlobView>> view = blob->OpenView(LeaseMode::kCreate);
     Result<ObjectInfo> info = view.status();
     if (view.ok()) {
@@ -168,6 +175,7 @@ class ClusterPeerImpl final : public ClusterPeer {
       info = staged->owner->Put(staged->key, bytes, staged->options);
     }
     local_->Discard(lease).IgnoreError();
+    EndSeal(lease, /*forget=*/true);
     forwarded_writes_.fetch_add(1, std::memory_order_relaxed);
     if (info.ok()) QueueInvalidation(staged->key);
     if (!info.ok() && !SealEndedLease(info.status())) {
@@ -298,6 +306,7 @@ class ClusterPeerImpl final : public ClusterPeer {
   void ReapExpired() override {
     local_->ReapExpired();
     copies_->ReapExpired();
+    ForgetExpiredMirrors();
     MutexLock lock(&mu_);
     absl::erase_if(staged_, [](const auto& entry) { return entry.second.blob.expired(); });
   }
@@ -341,6 +350,7 @@ class ClusterPeerImpl final : public ClusterPeer {
     const Stats c = copies_->GetStats();
     s.copy_bytes = c.used_bytes;
     s.copy_objects = c.objects;
+    s.mirrors = copy_index_->GetStats().entries;
     return s;
   }
 
@@ -383,18 +393,28 @@ class ClusterPeerImpl final : public ClusterPeer {
     return grant;
   }
 
-  // The staged create of `lease`, taken out of the table; nullopt when it is none.
-  std::optional<Staged> TakeStaged(LeaseId lease) {
+  // A copy of the staged create of `lease`, now marked as sealing; nullopt when the lease is
+  // not a staged create. Errors: kWrongState (another Seal of it is under way).
+  Result<std::optional<Staged>> BeginSeal(LeaseId lease) {
     MutexLock lock(&mu_);
     auto it = staged_.find(lease);
-    if (it == staged_.end()) return std::nullopt;
-    Staged s = std::move(it->second);
-    staged_.erase(it);
-    return s;
+    if (it == staged_.end()) return std::optional<Staged>();
+    if (it->second.sealing) {
+      return WrongState("lease " + std::to_string(lease) + " is being sealed");
+    }
+    it->second.sealing = true;
+    return std::optional<Staged>(it->second);
   }
-  void PutBackStaged(LeaseId lease, Staged staged) {
+  // Ends the Seal that BeginSeal began: the record goes (`forget`) or is live again.
+  void EndSeal(LeaseId lease, bool forget) {
     MutexLock lock(&mu_);
-    staged_[lease] = std::move(staged);
+    auto it = staged_.find(lease);
+    if (it == staged_.end()) return;
+    if (forget) {
+      staged_.erase(it);
+    } else {
+      it->second.sealing = false;
+    }
   }
   void ForgetStaged(LeaseId lease) {
     MutexLock lock(&mu_);
@@ -437,6 +457,7 @@ class ClusterPeerImpl final : public ClusterPeer {
         return Tagged(std::move(copy));
       }
       if (copy.status().code() != StatusCode::kNotFound) return copy.status();
+      ForgetMirror(r.key);  // expired, if there was one
     }
     // Fetch (once for every concurrent reader of the key), then read the copy. A mirror can go
     // between the two (evicted, invalidated): fetch once more.
@@ -512,6 +533,10 @@ class ClusterPeerImpl final : public ClusterPeer {
     if (hot) {
       // The index has no capacity of its own.
       copy_index_->Insert(bound_key, info.size).evicted.clear();
+      {
+        MutexLock lock(&mu_);
+        mirror_expiry_[bound_key] = info.expires_unix_ms;
+      }
       mirrored_.fetch_add(1, std::memory_order_relaxed);
     }
     return std::make_shared<FetchedCopy>(copies_, bound_key, hot);
@@ -530,7 +555,10 @@ class ClusterPeerImpl final : public ClusterPeer {
       }
       std::vector<EvictedEntry> victims = copy_index_->EvictBytes(std::max<uint64_t>(req.size, 1));
       if (victims.empty()) continue;  // the next attempt reports the failure
-      for (const EvictedEntry& v : victims) copies_->Delete(v.key).IgnoreError();
+      for (const EvictedEntry& v : victims) {
+        copies_->Delete(v.key).IgnoreError();
+        ForgetMirror(v.key);
+      }
       copy_evictions_.fetch_add(victims.size(), std::memory_order_relaxed);
     }
   }
@@ -542,7 +570,29 @@ class ClusterPeerImpl final : public ClusterPeer {
     drops_.fetch_add(1, std::memory_order_acq_rel);  // a fetch running now may be stale
     const std::string bound = MirrorKey(key);
     copies_->Delete(bound).IgnoreError();
+    ForgetMirror(bound);
+  }
+
+  // Drops the mirror bound as `bound` from the index (the copy itself is gone or going).
+  void ForgetMirror(const std::string& bound) {
     copy_index_->Erase(bound);
+    MutexLock lock(&mu_);
+    mirror_expiry_.erase(bound);
+  }
+
+  // Forgets the mirrors whose TTL has passed (the copies' reaper frees their bytes), so that
+  // the index counts only live ones.
+  void ForgetExpiredMirrors() {
+    const int64_t now = clock_->UnixMillis();
+    std::vector<std::string> expired;
+    {
+      MutexLock lock(&mu_);
+      for (const auto& [bound, expires] : mirror_expiry_) {
+        if (expires != 0 && expires <= now) expired.push_back(bound);
+      }
+      for (const std::string& bound : expired) mirror_expiry_.erase(bound);
+    }
+    for (const std::string& bound : expired) copy_index_->Erase(bound);
   }
 
   void QueueInvalidation(std::string key) {
@@ -604,6 +654,8 @@ class ClusterPeerImpl final : public ClusterPeer {
 
   Mutex mu_;
   absl::flat_hash_map<LeaseId, Staged> staged_ ABSL_GUARDED_BY(mu_);
+  // The mirrors in copy_index_, by bound key: when each expires (unix ms; 0: never).
+  absl::flat_hash_map<std::string, int64_t> mirror_expiry_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<SessionId, SessionId> copy_sessions_ ABSL_GUARDED_BY(mu_);
 
   Mutex inval_mu_;

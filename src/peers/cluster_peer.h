@@ -107,6 +107,7 @@ class ClusterPeer : public LocalPeer {
     uint64_t invalidations_received = 0;
     uint64_t copy_bytes = 0;
     uint64_t copy_objects = 0;
+    uint64_t mirrors = 0;  // live mirrors (hot keys' copies) in the copy index
   };
 
   // REQUIRES: options.self_id is not empty.

@@ -25,8 +25,6 @@
 #include "testing.h"
 
 // testing.h's ASSERT_OK and EXPECT_OK take a Status; these take a Status or a Result.
-#define ASSERT_OK_R(expr) ASSERT_OK(::packice::testing::StatusOf(expr))
-#define EXPECT_OK_R(expr) EXPECT_OK(::packice::testing::StatusOf(expr))
 
 namespace packice {
 namespace {

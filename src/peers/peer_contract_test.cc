@@ -36,9 +36,6 @@
 #include "peers/cluster_peer.h"
 #include "testing.h"
 
-#define ASSERT_OK_R(expr) ASSERT_OK(::packice::testing::StatusOf(expr))
-#define EXPECT_OK_R(expr) EXPECT_OK(::packice::testing::StatusOf(expr))
-
 namespace packice {
 namespace {
 
@@ -552,6 +549,42 @@ TYPED_TEST(PeerContractTest, DoubleSealIsLeaseExpired) {
   EXPECT_CODE(this->peer_->Discard(c->lease), kLeaseExpired);
   EXPECT_CODE(this->peer_->Renew(c->lease), kLeaseExpired);
   EXPECT_OK_R(this->peer_->Stat("k"));  // the sealed object is untouched
+}
+
+TYPED_TEST(PeerContractTest, OneOfConcurrentSealsOfALeaseWins) {
+  constexpr int kThreads = 3;
+  constexpr int kRounds = 24;  // keys of either owner when the peer is a cluster's
+  for (int round = 0; round < kRounds; ++round) {
+    const std::string key = "seal" + std::to_string(round);
+    auto c = this->Create(key, kSmall);
+    ASSERT_OK_R(c);
+    std::vector<std::byte> bytes(kSmall, B(round));
+    ASSERT_OK(c->blob->Write(0, bytes));
+    std::latch start(kThreads);
+    std::atomic<int> won{0};
+    std::atomic<uint64_t> version{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&] {
+        start.arrive_and_wait();
+        Result<ObjectInfo> sealed = this->peer_->Seal(c->lease, std::nullopt);
+        if (sealed.ok()) {
+          ++won;
+          version = sealed->version;
+        } else if (sealed.status().code() != StatusCode::kLeaseExpired &&
+                   sealed.status().code() != StatusCode::kWrongState) {
+          ADD_FAILURE() << sealed.status().ToString();
+        }
+      });
+    }
+    for (auto& th : threads) th.join();
+    EXPECT_EQ(won.load(), 1) << key;
+    auto stat = this->peer_->Stat(key);
+    ASSERT_OK_R(stat);
+    EXPECT_EQ(stat->version, version.load()) << key;
+  }
+  EXPECT_EQ(this->Stats().objects, uint64_t{kRounds});  // each sealed once, in one place
+  EXPECT_EQ(this->Stats().creating, 0u);
 }
 
 TYPED_TEST(PeerContractTest, ReadLeaseCannotSealOrDiscard) {

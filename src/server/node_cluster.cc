@@ -207,6 +207,9 @@ void NodeCluster::RegisterMetrics(MetricsRegistry& registry) {
     w.Family("packice_cluster_copy_bytes", "Bytes of copies of other nodes' objects here.",
              MetricType::kGauge);
     w.Sample("packice_cluster_copy_bytes", {}, s.copy_bytes);
+    w.Family("packice_cluster_mirrors", "Live mirrors of other nodes' hot keys here.",
+             MetricType::kGauge);
+    w.Sample("packice_cluster_mirrors", {}, s.mirrors);
   });
 }
 

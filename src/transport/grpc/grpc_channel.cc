@@ -4,7 +4,10 @@
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
+#include <future>
+#include <string>
 #include <thread>
 
 #include "core/io.h"
@@ -22,6 +25,7 @@ struct SessionStream {
   std::unique_ptr<::grpc::ClientReaderWriter<rpc::SessionRequest, rpc::SessionInfo>> stream;
   SessionId id = 0;
   std::atomic<bool> alive{true};
+  ::grpc::Status finished;  // the stream's end, set by the watcher before it returns
   std::thread watcher;
 
   ~SessionStream() {
@@ -343,28 +347,49 @@ class GrpcChannelImpl final : public GrpcChannel {
     return session_ != nullptr && session_->alive ? session_->id : 0;
   }
 
-  // The live session, opened when there is none.
-  Result<SessionId> EnsureSession() {
-    MutexLock lock(&mu_);
-    if (session_ != nullptr && session_->alive) return session_->id;
-    session_.reset();  // joins the watcher of the ended one
+  // The live session, opened when there is none. One caller opens it while the others wait
+  // (at most call_timeout: a node that does not name the session in time is cancelled);
+  // CurrentSession never waits behind an opening.
+  Result<SessionId> EnsureSession() ABSL_LOCKS_EXCLUDED(open_mu_, mu_) {
+    MutexLock open(&open_mu_);
+    std::unique_ptr<SessionStream> ended;
+    {
+      MutexLock lock(&mu_);
+      if (session_ != nullptr && session_->alive) return session_->id;
+      ended = std::move(session_);
+    }
+    ended.reset();  // joins the watcher of the ended one
     auto s = std::make_unique<SessionStream>();
     Prepare(&s->context, /*unary=*/false, 0);
     s->stream = stub_->Session(&s->context);
-    rpc::SessionInfo info;
-    if (!s->stream->Read(&info)) {
-      Status st = rpc::FromGrpc(s->stream->Finish(), s->context);
-      return st.ok() ? Unavailable("the node ended the session stream at once") : st;
-    }
-    s->id = info.session();
+    std::promise<bool> named;
+    std::future<bool> first = named.get_future();
     SessionStream* raw = s.get();
-    s->watcher = std::thread([raw] {
-      rpc::SessionInfo ignored;
-      while (raw->stream->Read(&ignored)) {
+    s->watcher = std::thread([raw, named = std::move(named)]() mutable {
+      rpc::SessionInfo info;
+      const bool ok = raw->stream->Read(&info);
+      if (ok) raw->id = info.session();
+      named.set_value(ok);
+      while (ok && raw->stream->Read(&info)) {
       }
       raw->alive = false;
-      raw->stream->Finish().IgnoreError();
+      raw->finished = raw->stream->Finish();
     });
+    bool late = false;
+    if (first.wait_for(options_.call_timeout) != std::future_status::ready) {
+      late = true;
+      s->context.TryCancel();
+    }
+    if (!first.get()) {
+      s->watcher.join();
+      if (late) {
+        return Timeout("the node did not open a session within " +
+                       std::to_string(options_.call_timeout.count()) + " ms");
+      }
+      Status st = rpc::FromGrpc(s->finished, s->context);
+      return st.ok() ? Unavailable("the node ended the session stream at once") : st;
+    }
+    MutexLock lock(&mu_);
     session_ = std::move(s);
     return session_->id;
   }
@@ -372,6 +397,7 @@ class GrpcChannelImpl final : public GrpcChannel {
   std::shared_ptr<::grpc::Channel> channel_;
   std::unique_ptr<rpc::Objects::Stub> stub_;
   GrpcChannelOptions options_;
+  Mutex open_mu_ ABSL_ACQUIRED_BEFORE(mu_);  // held by the caller opening a session
   Mutex mu_;
   std::unique_ptr<SessionStream> session_ ABSL_GUARDED_BY(mu_);
 };

@@ -5,6 +5,7 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -12,10 +13,12 @@
 #include <cstring>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "packice/client.h"
 #include "packice/memory_peer.h"
 #include "testing.h"
+#include "transport/grpc/grpc_channel.h"
 #include "transport/grpc/grpc_common.h"
 #include "transport/grpc/grpc_server.h"
 #include "transport/grpc/object_service.h"
@@ -314,6 +317,30 @@ TEST(GrpcServerTest, NodeGoingAwayGivesUnavailable) {
   EXPECT_CODE(client.Get("k"), kUnavailable);
   EXPECT_CODE(client.Stat("k"), kUnavailable);
   EXPECT_CODE(Connect("grpc://" + node.target()), kUnavailable);
+}
+
+// A node that stops answering after the connection is up (hung, stopped, swapped out):
+// opening a session ends within the call timeout instead of holding the channel's callers.
+TEST(GrpcDaemonTest, ASessionAHungNodeNeverOpensIsATimeout) {
+  Daemon daemon;
+  ASSERT_OK(daemon.Start({"--grpc", "127.0.0.1:0"}));
+  const std::string target = daemon.grpc_url().substr(std::string("grpc://").size());
+  GrpcChannelOptions options;
+  options.call_timeout = std::chrono::milliseconds(300);
+  ASSERT_OK_AND_ASSIGN(std::shared_ptr<GrpcChannel> channel, NewGrpcChannel(target, options));
+  EXPECT_CODE(channel->Stat("absent"), kNotFound);  // connected: the node answers
+  ASSERT_EQ(::kill(daemon.pid(), SIGSTOP), 0);
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<std::thread> callers;
+  for (int i = 0; i < 3; ++i) {
+    callers.emplace_back([&] { EXPECT_CODE(channel->Create("k", 10, {}), kTimeout); });
+  }
+  for (std::thread& t : callers) t.join();
+  const auto waited = std::chrono::steady_clock::now() - start;
+  ASSERT_EQ(::kill(daemon.pid(), SIGCONT), 0);
+  EXPECT_LT(waited, std::chrono::seconds(5)) << "each waiting caller is bounded by a timeout";
+  ASSERT_OK_AND_ASSIGN(OpenedObject created, channel->Create("k", 10, {}));
+  EXPECT_OK(channel->Discard(created.lease));  // the node is back: sessions open again
 }
 
 TEST(GrpcServerTest, BadTargetsAreInvalid) {
