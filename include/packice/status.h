@@ -37,6 +37,8 @@ enum class StatusCode : int32_t {
   kInternal = 11,         // a bug or an unexpected system error (errno in the message)
   kAborted = 12,          // the object was discarded before it was sealed
   kUnimplemented = 13,    // the transport or peer does not support the call
+  kDigestMismatch = 14,   // content-addressed bytes whose hash or size is not their digest's
+  kOutOfRange = 15,       // a byte range outside the object (starts or ends past its end)
 };
 
 // Returns the stable lower-case name of `code`, e.g. "not_found".
@@ -86,6 +88,8 @@ Status PermissionDenied(std::string message);
 Status Unavailable(std::string message);
 Status ProtocolError(std::string message);
 Status Timeout(std::string message);
+Status DigestMismatch(std::string message);
+Status OutOfRange(std::string message);
 Status Internal(std::string message);
 Status Aborted(std::string message);
 Status Unimplemented(std::string message);

@@ -50,11 +50,13 @@ from . import _packice, errors
 from .errors import (
     Aborted,
     AlreadyExists,
+    DigestMismatch,
     Internal,
     InvalidArgument,
     LeaseExpired,
     NotFound,
     OutOfCapacity,
+    OutOfRange,
     PackiceError,
     PermissionDenied,
     ProtocolError,

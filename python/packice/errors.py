@@ -32,6 +32,8 @@ __all__ = [
     "Internal",
     "Aborted",
     "Unimplemented",
+    "DigestMismatch",
+    "OutOfRange",
 ]
 
 
@@ -145,6 +147,18 @@ class Unimplemented(PackiceError):
     code, name = 13, "unimplemented"
 
 
+class DigestMismatch(PackiceError, ValueError):
+    """Content-addressed bytes whose hash or size is not the digest they were stored under."""
+
+    code, name = 14, "digest_mismatch"
+
+
+class OutOfRange(PackiceError, IndexError):
+    """A byte range that starts or ends past the end of the object."""
+
+    code, name = 15, "out_of_range"
+
+
 _BY_CODE: Dict[int, Type[PackiceError]] = {
     cls.code: cls
     for cls in (
@@ -161,6 +175,8 @@ _BY_CODE: Dict[int, Type[PackiceError]] = {
         Internal,
         Aborted,
         Unimplemented,
+        DigestMismatch,
+        OutOfRange,
     )
 }
 

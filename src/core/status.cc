@@ -5,9 +5,22 @@
 namespace packice {
 namespace {
 constexpr std::string_view kNames[] = {
-    "ok",         "not_found",         "already_exists", "wrong_state",  "lease_expired",
-    "out_of_capacity", "invalid_argument", "permission_denied", "unavailable",
-    "protocol_error", "timeout",       "internal",       "aborted",      "unimplemented",
+    "ok",
+    "not_found",
+    "already_exists",
+    "wrong_state",
+    "lease_expired",
+    "out_of_capacity",
+    "invalid_argument",
+    "permission_denied",
+    "unavailable",
+    "protocol_error",
+    "timeout",
+    "internal",
+    "aborted",
+    "unimplemented",
+    "digest_mismatch",
+    "out_of_range",
 };
 constexpr int32_t kCodeCount = sizeof(kNames) / sizeof(kNames[0]);
 }  // namespace
@@ -51,6 +64,8 @@ PACKICE_DEFINE_STATUS_CTOR_(Timeout)
 PACKICE_DEFINE_STATUS_CTOR_(Internal)
 PACKICE_DEFINE_STATUS_CTOR_(Aborted)
 PACKICE_DEFINE_STATUS_CTOR_(Unimplemented)
+PACKICE_DEFINE_STATUS_CTOR_(DigestMismatch)
+PACKICE_DEFINE_STATUS_CTOR_(OutOfRange)
 #undef PACKICE_DEFINE_STATUS_CTOR_
 
 Status ErrnoError(std::string_view what, int err) {

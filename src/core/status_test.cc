@@ -27,7 +27,11 @@ TEST(StatusTest, CodesAreStable) {
   EXPECT_EQ(static_cast<int>(StatusCode::kProtocolError), 9);
   EXPECT_EQ(static_cast<int>(StatusCode::kUnimplemented), 13);
   EXPECT_EQ(StatusCodeName(StatusCode::kUnimplemented), "unimplemented");
-  EXPECT_FALSE(StatusCodeFromInt(14).has_value());
+  EXPECT_EQ(static_cast<int>(StatusCode::kDigestMismatch), 14);
+  EXPECT_EQ(StatusCodeName(StatusCode::kDigestMismatch), "digest_mismatch");
+  EXPECT_EQ(static_cast<int>(StatusCode::kOutOfRange), 15);
+  EXPECT_EQ(StatusCodeName(StatusCode::kOutOfRange), "out_of_range");
+  EXPECT_FALSE(StatusCodeFromInt(16).has_value());
   EXPECT_FALSE(StatusCodeFromInt(-1).has_value());
   EXPECT_EQ(StatusCodeFromInt(3), StatusCode::kWrongState);
 }

@@ -34,6 +34,10 @@ namespace packice::rpc {
       return ::grpc::StatusCode::ABORTED;
     case StatusCode::kUnimplemented:
       return ::grpc::StatusCode::UNIMPLEMENTED;
+    case StatusCode::kDigestMismatch:
+      return ::grpc::StatusCode::INVALID_ARGUMENT;
+    case StatusCode::kOutOfRange:
+      return ::grpc::StatusCode::OUT_OF_RANGE;
   }
   return ::grpc::StatusCode::UNKNOWN;
 }

@@ -323,6 +323,10 @@ int HttpStatusForCode(StatusCode code) {
       return 500;
     case StatusCode::kUnimplemented:
       return 501;
+    case StatusCode::kDigestMismatch:
+      return 400;
+    case StatusCode::kOutOfRange:
+      return 416;
   }
   return 500;
 }
