@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Packice builds, tests and benchmarks with; skips what is there.
 # Usage: scripts/install-deps.sh [--print] [--bench]
-#   --bench  also what bench/ compares against (redis, nginx, wrk, Google Benchmark)
+#   --bench  also what bench/ compares against (redis, nginx, wrk, b3sum, Google Benchmark)
 #   --print  list the packages instead of installing (scripts/check-deps.py reads it)
 set -euo pipefail
 
@@ -14,6 +14,7 @@ packages=(
   libssl-dev openssl                 # TLS for the HTTP transport; tests make certificates
   libtomlplusplus-dev nlohmann-json3-dev libcurl4-openssl-dev  # config, JSON, the HTTP client
   libxxhash-dev                      # hashing (eviction shards, sharedfs file names, the ring)
+  librust-blake3-dev                 # BLAKE3 C sources (CAS digests), built by CMakeLists.txt
   libgrpc++-dev protobuf-compiler-grpc  # the gRPC transport and the etcd client
   etcd-server etcd-client            # cluster membership; tests start their own etcd
   curl                               # tests read nodes' /metrics
@@ -25,7 +26,7 @@ print=0
 for arg in "$@"; do
   case $arg in
     --bench) packages+=(libbenchmark-dev redis-server redis-tools wrk nginx-light curl git
-                        golang-go golang-github-golang-groupcache-dev) ;;
+                        golang-go golang-github-golang-groupcache-dev b3sum) ;;
     --print) print=1 ;;
     *) echo "usage: $0 [--print] [--bench]" >&2; exit 2 ;;
   esac

@@ -35,7 +35,7 @@ enum class DigestAlgorithm : uint8_t {
   kSha256 = 2,
 };
 
-// "blake3" or "sha256".
+// "blake3" or "sha256" ("unknown" for a value that is neither).
 std::string_view DigestAlgorithmName(DigestAlgorithm algorithm);
 // The algorithm of a name DigestAlgorithmName gives. Errors: kInvalidArgument.
 Result<DigestAlgorithm> ParseDigestAlgorithm(std::string_view name);
@@ -52,10 +52,12 @@ struct Digest {
   // The digest of the empty blob.
   static Digest Empty(DigestAlgorithm algorithm);
   // Parses any text form above; the bare "<hex>/<size>" is SHA-256 unless `bare` says
-  // otherwise. The size is at most 2^63 - 1. Errors: kInvalidArgument, naming what is wrong.
+  // otherwise. The size is at most 2^63 - 1. Errors: kInvalidArgument, naming what is wrong and
+  // quoting at most 80 bytes of `text` (other bytes than printable ASCII as \xNN).
   static Result<Digest> Parse(std::string_view text,
                               DigestAlgorithm bare = DigestAlgorithm::kSha256);
-  // A hash given as 64 hex digits and a size (REAPI's Digest message). Errors as Parse.
+  // A hash given as 64 lower-case hex digits and a size (REAPI's Digest message). Errors as
+  // Parse: kInvalidArgument for the hex or a size above 2^63 - 1.
   static Result<Digest> FromHex(DigestAlgorithm algorithm, std::string_view hex, uint64_t size);
 
   std::string hex() const;           // 64 lower-case hex digits
@@ -66,16 +68,20 @@ struct Digest {
   friend bool operator==(const Digest&, const Digest&) = default;
 };
 
-// Hashes bytes given in pieces. Not thread-safe; cheap to create.
+// Hashes bytes given in pieces: the digest is that of their concatenation, however they are
+// split. Not thread-safe; cheap to create (one allocation).
 class Hasher {
  public:
+  // REQUIRES: `algorithm` is one of the enumerators (the process aborts otherwise).
   explicit Hasher(DigestAlgorithm algorithm);
   ~Hasher();
   Hasher(Hasher&&) noexcept;
   Hasher& operator=(Hasher&&) noexcept;
 
+  // Adds `data`. REQUIRES: not finished, not moved from.
   void Update(std::span<const std::byte> data);
-  // The digest of everything given so far (its size is their total). The hasher is spent.
+  // The digest of everything given so far (its size is their total). The hasher is spent: it
+  // may only be destroyed or assigned to. REQUIRES: not finished, not moved from.
   Digest Finish();
 
  private:
@@ -83,8 +89,11 @@ class Hasher {
   std::unique_ptr<State> state_;
 };
 
-// The digest of the file at `path`, read through a mapping (large files) or read(2).
-// Errors: kNotFound, kInvalidArgument (not a regular file), kInternal.
+// The digest of the file at `path`: files of 1 MiB or more read through read-only mappings (64
+// MiB at a time), smaller ones with read(2). REQUIRES: the file does not shrink while it is
+// hashed (a mapping past its end faults: SIGBUS). Errors: kNotFound (no such file),
+// kInvalidArgument (not a regular file: a directory, FIFO or device; a FIFO is not waited on),
+// kInternal (any other failure, errno in the message). Thread-safe.
 Result<Digest> HashFile(const std::string& path, DigestAlgorithm algorithm);
 
 // Which bytes of a blob a read wants: `length` bytes from `start`, or from `start` to the end.
@@ -126,7 +135,8 @@ class Cas {
   // The blob's size if it is stored. Errors: kNotFound.
   virtual Result<uint64_t> Check(const Digest& digest) = 0;
   bool Contains(const Digest& digest) { return Check(digest).ok(); }
-  // The digests of `digests` that are not stored, in their order.
+  // The digests of `digests` that are not stored, in their order (Check of each one). Errors:
+  // the first error of Check other than kNotFound.
   virtual Result<std::vector<Digest>> FindMissing(std::span<const Digest> digests);
   // The bytes of `range` of the blob. Errors: kNotFound, kOutOfRange, kUnavailable, kInternal.
   virtual Result<CasBlob> Fetch(const Digest& digest, BlobRange range = BlobRange::Full()) = 0;

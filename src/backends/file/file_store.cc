@@ -17,6 +17,7 @@
 #include <mutex>
 #include <thread>
 
+#include "backends/file/file_blob.h"
 #include "backends/file/file_header.pb.h"
 #include "core/byte_order.h"
 #include "core/io.h"
@@ -107,10 +108,14 @@ Result<ObjectFileHeader> DecodeObjectFileHeader(std::span<const std::byte> bytes
 
 class FileStore::State {
  public:
-  explicit State(FileStoreOptions options) : options_(std::move(options)) {}
+  explicit State(FileStoreOptions options)
+      : options_(std::move(options)),
+        space_(std::make_shared<FileSpace>(options_.env, options_.dir + "/tmp",
+                                           options_.capacity_bytes)) {}
 
   const FileStoreOptions& options() const { return options_; }
   Env& env() const { return *options_.env; }
+  const std::shared_ptr<FileSpace>& space() const { return space_; }
   std::string TmpPath(uint64_t version) const {
     return options_.dir + "/tmp/" + VersionName(version);
   }
@@ -121,187 +126,27 @@ class FileStore::State {
     return ShardDir(version) + "/" + VersionName(version);
   }
 
-  Status Charge(uint64_t bytes) {
-    MutexLock lock(&mu_);
-    // Recovery may have counted more than the capacity: then nothing is free.
-    const uint64_t free = options_.capacity_bytes - std::min(used_, options_.capacity_bytes);
-    if (bytes > free) {
-      return OutOfCapacity("need " + std::to_string(bytes) + " bytes on disk, " +
-                           std::to_string(free) + " of " + std::to_string(options_.capacity_bytes) +
-                           " free");
-    }
-    used_ += bytes;
-    return Status::Ok();
-  }
-  void ChargeUnchecked(uint64_t bytes) {
-    MutexLock lock(&mu_);
-    used_ += bytes;
-  }
-  void Uncharge(uint64_t bytes) {
-    MutexLock lock(&mu_);
-    used_ -= bytes;
-  }
-  uint64_t used() {
-    MutexLock lock(&mu_);
-    return used_;
-  }
-
   UniqueFd lock_fd;
 
  private:
   const FileStoreOptions options_;
-  Mutex mu_;
-  uint64_t used_ ABSL_GUARDED_BY(mu_) = 0;
+  const std::shared_ptr<FileSpace> space_;
 };
 
 namespace {
 
-class FileBlob final : public Blob {
- public:
-  FileBlob(std::shared_ptr<FileStore::State> state, std::string path, UniqueFd fd,
-           uint64_t data_offset, uint64_t size, uint64_t charge)
-      : state_(std::move(state)),
-        data_offset_(data_offset),
-        charge_(charge),
-        path_(std::move(path)),
-        fd_(std::move(fd)),
-        size_(size) {}
-
-  ~FileBlob() override {
-    if (doomed_) (void)state_->env().Unlink(path_);
-    state_->Uncharge(charge_);
-  }
-
-  std::string_view kind() const override { return "file"; }
-  uint64_t size() const override {
-    MutexLock lock(&mu_);
-    return size_;
-  }
-
-  Status Write(uint64_t offset, std::span<const std::byte> data) override {
-    MutexLock lock(&mu_);
-    if (!fd_.valid()) return WrongState("a sealed file object cannot be written");
-    if (offset > size_ || data.size() > size_ - offset) {  // past the end would grow the file
-      return InvalidArgument("write of " + std::to_string(data.size()) + " bytes at " +
-                             std::to_string(offset) + " outside an object of " +
-                             std::to_string(size_) + " bytes");
-    }
-    return WriteFully(state_->env(), fd_.get(), data, data_offset_ + offset, "write " + path_);
-  }
-
-  Status Read(uint64_t offset, std::span<std::byte> out) override {
-    const uint64_t size = this->size();
-    if (offset > size || out.size() > size - offset) {  // past the end: padding, or nothing
-      return InvalidArgument("read of " + std::to_string(out.size()) + " bytes at " +
-                             std::to_string(offset) + " outside an object of " +
-                             std::to_string(size) + " bytes");
-    }
-    PACKICE_ASSIGN_OR_RETURN(UniqueFd fd, OpenFd(LeaseMode::kRead));
-    return ReadFully(state_->env(), fd.get(), out, data_offset_ + offset);
-  }
-
-  Result<std::shared_ptr<BlobView>> OpenView(LeaseMode mode) override {
-    PACKICE_ASSIGN_OR_RETURN(UniqueFd fd, OpenFd(mode));
-    const uint64_t size = this->size();
-    return state_->env().Map(fd.get(), data_offset_, RoundUpToPage(size), size,
-                             mode == LeaseMode::kCreate, /*populate=*/false);
-  }
-
-  Result<BlobExport> Export(LeaseMode mode) override {
-    BlobExport ex;
-    ex.kind = BlobExport::Kind::kFd;
-    PACKICE_ASSIGN_OR_RETURN(ex.fd, OpenFd(mode));
-    ex.offset = data_offset_;
-    ex.map_size = RoundUpToPage(size());
-    return ex;
-  }
-
-  // Writes the header, syncs and renames the file into objects/.
-  Status Commit(const ObjectInfo& info) {
-    MutexLock lock(&mu_);
-    if (!fd_.valid()) return WrongState("object file already committed");
-    const std::string header = ToHeader(info).SerializeAsString();
-    if (kPreambleBytes + header.size() > data_offset_) {
-      return Internal("object header outgrew its reserved space");
-    }
-    std::string head(kPreambleBytes, '\0');
-    auto* p = reinterpret_cast<std::byte*>(head.data());
-    std::memcpy(p, kMagic, sizeof kMagic);
-    PutU32(p + 8, static_cast<uint32_t>(header.size()));
-    PutU64(p + 16, data_offset_);
-    PutU64(p + 24, XXH64(header.data(), header.size(), 0));
-    head += header;
-    Env& env = state_->env();
-    PACKICE_RETURN_IF_ERROR(
-        WriteFully(env, fd_.get(), std::as_bytes(std::span(head)), 0, "write header " + path_));
-    if (info.size < size_) {
-      if (int err = env.Truncate(fd_.get(), data_offset_ + info.size); err != 0) {
-        return ErrnoError("truncate " + path_, err);
-      }
-      size_ = info.size;
-      // The file shrank, and so does its charge: what a restart would count for it.
-      const uint64_t charge = data_offset_ + RoundUpToPage(info.size);
-      if (charge < charge_) {
-        state_->Uncharge(charge_ - charge);
-        charge_ = charge;
-      }
-    }
-    const bool sync = state_->options().sync;
-    if (int err = sync ? env.SyncData(fd_.get()) : 0; err != 0) {
-      return ErrnoError("fdatasync " + path_, err);
-    }
-    (void)env.Chmod(fd_.get(), S_IRUSR);  // sealed: read-only even for a client that reopens it
-    const std::string final_path = state_->FinalPath(info.version);
-    if (int err = env.Rename(path_, final_path); err != 0) {
-      return ErrnoError("rename " + path_ + " to " + final_path, err);
-    }
-    path_ = final_path;
-    fd_.reset();
-    if (sync) PACKICE_RETURN_IF_ERROR(SyncDirStatus(env, state_->ShardDir(info.version)));
-    return Status::Ok();
-  }
-
-  // The object is unreachable: its file goes with the blob. A sealed file leaves objects/ at
-  // once (for tmp/, which start-up empties), so a crash while readers still hold the blob cannot
-  // bring a deleted or replaced object back; open descriptors and mappings keep working.
-  void Doom() {
-    MutexLock lock(&mu_);
-    if (doomed_) return;
-    doomed_ = true;
-    if (fd_.valid()) return;  // never committed: already in tmp/
-    const std::string dead = state_->options().dir + "/tmp/" + path_.substr(path_.rfind('/') + 1);
-    if (int err = state_->env().Rename(path_, dead); err != 0) {
-      spdlog::warn("event=doom_rename_failed file={} error=\"{}\"", path_, std::strerror(err));
-      return;  // unlinked where it is when the blob goes
-    }
-    path_ = dead;
-  }
-
- private:
-  Result<UniqueFd> OpenFd(LeaseMode mode) {
-    MutexLock lock(&mu_);
-    if (mode == LeaseMode::kCreate) {
-      if (!fd_.valid()) return WrongState("object is sealed");
-      UniqueFd fd(fcntl(fd_.get(), F_DUPFD_CLOEXEC, 0));
-      if (!fd.valid()) return ErrnoError("dup", errno);
-      return fd;
-    }
-    UniqueFd fd;
-    if (int err = state_->env().Open(path_, O_RDONLY, 0, &fd); err != 0) {
-      return ErrnoError("open " + path_, err);
-    }
-    return fd;
-  }
-
-  const std::shared_ptr<FileStore::State> state_;
-  const uint64_t data_offset_;
-  mutable Mutex mu_;
-  uint64_t charge_ ABSL_GUARDED_BY(mu_);  // bytes counted against the capacity
-  std::string path_ ABSL_GUARDED_BY(mu_);
-  UniqueFd fd_ ABSL_GUARDED_BY(mu_);  // read-write, while CREATING
-  uint64_t size_ ABSL_GUARDED_BY(mu_);
-  bool doomed_ ABSL_GUARDED_BY(mu_) = false;
-};
+// The preamble and checksummed header of a sealed object file (docs/file_format.md).
+std::string EncodeHead(const ObjectInfo& info, uint64_t data_offset) {
+  const std::string header = ToHeader(info).SerializeAsString();
+  std::string head(kPreambleBytes, '\0');
+  auto* p = reinterpret_cast<std::byte*>(head.data());
+  std::memcpy(p, kMagic, sizeof kMagic);
+  PutU32(p + 8, static_cast<uint32_t>(header.size()));
+  PutU64(p + 16, data_offset);
+  PutU64(p + 24, XXH64(header.data(), header.size(), 0));
+  head += header;
+  return head;
+}
 
 }  // namespace
 
@@ -356,7 +201,7 @@ Result<std::shared_ptr<Blob>> FileStore::Allocate(const ObjectInfo& info) {
   }
   const uint64_t data_offset = DataOffsetFor(info);
   const uint64_t charge = data_offset + RoundUpToPage(info.size);
-  PACKICE_RETURN_IF_ERROR(state_->Charge(charge));
+  PACKICE_RETURN_IF_ERROR(state_->space()->Charge(charge));
   const std::string path = state_->TmpPath(info.version);
   Env& env = state_->env();
   UniqueFd fd;
@@ -364,15 +209,18 @@ Result<std::shared_ptr<Blob>> FileStore::Allocate(const ObjectInfo& info) {
   if (err == 0) err = env.Truncate(fd.get(), data_offset + info.size);
   if (err != 0) {
     if (fd.valid()) (void)env.Unlink(path);
-    state_->Uncharge(charge);
+    state_->space()->Uncharge(charge);
     return ErrnoError("create " + path, err);
   }
-  return std::shared_ptr<Blob>(
-      std::make_shared<FileBlob>(state_, path, std::move(fd), data_offset, info.size, charge));
+  return std::shared_ptr<Blob>(std::make_shared<FileBlob>(state_->space(), path, std::move(fd),
+                                                          data_offset, info.size, charge));
 }
 
 Status FileStore::Commit(Blob& blob, const ObjectInfo& info) {
-  return static_cast<FileBlob&>(blob).Commit(info);
+  auto& file = static_cast<FileBlob&>(blob);
+  const std::string head = EncodeHead(info, file.data_offset());
+  return file.Commit(std::as_bytes(std::span(head)), info.size, state_->FinalPath(info.version),
+                     state_->ShardDir(info.version), state_->options().sync);
 }
 
 void FileStore::Remove(Blob& blob) { static_cast<FileBlob&>(blob).Doom(); }
@@ -457,9 +305,9 @@ Result<std::vector<StoredObject>> FileStore::Recover() {
       }
       const uint64_t data_offset = f.header->data_offset;
       const uint64_t charge = data_offset + RoundUpToPage(info.size);
-      state_->ChargeUnchecked(charge);  // what is on disk is there: count it even if over
-      auto blob = std::make_shared<FileBlob>(state_, std::move(f.path), UniqueFd(), data_offset,
-                                             info.size, charge);
+      state_->space()->ChargeUnchecked(charge);  // what is on disk is there: count it if over
+      auto blob = std::make_shared<FileBlob>(state_->space(), std::move(f.path), UniqueFd(),
+                                             data_offset, info.size, charge);
       auto [it, inserted] = newest.try_emplace(info.key);
       if (!inserted && it->second.info.version > info.version) {
         blob->Doom();  // left by a crash between a seal's rename and its rebind
@@ -479,7 +327,7 @@ Result<std::vector<StoredObject>> FileStore::Recover() {
 }
 
 StoreStats FileStore::GetStats() const {
-  return StoreStats{state_->used(), 0, state_->options().capacity_bytes};
+  return StoreStats{state_->space()->used(), 0, state_->options().capacity_bytes};
 }
 
 }  // namespace packice
