@@ -39,8 +39,10 @@ Status ActionCacheService::Get(const rex::GetActionResultRequest& request,
 void ActionCacheService::Inline(const rex::GetActionResultRequest& request,
                                 DigestAlgorithm algorithm, rex::ActionResult* reply) {
   // REAPI lets the server omit any inlining, and requires it to when the reply would grow past
-  // the message limit: blobs are inlined while they fit in the batch limit together.
-  uint64_t budget = context_->options().max_batch_bytes;
+  // the message limit: blobs are inlined while the reply stays within the batch limit.
+  const uint64_t limit = context_->options().max_batch_bytes;
+  const uint64_t size = reply->ByteSizeLong();
+  uint64_t budget = size < limit ? limit - size : 0;
   auto fill = [&](const rex::Digest& digest, std::string* out) {
     Result<Digest> d = FromProto(digest, algorithm);
     if (!d.ok() || d->size > budget) return;

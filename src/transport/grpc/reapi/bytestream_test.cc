@@ -140,6 +140,25 @@ TEST_F(ByteStreamTest, ABrokenWriteIsResumedAtTheCommittedSize) {
   EXPECT_TRUE(complete);
 }
 
+TEST_F(ByteStreamTest, BlakeThreeBlobsTravelUnderTheirOwnNames) {
+  const std::string data = PatternString(kMiB + 17, 4);
+  const Digest blake = Digest::Of(DigestAlgorithm::kBlake3, Bytes(data));
+  int64_t committed = 0;
+  ASSERT_TRUE(node_.Write(UploadName(blake), data, 0, kMiB / 2, true, &committed).ok());
+  EXPECT_EQ(committed, int64_t(data.size()));
+  EXPECT_EQ(node_.cas().Get(blake), data);
+  std::string out;
+  ASSERT_TRUE(node_.Read(ReadName(blake), 0, 0, &out).ok());
+  EXPECT_EQ(out, data);
+  // The same hex without "blake3/" is a SHA-256 digest: another blob, which is absent.
+  Digest sha_named = blake;
+  sha_named.algorithm = DigestAlgorithm::kSha256;
+  EXPECT_EQ(node_.Read(ReadName(sha_named), 0, 0, &out).error_code(), StatusCode::NOT_FOUND);
+  // BLAKE3 bytes uploaded under the SHA-256 name do not match it.
+  EXPECT_EQ(node_.Write(UploadName(sha_named), data, 0, kMiB, true, &committed).error_code(),
+            StatusCode::INVALID_ARGUMENT);
+}
+
 TEST_F(ByteStreamTest, AWriteOfAStoredBlobEndsAtOnceWithItsSize) {
   const std::string data = PatternString(2 * kMiB, 5);
   const Digest d = node_.Put(data);

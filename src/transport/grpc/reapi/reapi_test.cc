@@ -130,6 +130,35 @@ TEST_F(ReapiTest, BatchUpdateBlobsHasAStatusPerBlob) {
   EXPECT_EQ(node_.cas().Get(Sha("good")), "good");
 }
 
+TEST_F(ReapiTest, BatchCallsSelectBlakeThreeByTheDigestFunction) {
+  const std::string data = "hashed with BLAKE3";
+  const Digest blake = Digest::Of(DigestAlgorithm::kBlake3, Bytes(data));
+  ClientContext context;
+  rex::BatchUpdateBlobsRequest update;
+  update.set_digest_function(rex::DigestFunction::BLAKE3);
+  auto* r = update.add_requests();
+  *r->mutable_digest() = ToProto(blake);
+  r->set_data(data);
+  rex::BatchUpdateBlobsResponse updated;
+  ASSERT_TRUE(node_.storage().BatchUpdateBlobs(&context, update, &updated).ok());
+  EXPECT_EQ(updated.responses(0).status().code(), 0) << updated.responses(0).status().message();
+  EXPECT_EQ(node_.cas().Get(blake), data);
+
+  ::grpc::Status status;
+  EXPECT_EQ(FindMissing(node_, {ToProto(blake)}, &status, rex::DigestFunction::BLAKE3)
+                .missing_blob_digests_size(),
+            0);
+  EXPECT_EQ(FindMissing(node_, {ToProto(blake)}, &status).missing_blob_digests_size(), 1);
+
+  ClientContext context2;
+  rex::BatchReadBlobsRequest read;
+  read.set_digest_function(rex::DigestFunction::BLAKE3);
+  *read.add_digests() = ToProto(blake);
+  rex::BatchReadBlobsResponse got;
+  ASSERT_TRUE(node_.storage().BatchReadBlobs(&context2, read, &got).ok());
+  EXPECT_EQ(got.responses(0).data(), data);
+}
+
 TEST_F(ReapiTest, BatchUpdateBlobsOverTheLimitIsRefusedWhole) {
   ClientContext context;
   rex::BatchUpdateBlobsRequest request;

@@ -79,13 +79,21 @@ rex::Digest ToProto(const Digest& d) {
   return out;
 }
 
+namespace {
+
+// "{digest_function/}{hash}/{size}": the function is named for BLAKE3 only.
+std::string BlobPart(const Digest& d) {
+  return (d.algorithm == DigestAlgorithm::kBlake3 ? "blake3/" : "") + d.ToBareString();
+}
+
+}  // namespace
+
 std::string ReadName(const Digest& d, const std::string& instance) {
-  return (instance.empty() ? "" : instance + "/") + "blobs/" + d.ToBareString();
+  return (instance.empty() ? "" : instance + "/") + "blobs/" + BlobPart(d);
 }
 
 std::string UploadName(const Digest& d, const std::string& uuid, const std::string& instance) {
-  return (instance.empty() ? "" : instance + "/") + "uploads/" + uuid + "/blobs/" +
-         d.ToBareString();
+  return (instance.empty() ? "" : instance + "/") + "uploads/" + uuid + "/blobs/" + BlobPart(d);
 }
 
 ReapiNode::ReapiNode(rpc::ReapiOptions options) {

@@ -64,7 +64,8 @@ class TestCas final : public Cas {
 std::span<const std::byte> Bytes(const std::string& s);
 Digest Sha(const std::string& s);
 rex::Digest ToProto(const Digest& d);
-// "blobs/<hex>/<size>" after `instance` (and a '/', when it is not empty).
+// "blobs/<hex>/<size>" after `instance` (and a '/', when it is not empty); "blobs/blake3/..."
+// for a BLAKE3 digest.
 std::string ReadName(const Digest& d, const std::string& instance = "");
 // "uploads/<uuid>/blobs/<hex>/<size>" after `instance`.
 std::string UploadName(const Digest& d, const std::string& uuid = "u-1",
