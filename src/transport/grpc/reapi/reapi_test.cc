@@ -101,7 +101,7 @@ TEST_F(ReapiTest, FindMissingBlobsOfTenThousandDigestsIsFast) {
               static_cast<long long>(ms));
   // The target is 20 ms (it takes about 10 on an idle machine); the bound leaves room for a
   // machine busy with other work.
-  EXPECT_LT(ms, kSanitized ? 300 : 50);
+  EXPECT_LT(ms, kSanitized ? 1000 : 50);
 }
 
 TEST_F(ReapiTest, BatchUpdateBlobsHasAStatusPerBlob) {
