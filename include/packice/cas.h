@@ -56,6 +56,9 @@ struct Digest {
   // quoting at most 80 bytes of `text` (other bytes than printable ASCII as \xNN).
   static Result<Digest> Parse(std::string_view text,
                               DigestAlgorithm bare = DigestAlgorithm::kSha256);
+  // Parses only the canonical text ToString gives (the form object keys of blobs use).
+  // Errors: kInvalidArgument.
+  static Result<Digest> ParseCanonical(std::string_view text);
   // A hash given as 64 lower-case hex digits and a size (REAPI's Digest message). Errors as
   // Parse: kInvalidArgument for the hex or a size above 2^63 - 1.
   static Result<Digest> FromHex(DigestAlgorithm algorithm, std::string_view hex, uint64_t size);

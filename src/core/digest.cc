@@ -238,6 +238,14 @@ Result<Digest> Digest::Parse(std::string_view text, DigestAlgorithm bare) {
   return digest;
 }
 
+Result<Digest> Digest::ParseCanonical(std::string_view text) {
+  PACKICE_ASSIGN_OR_RETURN(Digest digest, Parse(text));
+  if (digest.ToString() != text) {
+    return InvalidArgument("not a digest's canonical text (" + digest.ToString() + ")");
+  }
+  return digest;
+}
+
 Result<Digest> Digest::FromHex(DigestAlgorithm algorithm, std::string_view hex, uint64_t size) {
   if (!KnownAlgorithm(algorithm)) return InvalidArgument("unknown digest algorithm");
   Digest digest;
