@@ -53,7 +53,7 @@ struct Digest {
   static Digest Empty(DigestAlgorithm algorithm);
   // Parses any text form above; the bare "<hex>/<size>" is SHA-256 unless `bare` says
   // otherwise. The size is at most 2^63 - 1. Errors: kInvalidArgument, naming what is wrong and
-  // quoting at most 80 bytes of `text` (other bytes than printable ASCII as \xNN).
+  // quoting about 80 characters of `text` at most (other bytes than printable ASCII as \xNN).
   static Result<Digest> Parse(std::string_view text,
                               DigestAlgorithm bare = DigestAlgorithm::kSha256);
   // A hash given as 64 lower-case hex digits and a size (REAPI's Digest message). Errors as

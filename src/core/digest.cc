@@ -23,7 +23,7 @@ using Hash = std::array<uint8_t, Digest::kHashBytes>;
 
 constexpr uint64_t kMaxBlobSize = std::numeric_limits<int64_t>::max();  // 2^63 - 1
 constexpr size_t kHexDigits = 2 * Digest::kHashBytes;
-constexpr size_t kMaxQuotedBytes = 80;
+constexpr size_t kMaxQuotedChars = 80;
 // Files this large or larger are hashed through a mapping, in windows of kMapWindowBytes (so
 // a file larger than memory is never faulted in at once); smaller ones with read(2).
 constexpr uint64_t kMapThresholdBytes = 1 << 20;
@@ -46,19 +46,21 @@ bool KnownAlgorithm(DigestAlgorithm algorithm) {
   return algorithm == DigestAlgorithm::kBlake3 || algorithm == DigestAlgorithm::kSha256;
 }
 
-// At most kMaxQuotedBytes of `text` for an error message, other bytes than printable ASCII
-// as \xNN, "..." when cut.
+// The start of `text` for an error message: other bytes than printable ASCII as \xNN, cut
+// (with "...") at about kMaxQuotedChars characters.
 std::string Quote(std::string_view text) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
-  for (unsigned char c : text.substr(0, kMaxQuotedBytes)) {
+  size_t i = 0;
+  for (; i < text.size() && out.size() < kMaxQuotedChars; ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
     if (c >= 0x20 && c < 0x7f && c != '\\') {
       out += static_cast<char>(c);
     } else {
       out += {'\\', 'x', kHex[c >> 4], kHex[c & 0xf]};
     }
   }
-  if (text.size() > kMaxQuotedBytes) out += "...";
+  if (i < text.size()) out += "...";
   return out;
 }
 
@@ -115,13 +117,18 @@ Result<uint64_t> ParseSize(std::string_view text) {
   return size;
 }
 
-// "<algorithm>:" off the front of `*text`, or `bare` when there is no ':'.
+// "<algorithm>:" off the front of `*text`, or `bare` when there is no ':'. The caller quotes
+// the text, so the name is not quoted again.
 Result<DigestAlgorithm> TakeAlgorithm(std::string_view* text, DigestAlgorithm bare) {
   const size_t colon = text->find(':');
   if (colon == std::string_view::npos) return bare;
-  const std::string_view name = text->substr(0, colon);
+  Result<DigestAlgorithm> algorithm = ParseDigestAlgorithm(text->substr(0, colon));
+  if (!algorithm.ok()) {
+    return InvalidArgument(colon == 0 ? "empty digest algorithm before ':'"
+                                      : "unknown digest algorithm before ':' (blake3 or sha256)");
+  }
   text->remove_prefix(colon + 1);
-  return ParseDigestAlgorithm(name);
+  return algorithm;
 }
 
 // "<hex>/<size>" into `digest`. Errors: kInvalidArgument.

@@ -179,7 +179,8 @@ TEST(DigestTextTest, ParseRejectsWithAReason) {
       {hex + "/", "size is empty"},
       {"/5", "0 characters"},
       {":" + hex + "/5", "empty digest algorithm"},
-      {"md5:" + hex + "/5", "unknown digest algorithm 'md5'"},
+      {"md5:" + hex + "/5", "'md5:aaaa"},
+      {"md5:" + hex + "/5", "unknown digest algorithm before ':'"},
       {"SHA256:" + hex + "/5", "unknown digest algorithm"},
       {"blake3:sha256:" + hex + "/5", "characters, not 64"},
       {hex.substr(1) + "/5", "63 characters"},
@@ -214,14 +215,21 @@ TEST(DigestTextTest, ParseRejectsWithAReason) {
   }
 }
 
-TEST(DigestTextTest, MessageQuotesAtMost80BytesEscaped) {
+TEST(DigestTextTest, MessageQuotesAbout80CharactersEscaped) {
   const std::string text = "\n" + std::string(1000, 'z') + "/1";
   Result<Digest> r = Digest::Parse(text);
   ASSERT_FALSE(r.ok());
   const std::string_view message = r.status().message();
-  EXPECT_NE(message.find("digest '\\x0a" + std::string(79, 'z') + "...': "), std::string::npos)
+  EXPECT_NE(message.find("digest '\\x0a" + std::string(76, 'z') + "...': "), std::string::npos)
       << message;
   EXPECT_LT(message.size(), 200u) << message;
+  // Escaped bytes count as the characters they take.
+  Result<Digest> nuls = Digest::Parse(std::string(200, '\0') + ":" + std::string(64, 'a') + "/1");
+  ASSERT_FALSE(nuls.ok());
+  std::string twenty_nuls;
+  for (int i = 0; i < 20; ++i) twenty_nuls += "\\x00";
+  EXPECT_EQ(nuls.status().message().find("digest '" + twenty_nuls + "...': "), 0u)
+      << nuls.status().message();
 }
 
 TEST(DigestTextTest, FromHex) {
