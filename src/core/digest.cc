@@ -187,11 +187,13 @@ Status OpenError(const std::string& path, int err) {
 Status HashBytesOf(Env& env, int fd, uint64_t size, const std::string& path, Hasher* hasher) {
   const size_t capacity = static_cast<size_t>(std::min<uint64_t>(size, kReadBufferBytes));
   auto buffer = std::make_unique_for_overwrite<std::byte[]>(capacity);
-  const std::string what = "read '" + path + "'";
   for (uint64_t offset = 0; offset < size;) {
     const auto n = static_cast<size_t>(std::min<uint64_t>(capacity, size - offset));
     const std::span<std::byte> bytes(buffer.get(), n);
-    PACKICE_RETURN_IF_ERROR(ReadFully(env, fd, bytes, offset, what));
+    if (Status read = ReadFully(env, fd, bytes, offset, "pread"); !read.ok()) {
+      return Internal("hashing '" + path + "' at byte " + std::to_string(offset) + ": " +
+                      std::string(read.message()));
+    }
     hasher->Update(bytes);
     offset += n;
   }

@@ -286,6 +286,20 @@ TEST_F(HashFileTest, Errors) {
   EXPECT_CODE(HashFile(fifo, kBlake3), kInvalidArgument);  // refused, not waited on
 }
 
+// A file that ends before the size fstat gave (as if it shrank while it was hashed): a sysfs
+// attribute says it is a page long and holds a few bytes.
+TEST_F(HashFileTest, FileShorterThanItsSizeIsInternal) {
+  const std::string path = "/sys/devices/system/cpu/online";
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < 64) {
+    GTEST_SKIP() << path << " is not a sysfs attribute of a page here";
+  }
+  Result<Digest> r = HashFile(path, kBlake3);
+  EXPECT_CODE(r, kInternal);
+  EXPECT_NE(r.status().message().find("unexpected end of file"), std::string_view::npos)
+      << r.status().ToString();
+}
+
 // --- BlobRange -----------------------------------------------------------------------------
 
 using Span = std::pair<uint64_t, uint64_t>;
