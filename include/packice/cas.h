@@ -53,9 +53,12 @@ struct Digest {
   static Digest Empty(DigestAlgorithm algorithm);
   // Parses any text form above; the bare "<hex>/<size>" is SHA-256 unless `bare` says
   // otherwise. The size is at most 2^63 - 1. Errors: kInvalidArgument, naming what is wrong and
-  // quoting at most 80 bytes of `text` (other bytes than printable ASCII as \xNN).
+  // quoting about 80 characters of `text` at most (other bytes than printable ASCII as \xNN).
   static Result<Digest> Parse(std::string_view text,
                               DigestAlgorithm bare = DigestAlgorithm::kSha256);
+  // Parses only the canonical text ToString gives (the form object keys of blobs use).
+  // Errors: kInvalidArgument.
+  static Result<Digest> ParseCanonical(std::string_view text);
   // A hash given as 64 lower-case hex digits and a size (REAPI's Digest message). Errors as
   // Parse: kInvalidArgument for the hex or a size above 2^63 - 1.
   static Result<Digest> FromHex(DigestAlgorithm algorithm, std::string_view hex, uint64_t size);
@@ -89,11 +92,11 @@ class Hasher {
   std::unique_ptr<State> state_;
 };
 
-// The digest of the file at `path`: files of 1 MiB or more read through read-only mappings (64
-// MiB at a time), smaller ones with read(2). REQUIRES: the file does not shrink while it is
-// hashed (a mapping past its end faults: SIGBUS). Errors: kNotFound (no such file),
-// kInvalidArgument (not a regular file: a directory, FIFO or device; a FIFO is not waited on),
-// kInternal (any other failure, errno in the message). Thread-safe.
+// The digest of the file at `path`: of the size fstat(2) gives at the start, read with
+// pread(2) through a buffer of 256 KiB (faster than a mapping, see src/core/digest.cc). Errors:
+// kNotFound (no such file), kInvalidArgument (not a regular file: a directory, FIFO or device;
+// a FIFO is not waited on), kInternal (a file that shrinks while it is hashed, any other
+// failure; errno in the message). Thread-safe.
 Result<Digest> HashFile(const std::string& path, DigestAlgorithm algorithm);
 
 // Which bytes of a blob a read wants: `length` bytes from `start`, or from `start` to the end.

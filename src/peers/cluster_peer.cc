@@ -13,6 +13,7 @@
 #include "core/mutex.h"
 #include "core/singleflight.h"
 #include "core/validate.h"
+#include "peers/evicting_create.h"
 
 namespace packice {
 namespace {
@@ -544,23 +545,15 @@ class ClusterPeerImpl final : public ClusterPeer {
 
   // A create in the copy memory; when it is full, the least recently used copies make room.
   Result<Grant> AcquireCopy(const std::string& key, const AcquireRequest& req) {
-    for (int attempt = 0;; ++attempt) {
-      Result<Grant> g = copies_->Acquire(req);
-      if (g.ok() || g.status().code() != StatusCode::kOutOfCapacity || attempt == 3) {
-        if (!g.ok() && g.status().code() == StatusCode::kOutOfCapacity) {
-          return OutOfCapacity("no room for a copy of '" + key + "' (" + std::to_string(req.size) +
-                               " bytes) from its owner: " + std::string(g.status().message()));
-        }
-        return g;
-      }
-      std::vector<EvictedEntry> victims = copy_index_->EvictBytes(std::max<uint64_t>(req.size, 1));
-      if (victims.empty()) continue;  // the next attempt reports the failure
-      for (const EvictedEntry& v : victims) {
-        copies_->Delete(v.key).IgnoreError();
-        ForgetMirror(v.key);
-      }
-      copy_evictions_.fetch_add(victims.size(), std::memory_order_relaxed);
+    Result<Grant> g = CreateEvicting(*copies_, *copy_index_, req, 3, [&](const std::string& k) {
+      ForgetMirror(k);
+      copy_evictions_.fetch_add(1, std::memory_order_relaxed);
+    });
+    if (!g.ok() && g.status().code() == StatusCode::kOutOfCapacity) {
+      return OutOfCapacity("no room for a copy of '" + key + "' (" + std::to_string(req.size) +
+                           " bytes) from its owner: " + std::string(g.status().message()));
     }
+    return g;
   }
 
   // --- invalidation --------------------------------------------------------------------------

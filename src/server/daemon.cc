@@ -15,6 +15,7 @@
 #include "core/metrics.h"
 #include "packice/client.h"
 #include "packice/version_sequence.h"
+#include "server/node_cas.h"
 #include "server/node_cluster.h"
 #include "server/node_metrics.h"
 #include "transport/grpc/cluster_service.h"
@@ -183,6 +184,12 @@ int RunDaemon(const DaemonOptions& options) {
     }
     group_names += (group_names.empty() ? "" : ",") + g.name;
   }
+  Result<std::shared_ptr<CasStore>> cas = OpenNodeCas(options, *metrics);
+  if (!cas.ok()) {
+    spdlog::error("event=start_failed part=cas dir={} error=\"{}\"", NodeCasDir(options),
+                  cas.status().ToString());
+    return 1;
+  }
   std::unique_ptr<HttpServer> http;
   std::string http_url = "-";
   if (!options.http.listen.empty()) {
@@ -250,7 +257,7 @@ int RunDaemon(const DaemonOptions& options) {
   spdlog::info(
       "event=ready pid={} url=uds://{} http_url={} grpc_url={} cluster={} auth={} store={} "
       "memory_capacity_bytes={} data_dir={} disk_capacity_bytes={} write_through={} "
-      "io_threads={} groups={}",
+      "io_threads={} groups={} cas_dir={}",
       getpid(), uds.path, http_url, grpc_url, cluster_log,
       options.http.bearer_token.empty() ? "none" : "bearer", options.store,
       options.memory.capacity_bytes,
@@ -258,7 +265,7 @@ int RunDaemon(const DaemonOptions& options) {
                                 : (options.disk.dir.empty() ? DefaultDataDir() : options.disk.dir),
       options.store == "memory" ? 0 : options.disk.capacity_bytes,
       options.store == "tiered" && options.tiered.write_through, options.io_threads,
-      group_names.empty() ? "-" : group_names);
+      group_names.empty() ? "-" : group_names, *cas ? NodeCasDir(options) : "-");
   std::vector<std::thread> threads;
   for (unsigned i = 1; i < options.io_threads; ++i) threads.emplace_back([&io] { io.run(); });
   io.run();

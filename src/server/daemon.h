@@ -34,6 +34,19 @@ struct ClusterOptions {
   double mirror_min_rate = 20;
 };
 
+// The node's content-addressed store (docs/cas.md): served over HTTP (/cas/, /ac/, /v1/cas/)
+// and gRPC (REAPI). Its local tier is a directory of its own; with --store memory or sharedfs
+// and no directory named, the node serves no CAS.
+struct CasNodeOptions {
+  bool enabled = true;
+  std::string dir;  // empty: DATA_DIR/cas
+  uint64_t capacity_bytes = 16ull << 30;
+  uint64_t memory_bytes = 0;  // 0: the seed's heuristic (a tenth of memory, 4 MiB .. 4 GiB)
+  uint64_t memory_max_blob_bytes = 4 << 20;
+  Duration memory_ttl = std::chrono::minutes(30);
+  Duration memory_idle_ttl = std::chrono::minutes(5);
+};
+
 struct DaemonOptions {
   std::string socket_path;  // empty: DefaultSocketPath()
   // "tiered" (memory in front of disk), "memory" (a cache: nothing survives a restart),
@@ -52,6 +65,7 @@ struct DaemonOptions {
   ClusterOptions cluster;
   // The cache groups served over HTTP (/v1/groups) and gRPC (packice.rpc.Groups).
   std::vector<GroupConfig> groups;
+  CasNodeOptions cas;
   // One thread serves best on a 2-core machine (docs/benchmarks.md); more cores, more threads.
   unsigned io_threads = 1;
   std::string log_level = "info";

@@ -118,16 +118,16 @@ int main(int argc, char** argv) {
   app.add_option("--advertise", opt.cluster.advertise,
                  "host:port other nodes reach this node's gRPC port at (default: the --grpc "
                  "host and bound port)");
-  AddParsed(app, "--cluster-lease-ttl", &opt.cluster.lease_ttl,
-            [](std::string_view text) -> packice::Result<std::chrono::seconds> {
-              PACKICE_ASSIGN_OR_RETURN(packice::Duration d, packice::ParseDuration(text));
-              if (d.count() <= 0) return packice::InvalidArgument("must be more than 0");
-              return std::chrono::ceil<std::chrono::seconds>(d);
-            },
-            "TTL of the etcd lease this node's membership lives under: how long a node that "
-            "died stays on the ring (default 10s)");
-  AddParsed(app, "--cluster-copy-capacity", &opt.cluster.copy_capacity_bytes,
-            packice::ParseBytes,
+  AddParsed(
+      app, "--cluster-lease-ttl", &opt.cluster.lease_ttl,
+      [](std::string_view text) -> packice::Result<std::chrono::seconds> {
+        PACKICE_ASSIGN_OR_RETURN(packice::Duration d, packice::ParseDuration(text));
+        if (d.count() <= 0) return packice::InvalidArgument("must be more than 0");
+        return std::chrono::ceil<std::chrono::seconds>(d);
+      },
+      "TTL of the etcd lease this node's membership lives under: how long a node that "
+      "died stays on the ring (default 10s)");
+  AddParsed(app, "--cluster-copy-capacity", &opt.cluster.copy_capacity_bytes, packice::ParseBytes,
             "shared memory for copies of other nodes' objects (default: a quarter of --capacity)");
   app.add_option("--mirror-min-rate", opt.cluster.mirror_min_rate,
                  "reads per second of another node's key past which this node mirrors it "
@@ -138,6 +138,13 @@ int main(int argc, char** argv) {
   app.add_option("--tls-cert", opt.http.tls_cert_file,
                  "PEM certificate chain: HTTP and gRPC are served with TLS only (with --tls-key)");
   app.add_option("--tls-key", opt.http.tls_key_file, "PEM private key of --tls-cert");
+  app.add_option("--cas-dir", opt.cas.dir,
+                 "directory of the content-addressed store (default DATA_DIR/cas; with --store "
+                 "memory or sharedfs the node serves a CAS only when this is given)");
+  AddParsed(app, "--cas-capacity", &opt.cas.capacity_bytes, packice::ParseBytes,
+            "bytes of blobs the CAS keeps on disk; the least recently used go first (default 16G)");
+  app.add_flag(
+      "--no-cas", [&opt](int64_t) { opt.cas.enabled = false; }, "serve no content-addressed store");
   std::vector<std::string> group_flags;
   app.add_option("--group", group_flags,
                  "serve the cache group NAME=ORIGIN_TEMPLATE over HTTP and gRPC, e.g. "

@@ -102,7 +102,8 @@ Result<BlobExport> FileBlob::Export(LeaseMode mode) {
 }
 
 Status FileBlob::Commit(std::span<const std::byte> header, uint64_t size,
-                        const std::string& final_path, const std::string& final_dir, bool sync) {
+                        const std::string& final_path, const std::string& final_dir, bool sync,
+                        bool no_replace) {
   MutexLock lock(&mu_);
   if (!fd_.valid()) return WrongState("object file already committed");
   if (header.size() > data_offset_) return Internal("object header outgrew its reserved space");
@@ -126,7 +127,13 @@ Status FileBlob::Commit(std::span<const std::byte> header, uint64_t size,
     return ErrnoError("fdatasync " + path_, err);
   }
   (void)env.Chmod(fd_.get(), S_IRUSR);  // sealed: read-only even for a client that reopens it
-  if (int err = env.Rename(path_, final_path); err != 0) {
+  if (no_replace) {
+    if (int err = env.Link(path_, final_path); err != 0) {
+      if (err == EEXIST) return AlreadyExists(final_path + " exists");
+      return ErrnoError("link " + path_ + " to " + final_path, err);
+    }
+    (void)env.Unlink(path_);  // a crash before this leaves a name in tmp, which start-up empties
+  } else if (int err = env.Rename(path_, final_path); err != 0) {
     return ErrnoError("rename " + path_ + " to " + final_path, err);
   }
   path_ = final_path;

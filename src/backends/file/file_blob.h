@@ -65,10 +65,13 @@ class FileBlob final : public Blob {
 
   // Seals the file: writes `header` at offset 0 (it must fit below the data offset), truncates
   // the content to `size` (at most the allocation), fdatasyncs when `sync`, makes the file
-  // read-only and renames it to `final_path`, then fsyncs `final_dir` when `sync`.
-  // Errors: kWrongState (already committed), kInternal (errno's text).
+  // read-only and renames it to `final_path`, then fsyncs `final_dir` when `sync`. With
+  // `no_replace` a file at `final_path` stays: the blob is linked there (atomically, only if
+  // nothing is) and its tmp name unlinked. Errors: kWrongState (already committed),
+  // kAlreadyExists (`no_replace` and a file is there; the blob stays uncommitted), kInternal
+  // (errno's text).
   Status Commit(std::span<const std::byte> header, uint64_t size, const std::string& final_path,
-                const std::string& final_dir, bool sync);
+                const std::string& final_dir, bool sync, bool no_replace = false);
   // The object is unreachable: see the file comment. Idempotent.
   void Doom();
   // Where the file is now.

@@ -1,0 +1,67 @@
+#include "server/node_cas.h"
+
+namespace packice {
+namespace {
+
+void RegisterCasMetrics(MetricsRegistry& registry, std::weak_ptr<CasStore> weak) {
+  registry.AddCollector([weak](MetricsWriter& w) {
+    std::shared_ptr<CasStore> cas = weak.lock();
+    if (cas == nullptr) return;
+    const CasStats s = cas->GetCasStats();
+    w.Family("packice_cas_reads_total", "CAS reads, by the tier that served them.",
+             MetricType::kCounter);
+    w.Sample("packice_cas_reads_total", {{"tier", "memory"}}, s.memory_hits);
+    w.Sample("packice_cas_reads_total", {{"tier", "local"}}, s.local_hits);
+    w.Sample("packice_cas_reads_total", {{"tier", "remote"}}, s.remote_hits);
+    w.Sample("packice_cas_reads_total", {{"tier", "none"}}, s.misses);
+    auto counter = [&w](const char* name, const char* help, uint64_t v) {
+      w.Family(name, help, MetricType::kCounter);
+      w.Sample(name, {}, v);
+    };
+    auto gauge = [&w](const char* name, const char* help, uint64_t v) {
+      w.Family(name, help, MetricType::kGauge);
+      w.Sample(name, {}, v);
+    };
+    counter("packice_cas_stored_total", "Blobs written to the local tier.", s.stored);
+    counter("packice_cas_stored_bytes_total", "Bytes of blobs written to the local tier.",
+            s.stored_bytes);
+    counter("packice_cas_already_stored_total", "Stores of blobs that were there already.",
+            s.already_stored);
+    counter("packice_cas_digest_mismatches_total",
+            "Stores refused because the content was not the digest.", s.mismatches);
+    counter("packice_cas_evictions_total", "Local blobs evicted to make room.", s.evictions);
+    gauge("packice_cas_memory_bytes", "Bytes of blobs in the CAS memory tier.", s.memory_bytes);
+    gauge("packice_cas_local_bytes", "Bytes of blobs in the CAS local tier.", s.local_bytes);
+    gauge("packice_cas_local_blobs", "Blobs in the CAS local tier.", s.local_blobs);
+  });
+}
+
+}  // namespace
+
+std::string NodeCasDir(const DaemonOptions& options) {
+  if (!options.cas.enabled) return "";
+  if (!options.cas.dir.empty()) return options.cas.dir;
+  // --store memory: nothing of the node's touches the disk; sharedfs: the data directory is
+  // other nodes' too, and a CAS directory is one node's.
+  if (options.store == "memory" || options.store == "sharedfs") return "";
+  return (options.disk.dir.empty() ? DefaultDataDir() : options.disk.dir) + "/cas";
+}
+
+Result<std::shared_ptr<CasStore>> OpenNodeCas(const DaemonOptions& options,
+                                              MetricsRegistry& metrics) {
+  const std::string dir = NodeCasDir(options);
+  if (dir.empty()) return std::shared_ptr<CasStore>();
+  CasStoreOptions o;
+  o.dir = dir;
+  o.local_capacity_bytes = options.cas.capacity_bytes;
+  o.memory_capacity_bytes = options.cas.memory_bytes;
+  o.memory_max_blob_bytes = options.cas.memory_max_blob_bytes;
+  o.memory_ttl = options.cas.memory_ttl;
+  o.memory_idle_ttl = options.cas.memory_idle_ttl;
+  o.sync = options.disk.sync;
+  PACKICE_ASSIGN_OR_RETURN(std::shared_ptr<CasStore> cas, CasStore::Open(std::move(o)));
+  RegisterCasMetrics(metrics, cas);
+  return cas;
+}
+
+}  // namespace packice

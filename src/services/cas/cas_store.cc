@@ -1,0 +1,379 @@
+#include "services/cas/cas_store.h"
+
+#include <absl/container/btree_set.h>
+#include <absl/container/flat_hash_map.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <optional>
+
+#include "core/eviction.h"
+#include "core/mutex.h"
+#include "core/periodic_thread.h"
+#include "packice/memory_peer.h"
+#include "peers/cas_peer.h"
+#include "peers/evicting_create.h"
+
+namespace packice {
+
+uint64_t DefaultCasMemoryBytes() {
+  const long pages = sysconf(_SC_PHYS_PAGES);
+  const long page = sysconf(_SC_PAGESIZE);
+  const uint64_t total = pages > 0 && page > 0 ? uint64_t(pages) * uint64_t(page) : 0;
+  return std::clamp<uint64_t>(total / 10, 4ull << 20, 4ull << 30);
+}
+
+namespace {
+
+using TimePoint = Clock::TimePoint;
+
+// A read lease on a blob, and the view its bytes are in: released when the last CasBlob
+// holding it goes.
+struct HeldBlob {
+  HeldBlob(std::shared_ptr<LocalPeer> peer, LeaseId lease, std::shared_ptr<BlobView> view)
+      : peer(std::move(peer)), lease(lease), view(std::move(view)) {}
+  ~HeldBlob() {
+    view.reset();
+    peer->Release(lease).IgnoreError();
+  }
+  std::shared_ptr<LocalPeer> peer;
+  LeaseId lease;
+  std::shared_ptr<BlobView> view;
+};
+
+AcquireRequest ReadOf(const std::string& key) {
+  AcquireRequest req;
+  req.key = key;
+  req.mode = LeaseMode::kRead;
+  return req;
+}
+
+AcquireRequest CreateOf(const std::string& key, uint64_t size) {
+  AcquireRequest req;
+  req.key = key;
+  req.mode = LeaseMode::kCreate;
+  req.size = size;
+  return req;
+}
+
+// When each memory copy was last read, so that copies nobody reads go before their TTL.
+class IdleIndex {
+ public:
+  void Touch(const std::string& key, TimePoint now) {
+    MutexLock lock(&mu_);
+    auto [it, inserted] = last_.try_emplace(key, now);
+    if (!inserted) {
+      by_time_.erase({it->second, key});
+      it->second = now;
+    }
+    by_time_.insert({now, key});
+  }
+  void Forget(const std::string& key) {
+    MutexLock lock(&mu_);
+    auto it = last_.find(key);
+    if (it == last_.end()) return;
+    by_time_.erase({it->second, key});
+    last_.erase(it);
+  }
+  // The keys last read at or before `cutoff`, forgotten.
+  std::vector<std::string> TakeIdle(TimePoint cutoff) {
+    std::vector<std::string> idle;
+    MutexLock lock(&mu_);
+    while (!by_time_.empty() && by_time_.begin()->first <= cutoff) {
+      idle.push_back(by_time_.begin()->second);
+      last_.erase(idle.back());
+      by_time_.erase(by_time_.begin());
+    }
+    return idle;
+  }
+
+ private:
+  Mutex mu_;
+  absl::flat_hash_map<std::string, TimePoint> last_ ABSL_GUARDED_BY(mu_);
+  absl::btree_set<std::pair<TimePoint, std::string>> by_time_ ABSL_GUARDED_BY(mu_);
+};
+
+// One shard: the victim is the least recently used blob of all, not of a shard.
+EvictionOptions ExactLru() {
+  EvictionOptions o;
+  o.shards = 1;
+  return o;
+}
+
+class CasStoreImpl final : public CasStore {
+ public:
+  CasStoreImpl(CasStoreOptions options, std::shared_ptr<LocalPeer> memory,
+               std::shared_ptr<LocalPeer> local, const LocalCasStore* files)
+      : options_(std::move(options)),
+        clock_(options_.clock ? options_.clock : Clock::System()),
+        memory_(std::move(memory)),
+        local_(std::move(local)),
+        files_(files),
+        memory_index_(NewEvictor(EvictionKind::kLru, ExactLru())),
+        local_index_(NewEvictor(EvictionKind::kLru, ExactLru())) {}
+
+  // Indexes what the local tier recovered, then starts the reaper.
+  Status Start() {
+    ListOptions list;
+    list.limit = kMaxListLimit;
+    for (;;) {
+      PACKICE_ASSIGN_OR_RETURN(ListPage page, local_->List(list));
+      for (const ObjectInfo& o : page.objects) local_index_->Insert(o.key, o.size).evicted.clear();
+      if (!page.truncated || page.objects.empty()) break;
+      list.start_after = page.objects.back().key;
+    }
+    if (options_.background_threads) {
+      reaper_.emplace(std::chrono::seconds(1), [this] { Reap(); });
+    }
+    return Status::Ok();
+  }
+
+  ~CasStoreImpl() override { reaper_.reset(); }
+
+  Status Store(const Digest& digest, std::span<const std::byte> data) override {
+    const std::string key = digest.ToString();
+    if (data.size() != digest.size) {
+      mismatches_.fetch_add(1, std::memory_order_relaxed);
+      return DigestMismatch(std::to_string(data.size()) + " bytes cannot be " + key +
+                            "; nothing was stored");
+    }
+    if (local_->Stat(key).ok()) {
+      // Idempotent, and still strict: bytes that are not the digest are refused.
+      if (Digest::Of(digest.algorithm, data) != digest) {
+        mismatches_.fetch_add(1, std::memory_order_relaxed);
+        return DigestMismatch("the content hashes to " +
+                              Digest::Of(digest.algorithm, data).ToString() + ", not " + key);
+      }
+      already_stored_.fetch_add(1, std::memory_order_relaxed);
+      local_index_->Touch(key);
+      return Status::Ok();
+    }
+    PACKICE_RETURN_IF_ERROR(StoreLocal(digest, data));
+    FillMemory(key, data);
+    if (options_.remote != nullptr && !options_.remote->Contains(digest)) {
+      if (Status s = options_.remote->Store(digest, data); !s.ok()) {
+        remote_errors_.fetch_add(1, std::memory_order_relaxed);
+        spdlog::warn("event=cas_remote_store_failed digest={} error=\"{}\"", key, s.ToString());
+      }
+    }
+    return Status::Ok();
+  }
+
+  Result<uint64_t> Check(const Digest& digest) override {
+    const std::string key = digest.ToString();
+    if (memory_ != nullptr) {
+      if (Result<ObjectInfo> m = memory_->Stat(key); m.ok()) return m->size;
+    }
+    Result<ObjectInfo> info = local_->Stat(key);
+    if (info.ok()) return info->size;
+    if (info.status().code() != StatusCode::kNotFound) return info.status();
+    if (options_.remote != nullptr) return options_.remote->Check(digest);
+    return info.status();
+  }
+
+  Result<std::vector<Digest>> FindMissing(std::span<const Digest> digests) override {
+    std::vector<Digest> missing;
+    for (const Digest& d : digests) {
+      Result<ObjectInfo> info = local_->Stat(d.ToString());
+      if (info.ok()) continue;
+      if (info.status().code() != StatusCode::kNotFound) return info.status();
+      missing.push_back(d);
+    }
+    if (options_.remote == nullptr || missing.empty()) return missing;
+    return options_.remote->FindMissing(missing);
+  }
+
+  Result<CasBlob> Fetch(const Digest& digest, BlobRange range) override {
+    const std::string key = digest.ToString();
+    if (memory_ != nullptr) {
+      if (Result<Grant> g = memory_->Acquire(ReadOf(key)); g.ok()) {
+        memory_hits_.fetch_add(1, std::memory_order_relaxed);
+        idle_.Touch(key, clock_->Now());
+        memory_index_->Touch(key);
+        return Held(memory_, *std::move(g), digest, range);
+      }
+    }
+    Result<Grant> g = local_->Acquire(ReadOf(key));
+    if (!g.ok() && g.status().code() == StatusCode::kNotFound && options_.remote != nullptr) {
+      PACKICE_ASSIGN_OR_RETURN(bool fetched, FetchRemote(digest));
+      if (fetched) g = local_->Acquire(ReadOf(key));
+    } else if (g.ok()) {
+      local_hits_.fetch_add(1, std::memory_order_relaxed);
+    }
+    if (!g.ok()) {
+      if (g.status().code() == StatusCode::kNotFound) {
+        misses_.fetch_add(1, std::memory_order_relaxed);
+        return NotFound("no blob " + key);
+      }
+      return g.status();
+    }
+    local_index_->Touch(key);
+    PACKICE_ASSIGN_OR_RETURN(CasBlob blob, Held(local_, *std::move(g), digest, range));
+    if (memory_ != nullptr && digest.size <= options_.memory_max_blob_bytes && blob.offset == 0 &&
+        blob.bytes.size() == digest.size) {
+      FillMemory(key, blob.bytes);
+    }
+    return blob;
+  }
+
+  std::optional<std::string> LocalPath(const Digest& digest) override {
+    if (!local_->Stat(digest.ToString()).ok()) return std::nullopt;
+    return files_->PathFor(digest);
+  }
+
+  std::shared_ptr<LocalPeer> local_peer() override { return local_; }
+
+  CasStats GetCasStats() override {
+    CasStats s;
+    s.memory_hits = memory_hits_.load(std::memory_order_relaxed);
+    s.local_hits = local_hits_.load(std::memory_order_relaxed);
+    s.remote_hits = remote_hits_.load(std::memory_order_relaxed);
+    s.misses = misses_.load(std::memory_order_relaxed);
+    s.stored = stored_.load(std::memory_order_relaxed);
+    s.stored_bytes = stored_bytes_.load(std::memory_order_relaxed);
+    s.already_stored = already_stored_.load(std::memory_order_relaxed);
+    s.mismatches = mismatches_.load(std::memory_order_relaxed);
+    s.evictions = evictions_.load(std::memory_order_relaxed);
+    if (memory_ != nullptr) s.memory_bytes = memory_->GetStats().used_bytes;
+    const LocalPeer::Stats l = local_->GetStats();
+    s.local_bytes = l.used_bytes;
+    s.local_blobs = l.objects;
+    return s;
+  }
+
+  void Reap() override {
+    local_->ReapExpired();
+    if (memory_ == nullptr) return;
+    memory_->ReapExpired();
+    for (const std::string& key : idle_.TakeIdle(clock_->Now() - options_.memory_idle_ttl)) {
+      memory_->Delete(key).IgnoreError();
+      memory_index_->Erase(key);
+    }
+  }
+
+ private:
+  // A CasBlob of `range` of the blob `grant` leases from `peer`.
+  static Result<CasBlob> Held(const std::shared_ptr<LocalPeer>& peer, Grant grant,
+                              const Digest& digest, BlobRange range) {
+    auto release = [&] { peer->Release(grant.lease).IgnoreError(); };
+    Result<std::pair<uint64_t, uint64_t>> span = range.Resolve(grant.info.size);
+    if (!span.ok()) {
+      release();
+      return span.status();
+    }
+    Result<std::shared_ptr<BlobView>> view = grant.blob->OpenView(LeaseMode::kRead);
+    if (!view.ok()) {
+      release();
+      return view.status();
+    }
+    auto held = std::make_shared<HeldBlob>(peer, grant.lease, *std::move(view));
+    CasBlob out;
+    out.digest = digest;
+    out.offset = span->first;
+    const std::span<std::byte> all = held->view->bytes();
+    out.bytes = std::span<const std::byte>(all).subspan(span->first, span->second);
+    out.holder = std::move(held);
+    return out;
+  }
+
+  // Writes a blob to the local tier, making room by evicting the least recently used blobs.
+  // The CasPeer verifies it at the seal.
+  Status StoreLocal(const Digest& digest, std::span<const std::byte> data) {
+    const std::string key = digest.ToString();
+    PACKICE_ASSIGN_OR_RETURN(Grant g,
+                             CreateEvicting(*local_, *local_index_, CreateOf(key, data.size()), 8,
+                                            [this](const std::string&) {
+                                              evictions_.fetch_add(1, std::memory_order_relaxed);
+                                            }));
+    if (Status w = data.empty() ? Status::Ok() : g.blob->Write(0, data); !w.ok()) {
+      local_->Discard(g.lease).IgnoreError();
+      return w;
+    }
+    Result<ObjectInfo> sealed = local_->Seal(g.lease, std::nullopt);
+    if (!sealed.ok()) {
+      if (sealed.status().code() == StatusCode::kDigestMismatch) {
+        mismatches_.fetch_add(1, std::memory_order_relaxed);
+      }
+      return sealed.status();
+    }
+    local_index_->Insert(key, data.size()).evicted.clear();  // the index has no capacity
+    stored_.fetch_add(1, std::memory_order_relaxed);
+    stored_bytes_.fetch_add(data.size(), std::memory_order_relaxed);
+    return Status::Ok();
+  }
+
+  // A copy in memory of a small blob the local tier holds (best effort: memory is a cache).
+  void FillMemory(const std::string& key, std::span<const std::byte> data) {
+    if (memory_ == nullptr || data.size() > options_.memory_max_blob_bytes) return;
+    Result<Grant> g = CreateEvicting(*memory_, *memory_index_, CreateOf(key, data.size()), 2,
+                                     [this](const std::string& k) { idle_.Forget(k); });
+    if (!g.ok()) return;
+    if (Status w = data.empty() ? Status::Ok() : g->blob->Write(0, data); !w.ok()) {
+      memory_->Discard(g->lease).IgnoreError();
+      return;
+    }
+    if (memory_->Seal(g->lease, std::nullopt).ok()) {
+      memory_index_->Insert(key, data.size()).evicted.clear();
+      idle_.Touch(key, clock_->Now());
+    }
+  }
+
+  // Copies the blob from the remote tier into the local one. False: the remote has none.
+  Result<bool> FetchRemote(const Digest& digest) {
+    Result<CasBlob> remote = options_.remote->Fetch(digest, BlobRange::Full());
+    if (!remote.ok()) {
+      if (remote.status().code() == StatusCode::kNotFound) return false;
+      return remote.status();
+    }
+    PACKICE_RETURN_IF_ERROR(StoreLocal(digest, remote->bytes));
+    remote_hits_.fetch_add(1, std::memory_order_relaxed);
+    return true;
+  }
+
+  const CasStoreOptions options_;
+  const std::shared_ptr<Clock> clock_;
+  const std::shared_ptr<LocalPeer> memory_;  // nullptr: no memory tier
+  const std::shared_ptr<LocalPeer> local_;   // a CasPeer over the LocalCasStore peer
+  const LocalCasStore* const files_;         // owned by local_
+  const std::unique_ptr<Evictor> memory_index_;
+  const std::unique_ptr<Evictor> local_index_;
+  IdleIndex idle_;
+  std::optional<PeriodicThread> reaper_;
+  std::atomic<uint64_t> memory_hits_{0}, local_hits_{0}, remote_hits_{0}, misses_{0};
+  std::atomic<uint64_t> stored_{0}, stored_bytes_{0}, already_stored_{0}, mismatches_{0};
+  std::atomic<uint64_t> evictions_{0}, remote_errors_{0};
+};
+
+}  // namespace
+
+Result<std::shared_ptr<CasStore>> CasStore::Open(CasStoreOptions options) {
+  if (!options.clock) options.clock = Clock::System();
+  LeasePolicy policy;
+  policy.clock = options.clock;
+  policy.background_threads = options.background_threads;
+  const LocalCasStore* files = nullptr;
+  PACKICE_ASSIGN_OR_RETURN(
+      std::shared_ptr<LocalPeer> local,
+      OpenLocalCasPeer(LocalCasStoreOptions{options.dir, options.local_capacity_bytes, options.sync,
+                                            options.clock, options.env},
+                       policy, &files));
+  std::shared_ptr<LocalPeer> memory;
+  if (options.memory_max_blob_bytes > 0) {
+    MemoryPeerOptions m;
+    m.capacity_bytes = options.memory_capacity_bytes != 0 ? options.memory_capacity_bytes
+                                                          : DefaultCasMemoryBytes();
+    m.pool_bytes = 0;
+    m.default_object_ttl = options.memory_ttl;
+    m.background_threads = options.background_threads;
+    m.clock = options.clock;
+    memory = MemoryPeer::Create(m);
+  }
+  auto store = std::make_shared<CasStoreImpl>(std::move(options), std::move(memory),
+                                              NewCasPeer(std::move(local)), files);
+  PACKICE_RETURN_IF_ERROR(store->Start());
+  return std::shared_ptr<CasStore>(std::move(store));
+}
+
+}  // namespace packice

@@ -1,0 +1,81 @@
+// CasStore: the seed's CasStore (Zako) — a Cas of tiers, memory -> local -> remote, built from
+// the core's peers.
+//
+// - memory: a MemoryPeer holding blobs up to memory_max_blob_bytes, each for at most
+//   memory_ttl and dropped sooner when nobody read it for memory_idle_ttl; a cache of local.
+// - local: a LocalCasStore (the seed's two-level layout, temp file + fsync + rename) under a
+//   store peer, bounded by its capacity: when a blob does not fit, the least recently used
+//   blobs are evicted to make room. Every blob stored is here.
+// - remote: another Cas (a node over gRPC, or the owner of the digest in a cluster), optional.
+//
+// Every blob is verified against its digest once, by the CasPeer over the local tier, before
+// it is visible. Reads try memory, then local, then remote, and fill the tiers above the one
+// that had the blob (remote -> local -> memory when small). Writes go to local always, to
+// memory when small, and to remote when there is one. A Fetch hands out a view of the blob
+// under a read lease of the tier that holds it: no copy.
+//
+// Thread safety: safe for concurrent use.
+#ifndef PACKICE_SERVICES_CAS_CAS_STORE_H_
+#define PACKICE_SERVICES_CAS_CAS_STORE_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "core/env.h"
+#include "packice/cas.h"
+#include "packice/clock.h"
+#include "packice/local_peer.h"
+
+namespace packice {
+
+// The seed's heuristic for the memory tier: a tenth of the machine's memory, clamped to
+// 4 MiB .. 4 GiB.
+uint64_t DefaultCasMemoryBytes();
+
+struct CasStoreOptions {
+  std::string dir;  // the local tier's directory
+  uint64_t local_capacity_bytes = 16ull << 30;
+  uint64_t memory_capacity_bytes = 0;  // 0: DefaultCasMemoryBytes(); the tier is off when
+                                       // memory_max_blob_bytes is 0
+  uint64_t memory_max_blob_bytes = 4 << 20;
+  Duration memory_ttl = std::chrono::minutes(30);
+  Duration memory_idle_ttl = std::chrono::minutes(5);
+  bool sync = true;  // fdatasync blobs in the local tier (off only for tests and scratch)
+  std::shared_ptr<Cas> remote;
+  bool background_threads = true;  // reap expired and idle copies; tests call Reap()
+  std::shared_ptr<Clock> clock;    // nullptr: the system clock
+  std::shared_ptr<Env> env;        // the local tier's file I/O; nullptr: Env::Default()
+};
+
+struct CasStats {
+  uint64_t memory_hits = 0;
+  uint64_t local_hits = 0;
+  uint64_t remote_hits = 0;
+  uint64_t misses = 0;
+  uint64_t stored = 0;  // blobs written to the local tier
+  uint64_t stored_bytes = 0;
+  uint64_t already_stored = 0;  // stores of blobs that were there
+  uint64_t mismatches = 0;      // stores refused: the content was not the digest
+  uint64_t evictions = 0;       // local blobs evicted for room
+  uint64_t memory_bytes = 0;
+  uint64_t local_bytes = 0;
+  uint64_t local_blobs = 0;
+};
+
+class CasStore : public Cas {
+ public:
+  // Opens the local tier (recovering its blobs). Errors: those of LocalCasStore::Open.
+  static Result<std::shared_ptr<CasStore>> Open(CasStoreOptions options);
+
+  // The local tier's peer (verified, content-addressed keys: Digest::ToString), for
+  // transports that hand clients leases and mapped views of blobs.
+  virtual std::shared_ptr<LocalPeer> local_peer() = 0;
+  virtual CasStats GetCasStats() = 0;
+  // Drops expired and idle memory copies and expired leases now.
+  virtual void Reap() = 0;
+};
+
+}  // namespace packice
+
+#endif  // PACKICE_SERVICES_CAS_CAS_STORE_H_
