@@ -4,66 +4,22 @@
 
 namespace packice::testing {
 
-Status TestCas::Store(const Digest& digest, std::span<const std::byte> data) {
-  if (Digest::Of(digest.algorithm, data) != digest) {
-    return DigestMismatch("the bytes are not " + digest.ToString());
-  }
-  auto blob =
-      std::make_shared<const std::string>(reinterpret_cast<const char*>(data.data()), data.size());
-  MutexLock lock(&mu_);
-  blobs_.emplace(digest, std::move(blob));
-  return Status::Ok();
-}
-
-Result<uint64_t> TestCas::Check(const Digest& digest) {
-  if (digest.size == 0 && digest.empty_blob()) return uint64_t{0};
-  MutexLock lock(&mu_);
-  if (blobs_.count(digest) == 0) return NotFound("no blob " + digest.ToString());
-  return digest.size;
-}
-
-Result<std::vector<Digest>> TestCas::FindMissing(std::span<const Digest> digests) {
-  std::vector<Digest> missing;
-  MutexLock lock(&mu_);
-  for (const Digest& d : digests) {
-    if (blobs_.count(d) == 0 && !(d.size == 0 && d.empty_blob())) missing.push_back(d);
-  }
-  return missing;
-}
-
-Result<CasBlob> TestCas::Fetch(const Digest& digest, BlobRange range) {
-  std::shared_ptr<const std::string> blob;
-  if (digest.size == 0 && digest.empty_blob()) {
-    blob = std::make_shared<const std::string>();
-  } else {
-    MutexLock lock(&mu_);
-    auto it = blobs_.find(digest);
-    if (it == blobs_.end()) return NotFound("no blob " + digest.ToString());
-    blob = it->second;
-  }
-  PACKICE_ASSIGN_OR_RETURN(auto resolved, range.Resolve(blob->size()));
-  const auto [offset, length] = resolved;
+Result<CasBlob> RecordingCas::Fetch(const Digest& digest, BlobRange range) {
+  PACKICE_ASSIGN_OR_RETURN(CasBlob blob, store_->Fetch(digest, range));
   uint64_t seen = max_fetch_.load();
-  while (length > seen && !max_fetch_.compare_exchange_weak(seen, length)) {
+  while (blob.bytes.size() > seen && !max_fetch_.compare_exchange_weak(seen, blob.bytes.size())) {
   }
-  return CasBlob{digest, offset, Bytes(*blob).subspan(offset, length), blob};
+  return blob;
 }
 
-void TestCas::Remove(const Digest& digest) {
-  MutexLock lock(&mu_);
-  blobs_.erase(digest);
+void RecordingCas::Remove(const Digest& digest) {
+  EXPECT_OK(store_->local_peer()->Delete(digest.ToString()));
 }
 
-std::optional<std::string> TestCas::Get(const Digest& digest) {
-  MutexLock lock(&mu_);
-  auto it = blobs_.find(digest);
-  if (it == blobs_.end()) return std::nullopt;
-  return *it->second;
-}
-
-size_t TestCas::blobs() {
-  MutexLock lock(&mu_);
-  return blobs_.size();
+std::optional<std::string> RecordingCas::Get(const Digest& digest) {
+  Result<CasBlob> blob = store_->Fetch(digest);
+  if (!blob.ok()) return std::nullopt;
+  return std::string(reinterpret_cast<const char*>(blob->bytes.data()), blob->bytes.size());
 }
 
 std::span<const std::byte> Bytes(const std::string& s) {
@@ -98,6 +54,15 @@ std::string UploadName(const Digest& d, const std::string& uuid, const std::stri
 
 ReapiNode::ReapiNode(rpc::ReapiOptions options) {
   if (options.uploads.staging_dir.empty()) options.uploads.staging_dir = dir_.path();
+  Result<std::shared_ptr<CasStore>> store = CasStore::Open({.dir = dir_.path() + "/cas",
+                                                            .memory_max_blob_bytes = 0,
+                                                            .sync = false,
+                                                            .background_threads = false});
+  if (!store.ok()) {
+    started_ = store.status();
+    return;
+  }
+  cas_ = std::make_shared<RecordingCas>(*store);
   auto peer = MemoryPeer::Create({.capacity_bytes = 64 << 20, .background_threads = false});
   auto action_cache = std::make_shared<ActionCache>(peer);
   server_ = std::make_unique<GrpcServer>(GrpcServerOptions{.listen = "127.0.0.1:0"});

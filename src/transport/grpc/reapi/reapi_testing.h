@@ -12,10 +12,10 @@
 #include <unordered_map>
 
 #include "build/bazel/remote/execution/v2/remote_execution.grpc.pb.h"
-#include "core/mutex.h"
 #include "google/bytestream/bytestream.grpc.pb.h"
 #include "packice/cas.h"
 #include "packice/memory_peer.h"
+#include "services/cas/cas_store.h"
 #include "services/cas/transport_tokens.h"
 #include "testing.h"
 #include "transport/grpc/cas.grpc.pb.h"
@@ -28,36 +28,36 @@ namespace packice::testing {
 namespace rex = ::build::bazel::remote::execution::v2;
 namespace bs = ::google::bytestream;
 
-// A thread-safe Cas in memory, for these tests only: the real CAS store replaces it when it is
-// on main. Stores verify the digest; the empty blob of each algorithm always exists; Fetch
-// hands out a view of the stored string (kept alive by the CasBlob).
-class TestCas final : public Cas {
+// The node's CAS in these tests: the real CasStore (memory tier off, no fsync, in a TempDir)
+// under a decorator that records the longest range one Fetch returned, and can forget a blob
+// as an eviction would.
+class RecordingCas final : public Cas {
  public:
-  Status Store(const Digest& digest, std::span<const std::byte> data) override;
-  Result<uint64_t> Check(const Digest& digest) override;
+  explicit RecordingCas(std::shared_ptr<CasStore> store) : store_(std::move(store)) {}
+
+  Status Store(const Digest& digest, std::span<const std::byte> data) override {
+    return store_->Store(digest, data);
+  }
+  Result<uint64_t> Check(const Digest& digest) override { return store_->Check(digest); }
+  Result<std::vector<Digest>> FindMissing(std::span<const Digest> digests) override {
+    return store_->FindMissing(digests);
+  }
   Result<CasBlob> Fetch(const Digest& digest, BlobRange range) override;
-  Result<std::vector<Digest>> FindMissing(std::span<const Digest> digests) override;
-  std::optional<std::string> LocalPath(const Digest&) override { return std::nullopt; }
+  std::optional<std::string> LocalPath(const Digest& digest) override {
+    return store_->LocalPath(digest);
+  }
 
   // Forgets a blob (as an eviction would).
   void Remove(const Digest& digest);
   // The blob's bytes, or nullopt.
   std::optional<std::string> Get(const Digest& digest);
-  size_t blobs();
+  // Blobs stored.
+  size_t blobs() { return store_->GetCasStats().local_blobs; }
   // The longest range one Fetch returned.
   uint64_t max_fetch() const { return max_fetch_.load(); }
 
  private:
-  struct DigestHash {
-    size_t operator()(const Digest& d) const {
-      size_t h;
-      std::memcpy(&h, d.hash.data(), sizeof h);  // the hash's own bits are hash enough
-      return h ^ d.size ^ static_cast<size_t>(d.algorithm);
-    }
-  };
-  Mutex mu_;
-  std::unordered_map<Digest, std::shared_ptr<const std::string>, DigestHash> blobs_
-      ABSL_GUARDED_BY(mu_);
+  const std::shared_ptr<CasStore> store_;
   std::atomic<uint64_t> max_fetch_{0};
 };
 
@@ -71,7 +71,7 @@ std::string ReadName(const Digest& d, const std::string& instance = "");
 std::string UploadName(const Digest& d, const std::string& uuid = "u-1",
                        const std::string& instance = "");
 
-// An in-process node: the REAPI services and the CAS negotiation over a TestCas and an
+// An in-process node: the REAPI services and the CAS negotiation over a CasStore and an
 // ActionCache on a MemoryPeer, on 127.0.0.1, and stubs over one channel to it.
 class ReapiNode {
  public:
@@ -82,7 +82,7 @@ class ReapiNode {
   const Status& started() const { return started_; }
   std::string target() const { return "127.0.0.1:" + std::to_string(server_->port()); }
 
-  TestCas& cas() { return *cas_; }
+  RecordingCas& cas() { return *cas_; }
   TransportTokens& tokens() { return *tokens_; }
   rex::Capabilities::Stub& capabilities() { return *capabilities_; }
   rex::ContentAddressableStorage::Stub& storage() { return *storage_; }
@@ -104,7 +104,7 @@ class ReapiNode {
 
  private:
   TempDir dir_;
-  std::shared_ptr<TestCas> cas_ = std::make_shared<TestCas>();
+  std::shared_ptr<RecordingCas> cas_;
   std::shared_ptr<TransportTokens> tokens_ = std::make_shared<TransportTokens>();
   std::unique_ptr<GrpcServer> server_;
   Status started_;
