@@ -17,6 +17,7 @@ packages=(
   librust-blake3-dev                 # BLAKE3 C sources (CAS digests), built by CMakeLists.txt
   libgrpc++-dev protobuf-compiler-grpc  # the gRPC transport and the etcd client
   etcd-server etcd-client            # cluster membership; tests start their own etcd
+  bazel-bootstrap                    # tests/bazel_test.cc: Bazel with --remote_cache=grpc://
   curl                               # tests read nodes' /metrics
   python3 python3-dev pybind11-dev   # the Python binding (built for Debian's /usr/bin/python3)
   python3-pytest python3-numpy       # its tests (numpy checks zero-copy sharing)

@@ -18,9 +18,11 @@
 #include "server/node_cas.h"
 #include "server/node_cluster.h"
 #include "server/node_metrics.h"
+#include "transport/grpc/cas_negotiation_service.h"
 #include "transport/grpc/cluster_service.h"
 #include "transport/grpc/group_service.h"
 #include "transport/grpc/object_service.h"
+#include "transport/grpc/reapi/reapi_service.h"
 
 namespace packice {
 
@@ -126,6 +128,21 @@ void LogHugePages(const MemoryPeerOptions& memory) {
   }
 }
 
+// REAPI (Bazel's remote cache) and the seed's negotiation service over the node's CAS.
+void AddCasServices(GrpcServer& grpc, const NodeCas& cas, const DaemonOptions& options) {
+  rpc::ReapiOptions reapi;
+  reapi.bearer_token = options.http.bearer_token;
+  reapi.uploads.staging_dir = cas.dir + "/tmp";  // on the blobs' file system
+  for (auto& s : rpc::NewReapiServices(cas.store, cas.action_cache, std::move(reapi))) {
+    grpc.AddService(std::move(s));
+  }
+  rpc::CasNegotiationOptions negotiation;
+  negotiation.bearer_token = options.http.bearer_token;
+  const std::string& listen = options.grpc.listen;
+  if (!listen.ends_with(":0")) negotiation.transport_address = listen;  // else unknown yet
+  grpc.AddService(rpc::NewCasNegotiationService(cas.store, cas.tokens, negotiation));
+}
+
 }  // namespace
 
 int RunDaemon(const DaemonOptions& options) {
@@ -184,12 +201,13 @@ int RunDaemon(const DaemonOptions& options) {
     }
     group_names += (group_names.empty() ? "" : ",") + g.name;
   }
-  Result<std::shared_ptr<CasStore>> cas = OpenNodeCas(options, *metrics);
-  if (!cas.ok()) {
+  Result<std::unique_ptr<NodeCas>> opened_cas = OpenNodeCas(options, *metrics);
+  if (!opened_cas.ok()) {
     spdlog::error("event=start_failed part=cas dir={} error=\"{}\"", NodeCasDir(options),
-                  cas.status().ToString());
+                  opened_cas.status().ToString());
     return 1;
   }
+  std::unique_ptr<NodeCas> cas = *std::move(opened_cas);
   std::unique_ptr<HttpServer> http;
   std::string http_url = "-";
   if (!options.http.listen.empty()) {
@@ -225,6 +243,7 @@ int RunDaemon(const DaemonOptions& options) {
     }
     grpc->AddService(std::make_shared<rpc::GroupService>(
         groups, rpc::GroupServiceOptions{objects.bearer_token}));
+    if (cas) AddCasServices(*grpc, *cas, options);
     if (Status s = grpc->Start(); !s.ok()) {
       spdlog::error("event=start_failed transport=grpc error=\"{}\"", s.ToString());
       return 1;
@@ -265,7 +284,7 @@ int RunDaemon(const DaemonOptions& options) {
                                 : (options.disk.dir.empty() ? DefaultDataDir() : options.disk.dir),
       options.store == "memory" ? 0 : options.disk.capacity_bytes,
       options.store == "tiered" && options.tiered.write_through, options.io_threads,
-      group_names.empty() ? "-" : group_names, *cas ? NodeCasDir(options) : "-");
+      group_names.empty() ? "-" : group_names, cas ? cas->dir : "-");
   std::vector<std::thread> threads;
   for (unsigned i = 1; i < options.io_threads; ++i) threads.emplace_back([&io] { io.run(); });
   io.run();

@@ -1,7 +1,12 @@
 #include "server/node_cas.h"
 
+#include "packice/file_peer.h"
+
 namespace packice {
 namespace {
+
+// Action results are small (a few KiB each): a gigabyte holds hundreds of thousands.
+constexpr uint64_t kActionCacheBytes = 1ull << 30;
 
 void RegisterCasMetrics(MetricsRegistry& registry, std::weak_ptr<CasStore> weak) {
   registry.AddCollector([weak](MetricsWriter& w) {
@@ -47,10 +52,10 @@ std::string NodeCasDir(const DaemonOptions& options) {
   return (options.disk.dir.empty() ? DefaultDataDir() : options.disk.dir) + "/cas";
 }
 
-Result<std::shared_ptr<CasStore>> OpenNodeCas(const DaemonOptions& options,
-                                              MetricsRegistry& metrics) {
+Result<std::unique_ptr<NodeCas>> OpenNodeCas(const DaemonOptions& options,
+                                             MetricsRegistry& metrics) {
   const std::string dir = NodeCasDir(options);
-  if (dir.empty()) return std::shared_ptr<CasStore>();
+  if (dir.empty()) return std::unique_ptr<NodeCas>();
   CasStoreOptions o;
   o.dir = dir;
   o.local_capacity_bytes = options.cas.capacity_bytes;
@@ -59,9 +64,18 @@ Result<std::shared_ptr<CasStore>> OpenNodeCas(const DaemonOptions& options,
   o.memory_ttl = options.cas.memory_ttl;
   o.memory_idle_ttl = options.cas.memory_idle_ttl;
   o.sync = options.disk.sync;
-  PACKICE_ASSIGN_OR_RETURN(std::shared_ptr<CasStore> cas, CasStore::Open(std::move(o)));
-  RegisterCasMetrics(metrics, cas);
-  return cas;
+  auto node = std::make_unique<NodeCas>();
+  node->dir = dir;
+  PACKICE_ASSIGN_OR_RETURN(node->store, CasStore::Open(std::move(o)));
+  FilePeerOptions ac;
+  ac.dir = dir + "/ac";
+  ac.capacity_bytes = kActionCacheBytes;
+  ac.sync = options.disk.sync;
+  PACKICE_ASSIGN_OR_RETURN(std::shared_ptr<FilePeer> ac_peer, FilePeer::Open(std::move(ac)));
+  node->action_cache = std::make_shared<ActionCache>(std::move(ac_peer));
+  node->tokens = std::make_shared<TransportTokens>();
+  RegisterCasMetrics(metrics, node->store);
+  return node;
 }
 
 }  // namespace packice

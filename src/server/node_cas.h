@@ -8,7 +8,9 @@
 
 #include "core/metrics.h"
 #include "server/daemon.h"
+#include "services/cas/action_cache.h"
 #include "services/cas/cas_store.h"
+#include "services/cas/transport_tokens.h"
 
 namespace packice {
 
@@ -16,10 +18,20 @@ namespace packice {
 // --store memory without a CAS directory).
 std::string NodeCasDir(const DaemonOptions& options);
 
-// The CAS store of `options` (nullptr when NodeCasDir is empty), with packice_cas_* metrics in
-// `metrics`. Errors: those of CasStore::Open (the directory in use by another process...).
-Result<std::shared_ptr<CasStore>> OpenNodeCas(const DaemonOptions& options,
-                                              MetricsRegistry& metrics);
+// What a node serves of content-addressed storage: the blobs, REAPI's action cache (in
+// CAS_DIR/ac, a file peer of its own), and the one-time tokens of the seed's negotiation.
+struct NodeCas {
+  std::shared_ptr<CasStore> store;
+  std::shared_ptr<ActionCache> action_cache;
+  std::shared_ptr<TransportTokens> tokens;
+  std::string dir;
+};
+
+// The CAS of `options` (nullptr when NodeCasDir is empty), with packice_cas_* metrics in
+// `metrics`. Errors: those of CasStore::Open and FilePeer::Open (a directory in use by another
+// process...).
+Result<std::unique_ptr<NodeCas>> OpenNodeCas(const DaemonOptions& options,
+                                             MetricsRegistry& metrics);
 
 }  // namespace packice
 
