@@ -195,6 +195,8 @@ int RunDaemon(const DaemonOptions& options) {
   if (!options.http.listen.empty()) {
     HttpServerOptions http_options = options.http;
     http_options.groups = groups;
+    http_options.cas = *cas;
+    if (*cas) http_options.action_cache = OpenNodeActionCache();
     http = std::make_unique<HttpServer>(io, peer, http_options, metrics);
     if (Status s = http->Start(); !s.ok()) {
       spdlog::error("event=start_failed transport=http error=\"{}\"", s.ToString());

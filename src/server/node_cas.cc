@@ -1,5 +1,7 @@
 #include "server/node_cas.h"
 
+#include "packice/memory_peer.h"
+
 namespace packice {
 namespace {
 
@@ -62,6 +64,14 @@ Result<std::shared_ptr<CasStore>> OpenNodeCas(const DaemonOptions& options,
   PACKICE_ASSIGN_OR_RETURN(std::shared_ptr<CasStore> cas, CasStore::Open(std::move(o)));
   RegisterCasMetrics(metrics, cas);
   return cas;
+}
+
+std::shared_ptr<LocalPeer> OpenNodeActionCache() {
+  MemoryPeerOptions o;
+  o.capacity_bytes = kActionCacheBytes;
+  o.pool_bytes = 0;  // action results are small: no segments kept for reuse
+  o.huge_pages = false;
+  return MemoryPeer::Create(o);
 }
 
 }  // namespace packice

@@ -21,6 +21,12 @@ std::string NodeCasDir(const DaemonOptions& options);
 Result<std::shared_ptr<CasStore>> OpenNodeCas(const DaemonOptions& options,
                                               MetricsRegistry& metrics);
 
+// Where the node keeps the action results of Bazel's HTTP cache (/ac/{sha256}, keys
+// "ac/sha256:<hex>"): a memory peer of kActionCacheBytes, lost on restart (an action result
+// that is gone is only a rebuild). To be folded into the CAS's ActionCache.
+inline constexpr uint64_t kActionCacheBytes = 256ull << 20;
+std::shared_ptr<LocalPeer> OpenNodeActionCache();
+
 }  // namespace packice
 
 #endif  // PACKICE_SERVER_NODE_CAS_H_
