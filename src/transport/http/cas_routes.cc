@@ -10,9 +10,8 @@
 // nothing. Blobs go out from the mapped view a CasStore::Fetch hands out (no copy); bodies in
 // are read whole (the CAS stores a blob in one call), so they are bounded by max_body.
 // Blocking CAS calls run on the connection's blocking pool.
-#include <nlohmann/json.hpp>
-
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -198,8 +197,8 @@ Task<bool> ServeBlob(Connection<Stream>& c, Parser& parser, Exchange& x, const D
     case bhttp::verb::put:
       co_return co_await ReceiveBlob(c, parser, x, digest, sized);
     default:
-      co_return co_await c.Send(MethodNotAllowed(req, "GET, HEAD, PUT", "use GET, HEAD or PUT"),
-                                x, req.keep_alive());
+      co_return co_await c.Send(MethodNotAllowed(req, "GET, HEAD, PUT", "use GET, HEAD or PUT"), x,
+                                req.keep_alive());
   }
 }
 
@@ -214,8 +213,8 @@ Result<Digest> BazelBlobDigest(CasStore& cas, const Request& req, std::string_vi
 }
 
 template <typename Stream>
-Task<bool> ServeBazelCas(Connection<Stream>& c, Parser& parser, Exchange& x,
-                         std::string_view path, std::string_view) {
+Task<bool> ServeBazelCas(Connection<Stream>& c, Parser& parser, Exchange& x, std::string_view path,
+                         std::string_view) {
   const Request& req = parser.get();
   const bool keep = req.keep_alive();
   // A body left unread closes the connection (ServeOne), so errors before it need no draining.
@@ -267,8 +266,8 @@ Task<bool> SendAction(Connection<Stream>& c, const Request& req, Exchange& x,
   LeaseGuard guard(ac, grant->lease);
   HeadResponse res{bhttp::status::ok, req.version()};
   res.set(bhttp::field::content_type, "application/octet-stream");
-  co_return co_await c.SendObject(std::move(res), x, keep, head, *grant->blob, 0,
-                                  grant->info.size, grant->lease, grant->lease_ttl);
+  co_return co_await c.SendObject(std::move(res), x, keep, head, *grant->blob, 0, grant->info.size,
+                                  grant->lease, grant->lease_ttl);
 }
 
 template <typename Stream>
@@ -297,7 +296,8 @@ Task<bool> ReceiveAction(Connection<Stream>& c, Parser& parser, Exchange& x,
   LocalPeer* p = &ac;
   const LeaseId lease = grant->lease;
   const uint64_t size = plan.size;
-  Result<ObjectInfo> sealed = co_await c.Blocking([p, lease, size] { return p->Seal(lease, size); });
+  Result<ObjectInfo> sealed =
+      co_await c.Blocking([p, lease, size] { return p->Seal(lease, size); });
   if (SealEndedLease(sealed.status())) guard.Forget();
   if (!sealed.ok()) co_return co_await c.SendError(req, x, sealed.status(), keep);
   co_return co_await c.Send(TextResponse{bhttp::status::no_content, req.version()}, x, keep);
@@ -319,8 +319,8 @@ Task<bool> ServeBazelAc(Connection<Stream>& c, Parser& parser, Exchange& x, std:
     case bhttp::verb::put:
       co_return co_await ReceiveAction(c, parser, x, *key);
     default:
-      co_return co_await c.Send(MethodNotAllowed(req, "GET, HEAD, PUT", "use GET, HEAD or PUT"),
-                                x, keep);
+      co_return co_await c.Send(MethodNotAllowed(req, "GET, HEAD, PUT", "use GET, HEAD or PUT"), x,
+                                keep);
   }
 }
 

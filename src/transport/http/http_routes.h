@@ -1,6 +1,6 @@
-// The HTTP server's routes: one file per resource (object_routes.cc, group_routes.cc, cas_routes.cc,
-// metrics_routes.cc, health_routes.cc), each giving the Routes it serves, and one list of them all
-// (http_routes.cc). A new service adds its routes file and one line to that list.
+// The HTTP server's routes: one file per resource (object_routes.cc, group_routes.cc,
+// cas_routes.cc, metrics_routes.cc, health_routes.cc), each giving the Routes it serves, and one
+// list of them all (http_routes.cc). A new service adds its routes file and one line to that list.
 #ifndef PACKICE_TRANSPORT_HTTP_HTTP_ROUTES_H_
 #define PACKICE_TRANSPORT_HTTP_HTTP_ROUTES_H_
 
