@@ -168,6 +168,20 @@ TEST_F(CasHttpTest, Ranges) {
   EXPECT_EQ(Http("GET", http_ + "/v1/cas/" + encoded).body, blob);
 }
 
+TEST_F(CasHttpTest, LargeBlobFromTheMappedView) {
+  std::string blob(24 << 20, '\0');
+  for (size_t i = 0; i < blob.size(); ++i) blob[i] = static_cast<char>((i * 131) >> 7);
+  const Digest d = DigestOf(DigestAlgorithm::kBlake3, blob);
+  const std::string url = http_ + "/v1/cas/" + d.ToString();
+  ASSERT_EQ(Http("PUT", url, &blob).status, 201);
+  Reply got = Http("GET", url);
+  EXPECT_EQ(got.status, 200);
+  EXPECT_TRUE(got.body == blob) << got.body.size();
+  Reply tail = Http("GET", url, nullptr, {"Range: bytes=" + std::to_string(blob.size() - 5) + "-"});
+  EXPECT_EQ(tail.status, 206);
+  EXPECT_EQ(tail.body, blob.substr(blob.size() - 5));
+}
+
 TEST_F(CasHttpTest, MissingBatch) {
   const std::string blob = "present";
   const Digest have = DigestOf(DigestAlgorithm::kBlake3, blob);
