@@ -7,6 +7,8 @@
 //   packice rm KEY
 //   packice group get GROUP KEY | set GROUP KEY VALUE|- [--ttl 30s] | del GROUP KEY |
 //                 stats GROUP | ls          (cache groups: http(s):// and grpc(s):// URLs only)
+//   packice cas put FILE|- [--sha256] | get DIGEST [--range A-B] [-o FILE] |
+//               missing DIGEST... | stat DIGEST   (the node's CAS: http(s):// URLs only)
 //
 // Global flags: --url (uds://, http://, https://, grpc://, grpcs://), --token and --ca-file
 // (HTTP and gRPC).
@@ -23,6 +25,7 @@
 #include <iostream>
 #include <vector>
 
+#include "cli/cas_command.h"
 #include "cli/group_command.h"
 #include "core/parse.h"
 #include "packice/client.h"
@@ -167,6 +170,8 @@ int main(int argc, char** argv) {
 
   packice::cli::GroupArgs group_args;
   auto* group = packice::cli::AddGroupCommand(app, &group_args);
+  packice::cli::CasArgs cas_args;
+  auto* cas = packice::cli::AddCasCommand(app, &cas_args);
 
   try {
     app.parse(argc, argv);
@@ -177,6 +182,7 @@ int main(int argc, char** argv) {
 
   // Groups have their own calls (and no Unix-socket transport): they need no Client.
   if (*group) return packice::cli::RunGroupCommand(group_args, url, client_options);
+  if (*cas) return packice::cli::RunCasCommand(cas_args, url, client_options);
 
   auto client = packice::Connect(url, client_options);
   if (!client.ok()) return Fail(client.status());

@@ -213,6 +213,10 @@ int RunDaemon(const DaemonOptions& options) {
   if (!options.http.listen.empty()) {
     HttpServerOptions http_options = options.http;
     http_options.groups = groups;
+    if (cas) {
+      http_options.cas = cas->store;
+      http_options.action_cache = cas->action_peer;
+    }
     http = std::make_unique<HttpServer>(io, peer, http_options, metrics);
     if (Status s = http->Start(); !s.ok()) {
       spdlog::error("event=start_failed transport=http error=\"{}\"", s.ToString());

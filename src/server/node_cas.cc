@@ -72,10 +72,12 @@ Result<std::unique_ptr<NodeCas>> OpenNodeCas(const DaemonOptions& options,
   ac.capacity_bytes = kActionCacheBytes;
   ac.sync = options.disk.sync;
   PACKICE_ASSIGN_OR_RETURN(std::shared_ptr<FilePeer> ac_peer, FilePeer::Open(std::move(ac)));
+  node->action_peer = ac_peer;
   node->action_cache = std::make_shared<ActionCache>(std::move(ac_peer));
   node->tokens = std::make_shared<TransportTokens>();
   RegisterCasMetrics(metrics, node->store);
   return node;
 }
+
 
 }  // namespace packice

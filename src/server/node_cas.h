@@ -22,7 +22,10 @@ std::string NodeCasDir(const DaemonOptions& options);
 // CAS_DIR/ac, a file peer of its own), and the one-time tokens of the seed's negotiation.
 struct NodeCas {
   std::shared_ptr<CasStore> store;
-  std::shared_ptr<ActionCache> action_cache;
+  std::shared_ptr<ActionCache> action_cache;  // REAPI's, keys "ac/<digest>"
+  // The file peer under it, which also holds the entries of Bazel's HTTP cache (/ac/{sha256},
+  // keys "ac/sha256:<hex>": that protocol names an action by its hash alone).
+  std::shared_ptr<LocalPeer> action_peer;
   std::shared_ptr<TransportTokens> tokens;
   std::string dir;
 };
@@ -32,6 +35,7 @@ struct NodeCas {
 // process...).
 Result<std::unique_ptr<NodeCas>> OpenNodeCas(const DaemonOptions& options,
                                              MetricsRegistry& metrics);
+
 
 }  // namespace packice
 

@@ -348,6 +348,21 @@ class CasStoreImpl final : public CasStore {
 
 }  // namespace
 
+Result<Digest> CasStore::FindByHash(DigestAlgorithm algorithm, std::string_view hex) {
+  PACKICE_ASSIGN_OR_RETURN(Digest empty, Digest::FromHex(algorithm, hex, 0));
+  if (empty.empty_blob()) return empty;
+  // Local keys are Digest::ToString(): "<algorithm>:<hex>/<size>"; one hash has one size.
+  ListOptions list;
+  list.prefix = std::string(DigestAlgorithmName(algorithm)) + ":" + std::string(hex) + "/";
+  list.limit = 1;
+  PACKICE_ASSIGN_OR_RETURN(ListPage page, local_peer()->List(list));
+  if (page.objects.empty()) {
+    return NotFound("no blob with " + std::string(DigestAlgorithmName(algorithm)) + " hash " +
+                    std::string(hex));
+  }
+  return Digest::ParseCanonical(page.objects.front().key);
+}
+
 Result<std::shared_ptr<CasStore>> CasStore::Open(CasStoreOptions options) {
   if (!options.clock) options.clock = Clock::System();
   LeasePolicy policy;

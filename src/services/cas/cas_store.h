@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "core/env.h"
 #include "packice/cas.h"
@@ -72,6 +73,11 @@ class CasStore : public Cas {
   // transports that hand clients leases and mapped views of blobs.
   virtual std::shared_ptr<LocalPeer> local_peer() = 0;
   virtual CasStats GetCasStats() = 0;
+  // The digest of the stored blob whose hash is `hex` (64 lower-case hex digits), for clients
+  // that name blobs by hash alone (Bazel's HTTP cache: /cas/{sha256}). Looks in the local tier,
+  // which holds every blob stored here; the empty blob is always found. Errors:
+  // kInvalidArgument (not 64 lower-case hex digits), kNotFound (not on the local tier).
+  Result<Digest> FindByHash(DigestAlgorithm algorithm, std::string_view hex);
   // Drops expired and idle memory copies and expired leases now.
   virtual void Reap() = 0;
 };

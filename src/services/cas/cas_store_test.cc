@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <latch>
@@ -92,6 +93,24 @@ TEST_F(CasStoreTest, Sha256BlobsLiveBesideBlake3Ones) {
             dir_.path() +
                 "/cas/sha256/ba/78/16bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   EXPECT_CODE(cas->Check(Digest::Of(DigestAlgorithm::kBlake3, Bytes("abc"))), kNotFound);
+}
+
+TEST_F(CasStoreTest, FindByHashGivesTheStoredDigest) {
+  auto cas = Open(Options());
+  ASSERT_OK_AND_ASSIGN(Digest d, cas->Put(Bytes("abcdef"), DigestAlgorithm::kSha256));
+  ASSERT_OK_AND_ASSIGN(Digest found, cas->FindByHash(DigestAlgorithm::kSha256, d.hex()));
+  EXPECT_EQ(found, d);
+  // Only that algorithm's blobs: the same hex under BLAKE3 names nothing.
+  EXPECT_CODE(cas->FindByHash(DigestAlgorithm::kBlake3, d.hex()), kNotFound);
+  const Digest other = Digest::Of(DigestAlgorithm::kSha256, Bytes("other"));
+  EXPECT_CODE(cas->FindByHash(DigestAlgorithm::kSha256, other.hex()), kNotFound);
+  const Digest empty = Digest::Empty(DigestAlgorithm::kSha256);
+  ASSERT_OK_AND_ASSIGN(Digest e, cas->FindByHash(DigestAlgorithm::kSha256, empty.hex()));
+  EXPECT_EQ(e, empty);
+  EXPECT_CODE(cas->FindByHash(DigestAlgorithm::kSha256, "ABC"), kInvalidArgument);
+  std::string upper = d.hex();
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  EXPECT_CODE(cas->FindByHash(DigestAlgorithm::kSha256, upper), kInvalidArgument);
 }
 
 TEST_F(CasStoreTest, AMismatchStoresNothing) {

@@ -149,6 +149,16 @@ GroupRegistry* Connection<Stream>::groups() {
 }
 
 template <typename Stream>
+CasStore* Connection<Stream>::cas() {
+  return server_->options().cas.get();
+}
+
+template <typename Stream>
+LocalPeer* Connection<Stream>::action_cache() {
+  return server_->options().action_cache.get();
+}
+
+template <typename Stream>
 asio::thread_pool& Connection<Stream>::blocking_pool() {
   return server_->blocking();
 }
@@ -348,6 +358,31 @@ Task<bool> Connection<Stream>::SendObject(HeadResponse res, Exchange& x, bool ke
     sent = Unavailable("send: " + ec.message());
   } else if (!head && length > 0) {
     sent = co_await SendBody(blob, first, length, lease, lease_ttl);
+  }
+  Cork(false);
+  if (!sent.ok()) {
+    spdlog::debug("event=http_send_failed error=\"{}\"", sent.ToString());
+    co_return false;  // the length was promised: only closing tells the client
+  }
+  co_return keep_alive;
+}
+
+template <typename Stream>
+Task<bool> Connection<Stream>::SendBytes(HeadResponse res, Exchange& x, bool keep_alive,
+                                         std::span<const std::byte> bytes) {
+  res.content_length(bytes.size());
+  res.keep_alive(keep_alive);
+  x.status = res.result_int();
+  Cork(true);  // the headers share a segment with the first bytes
+  bhttp::serializer<false, bhttp::empty_body> sr{res};
+  lowest().expires_after(opt().io_timeout);
+  error_code ec;
+  co_await bhttp::async_write_header(stream_, sr, asio::redirect_error(asio::use_awaitable, ec));
+  Status sent;
+  if (ec) {
+    sent = Unavailable("send: " + ec.message());
+  } else if (!bytes.empty()) {
+    sent = co_await WriteAll(bytes.data(), bytes.size());
   }
   Cork(false);
   if (!sent.ok()) {

@@ -39,6 +39,7 @@
 
 namespace packice {
 
+class CasStore;
 class GroupRegistry;
 class GrowingUpload;
 class MetricsRegistry;
@@ -126,6 +127,9 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
   MetricsRegistry& metrics();
   // The node's cache groups; null when it serves none.
   GroupRegistry* groups();
+  // The node's content-addressed store and action cache; null when it serves none.
+  CasStore* cas();
+  LocalPeer* action_cache();
 
   // Sends `res` (its status recorded in `x`).
   Task<bool> Send(TextResponse res, Exchange& x, bool keep_alive);
@@ -164,6 +168,11 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
   // [first, first + length) of `blob`, renewing `lease`.
   Task<bool> SendObject(HeadResponse res, Exchange& x, bool keep_alive, bool head, Blob& blob,
                         uint64_t first, uint64_t length, LeaseId lease, Duration lease_ttl);
+
+  // Sends `res` (its Content-Length set to bytes.size()) and `bytes`, which the caller keeps
+  // valid until the task ends (a mapped view under a lease: no copy in the node).
+  Task<bool> SendBytes(HeadResponse res, Exchange& x, bool keep_alive,
+                       std::span<const std::byte> bytes);
 
   // Runs `f` on the blocking pool (peer calls that may wait on a disk) and resumes here with its
   // result.

@@ -5,9 +5,10 @@
 namespace packice::http_server {
 
 std::span<const Route> AllRoutes() {
-  static const std::array<Route, 7> kRoutes = {
-      HealthRoute(),    MetricsRoute(), ObjectCollectionRoute(), ObjectRoute(),
-      GroupListRoute(), GroupRoute(),   GroupKeyRoute(),
+  static const std::array<Route, 11> kRoutes = {
+      HealthRoute(),           MetricsRoute(), ObjectCollectionRoute(), ObjectRoute(),
+      GroupListRoute(),        GroupRoute(),   GroupKeyRoute(),         BazelCasRoute(),
+      BazelActionCacheRoute(), CasBlobRoute(), CasMissingRoute(),
   };
   return kRoutes;
 }

@@ -18,6 +18,7 @@ class io_context;
 
 namespace packice {
 
+class CasStore;
 class GroupRegistry;
 class MetricsRegistry;
 
@@ -42,6 +43,11 @@ struct HttpServerOptions {
   // Threads serving cache-group calls: a Get that misses holds one while it waits for its load
   // (up to the group's load_timeout), so they are neither the io threads nor the disk pool.
   int group_threads = 16;
+  // The content-addressed store served under /cas, /v1/cas (cas_routes.cc); null: none (404).
+  std::shared_ptr<CasStore> cas;
+  // Where the Bazel HTTP cache's action results (/ac/{sha256}) live, under keys
+  // "ac/sha256:<hex>"; null: /ac is 404. Set with `cas` (see docs/cas.md).
+  std::shared_ptr<LocalPeer> action_cache;
 };
 
 class HttpServer {
