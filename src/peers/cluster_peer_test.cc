@@ -60,10 +60,14 @@ class ClusterPeerTest : public ::testing::Test {
     return keys;
   }
 
-  static Status PutVia(Peer& peer, const std::string& key, const std::string& value) {
+  // Puts `value` under `key` through `peer`, and waits until the other nodes dropped their
+  // copies of it (a copy fetched while that invalidation is on its way is not kept as a mirror).
+  static Status PutVia(ClusterPeer& peer, const std::string& key, const std::string& value) {
     PACKICE_ASSIGN_OR_RETURN(Grant g, peer.Acquire(testing::CreateRequest(key, value.size())));
     PACKICE_RETURN_IF_ERROR(g.blob->Write(0, std::as_bytes(std::span(value))));
-    return peer.Seal(g.lease, std::nullopt).status();
+    PACKICE_RETURN_IF_ERROR(peer.Seal(g.lease, std::nullopt).status());
+    peer.FlushInvalidations();
+    return Status::Ok();
   }
   // The content of `key` read through `peer` (its lease released).
   static Result<std::string> ReadVia(Peer& peer, const std::string& key) {
