@@ -1,6 +1,5 @@
 // The CAS over HTTP (docs/cas.md) served by a real packiced: Bazel's /cas and /ac layout,
 // /v1/cas/{digest} with ranges, /v1/cas:missing, refusals of bad paths and bodies.
-#include <curl/curl.h>
 #include <gtest/gtest.h>
 
 #include <mutex>
@@ -8,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "http_testing.h"
 #include "packice/cas.h"
 #include "testing.h"
 
@@ -19,54 +19,8 @@ using ::packice::testing::Daemon;
 using ::packice::testing::RunProgram;
 using ::packice::testing::TempDir;
 
-struct Reply {
-  long status = 0;
-  std::string body;
-  std::string headers;  // lower-cased
-  bool Has(const std::string& header_line) const {
-    return headers.find(header_line) != std::string::npos;
-  }
-};
-
-size_t Append(char* data, size_t size, size_t n, void* out) {
-  static_cast<std::string*>(out)->append(data, size * n);
-  return size * n;
-}
-
-Reply Http(const std::string& method, const std::string& url, const std::string* body = nullptr,
-           std::vector<std::string> headers = {}) {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-  Reply r;
-  CURL* h = curl_easy_init();
-  curl_slist* list = nullptr;
-  headers.push_back("Expect:");
-  for (const auto& hd : headers) list = curl_slist_append(list, hd.c_str());
-  curl_easy_setopt(h, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L);
-  if (method == "HEAD") {
-    curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
-  } else {
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method.c_str());
-  }
-  curl_easy_setopt(h, CURLOPT_HTTPHEADER, list);
-  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &Append);
-  curl_easy_setopt(h, CURLOPT_WRITEDATA, &r.body);
-  curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, &Append);
-  curl_easy_setopt(h, CURLOPT_HEADERDATA, &r.headers);
-  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 30'000L);
-  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-  if (body != nullptr) {
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, body->data());
-    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body->size()));
-  }
-  curl_easy_perform(h);
-  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r.status);
-  curl_slist_free_all(list);
-  curl_easy_cleanup(h);
-  for (char& c : r.headers) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return r;
-}
+using Reply = testing::HttpReply;
+using testing::Http;
 
 Digest DigestOf(DigestAlgorithm a, const std::string& s) {
   return Digest::Of(a, std::as_bytes(std::span<const char>(s.data(), s.size())));

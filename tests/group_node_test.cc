@@ -1,7 +1,6 @@
 // Cache groups served by a real packiced: --group over a real origin (tests/origin.py), HTTP
 // misses and hits, one origin request for 200 concurrent misses, origin errors reaching the
 // client uncached, the CLI over HTTP and gRPC, [groups.NAME] in the config file, /metrics.
-#include <curl/curl.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -12,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "http_testing.h"
 #include "origin_server.h"
 #include "testing.h"
 
@@ -25,51 +25,8 @@ using ::packice::testing::PackicedArgv;
 using ::packice::testing::RunProgram;
 using ::packice::testing::TempDir;
 
-struct Reply {
-  long status = 0;
-  std::string body;
-  std::string headers;  // lower-cased names
-  std::string error;    // curl's, when no answer
-  bool Has(const std::string& header_line) const {
-    return headers.find(header_line) != std::string::npos;
-  }
-};
-
-size_t Append(char* data, size_t size, size_t n, void* out) {
-  static_cast<std::string*>(out)->append(data, size * n);
-  return size * n;
-}
-
-Reply Http(const std::string& method, const std::string& url, const std::string* body = nullptr,
-           std::vector<std::string> headers = {}) {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-  Reply r;
-  CURL* h = curl_easy_init();
-  curl_slist* list = nullptr;
-  headers.push_back("Expect:");
-  for (const auto& hd : headers) list = curl_slist_append(list, hd.c_str());
-  curl_easy_setopt(h, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method.c_str());
-  curl_easy_setopt(h, CURLOPT_HTTPHEADER, list);
-  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &Append);
-  curl_easy_setopt(h, CURLOPT_WRITEDATA, &r.body);
-  curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, &Append);
-  curl_easy_setopt(h, CURLOPT_HEADERDATA, &r.headers);
-  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 30'000L);
-  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-  if (body != nullptr) {
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, body->data());
-    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body->size()));
-  }
-  CURLcode rc = curl_easy_perform(h);
-  if (rc != CURLE_OK) r.error = curl_easy_strerror(rc);
-  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r.status);
-  curl_slist_free_all(list);
-  curl_easy_cleanup(h);
-  for (char& c : r.headers) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return r;
-}
+using Reply = testing::HttpReply;
+using testing::Http;
 
 class GroupNodeTest : public ::testing::Test {
  protected:

@@ -59,26 +59,9 @@ Result<std::unique_ptr<LocalCasStore>> LocalCasStore::Open(LocalCasStoreOptions 
   if (options.dir.empty()) return InvalidArgument("a CAS store needs a directory");
   if (!options.clock) options.clock = Clock::System();
   if (!options.env) options.env = Env::Default();
-  Env& env = *options.env;
-  MakeDirs(env, options.dir, 0700, options.sync).IgnoreError();  // an error shows below
-  struct stat st {};
-  if (env.Stat(options.dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-    return InvalidArgument(options.dir + " is not a directory");
-  }
   auto state = std::make_shared<State>(options);
-  const std::string lock_path = options.dir + "/LOCK";
-  if (int err = env.Open(lock_path, O_RDWR | O_CREAT, 0600, &state->lock_fd); err != 0) {
-    return ErrnoError("open " + lock_path, err);
-  }
-  if (flock(state->lock_fd.get(), LOCK_EX | LOCK_NB) != 0) {
-    return AlreadyExists("another process uses " + options.dir);
-  }
-  bool made = false;
-  for (std::string sub : {"tmp", "blake3", "sha256"}) {
-    PACKICE_ASSIGN_OR_RETURN(bool m, MakeDirIfMissing(env, options.dir + "/" + sub, 0700));
-    made |= m;
-  }
-  if (made && options.sync) PACKICE_RETURN_IF_ERROR(SyncDirStatus(env, options.dir));
+  PACKICE_ASSIGN_OR_RETURN(state->lock_fd, OpenStoreDir(*options.env, options.dir,
+                                                        {"tmp", "blake3", "sha256"}, options.sync));
   return std::unique_ptr<LocalCasStore>(new LocalCasStore(std::move(state)));
 }
 

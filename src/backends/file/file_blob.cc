@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include <atomic>
@@ -37,6 +38,32 @@ void FileSpace::Uncharge(uint64_t bytes) {
 uint64_t FileSpace::used() const {
   MutexLock lock(&mu_);
   return used_;
+}
+
+Result<UniqueFd> OpenStoreDir(Env& env, const std::string& dir,
+                              std::initializer_list<std::string_view> subdirs, bool sync) {
+  // Parents too; an error shows below. New directories are synced into their parents: else a
+  // crash could take a fresh store's directories, with what was made durable in them.
+  MakeDirs(env, dir, 0700, sync).IgnoreError();
+  struct stat st {};
+  if (env.Stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+    return InvalidArgument(dir + " is not a directory");
+  }
+  const std::string lock_path = dir + "/LOCK";
+  UniqueFd lock;
+  if (int err = env.Open(lock_path, O_RDWR | O_CREAT, 0600, &lock); err != 0) {
+    return ErrnoError("open " + lock_path, err);
+  }
+  if (flock(lock.get(), LOCK_EX | LOCK_NB) != 0) {
+    return AlreadyExists("another process uses " + dir);
+  }
+  bool made = false;
+  for (std::string_view sub : subdirs) {
+    PACKICE_ASSIGN_OR_RETURN(bool m, MakeDirIfMissing(env, dir + "/" + std::string(sub), 0700));
+    made |= m;
+  }
+  if (made && sync) PACKICE_RETURN_IF_ERROR(SyncDirStatus(env, dir));
+  return lock;
 }
 
 FileBlob::FileBlob(std::shared_ptr<FileSpace> space, std::string path, UniqueFd fd,

@@ -12,6 +12,7 @@
 #define PACKICE_BACKENDS_FILE_FILE_BLOB_H_
 
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <span>
 #include <string>
@@ -46,6 +47,13 @@ class FileSpace {
   mutable Mutex mu_;
   uint64_t used_ ABSL_GUARDED_BY(mu_) = 0;
 };
+
+// Opens the directory of a store for this process: makes it (and its parents, synced into them
+// when `sync`), takes DIR/LOCK (flock; held while the returned descriptor lives) and makes the
+// subdirectories `subdirs` (synced into DIR when `sync`). Errors: kInvalidArgument (not a
+// directory), kAlreadyExists (another process holds it), kInternal.
+Result<UniqueFd> OpenStoreDir(Env& env, const std::string& dir,
+                              std::initializer_list<std::string_view> subdirs, bool sync);
 
 class FileBlob final : public Blob {
  public:

@@ -155,28 +155,10 @@ Result<std::unique_ptr<FileStore>> FileStore::Open(FileStoreOptions options) {
   if (!options.clock) options.clock = Clock::System();
   if (!options.env) options.env = Env::Default();
   Env& env = *options.env;
-  // Parents too; an error shows below. New directories are synced into their parents: else a
-  // crash could take a fresh store's shard directories, with the objects sealed in them.
-  MakeDirs(env, options.dir, 0700, options.sync).IgnoreError();
-  struct stat st {};
-  if (env.Stat(options.dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-    return InvalidArgument(options.dir + " is not a directory");
-  }
   auto state = std::make_shared<State>(options);
-  const std::string lock_path = options.dir + "/LOCK";
-  if (int err = env.Open(lock_path, O_RDWR | O_CREAT, 0600, &state->lock_fd); err != 0) {
-    return ErrnoError("open " + lock_path, err);
-  }
-  if (flock(state->lock_fd.get(), LOCK_EX | LOCK_NB) != 0) {
-    return AlreadyExists("another process uses " + options.dir);
-  }
+  PACKICE_ASSIGN_OR_RETURN(state->lock_fd,
+                           OpenStoreDir(env, options.dir, {"tmp", "objects"}, options.sync));
   bool made = false;
-  for (const char* sub : {"/tmp", "/objects"}) {
-    PACKICE_ASSIGN_OR_RETURN(bool m, MakeDirIfMissing(env, options.dir + sub, 0700));
-    made |= m;
-  }
-  if (made && options.sync) PACKICE_RETURN_IF_ERROR(SyncDirStatus(env, options.dir));
-  made = false;
   for (uint64_t shard = 0; shard < 256; ++shard) {
     PACKICE_ASSIGN_OR_RETURN(bool m, MakeDirIfMissing(env, state->ShardDir(shard), 0700));
     made |= m;
