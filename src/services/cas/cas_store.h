@@ -37,8 +37,9 @@ uint64_t DefaultCasMemoryBytes();
 struct CasStoreOptions {
   std::string dir;  // the local tier's directory
   uint64_t local_capacity_bytes = 16ull << 30;
-  uint64_t memory_capacity_bytes = 0;  // 0: DefaultCasMemoryBytes(); the tier is off when
-                                       // memory_max_blob_bytes is 0
+  // The memory tier's capacity; 0: DefaultCasMemoryBytes().
+  uint64_t memory_capacity_bytes = 0;
+  // Blobs larger than this skip the memory tier; 0 turns the tier off.
   uint64_t memory_max_blob_bytes = 4 << 20;
   Duration memory_ttl = std::chrono::minutes(30);
   Duration memory_idle_ttl = std::chrono::minutes(5);
