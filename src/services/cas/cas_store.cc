@@ -141,10 +141,9 @@ class CasStoreImpl final : public CasStore {
     }
     if (local_->Stat(key).ok()) {
       // Idempotent, and still strict: bytes that are not the digest are refused.
-      if (Digest::Of(digest.algorithm, data) != digest) {
+      if (const Digest got = Digest::Of(digest.algorithm, data); got != digest) {
         mismatches_.fetch_add(1, std::memory_order_relaxed);
-        return DigestMismatch("the content hashes to " +
-                              Digest::Of(digest.algorithm, data).ToString() + ", not " + key);
+        return DigestMismatch("the content hashes to " + got.ToString() + ", not " + key);
       }
       already_stored_.fetch_add(1, std::memory_order_relaxed);
       local_index_->Touch(key);
