@@ -180,9 +180,14 @@ std::vector<std::string> PackicedArgv(const std::string& dir, std::vector<std::s
   return argv;
 }
 
-TempDir::TempDir() {
-  const char* tmp = std::getenv("TMPDIR");
-  std::string tmpl = std::string(tmp && *tmp ? tmp : "/tmp") + "/packice-test-XXXXXX";
+TempDir::TempDir()
+    : TempDir([] {
+        const char* tmp = std::getenv("TMPDIR");
+        return std::string(tmp && *tmp ? tmp : "/tmp");
+      }()) {}
+
+TempDir::TempDir(const std::string& parent) {
+  std::string tmpl = parent + "/packice-test-XXXXXX";
   char* made = mkdtemp(tmpl.data());
   if (made == nullptr) std::abort();
   path_ = made;

@@ -145,6 +145,8 @@ std::vector<std::string> PackicedArgv(const std::string& dir, std::vector<std::s
 class TempDir {
  public:
   TempDir();
+  // A directory under `parent` (which must exist) rather than $TMPDIR.
+  explicit TempDir(const std::string& parent);
   ~TempDir();
   const std::string& path() const { return path_; }
 

@@ -71,6 +71,9 @@ struct Digest {
   friend bool operator==(const Digest&, const Digest&) = default;
 };
 
+// The kDigestMismatch error of content that hashes to `got` where `want` was expected.
+Status ContentIsNot(const Digest& got, const Digest& want);
+
 // Hashes bytes given in pieces: the digest is that of their concatenation, however they are
 // split. Not thread-safe; cheap to create (one allocation).
 class Hasher {

@@ -344,6 +344,11 @@ Digest Hasher::Finish() {
 
 // --- files and ranges ----------------------------------------------------------------------
 
+Status ContentIsNot(const Digest& got, const Digest& want) {
+  return DigestMismatch("the content hashes to " + got.ToString() + ", not " + want.ToString() +
+                        "; nothing was stored");
+}
+
 Result<Digest> HashFile(const std::string& path, DigestAlgorithm algorithm) {
   Env& env = *Env::Default();
   UniqueFd fd;

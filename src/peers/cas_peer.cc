@@ -130,11 +130,7 @@ class CasPeerImpl final : public LocalPeer {
       hasher.Update(bytes.first(digest.size));
     }
     const Digest got = hasher.Finish();
-    if (got != digest) {
-      return DigestMismatch("the content hashes to " + got.ToString() + ", not " +
-                            digest.ToString() + "; nothing was stored");
-    }
-    return Status::Ok();
+    return got == digest ? Status::Ok() : ContentIsNot(got, digest);
   }
 
   // The info of a blob another writer stored while this one wrote the same bytes. Its seal may
@@ -185,7 +181,7 @@ std::shared_ptr<LocalPeer> NewCasPeer(std::shared_ptr<LocalPeer> inner) {
 }
 
 Result<std::shared_ptr<LocalPeer>> OpenLocalCasPeer(LocalCasStoreOptions store, LeasePolicy policy,
-                                                    const LocalCasStore** store_out) {
+                                                    LocalCasStore** store_out) {
   if (!store.clock) store.clock = policy.clock;
   PACKICE_ASSIGN_OR_RETURN(std::unique_ptr<LocalCasStore> opened,
                            LocalCasStore::Open(std::move(store)));

@@ -29,7 +29,7 @@ std::shared_ptr<LocalPeer> NewCasPeer(std::shared_ptr<LocalPeer> inner);
 // It does not verify content: put a CasPeer over it. Errors: those of LocalCasStore::Open.
 // `*store_out`, when given, points at the store (owned by the peer) for its paths.
 Result<std::shared_ptr<LocalPeer>> OpenLocalCasPeer(LocalCasStoreOptions store, LeasePolicy policy,
-                                                    const LocalCasStore** store_out = nullptr);
+                                                    LocalCasStore** store_out = nullptr);
 
 }  // namespace packice
 

@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 
 #include "backends/file/file_blob.h"
 #include "core/io.h"
@@ -48,6 +50,14 @@ namespace {
 
 constexpr DigestAlgorithm kAlgorithms[] = {DigestAlgorithm::kBlake3, DigestAlgorithm::kSha256};
 
+// The import the current thread is in (LocalCasStore::ImportScope), innermost first.
+thread_local LocalCasStore::ImportScope* t_import = nullptr;
+
+// Errors of link(2) and open(2) that mean "copy instead".
+bool NoLinkHere(int err) {
+  return err == EXDEV || err == EPERM || err == EACCES || err == EROFS || err == EMLINK;
+}
+
 bool IsHex(std::string_view s) {
   return std::all_of(s.begin(), s.end(),
                      [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
@@ -76,6 +86,52 @@ uint64_t LocalCasStore::ChargeFor(uint64_t size) const {
   return size > UINT64_MAX - PageSize() ? UINT64_MAX : RoundUpToPage(size);
 }
 
+Result<std::unique_ptr<LocalCasStore::ImportScope>> LocalCasStore::ImportScope::Open(
+    LocalCasStore& store, const Digest& digest, const std::string& source) {
+  Env& env = store.state_->env();
+  struct stat st {};
+  if (int err = env.Stat(source, &st); err != 0) return ErrnoError("stat " + source, err);
+  if (!S_ISREG(st.st_mode)) return InvalidArgument(source + " is not a regular file");
+  if (static_cast<uint64_t>(st.st_size) != digest.size) {
+    return InvalidArgument(source + " has " + std::to_string(st.st_size) + " bytes, not " +
+                           digest.ToString());
+  }
+  const std::string tmp = store.state_->NewTmpPath();
+  if (int err = env.Link(source, tmp); err != 0) {
+    if (NoLinkHere(err)) return Unimplemented("cannot link " + source + ": " + std::strerror(err));
+    return ErrnoError("link " + source, err);
+  }
+  UniqueFd fd;
+  int err = env.Open(tmp, O_RDWR, 0, &fd);
+  if (err == 0 && env.Fstat(fd.get(), &st) == 0 &&
+      static_cast<uint64_t>(st.st_size) != digest.size) {
+    err = EAGAIN;  // changed between the stat and the link
+  }
+  if (err != 0) {
+    (void)env.Unlink(tmp);
+    if (NoLinkHere(err)) return Unimplemented("cannot open " + source + " for the import");
+    if (err == EAGAIN) return InvalidArgument(source + " changed while it was imported");
+    return ErrnoError("open " + tmp, err);
+  }
+  return std::unique_ptr<ImportScope>(
+      new ImportScope(store, digest.ToString(), tmp, std::move(fd)));
+}
+
+LocalCasStore::ImportScope::ImportScope(LocalCasStore& store, std::string key, std::string tmp,
+                                        UniqueFd fd)
+    : store_(store),
+      key_(std::move(key)),
+      tmp_(std::move(tmp)),
+      fd_(std::move(fd)),
+      outer_(t_import) {
+  t_import = this;
+}
+
+LocalCasStore::ImportScope::~ImportScope() {
+  t_import = outer_;
+  if (!taken()) (void)store_.state_->env().Unlink(tmp_);
+}
+
 Result<std::shared_ptr<Blob>> LocalCasStore::Allocate(const ObjectInfo& info) {
   PACKICE_ASSIGN_OR_RETURN(Digest digest, Digest::ParseCanonical(info.key));
   if (info.size != digest.size) {
@@ -91,6 +147,11 @@ Result<std::shared_ptr<Blob>> LocalCasStore::Allocate(const ObjectInfo& info) {
   }
   const uint64_t charge = ChargeFor(info.size);
   PACKICE_RETURN_IF_ERROR(state_->space()->Charge(charge));
+  for (ImportScope* import = t_import; import != nullptr; import = import->outer_) {
+    if (&import->store_ != this || import->key_ != info.key || import->taken()) continue;
+    return std::shared_ptr<Blob>(std::make_shared<FileBlob>(
+        state_->space(), import->tmp_, std::move(import->fd_), 0, info.size, charge));
+  }
   const std::string path = state_->NewTmpPath();
   Env& env = state_->env();
   UniqueFd fd;

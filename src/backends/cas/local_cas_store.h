@@ -50,6 +50,36 @@ class LocalCasStore final : public BlobStore {
   // The path of `digest`'s blob under this store (whether it is stored or not).
   std::string PathFor(const Digest& digest) const;
 
+  // An import by hard link: while an ImportScope lives, an Allocate of its digest's key on the
+  // scope's thread (the peer above allocates synchronously in Acquire) takes the file at
+  // `source` as the blob's content, linked into tmp/, instead of a new empty file; the peer's
+  // seal then verifies it and the commit links it into place. Other threads' allocations of the
+  // key are not affected (they never write into the importer's file). The blob shares its inode
+  // with `source`: the commit makes it read-only, and whoever imports must not change the file
+  // afterwards (a change through another name would change the blob).
+  class ImportScope {
+   public:
+    // Errors: kInvalidArgument (`source` is not a regular file of the digest's size),
+    // kUnimplemented (no link here: another file system (EXDEV), a file the node may not link
+    // or open for writing (EPERM, EACCES, EROFS); copy the bytes instead), kInternal.
+    static Result<std::unique_ptr<ImportScope>> Open(LocalCasStore& store, const Digest& digest,
+                                                     const std::string& source);
+    ~ImportScope();  // unlinks the staged link unless an Allocate took it
+    ImportScope(const ImportScope&) = delete;
+    ImportScope& operator=(const ImportScope&) = delete;
+    // Whether an Allocate took the file.
+    bool taken() const { return fd_.get() < 0; }
+
+   private:
+    friend class LocalCasStore;
+    ImportScope(LocalCasStore& store, std::string key, std::string tmp, UniqueFd fd);
+    LocalCasStore& store_;
+    const std::string key_;
+    const std::string tmp_;
+    UniqueFd fd_;  // the staged file, read-write; invalid once taken
+    ImportScope* const outer_;
+  };
+
   std::string_view tier() const override { return "disk"; }
   uint64_t capacity_bytes() const override;
   uint64_t ChargeFor(uint64_t size) const override;

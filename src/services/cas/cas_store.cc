@@ -2,12 +2,15 @@
 
 #include <absl/container/btree_set.h>
 #include <absl/container/flat_hash_map.h>
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <optional>
+#include <vector>
 
 #include "core/eviction.h"
 #include "core/mutex.h"
@@ -105,7 +108,7 @@ EvictionOptions ExactLru() {
 class CasStoreImpl final : public CasStore {
  public:
   CasStoreImpl(CasStoreOptions options, std::shared_ptr<LocalPeer> memory,
-               std::shared_ptr<LocalPeer> local, const LocalCasStore* files)
+               std::shared_ptr<LocalPeer> local, LocalCasStore* files)
       : options_(std::move(options)),
         clock_(options_.clock ? options_.clock : Clock::System()),
         memory_(std::move(memory)),
@@ -143,21 +146,52 @@ class CasStoreImpl final : public CasStore {
       // Idempotent, and still strict: bytes that are not the digest are refused.
       if (const Digest got = Digest::Of(digest.algorithm, data); got != digest) {
         mismatches_.fetch_add(1, std::memory_order_relaxed);
-        return DigestMismatch("the content hashes to " + got.ToString() + ", not " + key);
+        return ContentIsNot(got, digest);
       }
       already_stored_.fetch_add(1, std::memory_order_relaxed);
       local_index_->Touch(key);
       return Status::Ok();
     }
-    PACKICE_RETURN_IF_ERROR(StoreLocal(digest, data));
-    FillMemory(key, data);
-    if (options_.remote != nullptr && !options_.remote->Contains(digest)) {
-      if (Status s = options_.remote->Store(digest, data); !s.ok()) {
-        remote_errors_.fetch_add(1, std::memory_order_relaxed);
-        spdlog::warn("event=cas_remote_store_failed digest={} error=\"{}\"", key, s.ToString());
-      }
+    PACKICE_ASSIGN_OR_RETURN(Grant g, CreateLocal(digest));
+    if (Status w = data.empty() ? Status::Ok() : g.blob->Write(0, data); !w.ok()) {
+      local_->Discard(g.lease).IgnoreError();
+      return w;
     }
+    PACKICE_RETURN_IF_ERROR(SealLocal(digest, g.lease));
+    AfterStore(digest, data);
     return Status::Ok();
+  }
+
+  Result<std::unique_ptr<CasWriter>> BeginStore(const Digest& digest) override {
+    PACKICE_ASSIGN_OR_RETURN(Grant g, CreateLocal(digest));
+    return std::unique_ptr<CasWriter>(new Writer(this, digest, std::move(g)));
+  }
+
+  Result<Digest> StoreFile(const std::string& path, DigestAlgorithm algorithm) override {
+    PACKICE_ASSIGN_OR_RETURN(Digest digest, HashFile(path, algorithm));
+    const std::string key = digest.ToString();
+    if (local_->Stat(key).ok()) {
+      already_stored_.fetch_add(1, std::memory_order_relaxed);
+      local_index_->Touch(key);
+      return digest;
+    }
+    Result<std::unique_ptr<LocalCasStore::ImportScope>> import =
+        digest.size == 0 ? Unimplemented("the empty blob is not linked")
+                         : LocalCasStore::ImportScope::Open(*files_, digest, path);
+    if (!import.ok() && import.status().code() != StatusCode::kUnimplemented) {
+      return import.status();
+    }
+    PACKICE_ASSIGN_OR_RETURN(std::unique_ptr<CasWriter> writer, BeginStore(digest));
+    if (import.ok() && (*import)->taken()) {
+      import->reset();  // the blob is the linked file: its seal verifies what was linked
+      PACKICE_RETURN_IF_ERROR(writer->Commit());
+      imported_.fetch_add(1, std::memory_order_relaxed);
+      return digest;
+    }
+    import = Unimplemented("");  // not linked (or the empty blob): copy the bytes
+    PACKICE_RETURN_IF_ERROR(CopyFileInto(path, writer->blob(), digest.size));
+    PACKICE_RETURN_IF_ERROR(writer->Commit());
+    return digest;
   }
 
   Result<uint64_t> Check(const Digest& digest) override {
@@ -235,6 +269,7 @@ class CasStoreImpl final : public CasStore {
     s.already_stored = already_stored_.load(std::memory_order_relaxed);
     s.mismatches = mismatches_.load(std::memory_order_relaxed);
     s.evictions = evictions_.load(std::memory_order_relaxed);
+    s.imported = imported_.load(std::memory_order_relaxed);
     if (memory_ != nullptr) s.memory_bytes = memory_->GetStats().used_bytes;
     const LocalPeer::Stats l = local_->GetStats();
     s.local_bytes = l.used_bytes;
@@ -277,31 +312,96 @@ class CasStoreImpl final : public CasStore {
     return out;
   }
 
-  // Writes a blob to the local tier, making room by evicting the least recently used blobs.
-  // The CasPeer verifies it at the seal.
-  Status StoreLocal(const Digest& digest, std::span<const std::byte> data) {
-    const std::string key = digest.ToString();
-    PACKICE_ASSIGN_OR_RETURN(Grant g,
-                             CreateEvicting(*local_, *local_index_, CreateOf(key, data.size()), 8,
-                                            [this](const std::string&) {
-                                              evictions_.fetch_add(1, std::memory_order_relaxed);
-                                            }));
-    if (Status w = data.empty() ? Status::Ok() : g.blob->Write(0, data); !w.ok()) {
-      local_->Discard(g.lease).IgnoreError();
-      return w;
-    }
-    Result<ObjectInfo> sealed = local_->Seal(g.lease, std::nullopt);
+  // A create lease on the local tier for `digest`, making room by evicting the least recently
+  // used blobs.
+  Result<Grant> CreateLocal(const Digest& digest) {
+    return CreateEvicting(
+        *local_, *local_index_, CreateOf(digest.ToString(), digest.size), 8,
+        [this](const std::string&) { evictions_.fetch_add(1, std::memory_order_relaxed); });
+  }
+
+  // Seals create lease `lease` of the local tier: the CasPeer verifies the blob.
+  Status SealLocal(const Digest& digest, LeaseId lease) {
+    Result<ObjectInfo> sealed = local_->Seal(lease, std::nullopt);
     if (!sealed.ok()) {
       if (sealed.status().code() == StatusCode::kDigestMismatch) {
         mismatches_.fetch_add(1, std::memory_order_relaxed);
       }
       return sealed.status();
     }
-    local_index_->Insert(key, data.size()).evicted.clear();  // the index has no capacity
+    local_index_->Insert(digest.ToString(), digest.size).evicted.clear();  // no capacity
     stored_.fetch_add(1, std::memory_order_relaxed);
-    stored_bytes_.fetch_add(data.size(), std::memory_order_relaxed);
+    stored_bytes_.fetch_add(digest.size, std::memory_order_relaxed);
     return Status::Ok();
   }
+
+  // After a blob reached the local tier: a memory copy when small, and the remote's copy.
+  // `data` is its content, or nullopt to read it from the local tier when needed.
+  void AfterStore(const Digest& digest, std::optional<std::span<const std::byte>> data) {
+    const bool to_memory = memory_ != nullptr && digest.size <= options_.memory_max_blob_bytes;
+    if (!to_memory && options_.remote == nullptr) return;
+    const std::string key = digest.ToString();
+    std::shared_ptr<const void> holder;
+    if (!data) {
+      Result<Grant> g = local_->Acquire(ReadOf(key));
+      if (!g.ok()) return;  // evicted meanwhile: nothing to copy
+      Result<CasBlob> blob = Held(local_, *std::move(g), digest, BlobRange::Full());
+      if (!blob.ok()) return;
+      data = blob->bytes;
+      holder = std::move(blob->holder);
+    }
+    if (to_memory) FillMemory(key, *data);
+    if (options_.remote != nullptr && !options_.remote->Contains(digest)) {
+      if (Status s = options_.remote->Store(digest, *data); !s.ok()) {
+        remote_errors_.fetch_add(1, std::memory_order_relaxed);
+        spdlog::warn("event=cas_remote_store_failed digest={} error=\"{}\"", key, s.ToString());
+      }
+    }
+  }
+
+  // Copies `size` bytes of the file at `path` into `blob`, through a bounded buffer.
+  static Status CopyFileInto(const std::string& path, Blob& blob, uint64_t size) {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd.valid()) return ErrnoError("open " + path, errno);
+    std::vector<std::byte> buf(std::min<uint64_t>(size, 1 << 20));
+    for (uint64_t done = 0; done < size;) {
+      const size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), size - done));
+      const ssize_t n = ::pread(fd.get(), buf.data(), want, static_cast<off_t>(done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return ErrnoError("read " + path, errno);
+      if (n == 0) return Internal(path + " shrank while it was stored");
+      PACKICE_RETURN_IF_ERROR(
+          blob.Write(done, std::span<const std::byte>(buf.data(), static_cast<size_t>(n))));
+      done += static_cast<uint64_t>(n);
+    }
+    return Status::Ok();
+  }
+
+  class Writer final : public CasWriter {
+   public:
+    Writer(CasStoreImpl* store, const Digest& digest, Grant grant)
+        : store_(store), digest_(digest), grant_(std::move(grant)) {}
+    ~Writer() override {
+      if (!done_) store_->local_->Discard(grant_.lease).IgnoreError();
+    }
+    const Digest& digest() const override { return digest_; }
+    Blob& blob() override { return *grant_.blob; }
+    LeaseId lease() const override { return grant_.lease; }
+    Duration lease_ttl() const override { return grant_.lease_ttl; }
+    Status Commit() override {
+      if (done_) return WrongState("the blob " + digest_.ToString() + " was committed already");
+      done_ = true;
+      PACKICE_RETURN_IF_ERROR(store_->SealLocal(digest_, grant_.lease));
+      store_->AfterStore(digest_, std::nullopt);
+      return Status::Ok();
+    }
+
+   private:
+    CasStoreImpl* const store_;
+    const Digest digest_;
+    const Grant grant_;
+    bool done_ = false;
+  };
 
   // A copy in memory of a small blob the local tier holds (best effort: memory is a cache).
   void FillMemory(const std::string& key, std::span<const std::byte> data) {
@@ -326,7 +426,12 @@ class CasStoreImpl final : public CasStore {
       if (remote.status().code() == StatusCode::kNotFound) return false;
       return remote.status();
     }
-    PACKICE_RETURN_IF_ERROR(StoreLocal(digest, remote->bytes));
+    PACKICE_ASSIGN_OR_RETURN(Grant g, CreateLocal(digest));
+    if (Status w = digest.size == 0 ? Status::Ok() : g.blob->Write(0, remote->bytes); !w.ok()) {
+      local_->Discard(g.lease).IgnoreError();
+      return w;
+    }
+    PACKICE_RETURN_IF_ERROR(SealLocal(digest, g.lease));
     remote_hits_.fetch_add(1, std::memory_order_relaxed);
     return true;
   }
@@ -335,14 +440,14 @@ class CasStoreImpl final : public CasStore {
   const std::shared_ptr<Clock> clock_;
   const std::shared_ptr<LocalPeer> memory_;  // nullptr: no memory tier
   const std::shared_ptr<LocalPeer> local_;   // a CasPeer over the LocalCasStore peer
-  const LocalCasStore* const files_;         // owned by local_
+  LocalCasStore* const files_;               // owned by local_
   const std::unique_ptr<Evictor> memory_index_;
   const std::unique_ptr<Evictor> local_index_;
   IdleIndex idle_;
   std::optional<PeriodicThread> reaper_;
   std::atomic<uint64_t> memory_hits_{0}, local_hits_{0}, remote_hits_{0}, misses_{0};
   std::atomic<uint64_t> stored_{0}, stored_bytes_{0}, already_stored_{0}, mismatches_{0};
-  std::atomic<uint64_t> evictions_{0}, remote_errors_{0};
+  std::atomic<uint64_t> evictions_{0}, remote_errors_{0}, imported_{0};
 };
 
 }  // namespace
@@ -367,7 +472,7 @@ Result<std::shared_ptr<CasStore>> CasStore::Open(CasStoreOptions options) {
   LeasePolicy policy;
   policy.clock = options.clock;
   policy.background_threads = options.background_threads;
-  const LocalCasStore* files = nullptr;
+  LocalCasStore* files = nullptr;
   PACKICE_ASSIGN_OR_RETURN(
       std::shared_ptr<LocalPeer> local,
       OpenLocalCasPeer(LocalCasStoreOptions{options.dir, options.local_capacity_bytes, options.sync,

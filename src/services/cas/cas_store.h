@@ -60,15 +60,47 @@ struct CasStats {
   uint64_t already_stored = 0;  // stores of blobs that were there
   uint64_t mismatches = 0;      // stores refused: the content was not the digest
   uint64_t evictions = 0;       // local blobs evicted for room
+  uint64_t imported = 0;        // blobs stored by a hard link to their file (StoreFile)
   uint64_t memory_bytes = 0;
   uint64_t local_bytes = 0;
   uint64_t local_blobs = 0;
+};
+
+// A blob being written in place into a CasStore's local tier, from CasStore::BeginStore: the
+// bytes go straight into blob() (digest.size of them, zero at first), under a create lease of
+// local_peer() that the writer renews through that peer while it takes long. Destroying a
+// writer that was not committed discards the blob.
+//
+// Thread safety: used by one thread at a time; must not outlive its store.
+class CasWriter {
+ public:
+  virtual ~CasWriter() = default;
+  virtual const Digest& digest() const = 0;
+  virtual Blob& blob() = 0;
+  virtual LeaseId lease() const = 0;
+  virtual Duration lease_ttl() const = 0;
+  // Verifies the blob against its digest and makes it stored, as Store does (memory tier when
+  // small, remote when set). Once only. Errors: kDigestMismatch (nothing is stored),
+  // kLeaseExpired (the lease ran out), kWrongState (committed already), kInternal.
+  virtual Status Commit() = 0;
 };
 
 class CasStore : public Cas {
  public:
   // Opens the local tier (recovering its blobs). Errors: those of LocalCasStore::Open.
   static Result<std::shared_ptr<CasStore>> Open(CasStoreOptions options);
+
+  // A writer of the blob `digest` names, for bytes that arrive in pieces (an HTTP body, a
+  // file): nothing is buffered beside the blob itself. A blob stored already may be written
+  // again (the commit verifies it and keeps the stored one). Errors: kOutOfCapacity, kInternal.
+  virtual Result<std::unique_ptr<CasWriter>> BeginStore(const Digest& digest) = 0;
+  // Stores the file at `path` under the digest of its content, which it returns. On the local
+  // tier's file system the file is imported by a hard link (no copy; see LocalCasStore::
+  // StageImport: the file becomes read-only, and must not be changed afterwards); elsewhere, or
+  // when the node may not link or write it, its bytes are copied. Errors: those of HashFile
+  // and Store.
+  virtual Result<Digest> StoreFile(const std::string& path,
+                                   DigestAlgorithm algorithm = DigestAlgorithm::kBlake3) = 0;
 
   // The local tier's peer (verified, content-addressed keys: Digest::ToString), for
   // transports that hand clients leases and mapped views of blobs.

@@ -297,5 +297,95 @@ TEST_F(CasStoreTest, TheRemoteTierFillsTheLocalOne) {
   EXPECT_EQ(Read(*cas, absent), "not_found");
 }
 
+TEST_F(CasStoreTest, AWriterFillsTheBlobInPlace) {
+  CasStoreOptions o = Options("near");
+  auto remote = Open(Options("remote"));
+  o.remote = remote;
+  auto cas = Open(o);
+  const std::string content = testing::PatternString(100'000, 3);
+  const Digest d = Digest::Of(DigestAlgorithm::kBlake3, Bytes(content));
+  {
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<CasWriter> w, cas->BeginStore(d));
+    EXPECT_FALSE(cas->Contains(d)) << "not visible before the commit";
+    ASSERT_OK(w->blob().Write(0, Bytes(content.substr(0, 1000))));
+    ASSERT_OK(w->blob().Write(1000, Bytes(content.substr(1000))));
+    ASSERT_OK(w->Commit());
+    EXPECT_CODE(w->Commit(), kWrongState);
+  }
+  EXPECT_EQ(Read(*cas, d), content);
+  EXPECT_TRUE(remote->Contains(d)) << "a committed writer's blob goes to the remote too";
+  EXPECT_EQ(cas->GetCasStats().stored, 1u);
+
+  const std::string other = "SOMETHING ELSE ENTIRELY";  // the size is right, not the hash
+  const Digest wrong = Digest::Of(DigestAlgorithm::kBlake3, Bytes("something else entirely"));
+  {
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<CasWriter> w, cas->BeginStore(wrong));
+    ASSERT_OK(w->blob().Write(0, Bytes(other)));
+    EXPECT_CODE(w->Commit(), kDigestMismatch);
+  }
+  EXPECT_FALSE(cas->Contains(wrong));
+  { ASSERT_OK_AND_ASSIGN(std::unique_ptr<CasWriter> w, cas->BeginStore(wrong)); }
+  EXPECT_FALSE(cas->Contains(wrong)) << "a writer dropped without a commit stores nothing";
+  EXPECT_EQ(CountFiles(dir_.path() + "/near/tmp"), 0u);
+  {  // writing a stored blob again is idempotent
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<CasWriter> w, cas->BeginStore(d));
+    ASSERT_OK(w->blob().Write(0, Bytes(content)));
+    ASSERT_OK(w->Commit());
+  }
+  EXPECT_EQ(Read(*cas, d), content);
+}
+
+TEST_F(CasStoreTest, AFileOnTheSameFileSystemIsImportedByAHardLink) {
+  auto cas = Open(Options());
+  const std::string path = dir_.path() + "/weights.bin";
+  const std::string content = testing::PatternString(300'000, 7);
+  std::ofstream(path, std::ios::binary) << content;
+  ASSERT_OK_AND_ASSIGN(Digest d, cas->StoreFile(path));
+  EXPECT_EQ(d, Digest::Of(DigestAlgorithm::kBlake3, Bytes(content)));
+  EXPECT_EQ(cas->GetCasStats().imported, 1u);
+  ASSERT_TRUE(cas->LocalPath(d).has_value());
+  struct stat a {
+  }, b{};
+  ASSERT_EQ(::stat(path.c_str(), &a), 0);
+  ASSERT_EQ(::stat(cas->LocalPath(d)->c_str(), &b), 0);
+  EXPECT_EQ(a.st_ino, b.st_ino) << "one inode: no copy";
+  EXPECT_EQ(a.st_nlink, 2u);
+  EXPECT_EQ(a.st_mode & 0222, 0u) << "the import made the file read-only";
+  EXPECT_EQ(Read(*cas, d, BlobRange::Of(299'990, std::nullopt)), content.substr(299'990));
+  EXPECT_EQ(CountFiles(dir_.path() + "/cas/tmp"), 0u);
+  ASSERT_OK_AND_ASSIGN(Digest again, cas->StoreFile(path));
+  EXPECT_EQ(again, d);
+  EXPECT_EQ(cas->GetCasStats().already_stored, 1u);
+  // The empty file is the empty blob, stored without a link.
+  const std::string empty = dir_.path() + "/empty";
+  std::ofstream(empty, std::ios::binary).flush();
+  ASSERT_OK_AND_ASSIGN(Digest e, cas->StoreFile(empty, DigestAlgorithm::kSha256));
+  EXPECT_TRUE(e.empty_blob());
+  EXPECT_EQ(Read(*cas, e), "");
+  EXPECT_CODE(cas->StoreFile(dir_.path() + "/absent"), kNotFound);
+  EXPECT_CODE(cas->StoreFile(dir_.path()), kInvalidArgument);
+}
+
+TEST_F(CasStoreTest, AFileElsewhereIsCopied) {
+  if (!fs::is_directory("/dev/shm")) GTEST_SKIP() << "no /dev/shm";
+  testing::TempDir shm("/dev/shm");
+  struct stat a {
+  }, b{};
+  ASSERT_EQ(::stat(shm.path().c_str(), &a), 0);
+  ASSERT_EQ(::stat(dir_.path().c_str(), &b), 0);
+  if (a.st_dev == b.st_dev) GTEST_SKIP() << "/dev/shm is on the test directory's file system";
+  auto cas = Open(Options());
+  const std::string path = shm.path() + "/blob";
+  const std::string content = testing::PatternString(3 << 20, 5);  // more than one buffer
+  std::ofstream(path, std::ios::binary) << content;
+  ASSERT_OK_AND_ASSIGN(Digest d, cas->StoreFile(path, DigestAlgorithm::kSha256));
+  EXPECT_EQ(cas->GetCasStats().imported, 0u);
+  EXPECT_EQ(Read(*cas, d), content);
+  struct stat src {};
+  ASSERT_EQ(::stat(path.c_str(), &src), 0);
+  EXPECT_EQ(src.st_nlink, 1u);
+  EXPECT_NE(src.st_mode & 0200, 0u) << "a copied file is left as it was";
+}
+
 }  // namespace
 }  // namespace packice
