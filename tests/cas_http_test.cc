@@ -2,11 +2,16 @@
 // /v1/cas/{digest} with ranges, /v1/cas:missing, refusals of bad paths and bodies.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "core/io.h"
 #include "http_testing.h"
 #include "packice/cas.h"
 #include "testing.h"
@@ -134,6 +139,38 @@ TEST_F(CasHttpTest, LargeBlobFromTheMappedView) {
   Reply tail = Http("GET", url, nullptr, {"Range: bytes=" + std::to_string(blob.size() - 5) + "-"});
   EXPECT_EQ(tail.status, 206);
   EXPECT_EQ(tail.body, blob.substr(blob.size() - 5));
+}
+
+// The anonymous resident memory of process `pid` (RssAnon: heap and private mappings, not the
+// page cache of files it maps), in bytes; 0 when unknown.
+uint64_t AnonResidentBytes(pid_t pid) {
+  Result<std::string> status = ReadSmallFile("/proc/" + std::to_string(pid) + "/status");
+  if (!status.ok()) return 0;
+  const size_t at = status->find("RssAnon:");
+  if (at == std::string::npos) return 0;
+  return std::strtoull(status->c_str() + at + 8, nullptr, 10) * 1024;
+}
+
+TEST_F(CasHttpTest, APutGoesToDiskWithoutACopyInMemory) {
+  const std::string blob = testing::PatternString(160 << 20, 9);
+  const Digest d = DigestOf(DigestAlgorithm::kBlake3, blob);
+  const uint64_t before = AnonResidentBytes(node_.pid());
+  ASSERT_GT(before, 0u);
+  std::atomic<bool> done{false};
+  std::atomic<uint64_t> peak{before};
+  std::thread sampler([&] {
+    while (!done.load()) {
+      peak.store(std::max(peak.load(), AnonResidentBytes(node_.pid())));
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+  });
+  Reply put = Http("PUT", http_ + "/v1/cas/" + d.ToString(), &blob);
+  done.store(true);
+  sampler.join();
+  ASSERT_EQ(put.status, 201) << put.body;
+  EXPECT_LT(peak.load() - before, 48ull << 20)
+      << "the node's anonymous memory grew by " << (peak.load() - before);
+  EXPECT_EQ(Http("HEAD", http_ + "/v1/cas/" + d.ToString()).status, 200);
 }
 
 TEST_F(CasHttpTest, MissingBatch) {

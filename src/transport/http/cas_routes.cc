@@ -7,9 +7,9 @@
 //   POST         /v1/cas:missing       {"digests": [...]} -> {"missing": [...]}
 //
 // Every PUT is verified: a body that is not its digest is 400 digest_mismatch and stores
-// nothing. Blobs go out from the mapped view a CasStore::Fetch hands out (no copy); bodies in
-// are read whole (the CAS stores a blob in one call), so they are bounded by max_body.
-// Blocking CAS calls run on the connection's blocking pool.
+// nothing. Blobs go out from the mapped view a CasStore::Fetch hands out, and bodies come in
+// straight into the blob's file on the local tier (a CasWriter): no copy of a blob is held in
+// memory. Blocking CAS calls run on the connection's blocking pool.
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -29,8 +29,9 @@ constexpr std::string_view kMissingPath = "/v1/cas:missing";
 // The most digests one POST /v1/cas:missing may ask about, and the largest body it may send.
 constexpr size_t kMaxMissingDigests = 10'000;
 constexpr uint64_t kMaxMissingBodyBytes = 4 << 20;
-// The largest blob a PUT may send when the server sets no max_body: it is read into memory.
-constexpr uint64_t kDefaultMaxBlobBytes = 1ull << 30;
+// The largest blob a PUT may send when the server sets no max_body (the local tier's capacity
+// bounds it further).
+constexpr uint64_t kDefaultMaxBlobBytes = 64ull << 30;
 
 Status NoCas() {
   return NotFound(
@@ -147,10 +148,6 @@ BlobPutPlan PlanBlobPut(const Parser& parser, std::optional<uint64_t> digest_siz
   return plan;
 }
 
-Status StoreBlob(Cas& cas, const Digest& digest, const std::string& data) {
-  return cas.Store(digest, std::as_bytes(std::span<const char>(data.data(), data.size())));
-}
-
 std::string StoredJson(const Digest& d) {
   return nlohmann::json{{"digest", d.ToString()}, {"size", d.size}}.dump();
 }
@@ -166,17 +163,25 @@ Task<bool> ReceiveBlob(Connection<Stream>& c, Parser& parser, Exchange& x, Diges
   BlobPutPlan plan = PlanBlobPut(parser, digest_size, MaxBlobBytes(c.opt()));
   if (plan.refusal) co_return co_await c.Refuse(parser, x, std::move(*plan.refusal));
   if (!sized) digest.size = plan.size;
+  // Straight into the blob's file on the local tier (no copy of the body in memory); the commit
+  // verifies it.
+  CasStore* cas = c.cas();
+  const Digest* d = &digest;
+  Result<std::unique_ptr<CasWriter>> writer =
+      co_await c.Blocking([cas, d] { return cas->BeginStore(*d); });
+  if (!writer.ok()) {
+    co_return co_await c.Refuse(parser, x, ErrorResponse(req.version(), writer.status()));
+  }
+  CasWriter* w = writer->get();
   if (plan.expect_continue) {
     const bool sent = co_await c.SendContinue(req);
     if (!sent) co_return false;
   }
-  std::string data;
-  Status read = co_await c.ReadBodyInto(plan.size, &data);
+  Status read =
+      co_await c.ReadBody(parser, w->blob(), {cas->local_peer().get(), w->lease(), w->lease_ttl()});
   if (!read.ok()) co_return co_await c.AbortBody(req, x, digest.ToString(), read);
-  CasStore* cas = c.cas();
-  const Digest* d = &digest;
-  const std::string* bytes = &data;
-  Status stored = co_await c.Blocking([cas, d, bytes] { return StoreBlob(*cas, *d, *bytes); });
+  Status stored = co_await c.Blocking([w] { return w->Commit(); });
+  writer->reset();
   if (!stored.ok()) co_return co_await c.SendError(req, x, stored, keep);
   TextResponse res{bhttp::status::created, req.version()};
   res.set(bhttp::field::content_type, "application/json");
@@ -267,7 +272,7 @@ Task<bool> SendAction(Connection<Stream>& c, const Request& req, Exchange& x,
   HeadResponse res{bhttp::status::ok, req.version()};
   res.set(bhttp::field::content_type, "application/octet-stream");
   co_return co_await c.SendObject(std::move(res), x, keep, head, *grant->blob, 0, grant->info.size,
-                                  grant->lease, grant->lease_ttl);
+                                  {&ac, grant->lease, grant->lease_ttl});
 }
 
 template <typename Stream>
@@ -291,7 +296,7 @@ Task<bool> ReceiveAction(Connection<Stream>& c, Parser& parser, Exchange& x,
     const bool sent = co_await c.SendContinue(req);
     if (!sent) co_return false;
   }
-  Status read = co_await c.ReadBody(parser, *grant->blob, grant->lease, grant->lease_ttl);
+  Status read = co_await c.ReadBody(parser, *grant->blob, {&ac, grant->lease, grant->lease_ttl});
   if (!read.ok()) co_return co_await c.AbortBody(req, x, key, read);
   LocalPeer* p = &ac;
   const LeaseId lease = grant->lease;

@@ -177,10 +177,10 @@ void Connection<Stream>::Cork(bool on) {
 }
 
 template <typename Stream>
-void Connection<Stream>::MaybeRenew(LeaseId lease, Duration ttl, Clock::time_point& last) {
+void Connection<Stream>::MaybeRenew(const LeaseRef& lease, Clock::time_point& last) {
   auto now = Clock::now();
-  if (now - last >= ttl / 3) {
-    (void)peer().Renew(lease);
+  if (now - last >= lease.ttl / 3) {
+    (void)(lease.peer != nullptr ? *lease.peer : peer()).Renew(lease.id);
     last = now;
   }
 }
@@ -328,7 +328,7 @@ Task<bool> Connection<Stream>::SendHeaders(HeadResponse res, Exchange& x, bool k
 template <typename Stream>
 Task<bool> Connection<Stream>::SendObject(HeadResponse res, Exchange& x, bool keep_alive, bool head,
                                           Blob& blob, uint64_t first, uint64_t length,
-                                          LeaseId lease, Duration lease_ttl) {
+                                          LeaseRef lease) {
   res.content_length(length);
   res.keep_alive(keep_alive);
   x.status = res.result_int();
@@ -357,7 +357,7 @@ Task<bool> Connection<Stream>::SendObject(HeadResponse res, Exchange& x, bool ke
   if (ec) {
     sent = Unavailable("send: " + ec.message());
   } else if (!head && length > 0) {
-    sent = co_await SendBody(blob, first, length, lease, lease_ttl);
+    sent = co_await SendBody(blob, first, length, lease);
   }
   Cork(false);
   if (!sent.ok()) {
@@ -394,7 +394,7 @@ Task<bool> Connection<Stream>::SendBytes(HeadResponse res, Exchange& x, bool kee
 
 template <typename Stream>
 Task<Status> Connection<Stream>::SendBody(Blob& blob, uint64_t first, uint64_t length,
-                                          LeaseId lease, Duration lease_ttl) {
+                                          LeaseRef lease) {
   auto last_renew = Clock::now();
   if constexpr (!kTls) {
     // Straight from the object's file: sendfile(2), no copy in the node. Not from a memory
@@ -404,12 +404,11 @@ Task<Status> Connection<Stream>::SendBody(Blob& blob, uint64_t first, uint64_t l
     auto exported = IsMappedInProcess(blob) ? Result<BlobExport>(Unimplemented("mapped"))
                                             : blob.Export(LeaseMode::kRead);
     if (exported.ok() && exported->kind == BlobExport::Kind::kFd) {
-      co_return co_await SendFile(exported->fd.get(), exported->offset + first, length, lease,
-                                  lease_ttl);
+      co_return co_await SendFile(exported->fd.get(), exported->offset + first, length, lease);
     }
   }
   if (IsMappedInProcess(blob)) {
-    co_return co_await SendMapped(blob, first, length, lease, lease_ttl);
+    co_return co_await SendMapped(blob, first, length, lease);
   }
   // TLS and a file: through a bounce buffer.
   std::vector<char>& buf = chunk();
@@ -421,7 +420,7 @@ Task<Status> Connection<Stream>::SendBody(Blob& blob, uint64_t first, uint64_t l
     if (!read.ok()) co_return read;
     if (Status sent = co_await WriteAll(buf.data(), n); !sent.ok()) co_return sent;
     done += n;
-    MaybeRenew(lease, lease_ttl, last_renew);
+    MaybeRenew(lease, last_renew);
   }
   co_return Status();
 }
@@ -429,7 +428,7 @@ Task<Status> Connection<Stream>::SendBody(Blob& blob, uint64_t first, uint64_t l
 // From the node's own mapping of the object (TLS, or no descriptor).
 template <typename Stream>
 Task<Status> Connection<Stream>::SendMapped(Blob& blob, uint64_t first, uint64_t length,
-                                            LeaseId lease, Duration lease_ttl) {
+                                            LeaseRef lease) {
   auto last_renew = Clock::now();
   auto opened = blob.OpenView(LeaseMode::kRead);
   if (!opened.ok()) co_return opened.status();
@@ -441,7 +440,7 @@ Task<Status> Connection<Stream>::SendMapped(Blob& blob, uint64_t first, uint64_t
     size_t n = static_cast<size_t>(std::min<uint64_t>(length - done, kViewStep));
     if (Status sent = co_await WriteAll(bytes.data() + first + done, n); !sent.ok()) co_return sent;
     done += n;
-    MaybeRenew(lease, lease_ttl, last_renew);
+    MaybeRenew(lease, last_renew);
   }
   co_return Status();
 }
@@ -482,8 +481,8 @@ Task<error_code> Connection<Stream>::WaitWritable() {
 }
 
 template <typename Stream>
-Task<Status> Connection<Stream>::SendFile(int fd, uint64_t offset, uint64_t length, LeaseId lease,
-                                          Duration lease_ttl) {
+Task<Status> Connection<Stream>::SendFile(int fd, uint64_t offset, uint64_t length,
+                                          LeaseRef lease) {
   // Straight from the file (or shared-memory segment) to the socket: no copy in the node.
   auto last_renew = Clock::now();
   error_code ec;
@@ -497,7 +496,7 @@ Task<Status> Connection<Stream>::SendFile(int fd, uint64_t offset, uint64_t leng
     if (n > 0) {
       left -= static_cast<uint64_t>(n);
       server_->CountSent(static_cast<uint64_t>(n));
-      MaybeRenew(lease, lease_ttl, last_renew);
+      MaybeRenew(lease, last_renew);
       continue;
     }
     if (n == 0) co_return Internal("object file shorter than its size");
@@ -564,7 +563,7 @@ Task<Status> Connection<Stream>::ReadChunkedBody(Parser& parser, GrowingUpload& 
       }
     }
     if (ec) co_return BodyReadError(ec, upload.written());
-    MaybeRenew(upload.grant().lease, upload.grant().lease_ttl, last_renew);
+    MaybeRenew({nullptr, upload.grant().lease, upload.grant().lease_ttl}, last_renew);
   }
   body_read_ = true;
   co_return Status();
@@ -641,8 +640,7 @@ Task<bool> Connection<Stream>::Refuse(Parser& parser, Exchange& x, TextResponse 
 }
 
 template <typename Stream>
-Task<Status> Connection<Stream>::ReadBody(Parser& parser, Blob& blob, LeaseId lease,
-                                          Duration lease_ttl) {
+Task<Status> Connection<Stream>::ReadBody(Parser& parser, Blob& blob, LeaseRef lease) {
   // A Content-Length body is plain bytes (chunked uploads are refused), so it is read straight
   // from the socket in large reads: into the object itself when the node maps it (memory),
   // else through a bounce buffer into Blob::Write. Beast's parser would move it 4 KiB at a time.
@@ -698,7 +696,7 @@ Task<Status> Connection<Stream>::ReadBody(Parser& parser, Blob& blob, LeaseId le
     }
     offset += got;
     server_->CountReceived(got);
-    MaybeRenew(lease, lease_ttl, last_renew);
+    MaybeRenew(lease, last_renew);
   }
   body_read_ = true;
   co_return Status();

@@ -94,6 +94,14 @@ class LeaseGuard {
   LeaseId lease_;
 };
 
+// A lease a long transfer keeps alive, and the peer that granted it (the node's object peer, or
+// a service's own: the CAS tiers, the action cache).
+struct LeaseRef {
+  Peer* peer = nullptr;
+  LeaseId id = 0;
+  Duration ttl{0};
+};
+
 // One request and its answer, as metrics and the log record them.
 struct Exchange {
   std::string_view route = "other";  // the route's label: a template, never a key
@@ -151,7 +159,7 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
 
   // Reads a Content-Length body into `blob` from offset 0, renewing `lease`.
   // Errors: kTimeout (stalled), kUnavailable (the client went away), the blob's write errors.
-  Task<Status> ReadBody(Parser& parser, Blob& blob, LeaseId lease, Duration lease_ttl);
+  Task<Status> ReadBody(Parser& parser, Blob& blob, LeaseRef lease);
   // Reads a Content-Length body of `size` bytes into `*out` (the caller bounds `size`).
   // Errors: kTimeout (stalled), kUnavailable (the client went away).
   Task<Status> ReadBodyInto(uint64_t size, std::string* out);
@@ -167,7 +175,7 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
   // Sends `res` (its Content-Length set to `length`) and, unless `head`, bytes
   // [first, first + length) of `blob`, renewing `lease`.
   Task<bool> SendObject(HeadResponse res, Exchange& x, bool keep_alive, bool head, Blob& blob,
-                        uint64_t first, uint64_t length, LeaseId lease, Duration lease_ttl);
+                        uint64_t first, uint64_t length, LeaseRef lease);
 
   // Sends `res` (its Content-Length set to bytes.size()) and `bytes`, which the caller keeps
   // valid until the task ends (a mapped view under a lease: no copy in the node).
@@ -205,12 +213,9 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
   Task<bool> AnswerUnreadable(error_code ec);
   Task<bool> Dispatch(Parser& parser, Exchange& x);
   bool Authorized(const Request& req) const;
-  Task<Status> SendBody(Blob& blob, uint64_t first, uint64_t length, LeaseId lease,
-                        Duration lease_ttl);
-  Task<Status> SendMapped(Blob& blob, uint64_t first, uint64_t length, LeaseId lease,
-                          Duration lease_ttl);
-  Task<Status> SendFile(int fd, uint64_t offset, uint64_t length, LeaseId lease,
-                        Duration lease_ttl);
+  Task<Status> SendBody(Blob& blob, uint64_t first, uint64_t length, LeaseRef lease);
+  Task<Status> SendMapped(Blob& blob, uint64_t first, uint64_t length, LeaseRef lease);
+  Task<Status> SendFile(int fd, uint64_t offset, uint64_t length, LeaseRef lease);
   // Writes all `n` bytes, each write under io_timeout; counts them as sent.
   Task<Status> WriteAll(const void* data, size_t n);
   Task<error_code> WaitWritable();
@@ -219,7 +224,7 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
   // TCP_CORK on a plain socket: holds partial segments until uncorked.
   void Cork(bool on);
   // Keeps a long transfer's lease alive.
-  void MaybeRenew(LeaseId lease, Duration ttl, Clock::time_point& last);
+  void MaybeRenew(const LeaseRef& lease, Clock::time_point& last);
   asio::thread_pool& blocking_pool();
   asio::thread_pool& group_pool();
   beast::tcp_stream& lowest() { return beast::get_lowest_layer(stream_); }

@@ -85,7 +85,7 @@ Task<bool> HandleGet(Connection<Stream>& c, Parser& parser, Exchange& x, const s
     res.set(bhttp::field::content_range, plan.content_range);
   }
   co_return co_await c.SendObject(std::move(res), x, keep, head, *grant->blob, plan.first,
-                                  plan.length, grant->lease, grant->lease_ttl);
+                                  plan.length, {&c.peer(), grant->lease, grant->lease_ttl});
 }
 
 // --- PUT, POST -----------------------------------------------------------------------------
@@ -123,7 +123,7 @@ Task<bool> PutSized(Connection<Stream>& c, Parser& parser, Exchange& x,
   LeaseGuard guard(p, grant->lease);
   if (plan.expect_continue && !co_await c.SendContinue(req)) co_return false;
   Blob& blob = *grant->blob;
-  Status read = co_await c.ReadBody(parser, blob, grant->lease, grant->lease_ttl);
+  Status read = co_await c.ReadBody(parser, blob, {&c.peer(), grant->lease, grant->lease_ttl});
   if (!read.ok()) co_return co_await c.AbortBody(req, x, plan.acquire.key, read);
   LeaseId lease = grant->lease;
   const uint64_t size = plan.acquire.size;
