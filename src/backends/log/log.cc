@@ -178,6 +178,9 @@ Log::Impl::BatchOutcome Log::Impl::WriteBatch(const std::vector<LogWriter*>& bat
         out.synced = true;  // the roll's sync covered what was written before
         return out;
       }
+      // The full segment gives its unused preallocated tail back. Not synced: a crash before
+      // the new size is durable leaves zeros there, which read as the end of the records.
+      (void)env_.Truncate(active_->fd.get(), write_offset_);
       out.sealed_seq = w->first_seq;
       out.sealed_end_offset = write_offset_;
       out.new_segment = *next;
