@@ -157,7 +157,7 @@ TEST(WireConvertTest, OkStatusCarriesNoMessage) {
 }
 
 TEST(WireConvertTest, UnknownStatusCodeIsProtocolError) {
-  for (int32_t bad : {16, 1000, -1, std::numeric_limits<int32_t>::max()}) {
+  for (int32_t bad : {17, 1000, -1, std::numeric_limits<int32_t>::max()}) {
     wire::Response r;
     r.set_code(bad);
     r.set_message("from the future");
