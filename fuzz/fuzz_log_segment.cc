@@ -9,6 +9,7 @@
 // Inputs are given a valid segment header when they have none, so that mutations reach the
 // frames instead of stopping at the header's checksum.
 #include <fcntl.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <cstddef>
@@ -23,13 +24,25 @@
 
 namespace {
 
+// A directory of this process, on tmpfs when there is one (recovery syncs; tmpfs makes that
+// free), removed at exit.
+// A directory of this process, on tmpfs when there is one (recovery syncs; tmpfs makes that
+// free), removed at exit (the string is never destroyed, so the exit handler can use it).
 const std::string& Dir() {
-  static const std::string dir = [] {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "fuzz-log-XXXXXX").string();
+  static const std::string* const dir = [] {
+    const std::filesystem::path base = std::filesystem::is_directory("/dev/shm")
+                                           ? std::filesystem::path("/dev/shm")
+                                           : std::filesystem::temp_directory_path();
+    std::string tmpl = (base / "fuzz-log-XXXXXX").string();
     if (mkdtemp(tmpl.data()) == nullptr) std::abort();
-    return tmpl;
+    spdlog::set_level(spdlog::level::off);  // recovery's warnings, at every torn tail
+    std::atexit([] {
+      std::error_code ec;
+      std::filesystem::remove_all(Dir(), ec);
+    });
+    return new std::string(std::move(tmpl));
   }();
-  return dir;
+  return *dir;
 }
 
 void WriteSegment(const std::vector<std::byte>& bytes) {

@@ -134,6 +134,34 @@ TEST(LogRecoveryTest, DamageInAFullSegmentIsRefused) {
       << log.status().ToString();
 }
 
+// Zeros where a frame should start, then data: a hole. Good frames after it are damage in the
+// middle (refused); garbage after it is a torn tail (cut, and the garbage is gone for good).
+TEST(LogRecoveryTest, AHoleBeforeMoreData) {
+  TempDir dir;
+  const LogOptions options = SmallOptions(dir.path());
+  std::vector<std::string> written = MakeLog(options, 6, 100);
+  const std::string path = SegmentPath(dir.path(), 0);
+  const std::string original = ReadFileBytes(path);
+  const size_t third = kHeader + 3 * (kFrame + 100);
+  std::string holed = original;
+  std::fill(holed.begin() + third, holed.begin() + third + kFrame + 100, '\0');
+  WriteFileBytes(path, holed);
+  EXPECT_CODE(Log::Open(options), kDataLoss);
+
+  std::string garbage = original;
+  const size_t end = kHeader + 6 * (kFrame + 100);
+  std::fill(garbage.begin() + end + 500, garbage.begin() + end + 600, '\x5c');
+  WriteFileBytes(path, garbage);
+  {
+    ASSERT_OK_AND_ASSIGN(auto log, Log::Open(options));
+    EXPECT_EQ(log->next_seq(), 6u);
+    ASSERT_OK_R(log->Append(Bytes("seven")));
+  }
+  ASSERT_OK_AND_ASSIGN(auto log, Log::Open(options));
+  written.push_back("seven");
+  EXPECT_EQ(ReadAll(*log), written);
+}
+
 // An Append of three records whose last frames a crash cut: none of the three comes back.
 TEST(LogRecoveryTest, ACutAppendIsDroppedWhole) {
   TempDir dir;

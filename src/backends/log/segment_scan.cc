@@ -28,6 +28,23 @@ bool PlausibleHeader(const std::byte* h, uint64_t offset, uint64_t file_size, ui
   return GetU32(h + 4) <= file_size - offset - kFrameHeaderBytes;
 }
 
+// Whether bytes [from, file_size) of the file are all zero. Errors: kInternal (I/O).
+Result<bool> ZerosFrom(Env& env, int fd, uint64_t from, uint64_t file_size) {
+  std::vector<std::byte> buf(kResyncChunk);
+  for (uint64_t pos = from; pos < file_size;) {
+    size_t got = 0;
+    auto out =
+        std::span(buf).first(static_cast<size_t>(std::min<uint64_t>(buf.size(), file_size - pos)));
+    if (int err = env.Read(fd, out, pos, &got); err != 0) {
+      return ErrnoError("read log segment", err);
+    }
+    if (got == 0) break;
+    if (!log_format::AllZero(std::span(buf).first(got))) return false;
+    pos += got;
+  }
+  return true;
+}
+
 // Reads the header; fills header_ok / blank.
 Status ScanHeader(Env& env, int fd, uint64_t first_seq, SegmentScan* scan) {
   std::vector<std::byte> h(kSegmentHeaderBytes);
@@ -37,14 +54,8 @@ Status ScanHeader(Env& env, int fd, uint64_t first_seq, SegmentScan* scan) {
   scan->header_ok = log_format::DecodeSegmentHeader(h) == first_seq;
   if (scan->header_ok || !log_format::AllZero(h)) return Status::Ok();
   // Blank only if zeros throughout.
-  bool nonzero = false;
-  std::vector<std::byte> buf(kResyncChunk);
-  for (uint64_t pos = 0; pos < scan->file_size && !nonzero; pos += got) {
-    if (int err = env.Read(fd, buf, pos, &got); err != 0)
-      return ErrnoError("read log segment", err);
-    if (got == 0) break;
-    nonzero = !log_format::AllZero(std::span(buf).first(got));
-  }
+  PACKICE_ASSIGN_OR_RETURN(bool zeros, ZerosFrom(env, fd, 0, scan->file_size));
+  const bool nonzero = !zeros;
   scan->blank = !nonzero;
   return Status::Ok();
 }
@@ -66,6 +77,7 @@ Result<bool> GoodFrameAfter(Env& env, int fd, uint64_t after, uint64_t file_size
       if (got == 0) break;
       len += got;
     }
+    if (log_format::AllZero(std::span(buf).first(len))) continue;  // preallocated zeros
     for (size_t i = 0; i < kResyncChunk && i + kFrameHeaderBytes <= len; ++i) {
       if (!PlausibleHeader(buf.data() + i, pos + i, file_size, min_seq)) continue;
       FrameReader reader(env, fd, pos + i, file_size);
@@ -96,8 +108,21 @@ Result<SegmentScan> ScanSegment(Env& env, int fd, uint64_t first_seq, uint64_t i
   while (true) {
     FrameReader::Frame frame;
     PACKICE_ASSIGN_OR_RETURN(FrameReader::Outcome outcome, reader.Next(&frame));
-    if (outcome == FrameReader::Outcome::kEnd) break;
     const uint64_t expected = first_seq + scan.records;
+    if (outcome == FrameReader::Outcome::kEnd) {
+      // Zeros where the next frame would start must be zeros to the end of the file: else a
+      // hole (a page an unsynced write never got to disk, or damage) with data after it.
+      const uint64_t at = reader.offset();
+      PACKICE_ASSIGN_OR_RETURN(bool zeros, ZerosFrom(env, fd, at, scan.file_size));
+      if (!zeros) {
+        scan.stopped_bad = true;
+        scan.bad_offset = at;
+        scan.bad_reason = "zeros where a frame should start, and data after them";
+        PACKICE_ASSIGN_OR_RETURN(scan.good_after_bad,
+                                 GoodFrameAfter(env, fd, at, scan.file_size, expected));
+      }
+      break;
+    }
     if (outcome == FrameReader::Outcome::kRecord && frame.seq != expected) {
       scan.stopped_bad = true;
       scan.good_after_bad = true;  // a whole, checksummed frame in the wrong place: damage
