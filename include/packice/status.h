@@ -39,6 +39,7 @@ enum class StatusCode : int32_t {
   kUnimplemented = 13,    // the transport or peer does not support the call
   kDigestMismatch = 14,   // content-addressed bytes whose hash or size is not their digest's
   kOutOfRange = 15,       // a byte range outside the object (starts or ends past its end)
+  kDataLoss = 16,         // stored data is corrupt (a bad checksum before valid data); not repaired
 };
 
 // Returns the stable lower-case name of `code`, e.g. "not_found".
@@ -90,6 +91,7 @@ Status ProtocolError(std::string message);
 Status Timeout(std::string message);
 Status DigestMismatch(std::string message);
 Status OutOfRange(std::string message);
+Status DataLoss(std::string message);
 Status Internal(std::string message);
 Status Aborted(std::string message);
 Status Unimplemented(std::string message);

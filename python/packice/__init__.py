@@ -50,6 +50,7 @@ from . import _packice, errors
 from .errors import (
     Aborted,
     AlreadyExists,
+    DataLoss,
     DigestMismatch,
     Internal,
     InvalidArgument,

@@ -34,6 +34,7 @@ __all__ = [
     "Unimplemented",
     "DigestMismatch",
     "OutOfRange",
+    "DataLoss",
 ]
 
 
@@ -159,6 +160,12 @@ class OutOfRange(PackiceError, IndexError):
     code, name = 15, "out_of_range"
 
 
+class DataLoss(PackiceError):
+    """Stored data is corrupt (a bad record before valid ones in a log); nothing was repaired."""
+
+    code, name = 16, "data_loss"
+
+
 _BY_CODE: Dict[int, Type[PackiceError]] = {
     cls.code: cls
     for cls in (
@@ -177,6 +184,7 @@ _BY_CODE: Dict[int, Type[PackiceError]] = {
         Unimplemented,
         DigestMismatch,
         OutOfRange,
+        DataLoss,
     )
 }
 

@@ -21,6 +21,7 @@ constexpr std::string_view kNames[] = {
     "unimplemented",
     "digest_mismatch",
     "out_of_range",
+    "data_loss",
 };
 constexpr int32_t kCodeCount = sizeof(kNames) / sizeof(kNames[0]);
 }  // namespace
@@ -66,6 +67,7 @@ PACKICE_DEFINE_STATUS_CTOR_(Aborted)
 PACKICE_DEFINE_STATUS_CTOR_(Unimplemented)
 PACKICE_DEFINE_STATUS_CTOR_(DigestMismatch)
 PACKICE_DEFINE_STATUS_CTOR_(OutOfRange)
+PACKICE_DEFINE_STATUS_CTOR_(DataLoss)
 #undef PACKICE_DEFINE_STATUS_CTOR_
 
 Status ErrnoError(std::string_view what, int err) {

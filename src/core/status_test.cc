@@ -31,7 +31,9 @@ TEST(StatusTest, CodesAreStable) {
   EXPECT_EQ(StatusCodeName(StatusCode::kDigestMismatch), "digest_mismatch");
   EXPECT_EQ(static_cast<int>(StatusCode::kOutOfRange), 15);
   EXPECT_EQ(StatusCodeName(StatusCode::kOutOfRange), "out_of_range");
-  EXPECT_FALSE(StatusCodeFromInt(16).has_value());
+  EXPECT_EQ(static_cast<int>(StatusCode::kDataLoss), 16);
+  EXPECT_EQ(StatusCodeName(StatusCode::kDataLoss), "data_loss");
+  EXPECT_FALSE(StatusCodeFromInt(17).has_value());
   EXPECT_FALSE(StatusCodeFromInt(-1).has_value());
   EXPECT_EQ(StatusCodeFromInt(3), StatusCode::kWrongState);
 }

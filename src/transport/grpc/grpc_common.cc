@@ -38,6 +38,8 @@ namespace packice::rpc {
       return ::grpc::StatusCode::INVALID_ARGUMENT;
     case StatusCode::kOutOfRange:
       return ::grpc::StatusCode::OUT_OF_RANGE;
+    case StatusCode::kDataLoss:
+      return ::grpc::StatusCode::DATA_LOSS;
   }
   return ::grpc::StatusCode::UNKNOWN;
 }
@@ -98,6 +100,8 @@ Status FromGrpc(const ::grpc::Status& status, const ::grpc::ClientContext& conte
       return Aborted(message);
     case ::grpc::StatusCode::FAILED_PRECONDITION:
       return WrongState(message);
+    case ::grpc::StatusCode::DATA_LOSS:
+      return DataLoss(message);
     default:
       return Internal("gRPC " + std::to_string(status.error_code()) + ": " + message);
   }

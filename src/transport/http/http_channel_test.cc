@@ -117,7 +117,7 @@ TEST(HttpDate, FormatsAndParsesImfFixdate) {
 // --- status codes -----------------------------------------------------------------------------
 
 TEST(StatusCodes, NamesRoundTrip) {
-  for (int32_t i = 0; i <= static_cast<int32_t>(StatusCode::kUnimplemented); ++i) {
+  for (int32_t i = 0; i <= static_cast<int32_t>(StatusCode::kDataLoss); ++i) {
     const StatusCode code = *StatusCodeFromInt(i);
     EXPECT_EQ(http::StatusCodeFromName(StatusCodeName(code)), code);
   }
@@ -140,6 +140,9 @@ TEST(StatusCodes, HttpStatusesOfDocsHttpMd) {
   EXPECT_EQ(http::HttpStatusForCode(StatusCode::kTimeout), 408);
   EXPECT_EQ(http::HttpStatusForCode(StatusCode::kInternal), 500);
   EXPECT_EQ(http::HttpStatusForCode(StatusCode::kUnimplemented), 501);
+  EXPECT_EQ(http::HttpStatusForCode(StatusCode::kDigestMismatch), 400);
+  EXPECT_EQ(http::HttpStatusForCode(StatusCode::kOutOfRange), 416);
+  EXPECT_EQ(http::HttpStatusForCode(StatusCode::kDataLoss), 500);
 
   EXPECT_EQ(http::CodeForHttpStatus(400), StatusCode::kInvalidArgument);
   EXPECT_EQ(http::CodeForHttpStatus(411), StatusCode::kInvalidArgument);

@@ -327,6 +327,8 @@ int HttpStatusForCode(StatusCode code) {
       return 400;
     case StatusCode::kOutOfRange:
       return 416;
+    case StatusCode::kDataLoss:
+      return 500;
   }
   return 500;
 }

@@ -1,0 +1,121 @@
+// Log::Impl: the state behind a Log (backends/log/log.h), shared by log.cc (appends, reads,
+// syncs, truncation), log_open.cc (recovery) and log_snapshot.cc. Not API.
+//
+// Locking. mu_ guards the list of segments, what is readable, the queue of appenders and the
+// counters; it is held only for bookkeeping, never across I/O. The appender at the head of
+// writers_ is the leader: it alone writes, and it alone touches the "leader-only" members
+// below, without mu_. Readers take mu_ only to find where to read.
+#ifndef PACKICE_BACKENDS_LOG_LOG_IMPL_H_
+#define PACKICE_BACKENDS_LOG_LOG_IMPL_H_
+
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backends/log/log.h"
+#include "backends/log/segment_scan.h"
+#include "core/mutex.h"
+#include "core/periodic_thread.h"
+
+namespace packice {
+
+// An errno as a Status naming `what` and `path`: ENOSPC is kOutOfCapacity, others kInternal.
+Status LogIoError(std::string_view what, const std::string& path, int err);
+// Writes all of `bytes` at `offset`, retrying short writes. Errors: as LogIoError.
+Status LogWriteAll(Env& env, int fd, std::span<const std::byte> bytes, uint64_t offset,
+                   const std::string& path);
+
+// One segment file. The descriptor never changes while the Segment lives (readers holding a
+// shared_ptr keep reading a segment that TruncateBefore removed).
+struct LogSegment {
+  uint64_t first_seq = 0;
+  std::string path;
+  UniqueFd fd;
+  // Guarded by Log::Impl::mu_ (the leader extends them when it publishes a batch):
+  uint64_t end_seq = 0;     // after the last readable record
+  uint64_t end_offset = 0;  // the byte after it
+  std::vector<LogIndexEntry> index;
+  // Leader-only: the offset of the newest index entry.
+  uint64_t last_indexed = 0;
+};
+
+// One Append call waiting in the queue. Its frames are encoded (all but the sequence numbers
+// and checksums) before it queues.
+struct LogWriter {
+  std::vector<std::byte> frames;
+  std::vector<uint32_t> payload_crcs;  // per record
+  std::vector<uint64_t> offsets;       // per record, in `frames`
+  std::vector<uint8_t> types;
+  uint64_t first_seq = 0;  // assigned by the leader
+  Status status;
+  bool done = false;
+  std::condition_variable cv;
+  size_t count() const { return offsets.size(); }
+};
+
+class Log::Impl {
+ public:
+  Impl(LogOptions options, UniqueFd lock);
+  ~Impl();
+
+  // log.cc
+  Result<uint64_t> Append(std::span<const LogEntry> entries);
+  Status Sync();
+  Result<LogReadResult> Read(uint64_t from, size_t max_records, size_t max_bytes) const;
+  Status WaitFor(uint64_t seq, std::chrono::steady_clock::time_point deadline) const;
+  Result<uint64_t> TruncateBefore(uint64_t seq);
+  Status health() const;
+  LogStats stats() const;
+  // Makes, preallocates and syncs (with its directory) a new segment for `first_seq`.
+  // Errors: kOutOfCapacity (ENOSPC), kInternal; nothing is left behind on an error.
+  Result<std::shared_ptr<LogSegment>> CreateSegment(uint64_t first_seq);
+
+  // log_open.cc
+  Status Recover();
+  void StartFlusher();
+
+  // log_snapshot.cc
+  Status WriteSnapshot(uint64_t seq, std::span<const std::byte> bytes);
+  Result<LogSnapshot> ReadSnapshot() const;
+
+ private:
+  struct BatchOutcome;
+
+  std::vector<LogWriter*> TakeBatch() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  BatchOutcome WriteBatch(const std::vector<LogWriter*>& batch);
+  Status WriteRun(const std::vector<LogWriter*>& run, BatchOutcome* out);
+  void Publish(const std::vector<LogWriter*>& batch, BatchOutcome& out)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Fail(const Status& error) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Wakes the appender now at the head of the queue, if any.
+  void WakeLeader() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Status RecoverSegment(uint64_t first_seq, const std::string& name, bool last,
+                        std::shared_ptr<LogSegment>* out);
+
+  const LogOptions options_;
+  Env& env_;
+  const UniqueFd lock_;  // DIR/LOCK, held while the log is open
+
+  mutable Mutex mu_;
+  std::vector<std::shared_ptr<LogSegment>> segments_ ABSL_GUARDED_BY(mu_);  // oldest first
+  std::deque<LogWriter*> writers_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_seq_ ABSL_GUARDED_BY(mu_) = 0;     // the next to assign
+  uint64_t visible_seq_ ABSL_GUARDED_BY(mu_) = 0;  // records before it are acknowledged
+  uint64_t durable_seq_ ABSL_GUARDED_BY(mu_) = 0;
+  Status failed_ ABSL_GUARDED_BY(mu_);
+  LogStats counters_ ABSL_GUARDED_BY(mu_);
+  mutable std::condition_variable readable_cv_;  // visible_seq_ grew, or failed_ was set
+
+  // Leader-only (see the top of this file).
+  std::shared_ptr<LogSegment> active_;
+  uint64_t write_offset_ = 0;  // where the next frame goes in active_
+  std::vector<std::byte> run_buf_;
+
+  std::unique_ptr<PeriodicThread> flusher_;  // kInterval; started last, stopped first
+};
+
+}  // namespace packice
+
+#endif  // PACKICE_BACKENDS_LOG_LOG_IMPL_H_
