@@ -9,9 +9,11 @@
 // Inputs are given a valid segment header when they have none, so that mutations reach the
 // frames instead of stopping at the header's checksum.
 #include <fcntl.h>
+#include <signal.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -25,15 +27,23 @@
 namespace {
 
 // A directory of this process, on tmpfs when there is one (recovery syncs; tmpfs makes that
-// free), removed at exit.
-// A directory of this process, on tmpfs when there is one (recovery syncs; tmpfs makes that
-// free), removed at exit (the string is never destroyed, so the exit handler can use it).
+// free): fuzz-log-<pid>-XXXXXX, removed at exit. libFuzzer may end a run without exit handlers
+// (-max_total_time), so each run first removes the directories of processes that are gone.
 const std::string& Dir() {
   static const std::string* const dir = [] {
     const std::filesystem::path base = std::filesystem::is_directory("/dev/shm")
                                            ? std::filesystem::path("/dev/shm")
                                            : std::filesystem::temp_directory_path();
-    std::string tmpl = (base / "fuzz-log-XXXXXX").string();
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(base, ec)) {
+      const std::string name = e.path().filename().string();
+      if (!name.starts_with("fuzz-log-")) continue;
+      const long pid = std::strtol(name.c_str() + 9, nullptr, 10);
+      if (pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
+        std::filesystem::remove_all(e.path(), ec);
+      }
+    }
+    std::string tmpl = (base / ("fuzz-log-" + std::to_string(::getpid()) + "-XXXXXX")).string();
     if (mkdtemp(tmpl.data()) == nullptr) std::abort();
     spdlog::set_level(spdlog::level::off);  // recovery's warnings, at every torn tail
     std::atexit([] {
