@@ -87,12 +87,14 @@ class ObjectEndpoint final : public CasEndpoint {
       : client_(std::move(client)), options_(std::move(options)) {}
 
   Result<Digest> Put(std::span<const std::byte> data, DigestAlgorithm algorithm) override {
+    PACKICE_RETURN_IF_ERROR(Served());
     const Digest digest = Digest::Of(algorithm, data);
     PACKICE_RETURN_IF_ERROR(Upload(digest, data));
     return digest;
   }
 
   Result<Digest> PutFile(const std::string& path, DigestAlgorithm algorithm) override {
+    PACKICE_RETURN_IF_ERROR(Served());
     PACKICE_ASSIGN_OR_RETURN(Digest digest, HashFile(path, algorithm));
     if (Present(digest)) return digest;
     PACKICE_ASSIGN_OR_RETURN(File file, File::Open(path));
@@ -119,6 +121,7 @@ class ObjectEndpoint final : public CasEndpoint {
   }
 
   Result<CasBlob> Get(const Digest& digest, BlobRange range) override {
+    PACKICE_RETURN_IF_ERROR(Served());
     PACKICE_ASSIGN_OR_RETURN(ObjectReader r, client_.Get(CasObjectKey(digest)));
     auto reader = std::make_shared<ObjectReader>(std::move(r));
     PACKICE_ASSIGN_OR_RETURN(auto span, range.Resolve(reader->data().size()));
@@ -143,6 +146,7 @@ class ObjectEndpoint final : public CasEndpoint {
   }
 
   Result<std::vector<Digest>> Missing(std::span<const Digest> digests) override {
+    PACKICE_RETURN_IF_ERROR(Served());
     std::vector<Digest> missing;
     for (const Digest& d : digests) {
       Result<uint64_t> size = Stat(d);
@@ -154,12 +158,32 @@ class ObjectEndpoint final : public CasEndpoint {
   }
 
   Result<uint64_t> Stat(const Digest& digest) override {
+    PACKICE_RETURN_IF_ERROR(Served());
     PACKICE_ASSIGN_OR_RETURN(ObjectInfo info, client_.Stat(CasObjectKey(digest)));
     return info.size;
   }
 
  private:
-  bool Present(const Digest& digest) { return Stat(digest).ok(); }
+  // Whether the node serves a CAS under cas/: one that does always has the empty blob (asked
+  // once; a node without one would store cas/ keys as plain, unverified objects). Errors:
+  // kNotFound (no CAS there), the connection's.
+  Status Served() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (served_) return *served_;
+    Result<ObjectInfo> empty = client_.Stat(CasObjectKey(Digest::Empty(DigestAlgorithm::kBlake3)));
+    if (empty.ok()) {
+      served_ = Status::Ok();
+    } else if (empty.status().code() == StatusCode::kNotFound) {
+      served_ = NotFound(
+          "the node serves no CAS (packiced --no-cas, or --store memory or sharedfs without "
+          "--cas-dir): no blobs under cas/");
+    } else {
+      return empty.status();  // not remembered: the next call asks again
+    }
+    return *served_;
+  }
+
+  bool Present(const Digest& digest) { return client_.Stat(CasObjectKey(digest)).ok(); }
 
   // Create + copy + seal, unless the node has the blob. `verify_if_present`: bytes not hashed
   // here yet are checked before a skip, so that a wrong store is refused even then.
@@ -192,6 +216,8 @@ class ObjectEndpoint final : public CasEndpoint {
 
   Client client_;
   const CasEndpointOptions options_;
+  std::mutex mu_;
+  std::optional<Status> served_;  // guarded by mu_
 };
 
 // --- HTTP: /v1/cas over libcurl -----------------------------------------------------------------
