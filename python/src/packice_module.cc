@@ -305,6 +305,16 @@ packice::DigestAlgorithm AlgorithmFromName(const std::string& name) {
 
 packice::Digest ParseDigest(const std::string& text) { return Take(packice::Digest::Parse(text)); }
 
+// A blob read from a CAS; its holder (over uds, a read lease: a round trip to end) goes with the
+// GIL released.
+struct HeldCasBlob {
+  explicit HeldCasBlob(packice::CasBlob b) : blob(std::move(b)) {}
+  ~HeldCasBlob() {
+    WithoutGil([this] { blob.holder.reset(); });
+  }
+  packice::CasBlob blob;
+};
+
 // A node's CAS. Safe for concurrent use: calls release the GIL.
 class CasClient {
  public:
@@ -336,10 +346,10 @@ class CasClient {
     const packice::Digest d = ParseDigest(digest);
     auto blob =
         WithoutGil([&] { return endpoint_->Get(d, packice::BlobRange::Of(start, length)); });
-    auto held = std::make_shared<packice::CasBlob>(Take(std::move(blob)));
-    std::span<const std::byte> bytes = held->bytes;
-    return MakeView(std::shared_ptr<void>(held, held.get()),
-                    {const_cast<std::byte*>(bytes.data()), bytes.size()}, /*readonly=*/true);
+    auto held = std::make_shared<HeldCasBlob>(Take(std::move(blob)));
+    std::span<const std::byte> bytes = held->blob.bytes;
+    return MakeView(std::move(held), {const_cast<std::byte*>(bytes.data()), bytes.size()},
+                    /*readonly=*/true);
   }
 
   std::vector<std::string> missing(const std::vector<std::string>& digests) {

@@ -311,6 +311,7 @@ class HttpEndpoint final : public CasEndpoint {
 
   Result<Digest> PutFile(const std::string& path, DigestAlgorithm algorithm) override {
     PACKICE_ASSIGN_OR_RETURN(Digest digest, HashFile(path, algorithm));
+    if (Stat(digest).ok()) return digest;  // a HEAD, not the file's bytes
     PACKICE_ASSIGN_OR_RETURN(File file, File::Open(path));
     Request req{"PUT", BlobPath(digest)};
     req.source_fd = file.fd();
