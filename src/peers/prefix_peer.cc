@@ -61,9 +61,12 @@ class PrefixPeerImpl final : public LocalPeer {
     inner.session = InnerSession(req.session, routed);
     PACKICE_ASSIGN_OR_RETURN(Grant grant, PeerOf(routed).Acquire(inner));
     if (routed) grant.info.key.insert(0, prefix_);
+    const Clock::TimePoint now = clock_->Now();
     MutexLock lock(&mu_);
-    grant.lease =
-        leases_.Grant(InnerLease{routed, grant.lease}, grant.lease_ttl, clock_->Now(), req.session);
+    // Leases nobody ended go here too (a node need not call ReapExpired): cheap, as the table's
+    // deadlines are ordered.
+    leases_.ExpireUntil(now);
+    grant.lease = leases_.Grant(InnerLease{routed, grant.lease}, grant.lease_ttl, now, req.session);
     return grant;
   }
 

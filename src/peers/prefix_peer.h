@@ -10,8 +10,8 @@
 // - leases: the two peers number their leases independently (both may hand out lease 7), so
 //   this peer hands out lease ids of its own and keeps a table of which inner lease each one is.
 //   A lease forgotten by its inner peer without a call here (it expired) is forgotten here once
-//   its deadline passes (ReapExpired): the table's deadline of a lease is set from `clock` after
-//   the inner peer set its own, and never comes first.
+//   its deadline passes (at the next Acquire, or ReapExpired): the table's deadline of a lease is
+//   set from `clock` after the inner peer set its own, and never comes first.
 // - sessions: a session here is one session in each peer; closing it closes both.
 // - lists: a list whose prefix is under `prefix` is the routed peer's; one whose prefix is a
 //   prefix of `prefix` (the empty one, "ca", ...) merges both in key order (keys under `prefix`

@@ -10,8 +10,9 @@
 //   local tier (room made by evicting the least recently used blobs); its Seal hashes the bytes:
 //   content that is not the digest is kDigestMismatch and nothing is stored. A seal of a blob
 //   stored meanwhile succeeds (storing is idempotent).
-// - Stat reports a blob of any tier (one only the memory or remote tier holds with that tier's
-//   name); List lists the local tier; Delete is kPermissionDenied (blobs leave by eviction).
+// - Stat reports a blob of any tier (one not on the local tier with the tier "remote": a read
+//   fetches it); List lists the local tier; Delete is kPermissionDenied (blobs leave by
+//   eviction).
 //
 // Thread safety: safe for concurrent use.
 #ifndef PACKICE_SERVICES_CAS_CAS_OBJECT_PEER_H_
