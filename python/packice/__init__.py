@@ -26,6 +26,8 @@
 - Cache groups (docs/cache_groups.md): :class:`Group` is a read-through cache in this process
   whose loader is a Python callable; :meth:`Client.group` reaches a node's groups over
   ``grpc(s)://`` or ``http(s)://``.
+- Content-addressed storage (docs/cas.md): :attr:`Client.cas` puts blobs by digest and gets
+  them (or ranges of them) as memoryviews, mapped with no copy over ``uds://``.
 - Failures raise :class:`PackiceError` subclasses, one per status code (:mod:`packice.errors`).
 - Blocking calls release the GIL.
 
@@ -44,7 +46,7 @@ import os as _os
 import re as _re
 import threading as _threading
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Union
 
 from . import _packice, errors
 from .errors import (
@@ -77,6 +79,7 @@ __all__ = [
     "ObjectInfo",
     "Group",
     "RemoteGroup",
+    "Cas",
     "Peer",
     "MemoryPeer",
     "SharedFSPeer",
@@ -91,6 +94,7 @@ TTL = Union[int, float, str, _dt.timedelta]
 Size = Union[int, str]
 Value = Union[bytes, bytearray, memoryview, str]  # a cache group's value (str: its UTF-8)
 Loader = Callable[[str], Optional[Value]]
+BlobRange = Union[Tuple[int, Optional[int]], slice, None]  # (start, length), a slice, or all
 
 _LIST_PAGE = 1000
 
@@ -470,6 +474,7 @@ class Client:
         self._ca_file = ca_file
         self._groups: Optional["_packice.GroupClient"] = None
         self._groups_lock = _threading.Lock()
+        self._cas: Optional["Cas"] = None
 
     def create(
         self,
@@ -591,11 +596,30 @@ class Client:
                 self._groups = _packice.open_groups(url, self._token, self._ca_file)
             return self._groups
 
+    @property
+    def cas(self) -> "Cas":
+        """The node's content-addressed store (docs/cas.md): over ``uds://`` and ``grpc://``
+        the object API's ``cas/`` keys on this connection (gets mapped with no copy over the
+        socket), over ``http(s)://`` the node's ``/v1/cas`` routes."""
+        with self._groups_lock:
+            if self.closed:
+                raise WrongState("the client was closed")
+            if self._cas is None:
+                url = self._url
+                scheme = url.split("://", 1)[0].lower() if url and "://" in url else ""
+                if scheme in ("http", "https"):
+                    handle = _packice.open_cas(url, self._token, self._ca_file)
+                else:
+                    handle = self._c.cas()
+                self._cas = Cas(handle, self._target)
+            return self._cas
+
     def close(self) -> None:
         """Drops the connection once no handle uses it (handles keep it until they end)."""
         self._c.close()
         with self._groups_lock:
             self._groups = None
+            self._cas = None
 
     @property
     def closed(self) -> bool:
@@ -609,6 +633,107 @@ class Client:
 
     def __repr__(self) -> str:
         return f"<packice.Client {self._target}{' closed' if self.closed else ''}>"
+
+
+# --- content-addressed storage --------------------------------------------------------------
+
+
+def _blob_range(range: BlobRange) -> Tuple[int, Optional[int]]:
+    """(start, length or None) of a get's ``range``."""
+    if range is None:
+        return 0, None
+    if isinstance(range, slice):
+        if range.step not in (None, 1):
+            raise InvalidArgument("a blob range is contiguous: a slice's step must be 1")
+        start = 0 if range.start is None else range.start
+        if not isinstance(start, int) or start < 0:
+            raise InvalidArgument(f"a range's start is an int >= 0, got {range.start!r}")
+        if range.stop is None:
+            return start, None
+        if not isinstance(range.stop, int) or range.stop < start:
+            raise InvalidArgument(f"a range's stop is an int >= its start, got {range.stop!r}")
+        return start, range.stop - start
+    if isinstance(range, tuple) and len(range) == 2:
+        start, length = range
+        if isinstance(start, bool) or not isinstance(start, int) or start < 0:
+            raise InvalidArgument(f"a range's start is an int >= 0, got {start!r}")
+        if length is not None and (
+            isinstance(length, bool) or not isinstance(length, int) or length < 0
+        ):
+            raise InvalidArgument(f"a range's length is an int >= 0 or None, got {length!r}")
+        return start, length
+    raise InvalidArgument(
+        f"range is (start, length), (start, None), a slice or None, got {type(range).__name__}"
+    )
+
+
+class Cas:
+    """A node's content-addressed store, from :attr:`Client.cas` (docs/cas.md): blobs named by
+    the digest of their content, ``"blake3:<hex>/<size>"`` or ``"sha256:<hex>/<size>"``.
+
+    ::
+
+        digest = client.cas.put(b"some bytes")              # 'blake3:.../10'
+        digest = client.cas.put("model.bin")                 # a file, not read into memory
+        view = client.cas.get(digest)                        # read-only memoryview
+        head = client.cas.get(digest, range=(0, 1024))       # or range=slice(0, 1024)
+        client.cas.missing([digest, other])                  # [other] if the node lacks it
+        client.cas.stat(digest)                              # its size
+
+    Over ``uds://`` a put hashes here, sends nothing when the node has the blob, and otherwise
+    writes the bytes straight into the node's file for it; a get maps that file read-only: the
+    memoryview is the node's bytes, no copy (blobs of 64 KiB or less come inline). A view keeps
+    the blob's read lease until the last view of it (slices and numpy arrays included) is gone.
+    Over ``http(s)://`` the bytes are copied. Calls release the GIL; safe to share between
+    threads.
+
+    Errors: DigestMismatch (content that is not its digest: nothing is stored), OutOfRange (a
+    range past the end), NotFound (no such blob), InvalidArgument (a digest string that does
+    not parse, a bad range or algorithm).
+    """
+
+    def __init__(self, handle: "_packice.CasClient", target: str) -> None:
+        self._h = handle
+        self._target = target
+
+    def put(
+        self, data: Union[Buffer, str, "_os.PathLike[str]"], algorithm: str = "blake3"
+    ) -> str:
+        """Stores a blob and returns its digest: ``data`` bytes-like (its bytes), or a ``str`` or
+        path-like (the file there, hashed and sent without reading it whole into memory).
+        ``algorithm``: ``"blake3"`` or ``"sha256"`` (Bazel's, REAPI's)."""
+        if isinstance(data, str) or isinstance(data, _os.PathLike):
+            return self._h.put_file(_os.fspath(data), algorithm)
+        return self._h.put_bytes(data, algorithm)
+
+    def store(self, digest: str, data: Buffer) -> None:
+        """Stores ``data`` under ``digest``. Errors: DigestMismatch when it is not its content."""
+        self._h.store(digest, data)
+
+    def get(self, digest: str, range: BlobRange = None) -> memoryview:
+        """The blob's bytes, or ``range`` of them: ``(start, length)``, ``(start, None)`` (to the
+        end) or a ``slice`` (``slice(10, 20)``: bytes 10 to 19; a stop past the end is
+        OutOfRange, not clamped). A read-only memoryview (see the class doc)."""
+        start, length = _blob_range(range)
+        return self._h.get(digest, start, length)
+
+    def missing(self, digests: Iterable[str]) -> List[str]:
+        """The digests of ``digests`` the node does not hold, in their order (canonical text)."""
+        return self._h.missing(list(digests))
+
+    def stat(self, digest: str) -> int:
+        """The blob's size. Errors: NotFound."""
+        return self._h.stat(digest)
+
+    def __contains__(self, digest: str) -> bool:
+        try:
+            self.stat(digest)
+            return True
+        except NotFound:
+            return False
+
+    def __repr__(self) -> str:
+        return f"<packice.Cas at {self._target}>"
 
 
 # --- cache groups ----------------------------------------------------------------------------

@@ -24,6 +24,10 @@
 // it (a Get gives up at load_timeout; the load runs on), so the callable is held by a
 // shared_ptr<PyLoader> in the getter and is only touched, and finally released, with the GIL
 // held; ~Group, which waits for running loads, runs with the GIL released.
+//
+// The CAS: CasClient is a node's content-addressed store (client/cas_endpoint.h). Its get hands
+// out a read-only memoryview over the CasBlob, whose holder (over uds, the read lease on the
+// mapped blob file) lives as long as any view of it: no copy.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
@@ -39,6 +43,7 @@
 #include <string>
 #include <utility>
 
+#include "client/cas_endpoint.h"
 #include "client/group_endpoint.h"
 #include "packice/cache.h"
 #include "packice/client.h"
@@ -289,6 +294,92 @@ class Reader {
   bool busy_ = false;
 };
 
+// --- the CAS --------------------------------------------------------------------------------
+
+packice::DigestAlgorithm AlgorithmFromName(const std::string& name) {
+  if (name == "blake3") return packice::DigestAlgorithm::kBlake3;
+  if (name == "sha256") return packice::DigestAlgorithm::kSha256;
+  Raise(
+      packice::InvalidArgument("algorithm must be \"blake3\" or \"sha256\", not \"" + name + "\""));
+}
+
+packice::Digest ParseDigest(const std::string& text) { return Take(packice::Digest::Parse(text)); }
+
+// A blob read from a CAS; its holder (over uds, a read lease: a round trip to end) goes with the
+// GIL released.
+struct HeldCasBlob {
+  explicit HeldCasBlob(packice::CasBlob b) : blob(std::move(b)) {}
+  ~HeldCasBlob() {
+    WithoutGil([this] { blob.holder.reset(); });
+  }
+  packice::CasBlob blob;
+};
+
+// A node's CAS. Safe for concurrent use: calls release the GIL.
+class CasClient {
+ public:
+  explicit CasClient(std::shared_ptr<packice::CasEndpoint> endpoint)
+      : endpoint_(std::move(endpoint)) {}
+
+  std::string put_bytes(const py::handle& data, const std::string& algorithm) {
+    const packice::DigestAlgorithm a = AlgorithmFromName(algorithm);
+    InBuffer in(data);  // holds the bytes while the GIL is released
+    auto d = WithoutGil([&] { return endpoint_->Put(in.bytes(), a); });
+    return Take(std::move(d)).ToString();
+  }
+
+  std::string put_file(const std::string& path, const std::string& algorithm) {
+    const packice::DigestAlgorithm a = AlgorithmFromName(algorithm);
+    auto d = WithoutGil([&] { return endpoint_->PutFile(path, a); });
+    return Take(std::move(d)).ToString();
+  }
+
+  void store(const std::string& digest, const py::handle& data) {
+    const packice::Digest d = ParseDigest(digest);
+    InBuffer in(data);
+    Status s = WithoutGil([&] { return endpoint_->Store(d, in.bytes()); });
+    Check(s);
+  }
+
+  // A read-only memoryview of `length` bytes (nullopt: to the end) from `start`.
+  py::memoryview get(const std::string& digest, uint64_t start, std::optional<uint64_t> length) {
+    const packice::Digest d = ParseDigest(digest);
+    auto blob =
+        WithoutGil([&] { return endpoint_->Get(d, packice::BlobRange::Of(start, length)); });
+    auto held = std::make_shared<HeldCasBlob>(Take(std::move(blob)));
+    std::span<const std::byte> bytes = held->blob.bytes;
+    return MakeView(std::move(held), {const_cast<std::byte*>(bytes.data()), bytes.size()},
+                    /*readonly=*/true);
+  }
+
+  std::vector<std::string> missing(const std::vector<std::string>& digests) {
+    std::vector<packice::Digest> parsed;
+    parsed.reserve(digests.size());
+    for (const std::string& text : digests) parsed.push_back(ParseDigest(text));
+    auto r = WithoutGil([&] { return endpoint_->Missing(parsed); });
+    std::vector<std::string> out;
+    for (const packice::Digest& d : Take(std::move(r))) out.push_back(d.ToString());
+    return out;
+  }
+
+  uint64_t stat(const std::string& digest) {
+    const packice::Digest d = ParseDigest(digest);
+    auto r = WithoutGil([&] { return endpoint_->Stat(d); });
+    return Take(std::move(r));
+  }
+
+ private:
+  std::shared_ptr<packice::CasEndpoint> endpoint_;
+};
+
+CasClient OpenCas(const std::string& url, const std::string& token, const std::string& ca_file) {
+  packice::ClientOptions options;
+  options.http_token = token;
+  options.http_ca_file = ca_file;
+  auto endpoint = WithoutGil([&] { return packice::OpenCasEndpoint(url, options); });
+  return CasClient(Take(std::move(endpoint)));
+}
+
 // --- the client ------------------------------------------------------------------------------
 
 class Client {
@@ -351,6 +442,9 @@ class Client {
     Status s = WithoutGil([&, cl = c()]() mutable { return cl.Delete(key); });
     Check(s);
   }
+
+  // The CAS over this client's connection (the object API's cas/ keys).
+  CasClient cas() { return CasClient(packice::NewObjectCasEndpoint(c())); }
 
   void close() { client_.reset(); }
   bool closed() const { return !client_.has_value(); }
@@ -712,6 +806,7 @@ PYBIND11_MODULE(_packice, m) {
       .def("stat", &Client::stat, py::arg("key"))
       .def("list", &Client::list, py::arg("prefix"), py::arg("start_after"), py::arg("limit"))
       .def("delete", &Client::remove, py::arg("key"))
+      .def("cas", &Client::cas)
       .def("close", &Client::close)
       .def_property_readonly("closed", &Client::closed);
 
@@ -783,6 +878,14 @@ PYBIND11_MODULE(_packice, m) {
       .def("delete", &Group::remove, py::arg("key"))
       .def("stats", &Group::stats);
 
+  py::class_<CasClient>(m, "CasClient")
+      .def("put_bytes", &CasClient::put_bytes, py::arg("data"), py::arg("algorithm"))
+      .def("put_file", &CasClient::put_file, py::arg("path"), py::arg("algorithm"))
+      .def("store", &CasClient::store, py::arg("digest"), py::arg("data"))
+      .def("get", &CasClient::get, py::arg("digest"), py::arg("start"), py::arg("length"))
+      .def("missing", &CasClient::missing, py::arg("digests"))
+      .def("stat", &CasClient::stat, py::arg("digest"));
+
   py::class_<GroupClient>(m, "GroupClient")
       .def("get", &GroupClient::get, py::arg("group"), py::arg("key"))
       .def("set", &GroupClient::set, py::arg("group"), py::arg("key"), py::arg("value"),
@@ -797,6 +900,7 @@ PYBIND11_MODULE(_packice, m) {
     Gate().Close();
   }));
 
+  m.def("open_cas", &OpenCas, py::arg("url"), py::arg("token"), py::arg("ca_file"));
   m.def("open_groups", &OpenGroups, py::arg("url"), py::arg("token"), py::arg("ca_file"));
   m.def("connect_url", &ConnectUrl, py::arg("url"), py::arg("token"), py::arg("ca_file"));
   m.def(

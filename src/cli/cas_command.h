@@ -1,5 +1,6 @@
-// packice cas put|get|missing|stat: the content-addressed store of a node, over its HTTP API
-// (/v1/cas, docs/cas.md). Blobs are named by digest ("blake3:<hex>/<size>").
+// packice cas put|get|missing|stat: the content-addressed store of a node, through a
+// CasEndpoint (client/cas_endpoint.h: the Unix socket's cas/ keys with no copy, HTTP's /v1/cas,
+// gRPC; docs/cas.md). Blobs are named by digest ("blake3:<hex>/<size>").
 #ifndef PACKICE_CLI_CAS_COMMAND_H_
 #define PACKICE_CLI_CAS_COMMAND_H_
 
@@ -27,7 +28,7 @@ struct CasArgs {
 // Adds "cas" and its subcommands to `app`, parsed into `*args`; returns "cas".
 CLI::App* AddCasCommand(CLI::App& app, CasArgs* args);
 
-// Runs the parsed cas subcommand against the node at `url` (http:// or https://). Returns the
+// Runs the parsed cas subcommand against the node at `url` (any URL Connect takes). Returns the
 // exit code (0, or 1 with "packice: <code>: <message>" on stderr; `missing` exits 0 and prints
 // the digests that are missing, one a line).
 int RunCasCommand(const CasArgs& args, const std::string& url, const ClientOptions& options);

@@ -34,6 +34,7 @@
 #include "packice/tiered_peer.h"
 #include "packice/version_sequence.h"
 #include "peers/cluster_peer.h"
+#include "peers/prefix_peer.h"
 #include "testing.h"
 
 namespace packice {
@@ -225,8 +226,24 @@ struct ClusterFactory {
   }
 };
 
-using PeerTypes =
-    ::testing::Types<MemoryFactory, FileFactory, SharedFSFactory, TieredFactory, ClusterFactory>;
+// A PrefixPeer over two memory peers: keys under "a/" (a few of the tests' keys) go to one, the
+// rest to the other, so lists merge both and one test's leases come from both.
+struct PrefixFactory {
+  static constexpr bool kCreateVersionIsFinal = true;
+  static constexpr std::string_view kTier = "memory";
+  static constexpr std::string_view kTierName = "memory";
+  static constexpr bool kOneWriterPerKey = false;
+  static constexpr bool kCountsHeldBytes = true;
+  static Result<std::shared_ptr<LocalPeer>> Open(const PeerEnv& env) {
+    PACKICE_ASSIGN_OR_RETURN(std::shared_ptr<LocalPeer> fallback, MemoryFactory::Open(env));
+    PACKICE_ASSIGN_OR_RETURN(std::shared_ptr<LocalPeer> routed, MemoryFactory::Open(env));
+    return NewPrefixPeer(fallback, routed, PrefixPeerOptions{"a/", env.clock});
+  }
+  static LocalPeer::Stats Stats(LocalPeer& peer) { return peer.GetStats(); }
+};
+
+using PeerTypes = ::testing::Types<MemoryFactory, FileFactory, SharedFSFactory, TieredFactory,
+                                   ClusterFactory, PrefixFactory>;
 
 class PeerTypeNames {
  public:
@@ -237,6 +254,7 @@ class PeerTypeNames {
     if (std::is_same_v<T, SharedFSFactory>) return "SharedFS";
     if (std::is_same_v<T, TieredFactory>) return "Tiered";
     if (std::is_same_v<T, ClusterFactory>) return "Cluster";
+    if (std::is_same_v<T, PrefixFactory>) return "Prefix";
     return "Unknown";
   }
 };

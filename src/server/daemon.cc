@@ -180,15 +180,6 @@ int RunDaemon(const DaemonOptions& options) {
     peer = cluster->peer();
   }
 
-  UdsServerOptions uds;
-  uds.path = options.socket_path.empty() ? DefaultSocketPath() : options.socket_path;
-  uds.limits = options.limits;
-  UdsServer server(io, peer, uds);
-  if (Status s = server.Start(); !s.ok()) {
-    spdlog::error("event=start_failed transport=uds error=\"{}\"", s.ToString());
-    return 1;
-  }
-
   auto metrics = std::make_shared<MetricsRegistry>();
   RegisterPeerMetrics(*metrics, local);
   if (cluster) cluster->RegisterMetrics(*metrics);
@@ -208,6 +199,17 @@ int RunDaemon(const DaemonOptions& options) {
     return 1;
   }
   std::unique_ptr<NodeCas> cas = *std::move(opened_cas);
+  // The CAS's blobs are objects too, under "cas/": mapped with no copy over the socket.
+  peer = ServedObjectPeer(std::move(peer), cas.get());
+
+  UdsServerOptions uds;
+  uds.path = options.socket_path.empty() ? DefaultSocketPath() : options.socket_path;
+  uds.limits = options.limits;
+  UdsServer server(io, peer, uds);
+  if (Status s = server.Start(); !s.ok()) {
+    spdlog::error("event=start_failed transport=uds error=\"{}\"", s.ToString());
+    return 1;
+  }
   std::unique_ptr<HttpServer> http;
   std::string http_url = "-";
   if (!options.http.listen.empty()) {

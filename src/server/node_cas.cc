@@ -1,6 +1,8 @@
 #include "server/node_cas.h"
 
 #include "packice/file_peer.h"
+#include "peers/prefix_peer.h"
+#include "services/cas/cas_object_peer.h"
 
 namespace packice {
 namespace {
@@ -77,6 +79,12 @@ Result<std::unique_ptr<NodeCas>> OpenNodeCas(const DaemonOptions& options,
   node->tokens = std::make_shared<TransportTokens>();
   RegisterCasMetrics(metrics, node->store);
   return node;
+}
+
+std::shared_ptr<LocalPeer> ServedObjectPeer(std::shared_ptr<LocalPeer> peer, const NodeCas* cas) {
+  if (cas == nullptr) return peer;
+  return NewPrefixPeer(std::move(peer), NewCasObjectPeer(cas->store),
+                       PrefixPeerOptions{std::string(kCasKeyPrefix), nullptr});
 }
 
 

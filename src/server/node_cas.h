@@ -36,6 +36,11 @@ struct NodeCas {
 Result<std::unique_ptr<NodeCas>> OpenNodeCas(const DaemonOptions& options,
                                              MetricsRegistry& metrics);
 
+// What the node serves on its object API (Unix socket, HTTP /v1/objects, gRPC): `peer`, and
+// when the node has a CAS its blobs under the keys "cas/<digest>" (a PrefixPeer over a
+// CasObjectPeer; docs/cas.md).
+std::shared_ptr<LocalPeer> ServedObjectPeer(std::shared_ptr<LocalPeer> peer, const NodeCas* cas);
+
 
 }  // namespace packice
 

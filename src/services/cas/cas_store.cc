@@ -258,6 +258,45 @@ class CasStoreImpl final : public CasStore {
 
   std::shared_ptr<LocalPeer> local_peer() override { return local_; }
 
+  Result<Grant> AcquireLocal(const AcquireRequest& req) override {
+    PACKICE_ASSIGN_OR_RETURN(Digest digest, Digest::ParseCanonical(req.key));
+    if (req.mode == LeaseMode::kCreate) {
+      return CreateEvicting(*local_, *local_index_, req, 8, [this](const std::string&) {
+        evictions_.fetch_add(1, std::memory_order_relaxed);
+      });
+    }
+    Result<Grant> g = local_->Acquire(req);
+    if (!g.ok() && g.status().code() == StatusCode::kNotFound) {
+      // Fetch fills the local tier from the remote one; a copy only memory still holds is
+      // stored here from that copy.
+      PACKICE_ASSIGN_OR_RETURN(CasBlob blob, Fetch(digest, BlobRange::Full()));
+      g = local_->Acquire(req);
+      if (!g.ok() && g.status().code() == StatusCode::kNotFound) {
+        PACKICE_RETURN_IF_ERROR(StoreLocal(digest, blob.bytes));
+        g = local_->Acquire(req);
+      }
+    } else if (g.ok()) {
+      local_hits_.fetch_add(1, std::memory_order_relaxed);
+    }
+    if (g.ok()) local_index_->Touch(req.key);
+    return g;
+  }
+
+  Result<ObjectInfo> SealLocal(LeaseId lease, std::optional<uint64_t> size) override {
+    Result<ObjectInfo> sealed = local_->Seal(lease, size);
+    if (!sealed.ok()) {
+      if (sealed.status().code() == StatusCode::kDigestMismatch) {
+        mismatches_.fetch_add(1, std::memory_order_relaxed);
+      }
+      return sealed;
+    }
+    local_index_->Insert(sealed->key, sealed->size).evicted.clear();  // no capacity of its own
+    stored_.fetch_add(1, std::memory_order_relaxed);
+    stored_bytes_.fetch_add(sealed->size, std::memory_order_relaxed);
+    if (options_.remote != nullptr) StoreRemote(sealed->key);
+    return sealed;
+  }
+
   CasStats GetCasStats() override {
     CasStats s;
     s.memory_hits = memory_hits_.load(std::memory_order_relaxed);
@@ -416,6 +455,23 @@ class CasStoreImpl final : public CasStore {
     if (memory_->Seal(g->lease, std::nullopt).ok()) {
       memory_index_->Insert(key, data.size()).evicted.clear();
       idle_.Touch(key, clock_->Now());
+    }
+  }
+
+  // Sends the local tier's blob `key` to the remote tier unless it has it (best effort, as
+  // Store's: the blob is stored here).
+  void StoreRemote(const std::string& key) {
+    Result<Digest> digest = Digest::ParseCanonical(key);
+    if (!digest.ok() || options_.remote->Contains(*digest)) return;
+    Status s = [&]() -> Status {
+      PACKICE_ASSIGN_OR_RETURN(Grant g, local_->Acquire(ReadOf(key)));
+      PACKICE_ASSIGN_OR_RETURN(CasBlob blob,
+                               Held(local_, std::move(g), *digest, BlobRange::Full()));
+      return options_.remote->Store(*digest, blob.bytes);
+    }();
+    if (!s.ok()) {
+      remote_errors_.fetch_add(1, std::memory_order_relaxed);
+      spdlog::warn("event=cas_remote_store_failed digest={} error=\"{}\"", key, s.ToString());
     }
   }
 

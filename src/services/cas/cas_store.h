@@ -20,6 +20,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -113,6 +114,19 @@ class CasStore : public Cas {
   Result<Digest> FindByHash(DigestAlgorithm algorithm, std::string_view hex);
   // Drops expired and idle memory copies and expired leases now.
   virtual void Reap() = 0;
+
+  // Leases on the local tier for clients that map blobs themselves (the object API's cas/
+  // keys, services/cas/cas_object_peer.h). `req.key` is a digest's canonical text.
+  // - kRead: a lease on the local tier's blob, fetched into it from the remote tier (or the
+  //   memory tier) first when it is not there; counted and kept in the LRU order as Fetch.
+  //   Errors: kNotFound (in no tier), kInvalidArgument (not a canonical digest), the tiers'.
+  // - kCreate: a create lease on the local tier, room made by evicting as Store does; write the
+  //   blob's bytes, then SealLocal. Errors: those of the local tier's Acquire.
+  virtual Result<Grant> AcquireLocal(const AcquireRequest& req) = 0;
+  // Seals a create lease of AcquireLocal: verified against its digest (kDigestMismatch, and
+  // nothing is stored), then counted, indexed and sent to the remote tier as Store does.
+  // Errors: those of the local tier's Seal.
+  virtual Result<ObjectInfo> SealLocal(LeaseId lease, std::optional<uint64_t> size) = 0;
 };
 
 }  // namespace packice
