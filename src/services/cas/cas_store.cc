@@ -152,12 +152,7 @@ class CasStoreImpl final : public CasStore {
       local_index_->Touch(key);
       return Status::Ok();
     }
-    PACKICE_ASSIGN_OR_RETURN(Grant g, CreateLocal(digest));
-    if (Status w = data.empty() ? Status::Ok() : g.blob->Write(0, data); !w.ok()) {
-      local_->Discard(g.lease).IgnoreError();
-      return w;
-    }
-    PACKICE_RETURN_IF_ERROR(SealLocal(digest, g.lease));
+    PACKICE_RETURN_IF_ERROR(StoreCopy(digest, data));
     AfterStore(digest, data);
     return Status::Ok();
   }
@@ -261,9 +256,7 @@ class CasStoreImpl final : public CasStore {
   Result<Grant> AcquireLocal(const AcquireRequest& req) override {
     PACKICE_ASSIGN_OR_RETURN(Digest digest, Digest::ParseCanonical(req.key));
     if (req.mode == LeaseMode::kCreate) {
-      return CreateEvicting(*local_, *local_index_, req, 8, [this](const std::string&) {
-        evictions_.fetch_add(1, std::memory_order_relaxed);
-      });
+      return CreateLocal(req);
     }
     Result<Grant> g = local_->Acquire(req);
     if (!g.ok() && g.status().code() == StatusCode::kNotFound) {
@@ -272,7 +265,7 @@ class CasStoreImpl final : public CasStore {
       PACKICE_ASSIGN_OR_RETURN(CasBlob blob, Fetch(digest, BlobRange::Full()));
       g = local_->Acquire(req);
       if (!g.ok() && g.status().code() == StatusCode::kNotFound) {
-        PACKICE_RETURN_IF_ERROR(StoreLocal(digest, blob.bytes));
+        PACKICE_RETURN_IF_ERROR(StoreCopy(digest, blob.bytes));
         g = local_->Acquire(req);
       }
     } else if (g.ok()) {
@@ -283,17 +276,10 @@ class CasStoreImpl final : public CasStore {
   }
 
   Result<ObjectInfo> SealLocal(LeaseId lease, std::optional<uint64_t> size) override {
-    Result<ObjectInfo> sealed = local_->Seal(lease, size);
-    if (!sealed.ok()) {
-      if (sealed.status().code() == StatusCode::kDigestMismatch) {
-        mismatches_.fetch_add(1, std::memory_order_relaxed);
-      }
-      return sealed;
+    PACKICE_ASSIGN_OR_RETURN(ObjectInfo sealed, SealCounted(lease, size));
+    if (Result<Digest> digest = Digest::ParseCanonical(sealed.key); digest.ok()) {
+      AfterStore(*digest, std::nullopt);
     }
-    local_index_->Insert(sealed->key, sealed->size).evicted.clear();  // no capacity of its own
-    stored_.fetch_add(1, std::memory_order_relaxed);
-    stored_bytes_.fetch_add(sealed->size, std::memory_order_relaxed);
-    if (options_.remote != nullptr) StoreRemote(sealed->key);
     return sealed;
   }
 
@@ -351,27 +337,40 @@ class CasStoreImpl final : public CasStore {
     return out;
   }
 
-  // A create lease on the local tier for `digest`, making room by evicting the least recently
-  // used blobs.
+  // A create lease on the local tier, making room by evicting the least recently used blobs.
+  Result<Grant> CreateLocal(const AcquireRequest& req) {
+    return CreateEvicting(*local_, *local_index_, req, 8, [this](const std::string&) {
+      evictions_.fetch_add(1, std::memory_order_relaxed);
+    });
+  }
   Result<Grant> CreateLocal(const Digest& digest) {
-    return CreateEvicting(
-        *local_, *local_index_, CreateOf(digest.ToString(), digest.size), 8,
-        [this](const std::string&) { evictions_.fetch_add(1, std::memory_order_relaxed); });
+    return CreateLocal(CreateOf(digest.ToString(), digest.size));
   }
 
-  // Seals create lease `lease` of the local tier: the CasPeer verifies the blob.
-  Status SealLocal(const Digest& digest, LeaseId lease) {
-    Result<ObjectInfo> sealed = local_->Seal(lease, std::nullopt);
+  // Seals create lease `lease` of the local tier (the CasPeer verifies the blob), counting it
+  // and indexing it for eviction.
+  Result<ObjectInfo> SealCounted(LeaseId lease, std::optional<uint64_t> size) {
+    Result<ObjectInfo> sealed = local_->Seal(lease, size);
     if (!sealed.ok()) {
       if (sealed.status().code() == StatusCode::kDigestMismatch) {
         mismatches_.fetch_add(1, std::memory_order_relaxed);
       }
-      return sealed.status();
+      return sealed;
     }
-    local_index_->Insert(digest.ToString(), digest.size).evicted.clear();  // no capacity
+    local_index_->Insert(sealed->key, sealed->size).evicted.clear();  // no capacity of its own
     stored_.fetch_add(1, std::memory_order_relaxed);
-    stored_bytes_.fetch_add(digest.size, std::memory_order_relaxed);
-    return Status::Ok();
+    stored_bytes_.fetch_add(sealed->size, std::memory_order_relaxed);
+    return sealed;
+  }
+
+  // Stores `data`, the blob `digest`, on the local tier.
+  Status StoreCopy(const Digest& digest, std::span<const std::byte> data) {
+    PACKICE_ASSIGN_OR_RETURN(Grant g, CreateLocal(digest));
+    if (Status w = data.empty() ? Status::Ok() : g.blob->Write(0, data); !w.ok()) {
+      local_->Discard(g.lease).IgnoreError();
+      return w;
+    }
+    return SealCounted(g.lease, std::nullopt).status();
   }
 
   // After a blob reached the local tier: a memory copy when small, and the remote's copy.
@@ -430,7 +429,7 @@ class CasStoreImpl final : public CasStore {
     Status Commit() override {
       if (done_) return WrongState("the blob " + digest_.ToString() + " was committed already");
       done_ = true;
-      PACKICE_RETURN_IF_ERROR(store_->SealLocal(digest_, grant_.lease));
+      PACKICE_RETURN_IF_ERROR(store_->SealCounted(grant_.lease, std::nullopt).status());
       store_->AfterStore(digest_, std::nullopt);
       return Status::Ok();
     }
@@ -458,23 +457,6 @@ class CasStoreImpl final : public CasStore {
     }
   }
 
-  // Sends the local tier's blob `key` to the remote tier unless it has it (best effort, as
-  // Store's: the blob is stored here).
-  void StoreRemote(const std::string& key) {
-    Result<Digest> digest = Digest::ParseCanonical(key);
-    if (!digest.ok() || options_.remote->Contains(*digest)) return;
-    Status s = [&]() -> Status {
-      PACKICE_ASSIGN_OR_RETURN(Grant g, local_->Acquire(ReadOf(key)));
-      PACKICE_ASSIGN_OR_RETURN(CasBlob blob,
-                               Held(local_, std::move(g), *digest, BlobRange::Full()));
-      return options_.remote->Store(*digest, blob.bytes);
-    }();
-    if (!s.ok()) {
-      remote_errors_.fetch_add(1, std::memory_order_relaxed);
-      spdlog::warn("event=cas_remote_store_failed digest={} error=\"{}\"", key, s.ToString());
-    }
-  }
-
   // Copies the blob from the remote tier into the local one. False: the remote has none.
   Result<bool> FetchRemote(const Digest& digest) {
     Result<CasBlob> remote = options_.remote->Fetch(digest, BlobRange::Full());
@@ -482,12 +464,7 @@ class CasStoreImpl final : public CasStore {
       if (remote.status().code() == StatusCode::kNotFound) return false;
       return remote.status();
     }
-    PACKICE_ASSIGN_OR_RETURN(Grant g, CreateLocal(digest));
-    if (Status w = digest.size == 0 ? Status::Ok() : g.blob->Write(0, remote->bytes); !w.ok()) {
-      local_->Discard(g.lease).IgnoreError();
-      return w;
-    }
-    PACKICE_RETURN_IF_ERROR(SealLocal(digest, g.lease));
+    PACKICE_RETURN_IF_ERROR(StoreCopy(digest, remote->bytes));
     remote_hits_.fetch_add(1, std::memory_order_relaxed);
     return true;
   }
