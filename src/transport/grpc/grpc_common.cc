@@ -98,6 +98,8 @@ Status FromGrpc(const ::grpc::Status& status, const ::grpc::ClientContext& conte
       return Aborted(message);
     case ::grpc::StatusCode::FAILED_PRECONDITION:
       return WrongState(message);
+    case ::grpc::StatusCode::OUT_OF_RANGE:
+      return OutOfRange(message);
     default:
       return Internal("gRPC " + std::to_string(status.error_code()) + ": " + message);
   }
