@@ -33,7 +33,8 @@ Status CheckBatchSize(uint64_t total, uint64_t limit, std::string_view what) {
     for (const rex::Digest& d : request->blob_digests()) {
       PACKICE_ASSIGN_OR_RETURN(digests.emplace_back(), FromProto(d, algorithm));
     }
-    PACKICE_ASSIGN_OR_RETURN(std::vector<Digest> missing, context_->finder().FindMissing(context_->cas(*context), digests));
+    PACKICE_ASSIGN_OR_RETURN(std::vector<Digest> missing,
+                             context_->finder().FindMissing(context_->cas(*context), digests));
     reply->mutable_missing_blob_digests()->Reserve(static_cast<int>(missing.size()));
     for (const Digest& d : missing) ToProto(d, reply->add_missing_blob_digests());
     return Status::Ok();
@@ -100,8 +101,8 @@ Status ContentStorageService::UpdateOne(Cas& cas, const rex::BatchUpdateBlobsReq
   });
 }
 
-Status ContentStorageService::ReadOne(Cas& cas, const rex::Digest& digest, DigestAlgorithm algorithm,
-                                      std::string* out) {
+Status ContentStorageService::ReadOne(Cas& cas, const rex::Digest& digest,
+                                      DigestAlgorithm algorithm, std::string* out) {
   PACKICE_ASSIGN_OR_RETURN(Digest d, FromProto(digest, algorithm));
   PACKICE_ASSIGN_OR_RETURN(CasBlob blob, cas.Fetch(d));
   out->assign(reinterpret_cast<const char*>(blob.bytes.data()), blob.bytes.size());
