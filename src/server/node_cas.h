@@ -31,11 +31,12 @@ struct NodeCas {
 };
 
 // The CAS of `options` (nullptr when NodeCasDir is empty), with packice_cas_* metrics in
-// `metrics`. Errors: those of CasStore::Open and FilePeer::Open (a directory in use by another
-// process...).
-Result<std::unique_ptr<NodeCas>> OpenNodeCas(const DaemonOptions& options,
-                                             MetricsRegistry& metrics);
-
+// `metrics`. Its remote tier: options.cas.remote (a REAPI client marked as forwarded), else
+// `cluster_remote` (a cluster's OwnerCas; may be null), none for "none". Errors: those of
+// CasStore::Open and FilePeer::Open (a directory in use by another process...),
+// kInvalidArgument (a bad remote URL, or one that names this node's own gRPC port).
+Result<std::unique_ptr<NodeCas>> OpenNodeCas(const DaemonOptions& options, MetricsRegistry& metrics,
+                                             std::shared_ptr<Cas> cluster_remote = nullptr);
 
 }  // namespace packice
 
