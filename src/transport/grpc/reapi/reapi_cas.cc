@@ -147,7 +147,10 @@ class GrpcCas final : public Cas {
 
   // The blob bytes one batch carries: the server's limit (asked once) within the message
   // limit, or default_batch_bytes when the server does not answer Capabilities.
-  uint64_t BatchLimit() {
+  uint64_t BatchLimit() { return std::min(options_.max_batch_bytes, ServerBatchLimit()); }
+
+  uint64_t ServerBatchLimit() {
+    if (options_.max_batch_bytes == 0) return 0;
     std::lock_guard lock(mu_);
     if (batch_limit_) return *batch_limit_;
     ::grpc::ClientContext ctx;

@@ -70,6 +70,8 @@ struct GrpcCasOptions {
   // The batch limit when the server names none (or Capabilities fails); the server's own is
   // used up to the message limit (rpc::kMaxMessageBytes less an envelope). 0: never batch.
   uint64_t default_batch_bytes = 1 << 20;
+  // The batch limit at most, whatever the server allows. 0: never batch (always ByteStream).
+  uint64_t max_batch_bytes = UINT64_MAX;
   // Digests per FindMissingBlobs request (about 80 bytes each on the wire).
   size_t max_find_missing_digests = 16'384;
   // ByteStream.Write streams per upload: the first and the resumes after a broken stream.
