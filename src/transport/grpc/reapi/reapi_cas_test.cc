@@ -3,7 +3,14 @@
 // the error codes, the hop marker, and a server that sends other bytes than the digest's.
 #include "transport/grpc/reapi/reapi_cas.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <thread>
 
 #include "transport/grpc/reapi/reapi_testing.h"
 
@@ -179,6 +186,105 @@ TEST(ReapiCasForwardedTest, MarkedCallsReachTheForwardedCasAndLiesAreCaught) {
   EXPECT_CODE(forwarded->Fetch(Sha(big)), kDigestMismatch);  // over ByteStream as well
   auto unchecked = Client(node, {.verify_fetches = false, .forwarded = true});
   EXPECT_OK_R(unchecked->Fetch(d));
+}
+
+// A TCP proxy on 127.0.0.1 to `port` that breaks its first connection (300 ms after it stops
+// forwarding, so the server has read what it got) before more than `cut_after` bytes went from
+// the client to the server; later connections pass everything. Counts the bytes.
+class BreakingProxy {
+ public:
+  BreakingProxy(int port, uint64_t cut_after) : port_(port), cut_after_(cut_after) {
+    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    EXPECT_EQ(::bind(listener_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    EXPECT_EQ(::listen(listener_, 8), 0);
+    ::getsockname(listener_, reinterpret_cast<sockaddr*>(&a), &len);
+    listen_port_ = ntohs(a.sin_port);
+    acceptor_ = std::thread([this] { Accept(); });
+  }
+  ~BreakingProxy() {
+    stop_ = true;
+    ::shutdown(listener_, SHUT_RDWR);
+    ::close(listener_);
+    acceptor_.join();
+    for (int fd : fds_) ::shutdown(fd, SHUT_RDWR);
+    for (std::thread& t : pumps_) t.join();
+    for (int fd : fds_) ::close(fd);
+  }
+  std::string target() const { return "127.0.0.1:" + std::to_string(listen_port_); }
+  uint64_t upstream_bytes() const { return upstream_.load(); }
+  int connections() const { return connections_.load(); }
+
+ private:
+  void Accept() {
+    while (!stop_) {
+      const int client = ::accept(listener_, nullptr, nullptr);
+      if (client < 0) return;
+      const int server = ::socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      a.sin_port = htons(static_cast<uint16_t>(port_));
+      if (::connect(server, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+        ::close(client);
+        ::close(server);
+        continue;
+      }
+      const bool breaks = connections_.fetch_add(1) == 0;
+      fds_.push_back(client);
+      fds_.push_back(server);
+      pumps_.emplace_back([=, this] { Pump(client, server, breaks, true); });
+      pumps_.emplace_back([=, this] { Pump(server, client, false, false); });
+    }
+  }
+  void Pump(int from, int to, bool breaks, bool upstream) {
+    char buf[64 << 10];
+    uint64_t moved = 0;
+    for (;;) {
+      const ssize_t n = ::read(from, buf, sizeof buf);
+      if (n <= 0) break;
+      if (breaks && moved + uint64_t(n) > cut_after_) {
+        // Let the server take in what it was sent before the connection breaks.
+        std::this_thread::sleep_for(std::chrono::milliseconds(300));
+        break;
+      }
+      if (::write(to, buf, size_t(n)) != n) break;
+      moved += uint64_t(n);
+      if (upstream) upstream_ += uint64_t(n);
+    }
+    ::shutdown(from, SHUT_RDWR);
+    ::shutdown(to, SHUT_RDWR);
+  }
+
+  const int port_;
+  const uint64_t cut_after_;
+  int listener_ = -1;
+  int listen_port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<uint64_t> upstream_{0};
+  std::atomic<int> connections_{0};
+  std::thread acceptor_;
+  std::vector<int> fds_;  // touched by the acceptor only, then by the destructor
+  std::vector<std::thread> pumps_;
+};
+
+TEST(ReapiCasResumeTest, ABrokenWriteStreamIsResumedWhereTheServerStopped) {
+  ReapiNode node;
+  ASSERT_OK(node.started());
+  const int port = std::stoi(node.target().substr(node.target().rfind(':') + 1));
+  BreakingProxy proxy(port, 5 * kMiB);
+  Result<std::shared_ptr<Cas>> cas =
+      OpenGrpcCas("grpc://" + proxy.target(), {.max_batch_bytes = 0, .write_attempts = 20});
+  ASSERT_OK_R(cas);
+  const std::string data = PatternString(8 * kMiB, 6);
+  ASSERT_OK((*cas)->Store(Sha(data), Bytes(data)));
+  EXPECT_EQ(node.cas().Get(Sha(data)), data);
+  EXPECT_GE(proxy.connections(), 2);
+  // Resumed, not sent again: well under the 5 + 8 MiB a restart from 0 would take.
+  EXPECT_LT(proxy.upstream_bytes(), 11 * kMiB);
 }
 
 }  // namespace
