@@ -14,7 +14,8 @@
 # directory's file system: uploads are fsync-bound, so a tmpfs would measure something else),
 # removed at exit; packiced and nginx are children of this script, stopped by pid. The node
 # serves --store memory for objects and its CAS in that directory (fdatasync on, as by default).
-# Installs nothing: nginx (nginx-light) must be installed.
+# KEEP=1 keeps the directory (the logs, results.tsv). Installs nothing: nginx (nginx-light)
+# must be installed.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
