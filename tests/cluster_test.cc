@@ -17,7 +17,9 @@
 #include <vector>
 
 #include "cluster/ring.h"
+#include "http_testing.h"
 #include "origin_server.h"
+#include "packice/cas.h"
 #include "packice/client.h"
 #include "testing.h"
 
@@ -407,6 +409,41 @@ TEST_F(ClusterGroupTest, KeysOfAKilledOwnerAreReloadedFromTheOrigin) {
   EXPECT_EQ(origin_.Requests("users/" + key), 2) << "its new owner loaded it again";
   ASSERT_EQ(GroupGet(1, key, &body), 200);
   EXPECT_EQ(origin_.Requests("users/" + key), 2);
+}
+
+// The CAS's remote tier in a cluster is each digest's owner: a blob put anywhere is also on its
+// owner, and a node that lacks a blob reads it from its owner.
+TEST_F(ClusterTest, CasBlobsGoToTheirOwnerAndAreReadFromIt) {
+  for (size_t i = 0; i < 2; ++i) StartNode(i);
+  WaitForRing({0, 1});
+  const Ring ring = RingOf({0, 1});
+  // A blob each node owns.
+  auto owned_by = [&](size_t owner, const std::string& prefix) {
+    for (int i = 0;; ++i) {
+      std::string data = prefix + std::to_string(i);
+      const Digest d =
+          Digest::Of(DigestAlgorithm::kBlake3, std::as_bytes(std::span(data.data(), data.size())));
+      if (ring.Owner(d.ToString()) == ReadNodeId(node(owner))) return std::pair(d, data);
+    }
+  };
+  const auto [on1, data1] = owned_by(1, "owned by node 1: ");
+  const auto [on0, data0] = owned_by(0, "owned by node 0: ");
+  auto url = [&](size_t i, const Digest& d) { return http(i) + "/v1/cas/" + d.ToString(); };
+  ASSERT_EQ(testing::Http("PUT", url(0, on1), &data1).status, 201);
+  ASSERT_EQ(testing::Http("PUT", url(0, on0), &data0).status, 201);
+  // Node 1 holds what it owns and nothing else; node 0 holds both (its puts).
+  EXPECT_EQ(Metric(http(1), "packice_cas_local_blobs"), 1);
+  EXPECT_EQ(Metric(http(0), "packice_cas_local_blobs"), 2);
+  // A blob only node 1 has (put there, owned by it) is read on node 0 from its owner.
+  const auto [only1, only1_data] = owned_by(1, "only on node 1: ");
+  ASSERT_EQ(testing::Http("PUT", url(1, only1), &only1_data).status, 201);
+  testing::HttpReply got = testing::Http("GET", url(0, only1));
+  EXPECT_EQ(got.status, 200);
+  EXPECT_EQ(got.body, only1_data);
+  EXPECT_EQ(Metric(http(0), "packice_cas_local_blobs"), 3);
+  // A blob node 0 owns and lacks is not asked of anyone: 404 at once.
+  const auto [none0, none0_data] = owned_by(0, "on no node: ");
+  EXPECT_EQ(testing::Http("GET", url(0, none0)).status, 404);
 }
 
 }  // namespace

@@ -360,6 +360,29 @@ const Key kSchema[] = {
      [](const Field& f, Loaded& c) { return f.Dur(true, &c.options.cas.memory_ttl); }},
     {"cas.memory_idle_ttl",
      [](const Field& f, Loaded& c) { return f.Dur(true, &c.options.cas.memory_idle_ttl); }},
+    {"cas.remote",
+     [](const Field& f, Loaded& c) {
+       PACKICE_RETURN_IF_ERROR(f.String(&c.options.cas.remote));
+       const std::string& r = c.options.cas.remote;
+       if (r.empty() || r == "none" || r.starts_with("grpc://") || r.starts_with("grpcs://")) {
+         return Status::Ok();
+       }
+       return f.Error("expected \"grpc://HOST:PORT\", \"grpcs://HOST:PORT\" or \"none\", got \"" +
+                      r + "\"");
+     }},
+    {"cas.remote_token_file",
+     [](const Field& f, Loaded& c) {
+       std::string path;
+       PACKICE_RETURN_IF_ERROR(f.String(&path));
+       Result<std::string> text = ReadSmallFile(path);
+       if (!text.ok()) return f.Error(text.status().message());
+       std::string token = *text;
+       while (!token.empty() && (token.back() == '\n' || token.back() == '\r')) token.pop_back();
+       c.options.cas.remote_token = token;
+       return CheckToken(f, token);
+     }},
+    {"cas.remote_ca_file",
+     [](const Field& f, Loaded& c) { return f.String(&c.options.cas.remote_ca_file); }},
     {"cluster.name", [](const Field& f, Loaded& c) { return f.String(&c.options.cluster.name); }},
     {"cluster.etcd", [](const Field& f, Loaded& c) { return f.String(&c.options.cluster.etcd); }},
     {"cluster.advertise",

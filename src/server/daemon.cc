@@ -133,6 +133,7 @@ void AddCasServices(GrpcServer& grpc, const NodeCas& cas, const DaemonOptions& o
   rpc::ReapiOptions reapi;
   reapi.bearer_token = options.http.bearer_token;
   reapi.uploads.staging_dir = cas.dir + "/tmp";  // on the blobs' file system
+  reapi.forwarded_cas = cas.store->local_tiers();  // other nodes' remote tier: no loops
   for (auto& s : rpc::NewReapiServices(cas.store, cas.action_cache, std::move(reapi))) {
     grpc.AddService(std::move(s));
   }
@@ -192,7 +193,8 @@ int RunDaemon(const DaemonOptions& options) {
     }
     group_names += (group_names.empty() ? "" : ",") + g.name;
   }
-  Result<std::unique_ptr<NodeCas>> opened_cas = OpenNodeCas(options, *metrics);
+  Result<std::unique_ptr<NodeCas>> opened_cas =
+      OpenNodeCas(options, *metrics, cluster ? cluster->cas_owners() : nullptr);
   if (!opened_cas.ok()) {
     spdlog::error("event=start_failed part=cas dir={} error=\"{}\"", NodeCasDir(options),
                   opened_cas.status().ToString());

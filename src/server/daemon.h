@@ -45,6 +45,12 @@ struct CasNodeOptions {
   uint64_t memory_max_blob_bytes = 4 << 20;
   Duration memory_ttl = std::chrono::minutes(30);
   Duration memory_idle_ttl = std::chrono::minutes(5);
+  // The remote tier (docs/cas.md): "grpc://HOST:PORT" or "grpcs://HOST:PORT" of another node
+  // (or REAPI cache); "none" for no remote tier; empty: in a cluster each digest's owner, else
+  // none.
+  std::string remote;
+  std::string remote_token;    // sent to the remote; empty: the node's own token (http.token)
+  std::string remote_ca_file;  // grpcs://: the CAs of the remote's certificate; empty: system's
 };
 
 struct DaemonOptions {

@@ -143,6 +143,10 @@ int main(int argc, char** argv) {
                  "memory or sharedfs the node serves a CAS only when this is given)");
   AddParsed(app, "--cas-capacity", &opt.cas.capacity_bytes, packice::ParseBytes,
             "bytes of blobs the CAS keeps on disk; the least recently used go first (default 16G)");
+  app.add_option("--cas-remote", opt.cas.remote,
+                 "remote tier of the CAS: grpc://HOST:PORT or grpcs://HOST:PORT of another node "
+                 "(reads fill this node, writes go there too); 'none' for none (default: in a "
+                 "--cluster each digest's owner, else none)");
   app.add_flag(
       "--no-cas", [&opt](int64_t) { opt.cas.enabled = false; }, "serve no content-addressed store");
   std::vector<std::string> group_flags;

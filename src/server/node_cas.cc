@@ -1,8 +1,11 @@
 #include "server/node_cas.h"
 
+#include <spdlog/spdlog.h>
+
 #include "packice/file_peer.h"
 #include "peers/prefix_peer.h"
 #include "services/cas/cas_object_peer.h"
+#include "transport/grpc/reapi/reapi_cas.h"
 
 namespace packice {
 namespace {
@@ -40,7 +43,51 @@ void RegisterCasMetrics(MetricsRegistry& registry, std::weak_ptr<CasStore> weak)
     gauge("packice_cas_memory_bytes", "Bytes of blobs in the CAS memory tier.", s.memory_bytes);
     gauge("packice_cas_local_bytes", "Bytes of blobs in the CAS local tier.", s.local_bytes);
     gauge("packice_cas_local_blobs", "Blobs in the CAS local tier.", s.local_blobs);
+    counter("packice_cas_remote_errors_total", "Calls to the CAS remote tier that failed.",
+            s.remote_errors);
+    gauge("packice_cas_remote_up",
+          "0 while the CAS remote tier is skipped after it could not be reached, else 1.",
+          s.remote_up ? 1 : 0);
   });
+}
+
+// "host:port" names this node's own gRPC port: `listen`'s, or a loopback name of the same
+// port when it listens on every address. (The hop marker keeps any other self-reference from
+// looping; this catches the plain mistake at start.)
+bool IsOwnPort(const std::string& target, const std::string& listen) {
+  if (listen.empty()) return false;
+  if (target == listen) return true;
+  const size_t t = target.rfind(':'), l = listen.rfind(':');
+  if (t == std::string::npos || l == std::string::npos) return false;
+  if (target.substr(t) != listen.substr(l)) return false;
+  const std::string host = target.substr(0, t), bound = listen.substr(0, l);
+  const bool wildcard = bound.empty() || bound == "0.0.0.0" || bound == "[::]";
+  const bool loopback = host == "localhost" || host == "127.0.0.1" || host == "[::1]";
+  return wildcard && loopback;
+}
+
+// The remote tier of `options`' CAS: nullptr for none.
+Result<std::shared_ptr<Cas>> OpenRemoteTier(const DaemonOptions& options,
+                                            std::shared_ptr<Cas> cluster_remote) {
+  const std::string& url = options.cas.remote;
+  if (url == "none") return std::shared_ptr<Cas>();
+  if (url.empty()) {
+    if (cluster_remote != nullptr) spdlog::info("event=cas_remote mode=owner_on_ring");
+    return cluster_remote;
+  }
+  PACKICE_ASSIGN_OR_RETURN(GrpcCasTarget target, ParseGrpcCasUrl(url));
+  if (IsOwnPort(target.target, options.grpc.listen) ||
+      (!options.cluster.advertise.empty() && target.target == options.cluster.advertise)) {
+    return InvalidArgument("--cas-remote " + url + " is this node's own gRPC port");
+  }
+  GrpcCasOptions o;
+  o.bearer_token =
+      options.cas.remote_token.empty() ? options.http.bearer_token : options.cas.remote_token;
+  o.ca_file = options.cas.remote_ca_file;
+  o.forwarded = true;  // the remote answers from its own tiers: no loops
+  PACKICE_ASSIGN_OR_RETURN(std::shared_ptr<Cas> remote, OpenGrpcCas(url, o));
+  spdlog::info("event=cas_remote mode=url url={}", url);
+  return remote;
 }
 
 }  // namespace
@@ -54,11 +101,12 @@ std::string NodeCasDir(const DaemonOptions& options) {
   return (options.disk.dir.empty() ? DefaultDataDir() : options.disk.dir) + "/cas";
 }
 
-Result<std::unique_ptr<NodeCas>> OpenNodeCas(const DaemonOptions& options,
-                                             MetricsRegistry& metrics) {
+Result<std::unique_ptr<NodeCas>> OpenNodeCas(const DaemonOptions& options, MetricsRegistry& metrics,
+                                             std::shared_ptr<Cas> cluster_remote) {
   const std::string dir = NodeCasDir(options);
   if (dir.empty()) return std::unique_ptr<NodeCas>();
   CasStoreOptions o;
+  PACKICE_ASSIGN_OR_RETURN(o.remote, OpenRemoteTier(options, std::move(cluster_remote)));
   o.dir = dir;
   o.local_capacity_bytes = options.cas.capacity_bytes;
   o.memory_capacity_bytes = options.cas.memory_bytes;
@@ -86,6 +134,5 @@ std::shared_ptr<LocalPeer> ServedObjectPeer(std::shared_ptr<LocalPeer> peer, con
   return NewPrefixPeer(std::move(peer), NewCasObjectPeer(cas->store),
                        PrefixPeerOptions{std::string(kCasKeyPrefix), nullptr});
 }
-
 
 }  // namespace packice

@@ -31,16 +31,17 @@ struct NodeCas {
 };
 
 // The CAS of `options` (nullptr when NodeCasDir is empty), with packice_cas_* metrics in
-// `metrics`. Errors: those of CasStore::Open and FilePeer::Open (a directory in use by another
-// process...).
-Result<std::unique_ptr<NodeCas>> OpenNodeCas(const DaemonOptions& options,
-                                             MetricsRegistry& metrics);
+// `metrics`. Its remote tier: options.cas.remote (a REAPI client marked as forwarded), else
+// `cluster_remote` (a cluster's OwnerCas; may be null), none for "none". Errors: those of
+// CasStore::Open and FilePeer::Open (a directory in use by another process...),
+// kInvalidArgument (a bad remote URL, or one that names this node's own gRPC port).
+Result<std::unique_ptr<NodeCas>> OpenNodeCas(const DaemonOptions& options, MetricsRegistry& metrics,
+                                             std::shared_ptr<Cas> cluster_remote = nullptr);
 
 // What the node serves on its object API (Unix socket, HTTP /v1/objects, gRPC): `peer`, and
 // when the node has a CAS its blobs under the keys "cas/<digest>" (a PrefixPeer over a
 // CasObjectPeer; docs/cas.md).
 std::shared_ptr<LocalPeer> ServedObjectPeer(std::shared_ptr<LocalPeer> peer, const NodeCas* cas);
-
 
 }  // namespace packice
 

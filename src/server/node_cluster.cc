@@ -11,6 +11,7 @@
 #include "packice/clock.h"
 #include "transport/grpc/cluster_node.h"
 #include "transport/grpc/group_channel.h"
+#include "transport/grpc/reapi/reapi_cas.h"
 
 namespace packice {
 
@@ -126,17 +127,25 @@ Status NodeCluster::Join(uint16_t grpc_port, const std::string& http_url) {
   group_channel.ca_file = options_.http.tls_cert_file;
   std::weak_ptr<ClusterPeer> weak = peer_;
   std::weak_ptr<RingPeers> weak_groups = group_peers_;
+  std::weak_ptr<OwnerCas> weak_owners = cas_owners_;
+  GrpcCasOptions owner_cas;
+  owner_cas.bearer_token = options_.http.bearer_token;
+  owner_cas.ca_file = options_.http.tls_cert_file;
+  owner_cas.forwarded = true;  // the owner answers from its own tiers
+  const std::string cas_scheme = options_.http.tls_cert_file.empty() ? "grpc://" : "grpcs://";
+  auto owner_clients = std::make_shared<std::map<std::string, std::shared_ptr<Cas>>>();
   // The listener runs on the membership's thread, one view at a time: the loaders it keeps
   // (one per member address, reused while the member stays) are its own.
   auto loaders = std::make_shared<std::map<std::string, std::shared_ptr<RemoteLoader>>>();
-  auto listener = [weak, weak_groups, loaders, group_channel,
-                   self = node_id_](const cluster::MembershipView& view) {
+  auto listener = [weak, weak_groups, loaders, group_channel, weak_owners, owner_cas, cas_scheme,
+                   owner_clients, self = node_id_](const cluster::MembershipView& view) {
     std::shared_ptr<ClusterPeer> peer = weak.lock();
     std::shared_ptr<RingPeers> groups = weak_groups.lock();
     if (peer == nullptr || groups == nullptr) return;
     std::vector<ClusterMember> members;
     std::vector<std::string> ids;
     RingPeers::Loaders group_loaders;
+    OwnerCas::Members cas_members;
     for (const cluster::MemberRecord& r : view.members) {
       members.push_back({r.node_id, r.grpc_address});
       ids.push_back(r.node_id);
@@ -147,10 +156,19 @@ Status NodeCluster::Join(uint16_t grpc_port, const std::string& http_url) {
         if (made.ok()) loader = *made;
       }
       if (loader != nullptr) group_loaders.emplace(r.node_id, loader);
+      std::shared_ptr<Cas>& cas = (*owner_clients)[r.node_id + "@" + r.grpc_address];
+      if (cas == nullptr) {
+        auto made = OpenGrpcCas(cas_scheme + r.grpc_address, owner_cas);
+        if (made.ok()) cas = *made;
+      }
+      if (cas != nullptr) cas_members.emplace(r.node_id, cas);
     }
     ids.push_back(self);
     peer->SetMembers(members);
-    groups->Update(Ring(std::move(ids)), std::move(group_loaders));
+    groups->Update(Ring(ids), std::move(group_loaders));
+    if (std::shared_ptr<OwnerCas> owners = weak_owners.lock()) {
+      owners->Update(self, Ring(std::move(ids)), std::move(cas_members));
+    }
     spdlog::info("event=membership node_id={} epoch={} members={} ring_epoch={:x}", self,
                  view.epoch, members.size(), peer->ring_epoch());
   };

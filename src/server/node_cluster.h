@@ -12,6 +12,7 @@
 #include "peers/cluster_peer.h"
 #include "server/daemon.h"
 #include "services/cache/ring_peers.h"
+#include "services/cas/owner_cas.h"
 
 namespace packice {
 
@@ -27,6 +28,10 @@ class NodeCluster {
   const std::shared_ptr<ClusterPeer>& peer() const { return peer_; }
   // The cache groups' view of the same ring (after Join): a group key's owner loads it.
   const std::shared_ptr<RingPeers>& group_peers() const { return group_peers_; }
+  // The CAS's remote tier in the cluster: each digest's owner on the same ring, reached over
+  // REAPI (calls marked as forwarded); no remote for the digests this node owns, and none at
+  // all until Join.
+  const std::shared_ptr<OwnerCas>& cas_owners() const { return cas_owners_; }
 
   // Joins once the gRPC port is bound at `grpc_port`: the advertised address and the node id
   // are settled, and the node registers in etcd (in the background: an unreachable etcd is
@@ -51,6 +56,7 @@ class NodeCluster {
   std::shared_ptr<cluster::EtcdClient> etcd_;
   std::shared_ptr<ClusterPeer> peer_;
   std::shared_ptr<RingPeers> group_peers_;
+  std::shared_ptr<OwnerCas> cas_owners_ = std::make_shared<OwnerCas>();
   std::unique_ptr<cluster::Membership> membership_;
   std::string node_id_;
   std::string advertise_;

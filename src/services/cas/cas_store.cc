@@ -98,6 +98,71 @@ class IdleIndex {
   absl::btree_set<std::pair<TimePoint, std::string>> by_time_ ABSL_GUARDED_BY(mu_);
 };
 
+// Whether the remote tier is worth asking: after a failure to reach it (kUnavailable,
+// kTimeout) it is skipped for a backoff, 1 s doubling to 30 s, so that a remote that is down
+// costs the local tiers no waiting. Logs the first failure and the recovery, and other errors
+// at most once per 10 s. Thread-safe.
+class RemoteHealth {
+ public:
+  explicit RemoteHealth(std::shared_ptr<Clock> clock) : clock_(std::move(clock)) {}
+
+  bool Usable() {
+    MutexLock lock(&mu_);
+    return !down_ || clock_->Now() >= retry_at_;
+  }
+  bool up() {
+    MutexLock lock(&mu_);
+    return !down_;
+  }
+  uint64_t errors() {
+    MutexLock lock(&mu_);
+    return errors_;
+  }
+
+  void Failed(std::string_view op, const Digest& digest, const Status& s) {
+    const TimePoint now = clock_->Now();
+    MutexLock lock(&mu_);
+    ++errors_;
+    const bool unreachable =
+        s.code() == StatusCode::kUnavailable || s.code() == StatusCode::kTimeout;
+    if (unreachable) {
+      backoff_ = down_ ? std::min<Duration>(backoff_ * 2, std::chrono::seconds(30))
+                       : Duration(std::chrono::seconds(1));
+      retry_at_ = now + backoff_;
+      if (!down_) {
+        down_ = true;
+        spdlog::warn(
+            "event=cas_remote_down op={} digest={} error=\"{}\" effect=\"stores stay local, "
+            "reads of blobs not here fail\" retry_in_ms={}",
+            op, digest.ToString(), s.ToString(),
+            std::chrono::duration_cast<std::chrono::milliseconds>(backoff_).count());
+        return;
+      }
+    }
+    if (now - last_log_ >= std::chrono::seconds(10)) {
+      last_log_ = now;
+      spdlog::warn("event=cas_remote_error op={} digest={} error=\"{}\" errors_total={}", op,
+                   digest.ToString(), s.ToString(), errors_);
+    }
+  }
+
+  void Succeeded() {
+    MutexLock lock(&mu_);
+    if (!down_) return;
+    down_ = false;
+    spdlog::info("event=cas_remote_up errors_total={}", errors_);
+  }
+
+ private:
+  const std::shared_ptr<Clock> clock_;
+  Mutex mu_;
+  bool down_ ABSL_GUARDED_BY(mu_) = false;
+  Duration backoff_ ABSL_GUARDED_BY(mu_){0};
+  TimePoint retry_at_ ABSL_GUARDED_BY(mu_){};
+  TimePoint last_log_ ABSL_GUARDED_BY(mu_){};
+  uint64_t errors_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
 // One shard: the victim is the least recently used blob of all, not of a shard.
 EvictionOptions ExactLru() {
   EvictionOptions o;
@@ -105,7 +170,7 @@ EvictionOptions ExactLru() {
   return o;
 }
 
-class CasStoreImpl final : public CasStore {
+class CasStoreImpl final : public CasStore, public std::enable_shared_from_this<CasStoreImpl> {
  public:
   CasStoreImpl(CasStoreOptions options, std::shared_ptr<LocalPeer> memory,
                std::shared_ptr<LocalPeer> local, LocalCasStore* files)
@@ -115,7 +180,8 @@ class CasStoreImpl final : public CasStore {
         local_(std::move(local)),
         files_(files),
         memory_index_(NewEvictor(EvictionKind::kLru, ExactLru())),
-        local_index_(NewEvictor(EvictionKind::kLru, ExactLru())) {}
+        local_index_(NewEvictor(EvictionKind::kLru, ExactLru())),
+        remote_health_(clock_) {}
 
   // Indexes what the local tier recovered, then starts the reaper.
   Status Start() {
@@ -136,6 +202,18 @@ class CasStoreImpl final : public CasStore {
   ~CasStoreImpl() override { reaper_.reset(); }
 
   Status Store(const Digest& digest, std::span<const std::byte> data) override {
+    return StoreIn(digest, data, Remote());
+  }
+  Result<uint64_t> Check(const Digest& digest) override { return CheckIn(digest, Remote()); }
+  Result<std::vector<Digest>> FindMissing(std::span<const Digest> digests) override {
+    return FindMissingIn(digests, Remote());
+  }
+  Result<CasBlob> Fetch(const Digest& digest, BlobRange range) override {
+    return FetchIn(digest, range, options_.remote.get());
+  }
+
+  // The tiers' calls, with `remote` the remote tier to use (nullptr: none).
+  Status StoreIn(const Digest& digest, std::span<const std::byte> data, Cas* remote) {
     const std::string key = digest.ToString();
     if (data.size() != digest.size) {
       mismatches_.fetch_add(1, std::memory_order_relaxed);
@@ -153,7 +231,7 @@ class CasStoreImpl final : public CasStore {
       return Status::Ok();
     }
     PACKICE_RETURN_IF_ERROR(StoreCopy(digest, data));
-    AfterStore(digest, data);
+    AfterStore(digest, data, remote);
     return Status::Ok();
   }
 
@@ -189,7 +267,7 @@ class CasStoreImpl final : public CasStore {
     return digest;
   }
 
-  Result<uint64_t> Check(const Digest& digest) override {
+  Result<uint64_t> CheckIn(const Digest& digest, Cas* remote) {
     const std::string key = digest.ToString();
     if (memory_ != nullptr) {
       if (Result<ObjectInfo> m = memory_->Stat(key); m.ok()) return m->size;
@@ -197,11 +275,17 @@ class CasStoreImpl final : public CasStore {
     Result<ObjectInfo> info = local_->Stat(key);
     if (info.ok()) return info->size;
     if (info.status().code() != StatusCode::kNotFound) return info.status();
-    if (options_.remote != nullptr) return options_.remote->Check(digest);
-    return info.status();
+    if (remote == nullptr) return info.status();
+    Result<uint64_t> there = remote->Check(digest);
+    if (there.ok() || there.status().code() == StatusCode::kNotFound) {
+      remote_health_.Succeeded();
+      return there;
+    }
+    remote_health_.Failed("check", digest, there.status());
+    return info.status();  // a remote that does not answer holds nothing this node can serve
   }
 
-  Result<std::vector<Digest>> FindMissing(std::span<const Digest> digests) override {
+  Result<std::vector<Digest>> FindMissingIn(std::span<const Digest> digests, Cas* remote) {
     std::vector<Digest> missing;
     for (const Digest& d : digests) {
       Result<ObjectInfo> info = local_->Stat(d.ToString());
@@ -209,11 +293,17 @@ class CasStoreImpl final : public CasStore {
       if (info.status().code() != StatusCode::kNotFound) return info.status();
       missing.push_back(d);
     }
-    if (options_.remote == nullptr || missing.empty()) return missing;
-    return options_.remote->FindMissing(missing);
+    if (remote == nullptr || missing.empty()) return missing;
+    Result<std::vector<Digest>> there = remote->FindMissing(missing);
+    if (there.ok()) {
+      remote_health_.Succeeded();
+      return there;
+    }
+    remote_health_.Failed("find_missing", missing.front(), there.status());
+    return missing;
   }
 
-  Result<CasBlob> Fetch(const Digest& digest, BlobRange range) override {
+  Result<CasBlob> FetchIn(const Digest& digest, BlobRange range, Cas* remote) {
     const std::string key = digest.ToString();
     if (memory_ != nullptr) {
       if (Result<Grant> g = memory_->Acquire(ReadOf(key)); g.ok()) {
@@ -224,8 +314,12 @@ class CasStoreImpl final : public CasStore {
       }
     }
     Result<Grant> g = local_->Acquire(ReadOf(key));
-    if (!g.ok() && g.status().code() == StatusCode::kNotFound && options_.remote != nullptr) {
-      PACKICE_ASSIGN_OR_RETURN(bool fetched, FetchRemote(digest));
+    if (!g.ok() && g.status().code() == StatusCode::kNotFound && remote != nullptr) {
+      if (!remote_health_.Usable()) {
+        misses_.fetch_add(1, std::memory_order_relaxed);
+        return Unavailable("no blob " + key + " here, and the remote tier is down (retrying)");
+      }
+      PACKICE_ASSIGN_OR_RETURN(bool fetched, FetchRemote(*remote, digest));
       if (fetched) g = local_->Acquire(ReadOf(key));
     } else if (g.ok()) {
       local_hits_.fetch_add(1, std::memory_order_relaxed);
@@ -252,6 +346,7 @@ class CasStoreImpl final : public CasStore {
   }
 
   std::shared_ptr<LocalPeer> local_peer() override { return local_; }
+  std::shared_ptr<Cas> local_tiers() override;
 
   Result<Grant> AcquireLocal(const AcquireRequest& req) override {
     PACKICE_ASSIGN_OR_RETURN(Digest digest, Digest::ParseCanonical(req.key));
@@ -278,7 +373,7 @@ class CasStoreImpl final : public CasStore {
   Result<ObjectInfo> SealLocal(LeaseId lease, std::optional<uint64_t> size) override {
     PACKICE_ASSIGN_OR_RETURN(ObjectInfo sealed, SealCounted(lease, size));
     if (Result<Digest> digest = Digest::ParseCanonical(sealed.key); digest.ok()) {
-      AfterStore(*digest, std::nullopt);
+      AfterStore(*digest, std::nullopt, Remote());
     }
     return sealed;
   }
@@ -299,6 +394,8 @@ class CasStoreImpl final : public CasStore {
     const LocalPeer::Stats l = local_->GetStats();
     s.local_bytes = l.used_bytes;
     s.local_blobs = l.objects;
+    s.remote_errors = remote_health_.errors();
+    s.remote_up = remote_health_.up();
     return s;
   }
 
@@ -373,11 +470,12 @@ class CasStoreImpl final : public CasStore {
     return SealCounted(g.lease, std::nullopt).status();
   }
 
-  // After a blob reached the local tier: a memory copy when small, and the remote's copy.
-  // `data` is its content, or nullopt to read it from the local tier when needed.
-  void AfterStore(const Digest& digest, std::optional<std::span<const std::byte>> data) {
+  // After a blob reached the local tier: a memory copy when small, and `remote`'s copy (when
+  // not null). `data` is its content, or nullopt to read it from the local tier when needed.
+  void AfterStore(const Digest& digest, std::optional<std::span<const std::byte>> data,
+                  Cas* remote) {
     const bool to_memory = memory_ != nullptr && digest.size <= options_.memory_max_blob_bytes;
-    if (!to_memory && options_.remote == nullptr) return;
+    if (!to_memory && remote == nullptr) return;
     const std::string key = digest.ToString();
     std::shared_ptr<const void> holder;
     if (!data) {
@@ -389,12 +487,7 @@ class CasStoreImpl final : public CasStore {
       holder = std::move(blob->holder);
     }
     if (to_memory) FillMemory(key, *data);
-    if (options_.remote != nullptr && !options_.remote->Contains(digest)) {
-      if (Status s = options_.remote->Store(digest, *data); !s.ok()) {
-        remote_errors_.fetch_add(1, std::memory_order_relaxed);
-        spdlog::warn("event=cas_remote_store_failed digest={} error=\"{}\"", key, s.ToString());
-      }
-    }
+    if (remote != nullptr) StoreRemote(*remote, digest, *data);
   }
 
   // Copies `size` bytes of the file at `path` into `blob`, through a bounded buffer.
@@ -430,7 +523,7 @@ class CasStoreImpl final : public CasStore {
       if (done_) return WrongState("the blob " + digest_.ToString() + " was committed already");
       done_ = true;
       PACKICE_RETURN_IF_ERROR(store_->SealCounted(grant_.lease, std::nullopt).status());
-      store_->AfterStore(digest_, std::nullopt);
+      store_->AfterStore(digest_, std::nullopt, store_->Remote());
       return Status::Ok();
     }
 
@@ -457,16 +550,75 @@ class CasStoreImpl final : public CasStore {
     }
   }
 
-  // Copies the blob from the remote tier into the local one. False: the remote has none.
-  Result<bool> FetchRemote(const Digest& digest) {
-    Result<CasBlob> remote = options_.remote->Fetch(digest, BlobRange::Full());
-    if (!remote.ok()) {
-      if (remote.status().code() == StatusCode::kNotFound) return false;
-      return remote.status();
+  // The remote tier of the calls of the Cas interface: the configured one while it is usable.
+  Cas* Remote() {
+    return options_.remote != nullptr && remote_health_.Usable() ? options_.remote.get() : nullptr;
+  }
+
+  // A copy of a blob stored here in the remote tier, unless it holds it (best effort).
+  void StoreRemote(Cas& remote, const Digest& digest, std::span<const std::byte> data) {
+    Result<uint64_t> there = remote.Check(digest);
+    Status s = there.ok() ? Status::Ok() : there.status();
+    if (s.code() == StatusCode::kNotFound) s = remote.Store(digest, data);
+    if (s.ok()) {
+      remote_health_.Succeeded();
+    } else {
+      remote_health_.Failed("store", digest, s);
     }
-    PACKICE_RETURN_IF_ERROR(StoreCopy(digest, remote->bytes));
+  }
+
+  // Copies the blob from the remote tier into the local one, in ranges of
+  // remote_fill_chunk_bytes written straight into the local blob; the local tier verifies it
+  // at the seal (a remote that sends other bytes stores nothing: kDigestMismatch). False: the
+  // remote has none.
+  Result<bool> FetchRemote(Cas& remote, const Digest& digest) {
+    const uint64_t chunk = std::max<uint64_t>(options_.remote_fill_chunk_bytes, 1);
+    Result<CasBlob> first = remote.Fetch(digest, BlobRange::Of(0, std::min(chunk, digest.size)));
+    if (!first.ok()) {
+      if (first.status().code() == StatusCode::kNotFound) {
+        remote_health_.Succeeded();
+        return false;
+      }
+      remote_health_.Failed("fetch", digest, first.status());
+      return first.status();
+    }
+    PACKICE_ASSIGN_OR_RETURN(Grant g, CreateLocal(digest));
+    Status copied = CopyRanges(remote, digest, *std::move(first), *g.blob);
+    if (!copied.ok()) {
+      local_->Discard(g.lease).IgnoreError();
+      remote_health_.Failed("fetch", digest, copied);
+      return copied;
+    }
+    Result<ObjectInfo> sealed = SealCounted(g.lease, std::nullopt);
+    if (!sealed.ok()) {
+      if (sealed.status().code() == StatusCode::kDigestMismatch) {
+        remote_health_.Failed("fetch", digest, sealed.status());
+      }
+      return sealed.status();
+    }
+    remote_health_.Succeeded();
     remote_hits_.fetch_add(1, std::memory_order_relaxed);
     return true;
+  }
+
+  // Writes `first` and the ranges after it of the remote's blob into `blob`.
+  Status CopyRanges(Cas& remote, const Digest& digest, CasBlob first, Blob& blob) {
+    const uint64_t chunk = std::max<uint64_t>(options_.remote_fill_chunk_bytes, 1);
+    std::optional<CasBlob> part = std::move(first);
+    for (uint64_t at = 0;;) {
+      const uint64_t n = std::min(chunk, digest.size - at);
+      if (part->offset != at || part->bytes.size() != n) {
+        return ProtocolError("the remote tier sent " + std::to_string(part->bytes.size()) +
+                             " bytes at " + std::to_string(part->offset) + " for a range of " +
+                             std::to_string(n) + " at " + std::to_string(at));
+      }
+      if (n > 0) PACKICE_RETURN_IF_ERROR(blob.Write(at, part->bytes));
+      at += n;
+      if (at == digest.size) return Status::Ok();
+      part.reset();
+      PACKICE_ASSIGN_OR_RETURN(
+          part, remote.Fetch(digest, BlobRange::Of(at, std::min(chunk, digest.size - at))));
+    }
   }
 
   const CasStoreOptions options_;
@@ -480,8 +632,36 @@ class CasStoreImpl final : public CasStore {
   std::optional<PeriodicThread> reaper_;
   std::atomic<uint64_t> memory_hits_{0}, local_hits_{0}, remote_hits_{0}, misses_{0};
   std::atomic<uint64_t> stored_{0}, stored_bytes_{0}, already_stored_{0}, mismatches_{0};
-  std::atomic<uint64_t> evictions_{0}, remote_errors_{0}, imported_{0};
+  std::atomic<uint64_t> evictions_{0}, imported_{0};
+  RemoteHealth remote_health_;
 };
+
+// CasStore::local_tiers: the store's calls without its remote tier.
+class LocalTiers final : public Cas {
+ public:
+  explicit LocalTiers(std::shared_ptr<CasStoreImpl> store) : store_(std::move(store)) {}
+
+  Status Store(const Digest& digest, std::span<const std::byte> data) override {
+    return store_->StoreIn(digest, data, nullptr);
+  }
+  Result<uint64_t> Check(const Digest& digest) override { return store_->CheckIn(digest, nullptr); }
+  Result<std::vector<Digest>> FindMissing(std::span<const Digest> digests) override {
+    return store_->FindMissingIn(digests, nullptr);
+  }
+  Result<CasBlob> Fetch(const Digest& digest, BlobRange range) override {
+    return store_->FetchIn(digest, range, nullptr);
+  }
+  std::optional<std::string> LocalPath(const Digest& digest) override {
+    return store_->LocalPath(digest);
+  }
+
+ private:
+  const std::shared_ptr<CasStoreImpl> store_;
+};
+
+std::shared_ptr<Cas> CasStoreImpl::local_tiers() {
+  return std::make_shared<LocalTiers>(shared_from_this());
+}
 
 }  // namespace
 

@@ -7,6 +7,11 @@
 //   store peer, bounded by its capacity: when a blob does not fit, the least recently used
 //   blobs are evicted to make room. Every blob stored is here.
 // - remote: another Cas (a node over gRPC, or the owner of the digest in a cluster), optional.
+//   A remote that cannot be reached (kUnavailable, kTimeout) is skipped for a backoff (1 s,
+//   doubling up to 30 s), so that the local tiers serve at their own speed meanwhile: Check and
+//   FindMissing then call a blob the local tier lacks missing, a Fetch of one is kUnavailable,
+//   and Stores are local only (not copied to the remote later). The first failure and the
+//   recovery are logged (event=cas_remote_down, cas_remote_up); CasStats counts the errors.
 //
 // Every blob is verified against its digest once, by the CasPeer over the local tier, before
 // it is visible. Reads try memory, then local, then remote, and fill the tiers above the one
@@ -46,6 +51,9 @@ struct CasStoreOptions {
   Duration memory_idle_ttl = std::chrono::minutes(5);
   bool sync = true;  // fdatasync blobs in the local tier (off only for tests and scratch)
   std::shared_ptr<Cas> remote;
+  // A blob the remote tier has is copied into the local tier in ranges of this many bytes
+  // (each one Fetch of the remote), so that a fill holds one range in memory, not the blob.
+  uint64_t remote_fill_chunk_bytes = 8 << 20;
   bool background_threads = true;  // reap expired and idle copies; tests call Reap()
   std::shared_ptr<Clock> clock;    // nullptr: the system clock
   std::shared_ptr<Env> env;        // the local tier's file I/O; nullptr: Env::Default()
@@ -65,6 +73,8 @@ struct CasStats {
   uint64_t memory_bytes = 0;
   uint64_t local_bytes = 0;
   uint64_t local_blobs = 0;
+  uint64_t remote_errors = 0;  // calls to the remote tier that failed
+  bool remote_up = true;       // false while the remote tier is skipped after a failure
 };
 
 // A blob being written in place into a CasStore's local tier, from CasStore::BeginStore: the
@@ -106,6 +116,10 @@ class CasStore : public Cas {
   // The local tier's peer (verified, content-addressed keys: Digest::ToString), for
   // transports that hand clients leases and mapped views of blobs.
   virtual std::shared_ptr<LocalPeer> local_peer() = 0;
+  // The same store without its remote tier (memory and local only): what a node serves to
+  // another node's remote-tier requests, so that two nodes that are each other's remote never
+  // ask each other in a loop. Shares everything with this store (and keeps it alive).
+  virtual std::shared_ptr<Cas> local_tiers() = 0;
   virtual CasStats GetCasStats() = 0;
   // The digest of the stored blob whose hash is `hex` (64 lower-case hex digits), for clients
   // that name blobs by hash alone (Bazel's HTTP cache: /cas/{sha256}). Looks in the local tier,

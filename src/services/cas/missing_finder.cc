@@ -35,10 +35,10 @@ void MissingFinder::Work() {
   }
 }
 
-Result<std::vector<Digest>> MissingFinder::FindMissing(std::span<const Digest> digests) {
+Result<std::vector<Digest>> MissingFinder::FindMissing(Cas& cas, std::span<const Digest> digests) {
   const size_t n = digests.size();
   const size_t wanted = std::min(workers_.size(), (n + min_batch_ - 1) / min_batch_);
-  if (wanted <= 1) return cas_->FindMissing(digests);
+  if (wanted <= 1) return cas.FindMissing(digests);
   const size_t per_batch = (n + wanted - 1) / wanted;
   const size_t batches = (n + per_batch - 1) / per_batch;  // none of them empty
   std::vector<std::optional<Result<std::vector<Digest>>>> results(batches);
@@ -48,8 +48,8 @@ Result<std::vector<Digest>> MissingFinder::FindMissing(std::span<const Digest> d
     for (size_t i = 0; i < batches; ++i) {
       std::span<const Digest> part =
           digests.subspan(i * per_batch, std::min(per_batch, n - i * per_batch));
-      queue_.push_back([this, part, &results, &done, i] {
-        results[i] = cas_->FindMissing(part);
+      queue_.push_back([&cas, part, &results, &done, i] {
+        results[i] = cas.FindMissing(part);
         done.count_down();
       });
     }

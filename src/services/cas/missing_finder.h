@@ -31,7 +31,12 @@ class MissingFinder {
   MissingFinder& operator=(const MissingFinder&) = delete;
 
   // The digests of `digests` the CAS lacks, in their order. Errors: the CAS's.
-  Result<std::vector<Digest>> FindMissing(std::span<const Digest> digests);
+  Result<std::vector<Digest>> FindMissing(std::span<const Digest> digests) {
+    return FindMissing(*cas_, digests);
+  }
+  // The same over `cas` instead (a view of the same store: CasStore::local_tiers), on this
+  // pool. REQUIRES: `cas` outlives the call.
+  Result<std::vector<Digest>> FindMissing(Cas& cas, std::span<const Digest> digests);
 
   size_t threads() const { return workers_.size(); }
 

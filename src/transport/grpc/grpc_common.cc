@@ -102,6 +102,8 @@ Status FromGrpc(const ::grpc::Status& status, const ::grpc::ClientContext& conte
       return WrongState(message);
     case ::grpc::StatusCode::DATA_LOSS:
       return DataLoss(message);
+    case ::grpc::StatusCode::OUT_OF_RANGE:
+      return OutOfRange(message);
     default:
       return Internal("gRPC " + std::to_string(status.error_code()) + ": " + message);
   }

@@ -26,10 +26,10 @@ std::span<const std::byte> AsBytes(const std::string& s) {
                                        const bs::ReadRequest* request,
                                        ::grpc::ServerWriter<bs::ReadResponse>* writer) {
   return Serve(context, context_->options().bearer_token,
-               [&]() -> Status { return DoRead(*request, writer); });
+               [&]() -> Status { return DoRead(context_->cas(*context), *request, writer); });
 }
 
-Status ByteStreamService::DoRead(const bs::ReadRequest& request,
+Status ByteStreamService::DoRead(Cas& cas, const bs::ReadRequest& request,
                                  ::grpc::ServerWriter<bs::ReadResponse>* writer) {
   PACKICE_ASSIGN_OR_RETURN(BlobResource resource, ParseReadResource(request.resource_name()));
   PACKICE_RETURN_IF_ERROR(context_->CheckInstance(resource.instance));
@@ -43,11 +43,11 @@ Status ByteStreamService::DoRead(const bs::ReadRequest& request,
   }
   uint64_t length = digest.size - offset;
   if (request.read_limit() > 0) length = std::min(length, uint64_t(request.read_limit()));
-  if (length == 0) return context_->cas().Check(digest).status();  // NOT_FOUND if absent
+  if (length == 0) return cas.Check(digest).status();  // NOT_FOUND if absent
   bs::ReadResponse message;
   for (uint64_t at = offset, end = offset + length; at < end;) {
     const uint64_t n = std::min<uint64_t>(kChunkBytes, end - at);
-    PACKICE_ASSIGN_OR_RETURN(CasBlob part, context_->cas().Fetch(digest, BlobRange::Of(at, n)));
+    PACKICE_ASSIGN_OR_RETURN(CasBlob part, cas.Fetch(digest, BlobRange::Of(at, n)));
     if (part.bytes.size() != n) return Internal("the CAS returned a short range");
     message.set_data(reinterpret_cast<const char*>(part.bytes.data()), n);
     if (!writer->Write(message)) return Aborted("the client went away");
@@ -62,10 +62,10 @@ Status ByteStreamService::DoRead(const bs::ReadRequest& request,
                                         ::grpc::ServerReader<bs::WriteRequest>* reader,
                                         bs::WriteResponse* reply) {
   return Serve(context, context_->options().bearer_token,
-               [&]() -> Status { return DoWrite(reader, reply); });
+               [&]() -> Status { return DoWrite(context_->cas(*context), reader, reply); });
 }
 
-Status ByteStreamService::DoWrite(::grpc::ServerReader<bs::WriteRequest>* reader,
+Status ByteStreamService::DoWrite(Cas& cas, ::grpc::ServerReader<bs::WriteRequest>* reader,
                                   bs::WriteResponse* reply) {
   bs::WriteRequest request;
   if (!reader->Read(&request)) return InvalidArgument("a Write stream without a request");
@@ -73,7 +73,7 @@ Status ByteStreamService::DoWrite(::grpc::ServerReader<bs::WriteRequest>* reader
   PACKICE_RETURN_IF_ERROR(context_->CheckInstance(resource.instance));
   if (request.write_offset() < 0) return InvalidArgument("a negative write_offset");
   const std::string key = resource.UploadKey();
-  if (context_->cas().Contains(resource.digest)) {
+  if (cas.Contains(resource.digest)) {
     // REAPI: an upload of a blob the CAS holds ends at once, with the blob's full size.
     context_->uploads().Discard(key);
     reply->set_committed_size(static_cast<int64_t>(resource.digest.size));
@@ -82,12 +82,12 @@ Status ByteStreamService::DoWrite(::grpc::ServerReader<bs::WriteRequest>* reader
   PACKICE_ASSIGN_OR_RETURN(
       std::unique_ptr<UploadWriter> writer,
       context_->uploads().Attach(key, resource.digest, uint64_t(request.write_offset())));
-  PACKICE_RETURN_IF_ERROR(WriteChunks(reader, request, resource.digest, *writer));
+  PACKICE_RETURN_IF_ERROR(WriteChunks(cas, reader, request, resource.digest, *writer));
   reply->set_committed_size(static_cast<int64_t>(writer->committed()));
   return Status::Ok();
 }
 
-Status ByteStreamService::WriteChunks(::grpc::ServerReader<bs::WriteRequest>* reader,
+Status ByteStreamService::WriteChunks(Cas& cas, ::grpc::ServerReader<bs::WriteRequest>* reader,
                                       bs::WriteRequest& request, const Digest& digest,
                                       UploadWriter& writer) {
   const std::string name = request.resource_name();
@@ -104,7 +104,7 @@ Status ByteStreamService::WriteChunks(::grpc::ServerReader<bs::WriteRequest>* re
     offset += request.data().size();
     if (request.finish_write()) {
       return writer.Finish(
-          [&](std::span<const std::byte> bytes) { return context_->cas().Store(digest, bytes); });
+          [&](std::span<const std::byte> bytes) { return cas.Store(digest, bytes); });
     }
     // A stream that ends (half-closed, cancelled, broken) before finish_write keeps the upload.
     if (!reader->Read(&request)) return Status::Ok();
@@ -119,7 +119,7 @@ Status ByteStreamService::WriteChunks(::grpc::ServerReader<bs::WriteRequest>* re
   return Serve(context, context_->options().bearer_token, [&]() -> Status {
     PACKICE_ASSIGN_OR_RETURN(BlobResource resource, ParseWriteResource(request->resource_name()));
     PACKICE_RETURN_IF_ERROR(context_->CheckInstance(resource.instance));
-    if (context_->cas().Contains(resource.digest)) {
+    if (context_->cas(*context).Contains(resource.digest)) {
       reply->set_committed_size(static_cast<int64_t>(resource.digest.size));
       reply->set_complete(true);
       return Status::Ok();

@@ -33,7 +33,8 @@ Status CheckBatchSize(uint64_t total, uint64_t limit, std::string_view what) {
     for (const rex::Digest& d : request->blob_digests()) {
       PACKICE_ASSIGN_OR_RETURN(digests.emplace_back(), FromProto(d, algorithm));
     }
-    PACKICE_ASSIGN_OR_RETURN(std::vector<Digest> missing, context_->finder().FindMissing(digests));
+    PACKICE_ASSIGN_OR_RETURN(std::vector<Digest> missing,
+                             context_->finder().FindMissing(context_->cas(*context), digests));
     reply->mutable_missing_blob_digests()->Reserve(static_cast<int>(missing.size()));
     for (const Digest& d : missing) ToProto(d, reply->add_missing_blob_digests());
     return Status::Ok();
@@ -50,16 +51,17 @@ Status CheckBatchSize(uint64_t total, uint64_t limit, std::string_view what) {
     for (const auto& blob : request->requests()) total += blob.data().size();
     PACKICE_RETURN_IF_ERROR(
         CheckBatchSize(total, context_->options().max_batch_bytes, "a batch update"));
+    Cas& cas = context_->cas(*context);
     for (const auto& blob : request->requests()) {
       auto* response = reply->add_responses();
       *response->mutable_digest() = blob.digest();
-      ToRpcStatus(UpdateOne(blob, algorithm), response->mutable_status());
+      ToRpcStatus(UpdateOne(cas, blob, algorithm), response->mutable_status());
     }
     return Status::Ok();
   });
 }
 
-Status ContentStorageService::UpdateOne(const rex::BatchUpdateBlobsRequest::Request& blob,
+Status ContentStorageService::UpdateOne(Cas& cas, const rex::BatchUpdateBlobsRequest::Request& blob,
                                         DigestAlgorithm algorithm) {
   PACKICE_ASSIGN_OR_RETURN(Digest digest, FromProto(blob.digest(), algorithm));
   if (blob.compressor() != rex::Compressor::IDENTITY) {
@@ -70,7 +72,7 @@ Status ContentStorageService::UpdateOne(const rex::BatchUpdateBlobsRequest::Requ
     return DigestMismatch("blob of " + std::to_string(blob.data().size()) + " bytes for digest " +
                           digest.ToString());
   }
-  return context_->cas().Store(digest, AsBytes(blob.data()));
+  return cas.Store(digest, AsBytes(blob.data()));
 }
 
 ::grpc::Status ContentStorageService::BatchReadBlobs(::grpc::ServerContext* context,
@@ -87,10 +89,11 @@ Status ContentStorageService::UpdateOne(const rex::BatchUpdateBlobsRequest::Requ
     }
     PACKICE_RETURN_IF_ERROR(
         CheckBatchSize(total, context_->options().max_batch_bytes, "a batch read"));
+    Cas& cas = context_->cas(*context);
     for (const rex::Digest& d : request->digests()) {
       auto* response = reply->add_responses();
       *response->mutable_digest() = d;
-      Status read = ReadOne(d, algorithm, response->mutable_data());
+      Status read = ReadOne(cas, d, algorithm, response->mutable_data());
       if (!read.ok()) response->clear_data();
       ToRpcStatus(read, response->mutable_status());
     }
@@ -98,10 +101,10 @@ Status ContentStorageService::UpdateOne(const rex::BatchUpdateBlobsRequest::Requ
   });
 }
 
-Status ContentStorageService::ReadOne(const rex::Digest& digest, DigestAlgorithm algorithm,
-                                      std::string* out) {
+Status ContentStorageService::ReadOne(Cas& cas, const rex::Digest& digest,
+                                      DigestAlgorithm algorithm, std::string* out) {
   PACKICE_ASSIGN_OR_RETURN(Digest d, FromProto(digest, algorithm));
-  PACKICE_ASSIGN_OR_RETURN(CasBlob blob, context_->cas().Fetch(d));
+  PACKICE_ASSIGN_OR_RETURN(CasBlob blob, cas.Fetch(d));
   out->assign(reinterpret_cast<const char*>(blob.bytes.data()), blob.bytes.size());
   return Status::Ok();
 }

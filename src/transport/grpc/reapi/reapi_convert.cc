@@ -47,6 +47,34 @@ void ToRpcStatus(const Status& status, ::google::rpc::Status* out) {
   out->set_message(std::string(status.message()));
 }
 
+Status FromRpcStatus(const ::google::rpc::Status& status) {
+  std::string message = status.message();
+  switch (static_cast<::grpc::StatusCode>(status.code())) {
+    case ::grpc::StatusCode::OK:
+      return Status::Ok();
+    case ::grpc::StatusCode::NOT_FOUND:
+      return NotFound(std::move(message));
+    case ::grpc::StatusCode::INVALID_ARGUMENT:
+      return InvalidArgument(std::move(message));
+    case ::grpc::StatusCode::OUT_OF_RANGE:
+      return OutOfRange(std::move(message));
+    case ::grpc::StatusCode::RESOURCE_EXHAUSTED:
+      return OutOfCapacity(std::move(message));
+    case ::grpc::StatusCode::UNAVAILABLE:
+      return Unavailable(std::move(message));
+    case ::grpc::StatusCode::DEADLINE_EXCEEDED:
+      return Timeout(std::move(message));
+    case ::grpc::StatusCode::PERMISSION_DENIED:
+    case ::grpc::StatusCode::UNAUTHENTICATED:
+      return PermissionDenied(std::move(message));
+    case ::grpc::StatusCode::ABORTED:
+    case ::grpc::StatusCode::CANCELLED:
+      return Aborted(std::move(message));
+    default:
+      return Internal("gRPC " + std::to_string(status.code()) + ": " + message);
+  }
+}
+
 namespace {
 
 Status AddBlob(const rex::Digest& digest, DigestAlgorithm algorithm, std::string_view what,

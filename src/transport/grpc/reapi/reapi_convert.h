@@ -29,6 +29,10 @@ void ToProto(const Digest& digest, rex::Digest* out);
 // `status` as google.rpc.Status (gRPC's code for it and its message), for per-blob results.
 void ToRpcStatus(const Status& status, ::google::rpc::Status* out);
 
+// A per-blob google.rpc.Status of a batch reply as a Status: gRPC's code mapped as
+// rpc::FromGrpc maps it (there is no packice-error trailer per blob), its message kept.
+Status FromRpcStatus(const ::google::rpc::Status& status);
+
 // The CAS blobs an action result names: its output files, its output directories' trees (and
 // root directories, when given), its stdout and stderr. Errors: kInvalidArgument naming the
 // first malformed digest.

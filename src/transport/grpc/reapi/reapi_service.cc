@@ -22,6 +22,13 @@ ReapiContext::ReapiContext(std::shared_ptr<Cas> cas, std::shared_ptr<ActionCache
       uploads_(options_.uploads),
       finder_(cas_, options_.check_threads) {}
 
+Cas& ReapiContext::cas(const ::grpc::ServerContextBase& call) {
+  if (options_.forwarded_cas != nullptr && ClientMetadata(call, kForwardedKey) == "1") {
+    return *options_.forwarded_cas;
+  }
+  return *cas_;
+}
+
 Status ReapiContext::CheckInstance(std::string_view instance) const {
   const auto& names = options_.instance_names;
   if (names.empty() || std::find(names.begin(), names.end(), instance) != names.end()) {

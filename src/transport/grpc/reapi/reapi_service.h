@@ -52,6 +52,11 @@ struct ReapiOptions {
   // Threads checking FindMissingBlobs and the referenced blobs of action results; 0: one per
   // core.
   size_t check_threads = 0;
+  // The Cas that calls marked "packice-forwarded" (another node's remote tier, GrpcCasOptions::
+  // forwarded) are served from: the node's store without its own remote tier
+  // (CasStore::local_tiers), so that nodes that are each other's remote never loop. nullptr:
+  // the same Cas as every call.
+  std::shared_ptr<Cas> forwarded_cas;
 };
 
 // The four services over `cas` and `action_cache`, for GrpcServer::AddService. They share one

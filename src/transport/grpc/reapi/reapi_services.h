@@ -25,6 +25,8 @@ class ReapiContext {
   Status CheckInstance(std::string_view instance) const;
 
   Cas& cas() { return *cas_; }
+  // The Cas of one call: options().forwarded_cas for a call marked "packice-forwarded".
+  Cas& cas(const ::grpc::ServerContextBase& call);
   ActionCache& action_cache() { return *action_cache_; }
   const ReapiOptions& options() const { return options_; }
   UploadTable& uploads() { return uploads_; }
@@ -68,9 +70,10 @@ class ContentStorageService final : public rex::ContentAddressableStorage::Servi
 
  private:
   // One blob of a batch update: stored, or the reason it is not.
-  Status UpdateOne(const rex::BatchUpdateBlobsRequest::Request& blob, DigestAlgorithm algorithm);
+  Status UpdateOne(Cas& cas, const rex::BatchUpdateBlobsRequest::Request& blob,
+                   DigestAlgorithm algorithm);
   // One blob of a batch read into `out`.
-  Status ReadOne(const rex::Digest& digest, DigestAlgorithm algorithm, std::string* out);
+  Status ReadOne(Cas& cas, const rex::Digest& digest, DigestAlgorithm algorithm, std::string* out);
 
   std::shared_ptr<ReapiContext> context_;
 };
@@ -112,12 +115,12 @@ class ByteStreamService final : public ::google::bytestream::ByteStream::Service
                                   ::google::bytestream::QueryWriteStatusResponse* reply) override;
 
  private:
-  Status DoRead(const ::google::bytestream::ReadRequest& request,
+  Status DoRead(Cas& cas, const ::google::bytestream::ReadRequest& request,
                 ::grpc::ServerWriter<::google::bytestream::ReadResponse>* writer);
-  Status DoWrite(::grpc::ServerReader<::google::bytestream::WriteRequest>* reader,
+  Status DoWrite(Cas& cas, ::grpc::ServerReader<::google::bytestream::WriteRequest>* reader,
                  ::google::bytestream::WriteResponse* reply);
   // The rest of a Write stream whose first message is `request`, into `writer`.
-  Status WriteChunks(::grpc::ServerReader<::google::bytestream::WriteRequest>* reader,
+  Status WriteChunks(Cas& cas, ::grpc::ServerReader<::google::bytestream::WriteRequest>* reader,
                      ::google::bytestream::WriteRequest& request, const Digest& digest,
                      UploadWriter& writer);
 

@@ -90,6 +90,28 @@ std::string BlobResource::UploadKey() const {
   return instance + "/uploads/" + uuid + "/blobs/" + digest.ToString();
 }
 
+namespace {
+
+// "{instance/}" and then "blobs/{blake3/}{hash}/{size}" after `middle`.
+std::string BlobName(std::string_view instance, std::string_view middle, const Digest& digest) {
+  std::string name;
+  if (!instance.empty()) name.append(instance).append("/");
+  name.append(middle).append("blobs/");
+  if (digest.algorithm == DigestAlgorithm::kBlake3) name.append("blake3/");
+  return name.append(digest.ToBareString());
+}
+
+}  // namespace
+
+std::string ReadResourceName(std::string_view instance, const Digest& digest) {
+  return BlobName(instance, "", digest);
+}
+
+std::string WriteResourceName(std::string_view instance, std::string_view uuid,
+                              const Digest& digest) {
+  return BlobName(instance, "uploads/" + std::string(uuid) + "/", digest);
+}
+
 Result<BlobResource> ParseReadResource(std::string_view name) {
   PACKICE_ASSIGN_OR_RETURN(std::vector<std::string_view> segments, Split(name));
   auto it = std::find_if(segments.begin(), segments.end(), IsKeyword);

@@ -37,6 +37,12 @@ Result<BlobResource> ParseReadResource(std::string_view name);
 // A write's resource name. Errors: kInvalidArgument saying what is wrong.
 Result<BlobResource> ParseWriteResource(std::string_view name);
 
+// The names a client sends (the parsers' inverses): "{instance/}blobs/{blake3/}{hash}/{size}"
+// and "{instance/}uploads/{uuid}/blobs/{blake3/}{hash}/{size}"; SHA-256 names no function.
+std::string ReadResourceName(std::string_view instance, const Digest& digest);
+std::string WriteResourceName(std::string_view instance, std::string_view uuid,
+                              const Digest& digest);
+
 }  // namespace packice::rpc
 
 #endif  // PACKICE_TRANSPORT_GRPC_REAPI_RESOURCE_NAME_H_
