@@ -1,0 +1,152 @@
+// Watch: order, prev values, prefixes, a slow watcher cancelled and resumed, compacted
+// history, a future revision, history after a restart, a deleted namespace.
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "services/kv/kv_testing.h"
+
+namespace packice {
+namespace {
+
+using kv_testing::OpenStore;
+using kv_testing::SmallOptions;
+using testing::TempDir;
+
+auto Soon() { return std::chrono::steady_clock::now() + std::chrono::seconds(5); }
+auto Now() { return std::chrono::steady_clock::now(); }
+
+TEST(KvWatchTest, EventsInOrderWithPrevAndPrefix) {
+  TempDir dir;
+  ASSERT_OK_AND_ASSIGN(auto s, OpenStore(SmallOptions(dir.path())));
+  ASSERT_OK(s->CreateNamespace("/w", {.engine = KvEngine::kMemTable}));
+  ASSERT_OK_AND_ASSIGN(auto w, s->Watch("/w", {.key = "a/", .prefix = true, .prev_kv = true}));
+  ASSERT_OK_AND_ASSIGN(auto one, s->Watch("/w", {.key = "a/1"}));
+  ASSERT_OK_R(s->Put("/w", "a/1", "x"));
+  ASSERT_OK_R(s->Put("/w", "b", "not watched"));
+  ASSERT_OK_R(s->Put("/w", "a/1", "y"));
+  ASSERT_OK_R(s->Delete("/w", "a/1"));
+  std::vector<BatchOp> batch = {{.key = "a/2", .value = "p"}, {.key = "a/3", .value = "q"}};
+  ASSERT_OK_R(s->Commit("/w", batch));
+  ASSERT_OK_AND_ASSIGN(auto ev, w->Next(Soon(), 100));
+  ASSERT_EQ(ev.size(), 5u);
+  EXPECT_EQ(ev[0].kv.mod_revision, 1);
+  EXPECT_FALSE(ev[0].prev.has_value());
+  EXPECT_EQ(ev[1].kv.value, "y");
+  EXPECT_EQ(ev[1].prev->value, "x");
+  EXPECT_EQ(ev[2].type, KvEvent::Type::kDelete);
+  EXPECT_EQ(ev[2].kv.mod_revision, 4);
+  EXPECT_EQ(ev[2].prev->value, "y");
+  EXPECT_EQ(ev[3].kv.mod_revision, 5);
+  EXPECT_EQ(ev[4].kv.mod_revision, 5);
+  ASSERT_OK_AND_ASSIGN(auto ev1, one->Next(Soon(), 100));
+  ASSERT_EQ(ev1.size(), 3u);
+  EXPECT_FALSE(ev1[1].prev.has_value());  // not asked for
+  EXPECT_CODE(one->Next(Now()), kTimeout);
+  // From a past revision: history.
+  ASSERT_OK_AND_ASSIGN(auto past, s->Watch("/w", {.key = "", .prefix = true, .start_revision = 2}));
+  ASSERT_OK_AND_ASSIGN(auto pev, past->Next(Soon(), 100));
+  ASSERT_EQ(pev.size(), 5u);
+  EXPECT_EQ(pev[0].kv.key, "b");
+  EXPECT_CODE(s->Watch("/w", {.key = "a", .start_revision = 7}), kInvalidArgument);
+  ASSERT_OK_R(s->Watch("/w", {.key = "a", .start_revision = 6}));
+}
+
+TEST(KvWatchTest, SlowWatcherIsCancelledAndResumes) {
+  TempDir dir;
+  ASSERT_OK_AND_ASSIGN(auto s, OpenStore(SmallOptions(dir.path())));
+  ASSERT_OK(s->CreateNamespace("/w", {}));
+  ASSERT_OK_AND_ASSIGN(auto w, s->Watch("/w", {.key = "k", .buffer_events = 4}));
+  int notified = 0;
+  w->SetNotify([&] { ++notified; });
+  for (int i = 0; i < 10; ++i) ASSERT_OK_R(s->Put("/w", "k", std::to_string(i)));
+  ASSERT_OK_AND_ASSIGN(auto ev, w->Next(Soon(), 100));
+  ASSERT_EQ(ev.size(), 4u);
+  auto end = w->Next(Soon());
+  EXPECT_CODE(end, kOutOfCapacity);
+  EXPECT_NE(end.status().message().find("too slow, resume from revision 5"), std::string::npos)
+      << end.status().ToString();
+  EXPECT_EQ(w->resume_revision(), 5);
+  EXPECT_EQ(notified, 5);  // four events and the end
+  ASSERT_OK_AND_ASSIGN(auto again, s->Watch("/w", {.key = "k", .start_revision = 5}));
+  ASSERT_OK_AND_ASSIGN(auto rest, again->Next(Soon(), 100));
+  ASSERT_EQ(rest.size(), 6u);
+  EXPECT_EQ(rest[0].kv.value, "4");
+  EXPECT_EQ(rest[5].kv.value, "9");
+  again->Cancel();
+  EXPECT_CODE(again->Next(Soon()), kAborted);
+}
+
+TEST(KvWatchTest, CompactedHistoryIsRefused) {
+  TempDir dir;
+  KvOptions o = SmallOptions(dir.path());
+  o.history_events = 10;
+  ASSERT_OK_AND_ASSIGN(auto s, OpenStore(o));
+  ASSERT_OK(s->CreateNamespace("/w", {}));
+  for (int i = 0; i < 30; ++i) ASSERT_OK_R(s->Put("/w", "k", std::to_string(i)));
+  auto w = s->Watch("/w", {.key = "k", .start_revision = 1});
+  EXPECT_CODE(w, kOutOfRange);
+  EXPECT_NE(w.status().message().find("compacted, oldest is 21"), std::string::npos)
+      << w.status().ToString();
+  ASSERT_OK_AND_ASSIGN(auto ok, s->Watch("/w", {.key = "k", .start_revision = 21}));
+  ASSERT_OK_AND_ASSIGN(auto ev, ok->Next(Soon(), 100));
+  EXPECT_EQ(ev.size(), 10u);
+}
+
+TEST(KvWatchTest, ResumeAfterRestartFromReplayedHistory) {
+  TempDir dir;
+  {
+    ASSERT_OK_AND_ASSIGN(auto s, OpenStore(SmallOptions(dir.path())));
+    ASSERT_OK(s->CreateNamespace("/w", {}));
+    for (int i = 0; i < 5; ++i) ASSERT_OK_R(s->Put("/w", "k", std::to_string(i)));
+  }
+  ASSERT_OK_AND_ASSIGN(auto s, OpenStore(SmallOptions(dir.path())));
+  ASSERT_OK_AND_ASSIGN(auto w, s->Watch("/w", {.key = "k", .start_revision = 3, .prev_kv = true}));
+  ASSERT_OK_R(s->Put("/w", "k", "5"));
+  ASSERT_OK_AND_ASSIGN(auto ev, w->Next(Soon(), 100));
+  ASSERT_EQ(ev.size(), 4u);
+  EXPECT_EQ(ev[0].kv.value, "2");
+  EXPECT_EQ(ev[0].prev->value, "1");
+  EXPECT_EQ(ev[3].kv.mod_revision, 6);
+  // After a snapshot, what it covers is compacted for watches once the process restarts.
+  ASSERT_OK(s->Snapshot("/w"));
+}
+
+TEST(KvWatchTest, DeletedNamespaceEndsWatchers) {
+  TempDir dir;
+  ASSERT_OK_AND_ASSIGN(auto s, OpenStore(SmallOptions(dir.path())));
+  ASSERT_OK(s->CreateNamespace("/w", {}));
+  ASSERT_OK_AND_ASSIGN(auto w, s->Watch("/w", {.key = "k"}));
+  std::thread t([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    s->DeleteNamespace("/w").IgnoreError();
+  });
+  EXPECT_CODE(w->Next(Soon()), kNotFound);
+  t.join();
+}
+
+// NoLinear writers from 8 threads: every watcher still sees dense revisions in order.
+TEST(KvWatchTest, NoLinearEventsArriveInRevisionOrder) {
+  TempDir dir;
+  ASSERT_OK_AND_ASSIGN(auto s, OpenStore(SmallOptions(dir.path())));
+  ASSERT_OK(
+      s->CreateNamespace("/n", {.write_mode = KvWriteMode::kNoLinear, .fsync = KvFsync::kNever}));
+  ASSERT_OK_AND_ASSIGN(auto w, s->Watch("/n", {.key = "", .prefix = true, .buffer_events = 10000}));
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 100; ++i) {
+        ASSERT_TRUE(s->Put("/n", std::to_string(t) + "/" + std::to_string(i), "v").ok());
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  int64_t next = 1;
+  while (next <= 800) {
+    ASSERT_OK_AND_ASSIGN(auto ev, w->Next(Soon(), 1000));
+    for (auto& e : ev) ASSERT_EQ(e.kv.mod_revision, next++);
+  }
+}
+
+}  // namespace
+}  // namespace packice
