@@ -92,9 +92,13 @@ struct KvOptions {
   uint64_t segment_bytes = 16ull << 20;
   uint64_t snapshot_after_bytes = 64ull << 20;
   // Watch: events kept in memory per bucket for watchers that start in the past (after a
-  // restart, the last ones replayed from the log), and the default buffer of one watcher.
+  // restart, the last ones replayed from the log; older ones are read back from the log while
+  // it has them), and the bounds of one watcher's buffer (events: the default of
+  // WatchOptions::buffer_events; bytes of keys and values).
   uint64_t history_events = 10000;
+  uint64_t history_bytes = 64ull << 20;
   uint64_t watcher_buffer_events = 1024;
+  uint64_t watcher_buffer_bytes = 16ull << 20;
   // How often expired keys are deleted (with a delete event); 0 = only ReapExpired().
   Duration reap_interval{1000};
 };
@@ -182,7 +186,8 @@ struct WatchOptions {
   std::string key;  // one key, or with `prefix` every key starting with it ("" = all)
   bool prefix = false;
   // The first revision to deliver; 0 = only what happens from now on. A revision older than
-  // the kept history is refused: kOutOfRange "compacted, oldest is R". One beyond the next
+  // the kept history is refused: kOutOfRange "compacted, oldest is R" (history beyond the
+  // in-memory window is read back from the log, but not with prev_kv). One beyond the next
   // revision is kInvalidArgument.
   int64_t start_revision = 0;
   bool prev_kv = false;

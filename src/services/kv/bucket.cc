@@ -137,7 +137,9 @@ Status Bucket::Recover() {
                     std::to_string(st.next_seq) + ") but the snapshot is of revision " +
                     std::to_string(snap_rev));
   }
-  hub_ = std::make_unique<WatchHub>(kv_.history_events, snap_rev + 1);
+  hub_ = std::make_unique<WatchHub>(
+      kv_.history_events, kv_.history_bytes, snap_rev + 1,
+      [this](int64_t from, int64_t to, const auto& fn) { return ReadHistory(from, to, fn); });
   uint64_t from = static_cast<uint64_t>(snap_rev);
   uint64_t replayed = 0;
   while (from < st.next_seq) {
@@ -469,7 +471,47 @@ Result<ScanResult> Bucket::Scan(const ScanOptions& o) const {
 
 Result<std::unique_ptr<KvWatcher>> Bucket::Watch(const WatchOptions& o) {
   if (!o.prefix) PACKICE_RETURN_IF_ERROR(CheckKey(o.key));
-  return hub_->Watch(o, o.buffer_events ? o.buffer_events : kv_.watcher_buffer_events);
+  return hub_->Watch(o, o.buffer_events ? o.buffer_events : kv_.watcher_buffer_events,
+                     kv_.watcher_buffer_bytes);
+}
+
+Status Bucket::ReadHistory(
+    int64_t from, int64_t to,
+    const std::function<bool(int64_t, const std::vector<KvEvent>&)>& fn) const {
+  uint64_t seq = static_cast<uint64_t>(from - 1);
+  const uint64_t end = static_cast<uint64_t>(to - 1);
+  while (seq < end) {
+    auto r = log_->Read(seq, 256, 1 << 20);
+    if (!r.ok()) {
+      if (r.status().code() != StatusCode::kOutOfRange) return r.status();
+      return OutOfRange("watch from revision " + std::to_string(from) + ": compacted, oldest is " +
+                        std::to_string(log_->first_seq() + 1));
+    }
+    if (r->records.empty()) return Status::Ok();
+    for (const LogRecord& rec : r->records) {
+      if (rec.seq >= end) return Status::Ok();
+      PACKICE_ASSIGN_OR_RETURN(std::vector<Mutation> muts, DecodeMutations(rec.payload));
+      const int64_t rev = static_cast<int64_t>(rec.seq) + 1;
+      std::vector<KvEvent> events;
+      for (Mutation& m : muts) {
+        KvEvent e;
+        e.expired = rec.type == kRecordExpire;
+        if (m.put) {
+          m.entry.mod_revision = rev;
+          if (m.entry.create_revision == 0) m.entry.create_revision = rev;
+          e.kv = ToKeyValue(m.key, m.entry);
+        } else {
+          e.type = KvEvent::Type::kDelete;
+          e.kv.key = m.key;
+          e.kv.mod_revision = rev;
+        }
+        events.push_back(std::move(e));
+      }
+      if (!fn(rev, events)) return Status::Ok();
+    }
+    seq = r->next_seq;
+  }
+  return Status::Ok();
 }
 
 Result<size_t> Bucket::ReapExpired() {

@@ -24,6 +24,7 @@
 #include <absl/container/btree_set.h>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -109,6 +110,9 @@ class Bucket {
   // none needed) and returns its events.
   std::vector<KvEvent> Apply(std::vector<Mutation>& mutations, int64_t revision);
   void MaybeSnapshot();
+  // WatchHub::OlderHistory: revisions [from, to) read back from the log.
+  Status ReadHistory(int64_t from, int64_t to,
+                     const std::function<bool(int64_t, const std::vector<KvEvent>&)>& fn) const;
 
   const std::string dir_;
   const NamespaceOptions options_;

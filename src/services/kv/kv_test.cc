@@ -5,6 +5,7 @@
 #include <map>
 #include <thread>
 
+#include "core/env.h"
 #include "services/kv/kv_testing.h"
 
 namespace packice {
@@ -272,6 +273,40 @@ TEST(KvNamespaceTest, CreateDeleteListAndPersist) {
   // Created again, a deleted namespace starts empty.
   ASSERT_OK(s->CreateNamespace("/kevin/other", {}));
   EXPECT_CODE(s->Get("/kevin/other", "k"), kNotFound);
+}
+
+// Past snapshot_after_bytes the bucket snapshots and truncates its log by itself: the log
+// stays a few segments long, and a reopen (snapshot + the records after it) is exact.
+TEST(KvSnapshotTest, SnapshotsBySizeAndTruncatesTheLog) {
+  TempDir dir;
+  KvOptions o = SmallOptions(dir.path());
+  o.segment_bytes = 64 << 10;
+  o.max_value_bytes = 1 << 10;
+  o.max_batch_bytes = 8 << 10;
+  o.max_batch_ops = 16;
+  o.snapshot_after_bytes = 16 << 10;
+  std::map<std::string, std::string> want;
+  {
+    ASSERT_OK_AND_ASSIGN(auto s, OpenStore(o));
+    ASSERT_OK(s->CreateNamespace("/s", {.engine = KvEngine::kMemTable, .fsync = KvFsync::kNever}));
+    for (int i = 0; i < 3000; ++i) {
+      const std::string k = "k" + std::to_string(i % 97), v = testing::PatternString(100, i);
+      ASSERT_OK_R(s->Put("/s", k, v));
+      want[k] = v;
+    }
+  }
+  const std::string bucket = dir.path() + "/buckets/1";
+  EXPECT_LE(NamesWithSuffix(*Env::Default(), bucket, ".log").size(), 3u);
+  EXPECT_FALSE(testing::ReadFile(bucket + "/SNAPSHOT").empty());
+  ASSERT_OK_AND_ASSIGN(auto s, OpenStore(o));
+  ASSERT_OK_AND_ASSIGN(ScanResult all, s->Scan("/s", {.limit = 1000}));
+  std::map<std::string, std::string> got;
+  for (auto& kv : all.kvs) got[kv.key] = kv.value;
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(all.revision, 3000);
+  ASSERT_OK_AND_ASSIGN(KeyValue kv, s->Get("/s", "k5"));
+  EXPECT_EQ(kv.version, 31);
+  EXPECT_EQ(kv.create_revision, 6);
 }
 
 // 8 writers on one Linear namespace: revisions are dense, each writer's own writes are in

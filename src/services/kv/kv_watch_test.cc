@@ -77,20 +77,67 @@ TEST(KvWatchTest, SlowWatcherIsCancelledAndResumes) {
   EXPECT_CODE(again->Next(Soon()), kAborted);
 }
 
-TEST(KvWatchTest, CompactedHistoryIsRefused) {
+// A revision larger than the buffer still gets through an empty buffer (else it could never
+// be delivered); a byte bound ends a watcher like the event bound.
+TEST(KvWatchTest, BigRevisionFitsAnEmptyBufferAndBytesAreBounded) {
+  TempDir dir;
+  KvOptions o = SmallOptions(dir.path());
+  o.watcher_buffer_bytes = 4 << 10;
+  ASSERT_OK_AND_ASSIGN(auto s, OpenStore(o));
+  ASSERT_OK(s->CreateNamespace("/w", {}));
+  ASSERT_OK_AND_ASSIGN(auto w, s->Watch("/w", {.key = "", .prefix = true, .buffer_events = 4}));
+  std::vector<BatchOp> batch;
+  for (int i = 0; i < 10; ++i) batch.push_back({.key = std::to_string(i), .value = "v"});
+  ASSERT_OK_R(s->Commit("/w", batch));
+  ASSERT_OK_AND_ASSIGN(auto ev, w->Next(Soon(), 2));
+  EXPECT_EQ(ev.size(), 10u);  // whole revisions, even past max_events
+  ASSERT_OK_R(s->Put("/w", "big1", std::string(3 << 10, 'b')));
+  ASSERT_OK_R(s->Put("/w", "big2", std::string(3 << 10, 'b')));
+  ASSERT_OK_AND_ASSIGN(auto one, w->Next(Soon(), 100));
+  ASSERT_EQ(one.size(), 1u);
+  EXPECT_CODE(w->Next(Soon()), kOutOfCapacity);
+  EXPECT_EQ(w->resume_revision(), 3);
+}
+
+// Beyond the in-memory window, history is read back from the log (without previous values:
+// prev_kv from there is refused); once a snapshot truncated the log, it is compacted.
+TEST(KvWatchTest, OldHistoryFromTheLogThenCompacted) {
   TempDir dir;
   KvOptions o = SmallOptions(dir.path());
   o.history_events = 10;
+  o.segment_bytes = 64 << 10;
+  o.max_value_bytes = 1 << 10;
+  o.max_batch_bytes = 8 << 10;
+  o.max_batch_ops = 16;
   ASSERT_OK_AND_ASSIGN(auto s, OpenStore(o));
   ASSERT_OK(s->CreateNamespace("/w", {}));
   for (int i = 0; i < 30; ++i) ASSERT_OK_R(s->Put("/w", "k", std::to_string(i)));
-  auto w = s->Watch("/w", {.key = "k", .start_revision = 1});
-  EXPECT_CODE(w, kOutOfRange);
-  EXPECT_NE(w.status().message().find("compacted, oldest is 21"), std::string::npos)
-      << w.status().ToString();
-  ASSERT_OK_AND_ASSIGN(auto ok, s->Watch("/w", {.key = "k", .start_revision = 21}));
-  ASSERT_OK_AND_ASSIGN(auto ev, ok->Next(Soon(), 100));
-  EXPECT_EQ(ev.size(), 10u);
+  auto with_prev = s->Watch("/w", {.key = "k", .start_revision = 1, .prev_kv = true});
+  EXPECT_CODE(with_prev, kOutOfRange);
+  EXPECT_NE(with_prev.status().message().find("compacted, oldest is 21"), std::string::npos)
+      << with_prev.status().ToString();
+  ASSERT_OK_AND_ASSIGN(auto w, s->Watch("/w", {.key = "k", .start_revision = 2}));
+  ASSERT_OK_R(s->Put("/w", "k", "30"));
+  ASSERT_OK_AND_ASSIGN(auto ev, w->Next(Soon(), 1000));
+  ASSERT_EQ(ev.size(), 30u);
+  for (int i = 0; i < 30; ++i) {
+    EXPECT_EQ(ev[i].kv.mod_revision, i + 2);
+    EXPECT_EQ(ev[i].kv.value, std::to_string(i + 1));
+    EXPECT_EQ(ev[i].kv.version, i + 2);
+  }
+  // A small buffer fills from the log too: too slow, and the resume goes on from there.
+  ASSERT_OK_AND_ASSIGN(auto small,
+                       s->Watch("/w", {.key = "k", .start_revision = 1, .buffer_events = 4}));
+  ASSERT_OK_AND_ASSIGN(auto first, small->Next(Soon(), 100));
+  EXPECT_EQ(first.size(), 4u);
+  EXPECT_CODE(small->Next(Soon()), kOutOfCapacity);
+  EXPECT_EQ(small->resume_revision(), 5);
+  // Fill segments, snapshot: the log before the snapshot is gone.
+  for (int i = 0; i < 2000; ++i) ASSERT_OK_R(s->Put("/w", "k", std::string(100, 'x')));
+  ASSERT_OK(s->Snapshot("/w"));
+  auto gone = s->Watch("/w", {.key = "k", .start_revision = 1});
+  EXPECT_CODE(gone, kOutOfRange);
+  EXPECT_NE(gone.status().message().find("compacted, oldest is"), std::string::npos);
 }
 
 TEST(KvWatchTest, ResumeAfterRestartFromReplayedHistory) {

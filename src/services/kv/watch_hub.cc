@@ -9,15 +9,23 @@
 
 namespace packice::kv {
 
+uint64_t EventBytes(const KvEvent& e, bool with_prev) {
+  uint64_t n = 64 + e.kv.key.size() + e.kv.value.size();
+  if (with_prev && e.prev) n += e.prev->key.size() + e.prev->value.size();
+  return n;
+}
+
 // One watcher's buffer and end, shared by the hub and the KvWatcher handle.
 struct WatchState {
   WatchOptions options;
   uint64_t buffer_events = 0;
+  uint64_t buffer_bytes = 0;  // the bound
 
   std::mutex mu;  // plain: Next waits on cv with it
   std::condition_variable cv;
   std::deque<KvEvent> buffer;
-  Status end;  // OK while the watch goes on
+  uint64_t bytes = 0;  // EventBytes of what is buffered
+  Status end;          // OK while the watch goes on
   bool ended = false;
   int64_t resume = 0;  // first revision not delivered
   std::function<void()> notify;
@@ -41,12 +49,18 @@ struct WatchState {
     std::lock_guard<std::mutex> lock(mu);
     if (ended) return nullptr;
     size_t n = 0;
-    for (const KvEvent& e : events) n += Matches(e.kv.key) ? 1 : 0;
+    uint64_t b = 0;
+    for (const KvEvent& e : events) {
+      if (!Matches(e.kv.key)) continue;
+      ++n;
+      b += EventBytes(e, options.prev_kv);
+    }
     if (n == 0) {
       resume = revision + 1;
       return nullptr;
     }
-    if (buffer.size() + n > buffer_events) {
+    // A revision always fits an empty buffer, however big: else it could never be delivered.
+    if (!buffer.empty() && (buffer.size() + n > buffer_events || bytes + b > buffer_bytes)) {
       resume = revision;
       return EndLocked(
           OutOfCapacity("watcher too slow, resume from revision " + std::to_string(revision)));
@@ -57,6 +71,7 @@ struct WatchState {
       if (!options.prev_kv) copy.prev.reset();
       buffer.push_back(std::move(copy));
     }
+    bytes += b;
     resume = revision + 1;
     cv.notify_all();
     return notify;
@@ -82,6 +97,7 @@ class HubWatcher final : public KvWatcher {
       while (same < s_->buffer.size() && s_->buffer[same].kv.mod_revision == rev) ++same;
       if (!out.empty() && out.size() + same > max_events) break;
       for (size_t i = 0; i < same; ++i) {
+        s_->bytes -= EventBytes(s_->buffer.front(), s_->options.prev_kv);
         out.push_back(std::move(s_->buffer.front()));
         s_->buffer.pop_front();
       }
@@ -120,8 +136,11 @@ class HubWatcher final : public KvWatcher {
 
 }  // namespace
 
-WatchHub::WatchHub(uint64_t history_events, int64_t next_revision)
+WatchHub::WatchHub(uint64_t history_events, uint64_t history_bytes, int64_t next_revision,
+                   OlderHistory older)
     : history_events_(history_events),
+      history_bytes_(history_bytes),
+      older_(std::move(older)),
       next_revision_(next_revision),
       history_start_(next_revision) {}
 
@@ -130,15 +149,22 @@ WatchHub::~WatchHub() { EndAll(Aborted("namespace closed")); }
 void WatchHub::AddHistory(int64_t revision, std::vector<KvEvent> events) {
   MutexLock lock(&mu_);
   if (history_.empty()) history_start_ = revision;
-  history_count_ += events.size();
-  history_.emplace_back(revision, std::move(events));
   next_revision_ = revision + 1;
+  Keep(revision, std::move(events));
   Trim();
 }
 
+void WatchHub::Keep(int64_t revision, std::vector<KvEvent> events) {
+  for (const KvEvent& e : events) history_bytes_used_ += EventBytes(e, true);
+  history_count_ += events.size();
+  history_.emplace_back(revision, std::move(events));
+}
+
 void WatchHub::Trim() {
-  while (history_count_ > history_events_ && !history_.empty()) {
+  while ((history_count_ > history_events_ || history_bytes_used_ > history_bytes_) &&
+         !history_.empty()) {
     history_count_ -= history_.front().second.size();
+    for (const KvEvent& e : history_.front().second) history_bytes_used_ -= EventBytes(e, true);
     history_.pop_front();
     history_start_ = history_.empty() ? next_revision_ : history_.front().first;
   }
@@ -164,9 +190,8 @@ void WatchHub::Publish(int64_t revision, std::vector<KvEvent> events) {
   }
   while (true) {
     Deliver(revision, events);
-    history_count_ += events.size();
-    history_.emplace_back(revision, std::move(events));
     next_revision_ = revision + 1;
+    Keep(revision, std::move(events));
     auto it = pending_.find(next_revision_);
     if (it == pending_.end()) break;
     revision = it->first;
@@ -177,10 +202,11 @@ void WatchHub::Publish(int64_t revision, std::vector<KvEvent> events) {
 }
 
 Result<std::unique_ptr<KvWatcher>> WatchHub::Watch(const WatchOptions& options,
-                                                   uint64_t buffer_events) {
+                                                   uint64_t buffer_events, uint64_t buffer_bytes) {
   auto state = std::make_shared<WatchState>();
   state->options = options;
   state->buffer_events = std::max<uint64_t>(buffer_events, 1);
+  state->buffer_bytes = buffer_bytes;
   MutexLock lock(&mu_);
   if (!ended_.ok()) return ended_;
   const int64_t start = options.start_revision == 0 ? next_revision_ : options.start_revision;
@@ -189,13 +215,24 @@ Result<std::unique_ptr<KvWatcher>> WatchHub::Watch(const WatchOptions& options,
                            ": in the future (the next revision is " +
                            std::to_string(next_revision_) + ")");
   }
-  if (start < history_start_) {
+  auto compacted = [&](int64_t oldest) {
     return OutOfRange("watch from revision " + std::to_string(start) + ": compacted, oldest is " +
-                      std::to_string(history_start_));
-  }
+                      std::to_string(oldest));
+  };
+  // Older than memory: from the log, without previous values (a record does not hold them).
+  if (start < history_start_ && (!older_ || options.prev_kv)) return compacted(history_start_);
   {
     std::lock_guard<std::mutex> slock(state->mu);
     state->resume = start;
+  }
+  if (start < history_start_) {
+    // Publishers of this bucket wait meanwhile; the read stops once the buffer is full.
+    PACKICE_RETURN_IF_ERROR(
+        older_(start, history_start_, [&](int64_t rev, const std::vector<KvEvent>& events) {
+          state->Offer(rev, events);
+          std::lock_guard<std::mutex> slock(state->mu);
+          return !state->ended;
+        }));
   }
   for (const auto& [rev, events] : history_) {
     if (rev >= start) state->Offer(rev, events);
