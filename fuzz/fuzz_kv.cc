@@ -122,8 +122,12 @@ class Fuzz {
   }
 
   void Run() {
-    while (!in_.done()) Step();
+    while (!in_.done()) {
+      Step();
+      DrainWatcher();
+    }
     Reopen();
+    DrainWatcher();
   }
 
  private:
@@ -132,8 +136,36 @@ class Fuzz {
     if (!s.ok()) std::fprintf(stderr, "fuzz_kv: %s\n", s.status().ToString().c_str());
     CHECK(s.ok());
     store_ = std::move(s).value();
+    watcher_.reset();
+  }
+  // A watcher of the whole namespace since the last revision checked: every revision comes,
+  // in order, none twice, none the model did not make.
+  void Watch() {
+    packice::WatchOptions o;
+    o.prefix = true;
+    o.start_revision = watched_ + 1;
+    o.buffer_events = 1 << 20;
+    auto w = store_->Watch(kNs, o);
+    CHECK(w.ok());
+    watcher_ = std::move(w).value();
+  }
+  void DrainWatcher() {
+    if (!watcher_) Watch();
+    while (true) {
+      auto ev = watcher_->Next(std::chrono::steady_clock::now(), 1000);
+      if (!ev.ok()) {
+        CHECK(ev.status().code() == StatusCode::kTimeout);
+        break;
+      }
+      for (const auto& e : *ev) {
+        CHECK(e.kv.mod_revision == watched_ || e.kv.mod_revision == watched_ + 1);
+        watched_ = e.kv.mod_revision;
+      }
+    }
+    CHECK(watched_ == model_.revision);
   }
   void Reopen() {
+    watcher_.reset();
     store_.reset();
     Open();
     CompareAll();
@@ -356,6 +388,8 @@ class Fuzz {
   std::shared_ptr<ManualClock> clock_ = std::make_shared<ManualClock>();
   packice::KvOptions options_;
   std::unique_ptr<LocalKvStore> store_;
+  std::unique_ptr<packice::KvWatcher> watcher_;  // dropped before store_ at a reopen
+  int64_t watched_ = 0;                          // the last revision the watcher delivered
   Model model_;
 };
 
