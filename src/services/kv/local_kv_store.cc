@@ -98,7 +98,8 @@ Status LocalKvStore::CreateNamespace(std::string_view path, const NamespaceOptio
   Result<std::unique_ptr<Bucket>> bucket =
       made.ok() ? Bucket::Open(dir, options, options_) : Result<std::unique_ptr<Bucket>>(made);
   if (!bucket.ok()) {
-    table_.Remove(env, p).IgnoreError();  // a leftover entry fails the next Open loudly
+    // A leftover entry (the removal failed too) gets a fresh bucket at the next open.
+    table_.Remove(env, p).IgnoreError();
     return bucket.status();
   }
   buckets_.emplace(p, std::move(bucket).value());
