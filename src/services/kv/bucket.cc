@@ -183,7 +183,9 @@ std::vector<KvEvent> Bucket::Apply(std::vector<Mutation>& muts, int64_t revision
     KvEvent ev;
     const Entry* old = engine.Find(m.key);
     if (old != nullptr) {
-      ev.prev = ToKeyValue(m.key, *old);
+      // A put that creates the key (create revision 0) replaced nothing live: what was there
+      // had expired, and has no previous value to show.
+      if (!m.put || m.entry.create_revision != 0) ev.prev = ToKeyValue(m.key, *old);
       if (old->expires_unix_ms != 0) {
         MutexLock lock(&expiry_mu_);
         expiry_.erase({old->expires_unix_ms, m.key});

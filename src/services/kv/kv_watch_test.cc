@@ -99,6 +99,26 @@ TEST(KvWatchTest, BigRevisionFitsAnEmptyBufferAndBytesAreBounded) {
   EXPECT_EQ(w->resume_revision(), 3);
 }
 
+// A put over an expired key that the reaper has not deleted yet creates it afresh: version 1,
+// no previous value, in the result and in the event.
+TEST(KvWatchTest, PutOverExpiredKeyHasNoPrevious) {
+  TempDir dir;
+  auto clock = std::make_shared<testing::FakeClock>();
+  ASSERT_OK_AND_ASSIGN(auto s, OpenStore(SmallOptions(dir.path(), clock)));
+  ASSERT_OK(s->CreateNamespace("/w", {}));
+  ASSERT_OK_R(s->Put("/w", "k", "old", {.ttl = Duration(10)}));
+  clock->Advance(std::chrono::milliseconds(20));
+  ASSERT_OK_AND_ASSIGN(auto w, s->Watch("/w", {.key = "k", .prev_kv = true}));
+  ASSERT_OK_AND_ASSIGN(PutResult p, s->Put("/w", "k", "new", {.prev_kv = true}));
+  EXPECT_FALSE(p.prev.has_value());
+  ASSERT_OK_AND_ASSIGN(auto ev, w->Next(Soon()));
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_FALSE(ev[0].prev.has_value());
+  EXPECT_EQ(ev[0].kv.version, 1);
+  EXPECT_EQ(ev[0].kv.create_revision, 2);
+  EXPECT_EQ(s->ReapExpired(), 0u);
+}
+
 // Beyond the in-memory window, history is read back from the log (without previous values:
 // prev_kv from there is refused); once a snapshot truncated the log, it is compacted.
 TEST(KvWatchTest, OldHistoryFromTheLogThenCompacted) {
