@@ -208,8 +208,9 @@ class KvWatcher {
   // deleted), kAborted (Cancel). kTimeout: nothing by the deadline, the watch goes on.
   virtual Result<std::vector<KvEvent>> Next(std::chrono::steady_clock::time_point deadline,
                                             size_t max_events = 256) = 0;
-  // `notify` runs (on a writer's thread, with no lock of the watcher held; it must not
-  // block) whenever events arrive or the watch ends. Replaces the previous one.
+  // `notify` runs whenever events arrive or the watch ends, on the thread that published
+  // them, while the bucket publishes: it must not block or call into the KvStore (calling
+  // this watcher's Next or Cancel is fine). Replaces the previous one.
   virtual void SetNotify(std::function<void()> notify) = 0;
   // Ends the watch; Next returns kAborted after the events already buffered.
   virtual void Cancel() = 0;
