@@ -8,10 +8,11 @@
 // held by a writer only while it applies a record in memory, never across an append or an
 // fsync, so a read never waits for the disk.
 //
-// Shards: a kLinear bucket has one, whose write lock orders every write (revision order =
-// acknowledgement order). A kNoLinear bucket has kNoLinearShards by key hash: writes to
-// different shards append concurrently (one group commit), a batch locks its shards in index
-// order.
+// Shards: a kLinear bucket has one. Its writers queue in arrival order; the one at the front
+// checks, logs (one Log::Append for the whole queue: one fdatasync), applies and acknowledges
+// the queue in order, so revision order = acknowledgement order = arrival order. A kNoLinear bucket
+// has kNoLinearShards by key hash: writes to different shards append concurrently (one group
+// commit), a batch locks its shards in index order.
 //
 // Recovery (Open): the log's snapshot, then every record after it, the last history_events of
 // them kept as watch history. A torn log tail is dropped by the log; a corrupt middle is
@@ -24,6 +25,8 @@
 #include <absl/container/btree_set.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -101,9 +104,31 @@ class Bucket {
     size_t applied = 0;                         // mutations written
   };
 
+  // The checked outcome of a write, before its revision is known.
+  struct Prepared {
+    std::vector<Mutation> muts;
+    std::vector<std::optional<KeyValue>> prev;  // per op
+  };
+  // A Linear writer waiting in the queue.
+  struct PendingWrite {
+    std::span<const Op> ops;
+    uint8_t type = 0;
+    std::optional<Result<Outcome>> result;  // set by the leader that ran it
+    std::condition_variable cv;
+  };
+
   Bucket(std::string dir, const NamespaceOptions& options, const KvOptions& kv);
   Status Recover();
   Result<Outcome> Write(std::span<const Op> ops, uint8_t type);
+  Result<Outcome> WriteLinear(std::span<const Op> ops, uint8_t type);
+  // Runs a prefix of `group` (returns its length), a result per writer in `results`.
+  size_t RunGroup(const std::vector<PendingWrite*>& group, std::vector<Result<Outcome>>* results);
+  // Checks `ops` against `find` (a key's entry, or null) and builds the mutations.
+  Result<Prepared> Prepare(std::span<const Op> ops, int64_t now,
+                           const std::function<const Entry*(std::string_view)>& find) const;
+  // Applies a logged record (under the read locks of `shards`) and publishes its events.
+  void Publish(std::vector<Mutation>& muts, int64_t revision, uint8_t type,
+               const std::vector<size_t>& shards);
   Status CheckKey(std::string_view key) const;
   size_t ShardOf(std::string_view key) const;
   // Applies a record's mutations to the engine (shards' read locks held by the caller or
@@ -118,13 +143,16 @@ class Bucket {
   const NamespaceOptions options_;
   const KvOptions kv_;
   std::unique_ptr<Log> log_;
+  uint64_t log_batch_bytes_ = 0;  // the log's max_batch_bytes
   std::vector<std::unique_ptr<Shard>> shards_;
   std::unique_ptr<WatchHub> hub_;
 
   mutable Mutex expiry_mu_;
   absl::btree_set<std::pair<int64_t, std::string>> expiry_ ABSL_GUARDED_BY(expiry_mu_);
 
-  std::mutex snapshot_mu_;  // one snapshot at a time; taken before any write_mu
+  std::mutex queue_mu_;              // Linear: the writers' queue
+  std::deque<PendingWrite*> queue_;  // guarded by queue_mu_; front = the leader
+  std::mutex snapshot_mu_;           // one snapshot at a time; taken before any write_mu
   std::atomic<uint64_t> bytes_since_snapshot_{0};
   std::atomic<bool> snapshot_due_{false};
   std::atomic<bool> remove_on_close_{false};
