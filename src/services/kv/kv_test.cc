@@ -2,6 +2,7 @@
 // persistence, limits, and Linear order under concurrent writers.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <map>
 #include <thread>
 
@@ -342,6 +343,50 @@ TEST(KvLinearTest, EightWritersGetDenseOrderedRevisions) {
     EXPECT_EQ(kv.version, kEach);
   }
 }
+
+// Compare-and-swap under contention, in both write modes: 8 threads increment one counter
+// with CAS (retrying on a lost race) and race to create keys only if absent. In Linear mode
+// the writes of one group are checked against each other (the leader's overlay): no increment
+// is lost and each key has one creator.
+class KvContentionTest : public ::testing::TestWithParam<KvWriteMode> {};
+
+TEST_P(KvContentionTest, CasIncrementsAndCreateOnceUnderEightThreads) {
+  TempDir dir;
+  ASSERT_OK_AND_ASSIGN(auto s, OpenStore(SmallOptions(dir.path())));
+  ASSERT_OK(s->CreateNamespace("/c", {.write_mode = GetParam(), .fsync = KvFsync::kAlways}));
+  ASSERT_OK_R(s->Put("/c", "counter", "0"));
+  constexpr int kThreads = 8, kEach = 40;
+  std::atomic<int> created{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < kEach; ++i) {
+        while (true) {
+          auto cur = s->Get("/c", "counter");
+          ASSERT_TRUE(cur.ok());
+          const std::string next = std::to_string(std::stoi(cur->value) + 1);
+          auto r = s->Put("/c", "counter", next, {.if_mod_revision = cur->mod_revision});
+          if (r.ok()) break;
+          ASSERT_EQ(r.status().code(), StatusCode::kWrongState) << r.status().ToString();
+        }
+        auto c = s->Put("/c", "once/" + std::to_string(i), "x", {.if_mod_revision = 0});
+        if (c.ok()) {
+          ++created;
+        } else {
+          ASSERT_EQ(c.status().code(), StatusCode::kAlreadyExists);
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  ASSERT_OK_AND_ASSIGN(KeyValue kv, s->Get("/c", "counter"));
+  EXPECT_EQ(kv.value, std::to_string(kThreads * kEach));
+  EXPECT_EQ(kv.version, kThreads * kEach + 1);
+  EXPECT_EQ(created.load(), kEach);
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, KvContentionTest,
+                         ::testing::Values(KvWriteMode::kLinear, KvWriteMode::kNoLinear));
 
 }  // namespace
 }  // namespace packice
