@@ -47,8 +47,8 @@ enum class KvEngine : uint8_t {
 };
 
 enum class KvWriteMode : uint8_t {
-  // Writes are applied and acknowledged one at a time in arrival order under the bucket's
-  // write lock: revision order is acknowledgement order.
+  // Writes are applied and acknowledged in arrival order: revision order is acknowledgement
+  // order. Queued writers share one log append and fdatasync (a writer queue, as leveldb's).
   kLinear = 1,
   // Writes to different keys run concurrently (sharded locks, group-committed to the log);
   // each key's writes are ordered, writes to different keys in no promised order.
