@@ -1,0 +1,83 @@
+#include "services/kv/engine.h"
+
+#include <absl/container/btree_map.h>
+#include <absl/container/flat_hash_map.h>
+
+#include <algorithm>
+#include <utility>
+#include <vector>
+
+namespace packice::kv {
+namespace {
+
+class SwissTableEngine final : public Engine {
+ public:
+  const Entry* Find(std::string_view key) const override {
+    auto it = map_.find(key);
+    return it == map_.end() ? nullptr : &it->second;
+  }
+  void Put(std::string_view key, Entry entry) override {
+    map_.insert_or_assign(std::string(key), std::move(entry));
+  }
+  bool Erase(std::string_view key) override {
+    auto it = map_.find(key);
+    if (it == map_.end()) return false;
+    map_.erase(it);
+    return true;
+  }
+  // The sorted copy of the keys in range (pointers into the table).
+  void Scan(const KeyRange& range,
+            const std::function<bool(const std::string&, const Entry&)>& fn) const override {
+    std::vector<const std::pair<const std::string, Entry>*> in;
+    for (const auto& kv : map_) {
+      if (range.Contains(kv.first)) in.push_back(&kv);
+    }
+    std::sort(in.begin(), in.end(), [](auto* a, auto* b) { return a->first < b->first; });
+    for (auto* kv : in) {
+      if (!fn(kv->first, kv->second)) return;
+    }
+  }
+  void ForEach(const std::function<void(const std::string&, const Entry&)>& fn) const override {
+    for (const auto& [k, e] : map_) fn(k, e);
+  }
+  size_t size() const override { return map_.size(); }
+
+ private:
+  absl::flat_hash_map<std::string, Entry, KeyHash, KeyEq> map_;
+};
+
+class MemTableEngine final : public Engine {
+ public:
+  const Entry* Find(std::string_view key) const override {
+    auto it = map_.find(key);
+    return it == map_.end() ? nullptr : &it->second;
+  }
+  void Put(std::string_view key, Entry entry) override {
+    map_.insert_or_assign(std::string(key), std::move(entry));
+  }
+  bool Erase(std::string_view key) override { return map_.erase(key) > 0; }
+  void Scan(const KeyRange& range,
+            const std::function<bool(const std::string&, const Entry&)>& fn) const override {
+    auto it = range.lo_inclusive ? map_.lower_bound(range.lo) : map_.upper_bound(range.lo);
+    for (; it != map_.end(); ++it) {
+      if (range.has_hi && it->first >= range.hi) return;
+      if (!fn(it->first, it->second)) return;
+    }
+  }
+  void ForEach(const std::function<void(const std::string&, const Entry&)>& fn) const override {
+    for (const auto& [k, e] : map_) fn(k, e);
+  }
+  size_t size() const override { return map_.size(); }
+
+ private:
+  absl::btree_map<std::string, Entry, std::less<>> map_;
+};
+
+}  // namespace
+
+std::unique_ptr<Engine> MakeEngine(KvEngine kind) {
+  if (kind == KvEngine::kMemTable) return std::make_unique<MemTableEngine>();
+  return std::make_unique<SwissTableEngine>();
+}
+
+}  // namespace packice::kv
