@@ -80,29 +80,20 @@ TEST_F(ReapiTest, FindMissingBlobsOfPresentAbsentAndInvalidDigests) {
   EXPECT_EQ(status.error_code(), StatusCode::INVALID_ARGUMENT);
 }
 
-TEST_F(ReapiTest, FindMissingBlobsOfTenThousandDigestsIsFast) {
+// Behaviour only: its speed is measured by bench/cas_run.sh (docs/benchmarks.md), not here.
+TEST_F(ReapiTest, FindMissingBlobsOfTenThousandDigestsKeepsTheirOrder) {
   std::vector<rex::Digest> digests;
   for (int i = 0; i < 10'000; ++i) {
     const std::string s = "blob " + std::to_string(i);
     digests.push_back(ToProto(i % 2 == 0 ? node_.Put(s) : Sha(s)));
   }
   ::grpc::Status status;
-  auto best = std::chrono::steady_clock::duration::max();
-  for (int run = 0; run < 5; ++run) {
-    const auto start = std::chrono::steady_clock::now();
-    auto response = FindMissing(node_, digests, &status);
-    best = std::min(best, std::chrono::steady_clock::now() - start);
-    ASSERT_TRUE(status.ok());
-    ASSERT_EQ(response.missing_blob_digests_size(), 5'000);
-    EXPECT_EQ(response.missing_blob_digests(0).hash(), digests[1].hash());  // in order
+  auto response = FindMissing(node_, digests, &status);
+  ASSERT_TRUE(status.ok());
+  ASSERT_EQ(response.missing_blob_digests_size(), 5'000);
+  for (int i = 0; i < 5'000; ++i) {
+    ASSERT_EQ(response.missing_blob_digests(i).hash(), digests[2 * i + 1].hash()) << i;
   }
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(best).count();
-  std::printf("FindMissingBlobs of 10,000 digests: %lld ms (best of 5)\n",
-              static_cast<long long>(ms));
-  // The target is 20 ms. The services' part (parsing, the reply) is 1-2 ms; the CasStore's
-  // checks take about 10 (a Stat per digest), and the round trip the rest. The bound leaves
-  // room for a machine busy with other work.
-  EXPECT_LT(ms, kSanitized ? 1000 : 50);
 }
 
 TEST_F(ReapiTest, BatchUpdateBlobsHasAStatusPerBlob) {
