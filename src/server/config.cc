@@ -212,6 +212,17 @@ Status CheckToken(const Field& f, std::string_view token) {
   return Status::Ok();
 }
 
+// The token in the file `f` names: its one line (the newline editors add is not part of it).
+Status ReadTokenFile(const Field& f, std::string* token) {
+  std::string path;
+  PACKICE_RETURN_IF_ERROR(f.String(&path));
+  Result<std::string> text = ReadSmallFile(path);
+  if (!text.ok()) return f.Error(text.status().message());
+  *token = *std::move(text);
+  while (!token->empty() && (token->back() == '\n' || token->back() == '\r')) token->pop_back();
+  return CheckToken(f, *token);
+}
+
 // "host:port": a port from 0 to 65535 after the last ':', an IPv6 host in brackets.
 Status CheckListen(const Field& f, const std::string& listen) {
   size_t colon = listen.rfind(':');
@@ -307,16 +318,8 @@ const Key kSchema[] = {
      }},
     {"http.token_file",
      [](const Field& f, Loaded& c) {
-       std::string path;
-       PACKICE_RETURN_IF_ERROR(f.String(&path));
-       Result<std::string> text = ReadSmallFile(path);
-       if (!text.ok()) return f.Error(text.status().message());
-       // The file's one line; the newline editors add is not part of the token.
-       std::string token = *text;
-       while (!token.empty() && (token.back() == '\n' || token.back() == '\r')) token.pop_back();
        c.token_file = f;
-       c.options.http.bearer_token = token;
-       return CheckToken(f, token);
+       return ReadTokenFile(f, &c.options.http.bearer_token);
      }},
     {"http.tls_cert",
      [](const Field& f, Loaded& c) { return f.String(&c.options.http.tls_cert_file); }},
@@ -371,16 +374,7 @@ const Key kSchema[] = {
                       r + "\"");
      }},
     {"cas.remote_token_file",
-     [](const Field& f, Loaded& c) {
-       std::string path;
-       PACKICE_RETURN_IF_ERROR(f.String(&path));
-       Result<std::string> text = ReadSmallFile(path);
-       if (!text.ok()) return f.Error(text.status().message());
-       std::string token = *text;
-       while (!token.empty() && (token.back() == '\n' || token.back() == '\r')) token.pop_back();
-       c.options.cas.remote_token = token;
-       return CheckToken(f, token);
-     }},
+     [](const Field& f, Loaded& c) { return ReadTokenFile(f, &c.options.cas.remote_token); }},
     {"cas.remote_ca_file",
      [](const Field& f, Loaded& c) { return f.String(&c.options.cas.remote_ca_file); }},
     {"cluster.name", [](const Field& f, Loaded& c) { return f.String(&c.options.cluster.name); }},

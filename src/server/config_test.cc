@@ -312,6 +312,15 @@ TEST(ConfigTest, HttpListenAndToken) {
   WriteFile(dir.path() + "/t", "abc\n");
   EXPECT_EQ(LoadError("[http]\ntoken = \"x\"\ntoken_file = \"" + dir.path() + "/t\"\n"),
             "cfg.toml:3:14: http.token_file: set http.token or http.token_file, not both");
+  // The remote CAS tier's token file is read the same way.
+  EXPECT_THAT(LoadError("[cas]\nremote_token_file = \"" + dir.path() + "/empty\"\n"),
+              HasSubstr("cas.remote_token_file: the token is empty"));
+  DaemonOptions o;
+  ASSERT_OK(Load(
+      "[cas]\nremote = \"grpc://10.0.0.2:9090\"\nremote_token_file = \"" + dir.path() + "/t\"\n",
+      &o));
+  EXPECT_EQ(o.cas.remote_token, "abc");
+  EXPECT_EQ(o.cas.remote, "grpc://10.0.0.2:9090");
 }
 
 TEST(ConfigTest, TheFirstErrorInTheFileIsReported) {
