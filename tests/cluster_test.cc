@@ -243,9 +243,11 @@ TEST_F(ClusterTest, ARemoteGetOf256MiBKeepsEveryNodesMemoryBounded) {
   ASSERT_EQ(r.data().size(), data.size());
   EXPECT_EQ(std::memcmp(r.data().data(), data.data(), data.size()), 0);
   // The bytes live in shared memory (the object on its owner, the copy on the reader); what the
-  // nodes' own heaps hold is a few chunks of the stream, not the object.
+  // nodes' own heaps hold is chunks of the stream, not the object: less than its 256 MiB. The
+  // heap after the stream varies from run to run (60-170 MiB on the reader, measured): gRPC's
+  // receive buffers plus the freed heap glibc keeps (M_TRIM_THRESHOLD 128 MiB, src/server/main.cc).
   for (size_t i = 0; i < 3; ++i) {
-    EXPECT_LT(RssAnon(node(i).pid()), 160 * kMiB) << "node " << i;
+    EXPECT_LT(RssAnon(node(i).pid()), 224 * kMiB) << "node " << i;
   }
   EXPECT_EQ(Metric(http(2), "packice_cluster_fetched_bytes_total"), 256.0 * kMiB);
 }

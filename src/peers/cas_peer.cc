@@ -148,13 +148,15 @@ class CasPeerImpl final : public LocalPeer {
     return Aborted("a concurrent store of " + key + " did not complete; store it again");
   }
 
+  // Stores the empty blob `digest`. When another caller stores it at the same time, waits
+  // until that one's seal has bound the key (Stored), so the caller's next read finds it.
   Status StoreEmpty(const Digest& digest) {
     AcquireRequest req;
     req.key = digest.ToString();
     req.mode = LeaseMode::kCreate;
     PACKICE_ASSIGN_OR_RETURN(Grant grant, inner_->Acquire(req));
     Result<ObjectInfo> sealed = inner_->Seal(grant.lease, 0);
-    if (sealed.status().code() == StatusCode::kAlreadyExists) return Status::Ok();
+    if (sealed.status().code() == StatusCode::kAlreadyExists) return Stored(digest).status();
     return sealed.status();
   }
 

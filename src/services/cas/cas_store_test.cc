@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <atomic>
 #include <cctype>
 #include <filesystem>
 #include <fstream>
@@ -153,6 +154,24 @@ TEST_F(CasStoreTest, TheEmptyBlobAlwaysExists) {
     EXPECT_EQ(size, 0u);
     ASSERT_OK_AND_ASSIGN(std::vector<Digest> missing, cas->FindMissing({&empty, 1}));
     EXPECT_TRUE(missing.empty());
+  }
+}
+
+TEST_F(CasStoreTest, ConcurrentFirstReadsOfTheEmptyBlobAllFindIt) {
+  for (int round = 0; round < 20; ++round) {
+    auto cas = Open(Options("round" + std::to_string(round)));
+    const Digest empty = Digest::Empty(DigestAlgorithm::kBlake3);
+    std::latch start(8);
+    std::vector<std::thread> threads;
+    std::atomic<int> found{0};
+    for (int t = 0; t < 8; ++t) {
+      threads.emplace_back([&] {
+        start.arrive_and_wait();
+        found += cas->local_peer()->Stat(empty.ToString()).ok();
+      });
+    }
+    for (std::thread& t : threads) t.join();
+    ASSERT_EQ(found.load(), 8) << "round " << round;
   }
 }
 
