@@ -53,9 +53,12 @@ class PrefixPeerImpl final : public LocalPeer {
     AcquireRequest inner = req;
     if (req.key.empty() && req.mode == LeaseMode::kCreate) {
       // The fallback peer would generate an id; one under the prefix could never be read back.
-      do {
-        inner.key = GenerateObjectId();
-      } while (inner.key.starts_with(prefix_));
+      // Ids share a per-process start, so one under the prefix gets a letter before it that is
+      // not the prefix's first (no retry: every id of this process would start the same).
+      inner.key = GenerateObjectId();
+      if (!prefix_.empty() && inner.key.starts_with(prefix_)) {
+        inner.key.insert(0, prefix_[0] == 'o' ? "p" : "o");
+      }
     }
     PACKICE_ASSIGN_OR_RETURN(const bool routed, Strip(&inner.key));
     inner.session = InnerSession(req.session, routed);
