@@ -3,7 +3,7 @@
 # records, each sync policy) against dd writing to the same file system in the same run:
 # `dd if=/dev/zero of=X bs=1M count=N conv=fdatasync`, N MiB and one fdatasync at the end.
 # Prints a markdown table with MB/s (wall clock, from the first Append until everything is
-# durable) and the ratio log / dd (docs/benchmarks.md); the queue's
+# durable) and the ratio of the log to dd (docs/benchmarks.md); the queue's
 # target is >= 80% of dd for 64 KiB records.
 #
 #   bench/log_run.sh [BUILD_DIR]           (default: build next to this script's repository)

@@ -179,10 +179,18 @@ def script_programs():
 
 
 def command_words(text):
+    heredoc = None  # the word that ends the here-document being skipped (its body is not shell)
     for raw in text.splitlines():
         line = raw.strip()
+        if heredoc is not None:
+            if line == heredoc:
+                heredoc = None
+            continue
         if not line or line.startswith("#"):
             continue
+        m = re.search(r"<<-?\s*['\"]?([A-Za-z_][A-Za-z0-9_]*)['\"]?", line)
+        if m:
+            heredoc = m.group(1)
         line = re.sub(r"(\$\(|\(|\)|\||&&|;|`)", r" \1 ", line)
         try:
             words = shlex.split(line, comments=True)

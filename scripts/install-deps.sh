@@ -28,7 +28,7 @@ print=0
 for arg in "$@"; do
   case $arg in
     --bench) packages+=(libbenchmark-dev redis-server redis-tools wrk nginx-light curl git
-                        golang-go golang-github-golang-groupcache-dev b3sum) ;;
+                        golang-go golang-github-golang-groupcache-dev b3sum bc) ;;
     --print) print=1 ;;
     *) echo "usage: $0 [--print] [--bench]" >&2; exit 2 ;;
   esac
