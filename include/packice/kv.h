@@ -87,6 +87,9 @@ struct KvOptions {
   uint64_t max_batch_ops = 1024;
   uint64_t max_batch_bytes = 4ull << 20;  // keys + values of one batch
   uint64_t max_scan_limit = 10000;        // the largest page a Scan returns
+  // A Scan page also ends once it holds this many bytes of keys and values (the key that
+  // crosses it included), with ScanResult::next set: a page never grows past one value more.
+  uint64_t max_scan_bytes = 16ull << 20;
   // The log of each bucket: segment size (preallocated) and when to snapshot the engine and
   // truncate the log (after this many bytes were logged since the last snapshot).
   uint64_t segment_bytes = 16ull << 20;

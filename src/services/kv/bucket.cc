@@ -345,13 +345,25 @@ Result<ScanResult> Bucket::Scan(const ScanOptions& o) const {
   const int64_t now = kv_.clock->UnixMillis();
   ScanResult r;
   r.revision = revision();
+  // A page ends at `limit` keys or once it holds max_scan_bytes of keys and values (the entry
+  // that crosses it included: a page always makes progress). Each shard stops by the same
+  // rules, so no shard's unread keys sort before the merged page's end.
   const size_t want = o.limit + 1;  // one more tells whether a next page exists
+  const uint64_t budget = kv_.max_scan_bytes;
+  auto size_of = [&](const KeyValue& kv) { return kv.key.size() + kv.value.size(); };
+  bool shard_cut = false;  // a shard stopped at the byte budget: more keys may follow
   for (const auto& s : shards_) {
     std::shared_lock lock(s->read_mu);
     size_t taken = 0;
+    uint64_t bytes = 0;
     s->engine->Scan(range, [&](const std::string& k, const Entry& e) {
       if (Expired(e, now)) return true;
       r.kvs.push_back(ToKeyValue(k, e, !o.keys_only));
+      bytes += size_of(r.kvs.back());
+      if (bytes >= budget) {
+        shard_cut = true;
+        return false;
+      }
       return ++taken < want;
     });
   }
@@ -359,9 +371,12 @@ Result<ScanResult> Bucket::Scan(const ScanOptions& o) const {
     std::sort(r.kvs.begin(), r.kvs.end(),
               [](const KeyValue& a, const KeyValue& b) { return a.key < b.key; });
   }
-  if (r.kvs.size() > o.limit) {
-    r.kvs.resize(o.limit);
-    r.next = r.kvs.back().key;
+  size_t keep = 0;
+  uint64_t bytes = 0;
+  while (keep < r.kvs.size() && keep < o.limit && bytes < budget) bytes += size_of(r.kvs[keep++]);
+  if (keep < r.kvs.size() || shard_cut) {
+    r.kvs.resize(keep);
+    if (!r.kvs.empty()) r.next = r.kvs.back().key;
   }
   return r;
 }

@@ -161,6 +161,42 @@ TYPED_TEST(KvOpsTest, ScansWithContinuation) {
   EXPECT_CODE(s.Scan(ns, {.prefix = "p", .start = "a"}), kInvalidArgument);
 }
 
+TYPED_TEST(KvOpsTest, ScansStopAtTheirByteBudget) {
+  KvOptions o = SmallOptions(this->dir_.path(), this->clock_);
+  o.max_scan_bytes = 200 << 10;
+  this->store_.reset();
+  ASSERT_OK_AND_ASSIGN(this->store_, OpenStore(o));
+  auto& s = *this->store_;
+  const char* ns = this->kNs;
+  std::vector<std::string> want;
+  for (int i = 0; i < 40; ++i) {
+    want.push_back("k/" + std::to_string(100 + i));
+    ASSERT_OK_R(s.Put(ns, want.back(), std::string(50 << 10, static_cast<char>('a' + i % 26))));
+  }
+  std::vector<std::string> got;
+  ScanOptions page{.prefix = "k/", .limit = 1000};
+  int pages = 0;
+  while (true) {
+    ASSERT_OK_AND_ASSIGN(ScanResult r, s.Scan(ns, page));
+    ++pages;
+    uint64_t bytes = 0;
+    for (const KeyValue& kv : r.kvs) {
+      bytes += kv.key.size() + kv.value.size();
+      got.push_back(kv.key);
+    }
+    EXPECT_LE(bytes, o.max_scan_bytes + (64 << 10)) << "page " << pages;
+    ASSERT_FALSE(r.kvs.empty() && !r.next.empty());
+    if (r.next.empty()) break;
+    page.after = r.next;
+    ASSERT_LT(pages, 100);
+  }
+  EXPECT_EQ(got, want);  // every key once, in order
+  EXPECT_GE(pages, 10);
+  ASSERT_OK_AND_ASSIGN(ScanResult keys, s.Scan(ns, {.prefix = "k/", .keys_only = true}));
+  EXPECT_EQ(keys.kvs.size(), 40u);
+  EXPECT_TRUE(keys.next.empty());
+}
+
 TYPED_TEST(KvOpsTest, TtlHidesAndReaperDeletes) {
   auto& s = *this->store_;
   const char* ns = this->kNs;

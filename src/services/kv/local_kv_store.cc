@@ -30,7 +30,8 @@ Result<std::unique_ptr<LocalKvStore>> LocalKvStore::Open(KvOptions options) {
   if (!options.env) options.env = Env::Default();
   if (!options.clock) options.clock = Clock::System();
   if (options.max_key_bytes == 0 || options.max_batch_ops == 0 || options.max_scan_limit == 0 ||
-      options.history_events == 0 || options.watcher_buffer_events == 0) {
+      options.max_scan_bytes == 0 || options.history_events == 0 ||
+      options.watcher_buffer_events == 0) {
     return InvalidArgument("kv: a limit of 0");
   }
   Env& env = *options.env;
