@@ -58,6 +58,12 @@ Result<wire::KvResponse> Expect(Result<wire::KvResponse> resp, wire::KvResponse:
   return resp;
 }
 
+// One multi item's status, as ToWire(Status, Response) puts a response's.
+void ItemStatusToWire(const Status& status, wire::KvItemResult* item) {
+  item->set_code(static_cast<int32_t>(status.code()));
+  if (!status.ok()) item->set_message(std::string(status.message()));
+}
+
 Status CheckMultiItems(int n) {
   if (n > static_cast<int>(kMaxMultiItems)) {
     return InvalidArgument("kv: " + std::to_string(n) + " items in one multi call, at most " +
@@ -216,12 +222,10 @@ Status HandleKvRequest(KvStore& kv, const wire::KvRequest& req, wire::KvResponse
                 : Result<KeyValue>(OutOfCapacity("kv: the reply reached " +
                                                  std::to_string(kMaxMultiReplyBytes >> 20) +
                                                  " MiB: get this key again"));
-        if (got.ok()) bytes += got->key.size() + got->value.size();
-        item->set_code(static_cast<int32_t>(got.status().code()));
+        ItemStatusToWire(got.status(), item);
         if (got.ok()) {
+          bytes += got->key.size() + got->value.size();
           ToWire(*got, item->mutable_kv());
-        } else {
-          item->set_message(std::string(got.status().message()));
         }
       }
       return Status::Ok();
@@ -233,12 +237,8 @@ Status HandleKvRequest(KvStore& kv, const wire::KvRequest& req, wire::KvResponse
         wire::KvItemResult* item = out->add_items();
         Result<PutOptions> o = PutOptionsFromWire(p);
         Result<PutResult> r = o.ok() ? kv.Put(ns, p.key(), p.value(), *o) : o.status();
-        item->set_code(static_cast<int32_t>(r.status().code()));
-        if (r.ok()) {
-          ToWire(*r, item->mutable_put());
-        } else {
-          item->set_message(std::string(r.status().message()));
-        }
+        ItemStatusToWire(r.status(), item);
+        if (r.ok()) ToWire(*r, item->mutable_put());
       }
       return Status::Ok();
     }
