@@ -17,6 +17,7 @@
 #include "packice/version_sequence.h"
 #include "server/node_cas.h"
 #include "server/node_cluster.h"
+#include "server/node_kv.h"
 #include "server/node_metrics.h"
 #include "transport/grpc/cas_negotiation_service.h"
 #include "transport/grpc/cluster_service.h"
@@ -132,7 +133,7 @@ void LogHugePages(const MemoryPeerOptions& memory) {
 void AddCasServices(GrpcServer& grpc, const NodeCas& cas, const DaemonOptions& options) {
   rpc::ReapiOptions reapi;
   reapi.bearer_token = options.http.bearer_token;
-  reapi.uploads.staging_dir = cas.dir + "/tmp";  // on the blobs' file system
+  reapi.uploads.staging_dir = cas.dir + "/tmp";    // on the blobs' file system
   reapi.forwarded_cas = cas.store->local_tiers();  // other nodes' remote tier: no loops
   for (auto& s : rpc::NewReapiServices(cas.store, cas.action_cache, std::move(reapi))) {
     grpc.AddService(std::move(s));
@@ -204,9 +205,19 @@ int RunDaemon(const DaemonOptions& options) {
   // The CAS's blobs are objects too, under "cas/": mapped with no copy over the socket.
   peer = ServedObjectPeer(std::move(peer), cas.get());
 
+  Result<std::shared_ptr<KvStore>> opened_kv = OpenNodeKv(options, *metrics);
+  if (!opened_kv.ok()) {
+    spdlog::error("event=start_failed part=kv dir={} error=\"{}\"", NodeKvDir(options),
+                  opened_kv.status().ToString());
+    return 1;
+  }
+  std::shared_ptr<KvStore> kv = *std::move(opened_kv);
+
   UdsServerOptions uds;
   uds.path = options.socket_path.empty() ? DefaultSocketPath() : options.socket_path;
   uds.limits = options.limits;
+  uds.kv = kv;
+  uds.kv_threads = options.kv.threads;
   UdsServer server(io, peer, uds);
   if (Status s = server.Start(); !s.ok()) {
     spdlog::error("event=start_failed transport=uds error=\"{}\"", s.ToString());
@@ -284,7 +295,7 @@ int RunDaemon(const DaemonOptions& options) {
   spdlog::info(
       "event=ready pid={} url=uds://{} http_url={} grpc_url={} cluster={} auth={} store={} "
       "memory_capacity_bytes={} data_dir={} disk_capacity_bytes={} write_through={} "
-      "io_threads={} groups={} cas_dir={}",
+      "io_threads={} groups={} cas_dir={} kv_dir={}",
       getpid(), uds.path, http_url, grpc_url, cluster_log,
       options.http.bearer_token.empty() ? "none" : "bearer", options.store,
       options.memory.capacity_bytes,
@@ -292,7 +303,7 @@ int RunDaemon(const DaemonOptions& options) {
                                 : (options.disk.dir.empty() ? DefaultDataDir() : options.disk.dir),
       options.store == "memory" ? 0 : options.disk.capacity_bytes,
       options.store == "tiered" && options.tiered.write_through, options.io_threads,
-      group_names.empty() ? "-" : group_names, cas ? cas->dir : "-");
+      group_names.empty() ? "-" : group_names, cas ? cas->dir : "-", kv ? NodeKvDir(options) : "-");
   std::vector<std::thread> threads;
   for (unsigned i = 1; i < options.io_threads; ++i) threads.emplace_back([&io] { io.run(); });
   io.run();

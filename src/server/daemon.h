@@ -53,6 +53,17 @@ struct CasNodeOptions {
   std::string remote_ca_file;  // grpcs://: the CAs of the remote's certificate; empty: system's
 };
 
+// The node's namespaced KV (docs/kv.md): served over the Unix socket, HTTP (/v1/kv) and gRPC
+// (packice.rpc.Kv). Its namespaces live in a directory of their own; with --store memory or
+// sharedfs and no directory named, the node serves no KV.
+struct KvNodeOptions {
+  bool enabled = true;
+  std::string dir;  // empty: DATA_DIR/kv
+  // Threads that run KV calls off the socket's io thread: a write waits for its namespace's
+  // log (an fdatasync with fsync "always"), and waiting writers share one.
+  unsigned threads = 8;
+};
+
 struct DaemonOptions {
   std::string socket_path;  // empty: DefaultSocketPath()
   // "tiered" (memory in front of disk), "memory" (a cache: nothing survives a restart),
@@ -72,6 +83,7 @@ struct DaemonOptions {
   // The cache groups served over HTTP (/v1/groups) and gRPC (packice.rpc.Groups).
   std::vector<GroupConfig> groups;
   CasNodeOptions cas;
+  KvNodeOptions kv;
   // One thread serves best on a 2-core machine (docs/benchmarks.md); more cores, more threads.
   unsigned io_threads = 1;
   std::string log_level = "info";

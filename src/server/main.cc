@@ -149,6 +149,11 @@ int main(int argc, char** argv) {
                  "--cluster each digest's owner, else none)");
   app.add_flag(
       "--no-cas", [&opt](int64_t) { opt.cas.enabled = false; }, "serve no content-addressed store");
+  app.add_option("--kv-dir", opt.kv.dir,
+                 "directory of the namespaced KV (default DATA_DIR/kv; with --store memory or "
+                 "sharedfs the node serves a KV only when this is given)");
+  app.add_flag(
+      "--no-kv", [&opt](int64_t) { opt.kv.enabled = false; }, "serve no namespaced KV");
   std::vector<std::string> group_flags;
   app.add_option("--group", group_flags,
                  "serve the cache group NAME=ORIGIN_TEMPLATE over HTTP and gRPC, e.g. "

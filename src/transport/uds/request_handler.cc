@@ -46,6 +46,8 @@ class ServerSession::Dispatch {
         return List();
       case wire::Request::kDelete:
         return s_.peer_->Delete(req_.delete_().key());
+      case wire::Request::kKv:
+        return Unimplemented("this node serves no KV on this connection");
       case wire::Request::BODY_NOT_SET:
         break;
     }
@@ -229,6 +231,9 @@ void ServerSession::Handle(std::string_view payload, Outgoing* out) {
   Status status;
   if (!req.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
     status = ProtocolError("request does not parse");
+  } else if (req.body_case() == wire::Request::kKv && kv_handler_) {
+    kv_handler_(req.id(), std::move(*req.mutable_kv()), payload.size());
+    return;  // answered later, by the handler
   } else {
     resp.set_id(req.id());
     status = Dispatch(this, req, &resp, out).Run();

@@ -9,6 +9,7 @@
 #include <absl/container/flat_hash_map.h>
 #include <absl/container/flat_hash_set.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -18,6 +19,9 @@
 #include "transport/uds/frame.h"
 
 namespace packice {
+namespace wire {
+class KvRequest;
+}  // namespace wire
 
 struct ServerLimits {
   uint32_t max_frame_bytes = kDefaultMaxFrameBytes;
@@ -43,6 +47,11 @@ class ServerSession {
   // parse gets a kProtocolError response; the session stays usable.
   void Handle(std::string_view payload, Outgoing* out);
 
+  // Where KV calls (Request.kv) go instead: (request id, the call, its payload's size); their
+  // answers are the handler's to send. Unset: they answer kUnimplemented.
+  using KvHandler = std::function<void(uint64_t, wire::KvRequest&&, size_t)>;
+  void set_kv_handler(KvHandler handler) { kv_handler_ = std::move(handler); }
+
  private:
   class Dispatch;
   std::shared_ptr<Peer> peer_;
@@ -50,6 +59,7 @@ class ServerSession {
   SessionId session_;
   // Create leases whose bytes travel inline: the seal carries them into this blob.
   absl::flat_hash_map<LeaseId, std::shared_ptr<Blob>> inline_creates_;
+  KvHandler kv_handler_;
   // Leases granted to this connection and not yet ended by it.
   absl::flat_hash_set<LeaseId> leases_;
 };

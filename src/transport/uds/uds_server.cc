@@ -9,11 +9,13 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <deque>
 #include <mutex>
 #include <unordered_map>
 
 #include "transport/uds/fd_socket.h"
+#include "transport/uds/kv_session.h"
 #include "transport/uds/wire.pb.h"
 #include "transport/uds/wire_convert.h"
 
@@ -33,7 +35,16 @@ class Connection;
 class UdsServer::Impl : public std::enable_shared_from_this<UdsServer::Impl> {
  public:
   Impl(asio::io_context& io, std::shared_ptr<Peer> peer, UdsServerOptions options)
-      : io_(io), peer_(std::move(peer)), options_(std::move(options)), acceptor_(io) {}
+      : io_(io), peer_(std::move(peer)), options_(std::move(options)), acceptor_(io) {
+    if (options_.kv != nullptr) {
+      kv_pool_ = std::make_unique<asio::thread_pool>(std::max(1u, options_.kv_threads));
+    }
+  }
+  // Waits for the KV calls under way (those queued run too: a write handed to the pool may be
+  // acknowledged by the store even if its answer is never sent).
+  void JoinKvPool() {
+    if (kv_pool_) kv_pool_->join();
+  }
 
   Status Start();
   void Stop();
@@ -54,6 +65,7 @@ class UdsServer::Impl : public std::enable_shared_from_this<UdsServer::Impl> {
 
   const UdsServerOptions& options() const { return options_; }
   const std::shared_ptr<Peer>& peer() const { return peer_; }
+  asio::thread_pool* kv_pool() const { return kv_pool_.get(); }
 
  private:
   asio::io_context& io_;
@@ -63,6 +75,7 @@ class UdsServer::Impl : public std::enable_shared_from_this<UdsServer::Impl> {
   std::mutex mu_;
   std::unordered_map<Connection*, std::weak_ptr<Connection>> conns_;
   bool started_ = false;
+  std::unique_ptr<asio::thread_pool> kv_pool_;  // with options_.kv
 };
 
 namespace {
@@ -80,18 +93,49 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void Start() {
     error_code ec;
     sock_.non_blocking(true, ec);
+    StartKv();
     Read();
   }
 
   // Closes the socket from the connection's strand.
   void Close() {
-    asio::post(sock_.get_executor(), [self = shared_from_this()] {
-      error_code ec;
-      self->sock_.close(ec);
-    });
+    asio::post(sock_.get_executor(), [self = shared_from_this()] { self->Shutdown(); });
   }
 
  private:
+  void StartKv() {
+    KvSessionHost host;
+    host.strand = sock_.get_executor();
+    std::weak_ptr<Connection> weak = weak_from_this();
+    host.send = [weak](std::string frames) {
+      auto self = weak.lock();
+      if (self == nullptr || !self->sock_.is_open()) return;
+      self->Queue(Outgoing{std::move(frames), {}});
+      self->Flush();
+    };
+    host.pending_output = [weak] {
+      auto self = weak.lock();
+      return self == nullptr ? size_t{0} : self->pending_bytes_;
+    };
+    host.max_pending_output = server_->options().max_pending_output;
+    host.unblocked = [weak] {
+      auto self = weak.lock();
+      if (self != nullptr) self->Resume();
+    };
+    kv_ = std::make_shared<KvSession>(server_->options().kv, server_->kv_pool(), std::move(host));
+    session_.set_kv_handler([this](uint64_t id, wire::KvRequest&& req, size_t bytes) {
+      kv_->Handle(id, std::move(req), bytes);
+    });
+  }
+
+  // Reading was paused (output over the cap, or KV calls backlogged): handle what is
+  // buffered, then read again, unless still blocked.
+  void Resume() {
+    if (!read_paused_ || !sock_.is_open()) return;
+    read_paused_ = false;
+    Process();
+  }
+
   void Read() {
     std::span<char> tail = reader_.WritableTail(kReadChunk);
     sock_.async_read_some(
@@ -114,7 +158,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       Outgoing batch;
       bool more = false;  // stopped at the cap: complete requests may still be buffered
       while (true) {
-        if (pending_bytes_ + batch.frame.size() > cap) {
+        if (pending_bytes_ + batch.frame.size() > cap || kv_->backlogged()) {
           more = true;
           break;
         }
@@ -139,8 +183,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
       Queue(std::move(batch));
       Flush();
       if (!sock_.is_open()) return;
-      if (pending_bytes_ > cap) {
-        read_paused_ = true;  // Flush resumes once the client catches up
+      if (pending_bytes_ > cap || kv_->backlogged()) {
+        // Flush resumes once the client catches up; the KV session once its calls ran.
+        read_paused_ = true;
         return;
       }
       if (!more) break;
@@ -176,10 +221,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
       }
     }
     if (closing_) return Shutdown();
-    if (read_paused_) {
-      read_paused_ = false;
-      Process();
-    }
+    kv_->OutputDrained();
+    if (read_paused_ && !kv_->backlogged()) Resume();
   }
 
   void WaitWritable() {
@@ -195,12 +238,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
     error_code ec;
     sock_.close(ec);
     outq_.clear();
+    pending_bytes_ = 0;
+    kv_->Close();
   }
 
   Local::socket sock_;
   std::shared_ptr<UdsServer::Impl> server_;
   FrameReader reader_;
   ServerSession session_;
+  std::shared_ptr<KvSession> kv_;  // the connection's KV calls and watches
   std::deque<Outgoing> outq_;
   size_t offset_ = 0;  // into outq_.front().frame
   size_t pending_bytes_ = 0;
@@ -284,7 +330,10 @@ void UdsServer::Impl::Stop() {
 UdsServer::UdsServer(asio::io_context& io, std::shared_ptr<Peer> peer, UdsServerOptions options)
     : impl_(std::make_shared<Impl>(io, std::move(peer), std::move(options))) {}
 
-UdsServer::~UdsServer() { impl_->Stop(); }
+UdsServer::~UdsServer() {
+  impl_->Stop();
+  impl_->JoinKvPool();  // while the io_context its answers are posted to still exists
+}
 
 Status UdsServer::Start() { return impl_->Start(); }
 void UdsServer::Stop() { impl_->Stop(); }

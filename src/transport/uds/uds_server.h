@@ -13,6 +13,7 @@
 #include <memory>
 #include <string>
 
+#include "packice/kv.h"
 #include "packice/peer.h"
 #include "transport/uds/request_handler.h"
 
@@ -27,6 +28,9 @@ struct UdsServerOptions {
   size_t max_connections = 4096;
   // Unsent response bytes per connection before it stops reading requests.
   size_t max_pending_output = 16u << 20;
+  // The KV served on the socket (kv_session.h); null: KV calls answer kUnimplemented.
+  std::shared_ptr<KvStore> kv;
+  unsigned kv_threads = 8;  // the pool that runs KV calls off the io threads
 };
 
 class UdsServer {

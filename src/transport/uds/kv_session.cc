@@ -1,0 +1,225 @@
+#include "transport/uds/kv_session.h"
+
+#include <algorithm>
+#include <boost/asio/post.hpp>
+
+#include "transport/uds/frame.h"
+#include "transport/uds/kv_wire_convert.h"
+#include "transport/uds/wire_convert.h"
+
+namespace packice {
+namespace {
+
+namespace asio = boost::asio;
+
+constexpr size_t kEventsPerFrame = 256;
+
+// Calls that never wait on a log: with nothing queued before them they run on the strand.
+bool IsRead(const wire::KvRequest& req) {
+  switch (req.op_case()) {
+    case wire::KvRequest::kGet:
+    case wire::KvRequest::kMultiGet:
+    case wire::KvRequest::kScan:
+    case wire::KvRequest::kListNamespaces:
+      return true;
+    default:
+      return false;
+  }
+}
+
+std::string Frame(uint64_t id, const Status& s, const wire::KvResponse* body) {
+  wire::Response resp;
+  resp.set_id(id);
+  ToWire(s, &resp);
+  if (body != nullptr) *resp.mutable_kv() = *body;
+  std::string frame;
+  AppendFrame(resp, &frame);
+  return frame;
+}
+
+std::string WatchFrame(uint64_t id, wire::KvWatchEvents events) {
+  wire::KvResponse body;
+  *body.mutable_watch() = std::move(events);
+  return Frame(id, Status::Ok(), &body);
+}
+
+}  // namespace
+
+KvSession::KvSession(std::shared_ptr<KvStore> kv, asio::thread_pool* pool, KvSessionHost host)
+    : kv_(std::move(kv)), pool_(pool), host_(std::move(host)) {}
+
+KvSession::~KvSession() = default;
+
+void KvSession::Respond(uint64_t id, const Status& s, const wire::KvResponse* body) {
+  if (!closed_) host_.send(Frame(id, s, body));
+}
+
+bool KvSession::backlogged() const {
+  return queue_.size() >= kMaxQueuedCalls || queued_bytes_ >= kMaxQueuedBytes;
+}
+
+void KvSession::Handle(uint64_t id, wire::KvRequest req, size_t bytes) {
+  if (kv_ == nullptr) return Respond(id, Unimplemented("this node serves no KV"), nullptr);
+  if (req.op_case() == wire::KvRequest::kCancelWatch) return CancelWatch(id, req.watch_id());
+  if (req.op_case() == wire::KvRequest::kWatch && watches_.size() >= kMaxWatches) {
+    return Respond(
+        id, OutOfCapacity("a connection has at most " + std::to_string(kMaxWatches) + " watches"),
+        nullptr);
+  }
+  if (!running_ && queue_.empty() && IsRead(req)) {
+    wire::KvResponse resp;
+    Status s = HandleKvRequest(*kv_, req, &resp);
+    return Respond(id, s, s.ok() ? &resp : nullptr);
+  }
+  queued_bytes_ += bytes;
+  queue_.push_back(Call{id, std::move(req), bytes});
+  if (backlogged()) was_backlogged_ = true;
+  if (!running_) RunQueued();
+}
+
+KvSession::Done KvSession::Run(KvStore& kv, Call& call) {
+  Done done{call.id, {}, nullptr};
+  if (call.req.op_case() == wire::KvRequest::kWatch) {
+    const wire::KvWatch& w = call.req.watch();
+    WatchOptions o;
+    o.key = w.key();
+    o.prefix = w.prefix();
+    o.start_revision = w.start_revision();
+    o.prev_kv = w.prev_kv();
+    o.buffer_events = w.buffer_events();
+    auto watcher = kv.Watch(call.req.ns(), o);
+    if (!watcher.ok()) {
+      done.frame = Frame(call.id, watcher.status(), nullptr);
+    } else {
+      done.watcher = *std::move(watcher);
+    }
+    return done;
+  }
+  wire::KvResponse resp;
+  Status s = HandleKvRequest(kv, call.req, &resp);
+  done.frame = Frame(call.id, s, s.ok() ? &resp : nullptr);
+  return done;
+}
+
+void KvSession::RunQueued() {
+  running_ = true;
+  // One connection's calls run in order: the whole queue goes as one batch.
+  std::vector<Call> batch(std::make_move_iterator(queue_.begin()),
+                          std::make_move_iterator(queue_.end()));
+  queue_.clear();
+  queued_bytes_ = 0;
+  asio::post(*pool_, [self = shared_from_this(), batch = std::move(batch)]() mutable {
+    std::vector<Done> done;
+    done.reserve(batch.size());
+    for (Call& c : batch) done.push_back(Run(*self->kv_, c));
+    asio::post(self->host_.strand,
+               [self, done = std::move(done)]() mutable { self->Finished(std::move(done)); });
+  });
+}
+
+void KvSession::Finished(std::vector<Done> done) {
+  running_ = false;
+  std::string frames;
+  for (Done& d : done) {
+    if (d.watcher != nullptr) {
+      if (!frames.empty() && !closed_) host_.send(std::move(frames));
+      frames.clear();
+      StartWatch(d.id, std::move(d.watcher));
+    } else {
+      frames += d.frame;
+    }
+  }
+  if (!frames.empty() && !closed_) host_.send(std::move(frames));
+  if (closed_) {
+    queue_.clear();
+    return;
+  }
+  if (!queue_.empty()) RunQueued();
+  if (was_backlogged_ && !backlogged()) {
+    was_backlogged_ = false;
+    host_.unblocked();
+  }
+}
+
+void KvSession::StartWatch(uint64_t id, std::unique_ptr<KvWatcher> watcher) {
+  if (closed_) return;  // the watcher's destructor cancels it
+  if (watches_.size() >= kMaxWatches || watches_.contains(id)) {
+    return Respond(
+        id,
+        watches_.contains(id)
+            ? InvalidArgument("a watch with id " + std::to_string(id) + " is open")
+            : OutOfCapacity("a connection has at most " + std::to_string(kMaxWatches) + " watches"),
+        nullptr);
+  }
+  host_.send(WatchFrame(id, {}));  // started
+  KvWatcher* w = watcher.get();
+  watches_.emplace(id, std::move(watcher));
+  w->SetNotify([weak = weak_from_this(), strand = host_.strand, id] {
+    asio::post(strand, [weak, id] {
+      if (auto self = weak.lock()) self->Pump(id);
+    });
+  });
+  Pump(id);  // what arrived before the notify was set
+}
+
+void KvSession::CancelWatch(uint64_t id, uint64_t watch_id) {
+  auto it = watches_.find(watch_id);
+  if (it == watches_.end()) {
+    return Respond(id, NotFound("no watch with id " + std::to_string(watch_id)), nullptr);
+  }
+  // Its end frame follows its buffered events (sent by the notify Cancel runs).
+  it->second->Cancel();
+  Respond(id, Status::Ok(), nullptr);
+}
+
+void KvSession::Pump(uint64_t id) {
+  // Sending may flush, fail and close the connection (Close clears watches_): the watcher is
+  // looked up again after every send.
+  while (!closed_) {
+    auto it = watches_.find(id);
+    if (it == watches_.end()) return;
+    if (host_.pending_output() >= host_.max_pending_output) {
+      if (std::find(paused_.begin(), paused_.end(), id) == paused_.end()) paused_.push_back(id);
+      return;
+    }
+    KvWatcher& w = *it->second;
+    auto events = w.Next(std::chrono::steady_clock::time_point::min(), kEventsPerFrame);
+    if (events.ok()) {
+      wire::KvWatchEvents msg;
+      for (const KvEvent& e : *events) ToWire(e, msg.add_events());
+      host_.send(WatchFrame(id, std::move(msg)));
+      continue;
+    }
+    if (events.status().code() == StatusCode::kTimeout) return;
+    wire::KvWatchEvents end;
+    end.set_end_code(static_cast<int32_t>(events.status().code()));
+    end.set_end_message(std::string(events.status().message()));
+    end.set_resume_revision(w.resume_revision());
+    watches_.erase(it);
+    host_.send(WatchFrame(id, std::move(end)));
+    return;
+  }
+}
+
+void KvSession::OutputDrained() {
+  if (paused_.empty()) return;
+  // Posted: the connection's Flush calls this, and Pump sends (and so flushes) in turn.
+  asio::post(host_.strand, [weak = weak_from_this()] {
+    auto self = weak.lock();
+    if (self == nullptr) return;
+    std::vector<uint64_t> paused;
+    paused.swap(self->paused_);
+    for (uint64_t id : paused) self->Pump(id);
+  });
+}
+
+void KvSession::Close() {
+  closed_ = true;
+  queue_.clear();
+  queued_bytes_ = 0;
+  paused_.clear();
+  for (auto& [id, w] : watches_) w->SetNotify(nullptr);
+  watches_.clear();  // their destructors cancel them
+}
+
+}  // namespace packice
