@@ -22,6 +22,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <future>
 #include <memory>
 #include <optional>
 #include <span>
@@ -221,7 +222,7 @@ class KvWatcher {
   virtual int64_t resume_revision() const = 0;
 };
 
-// The KV service. In-process: OpenKvStore; remote implementations come with the transports.
+// The KV service. In-process: OpenKvStore; on a node: ConnectKv.
 class KvStore {
  public:
   virtual ~KvStore() = default;
@@ -251,6 +252,54 @@ class KvStore {
   virtual Result<std::unique_ptr<KvWatcher>> Watch(std::string_view ns,
                                                    const WatchOptions& options) = 0;
 };
+
+// One put of a MultiPut.
+struct KvPutItem {
+  std::string key;
+  std::string value;
+  PutOptions options;
+};
+
+// A node's KV (ConnectKv): every KvStore call, plus calls that do not wait for one answer
+// before the next is sent (many in flight on one connection, answers matched by id) and
+// batched calls. The node runs one client's calls in the order they were made, so a Get made
+// after a PutAsync sees its write. Watches arrive pushed by the node; a watch whose reader
+// falls behind ends "watcher too slow, resume from revision R" in the client as in the node.
+//
+// Transport errors: kUnavailable (no node, or the connection broke: calls in flight fail with
+// it; the next call connects again).
+class KvClient : public KvStore {
+ public:
+  // Sends the call and returns at once; the future holds its result.
+  virtual std::future<Result<KeyValue>> GetAsync(std::string_view ns, std::string_view key) = 0;
+  virtual std::future<Result<PutResult>> PutAsync(std::string_view ns, std::string_view key,
+                                                  std::string_view value,
+                                                  const PutOptions& options = {}) = 0;
+  // Up to 1024 keys in one message; one result per key, in order (kNotFound for an absent
+  // key; kOutOfCapacity for keys past the reply's 16 MiB: get them again). The outer error is
+  // the call's (no such namespace, too many keys, transport).
+  virtual Result<std::vector<Result<KeyValue>>> MultiGet(std::string_view ns,
+                                                         std::span<const std::string> keys) = 0;
+  // Up to 1024 puts, applied in order, each on its own (not atomic: Commit is).
+  virtual Result<std::vector<Result<PutResult>>> MultiPut(std::string_view ns,
+                                                          std::span<const KvPutItem> puts) = 0;
+};
+
+struct KvClientOptions {
+  // grpc:// and grpcs:// nodes: sent as "Authorization: Bearer <token>"; empty:
+  // $PACKICE_TOKEN, else none. grpcs://: the CAs of the node's certificate ($PACKICE_CA_FILE,
+  // else the system's).
+  std::string token;
+  std::string ca_file;
+  // A watch's events buffered in the client before it ends "too slow".
+  size_t watch_buffer_events = 4096;
+  size_t watch_buffer_bytes = 16u << 20;
+};
+
+// A client of the KV of the node at `url`: uds:///path/to/socket (or a bare absolute path),
+// grpc://host:port or grpcs://host:port. Errors: kInvalidArgument (URL), kUnavailable (no node
+// there).
+Result<std::unique_ptr<KvClient>> ConnectKv(std::string_view url, KvClientOptions options = {});
 
 // Opens (or creates) the store in options.dir and recovers every namespace: snapshot, then
 // the log after it; a torn log tail is dropped. Errors: kInvalidArgument (options),
