@@ -1,5 +1,7 @@
 #include "transport/kv_channel.h"
 
+#include <algorithm>
+
 #include "transport/uds/kv_wire_convert.h"
 
 namespace packice {
@@ -60,6 +62,7 @@ bool KvEventQueue::Deliver(const wire::KvWatchEvents& frame) {
         buffer_.push_back(std::move(e));
       }
       bytes_ += bytes;
+      if (frame.end_code() == 0) resume_ = std::max(resume_, frame.resume_revision());
       if (frame.end_code() != 0) {
         auto code = StatusCodeFromInt(frame.end_code());
         if (frame.resume_revision() > 0) resume_ = frame.resume_revision();

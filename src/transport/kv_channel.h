@@ -33,6 +33,8 @@ class KvChannel {
   virtual void Send(wire::KvRequest req, Done done) = 0;
   // Starts the watch of `req` (its `watch` set) and returns once the node said it started.
   virtual Result<std::unique_ptr<KvWatcher>> Watch(wire::KvRequest req) = 0;
+  // False once the channel is known broken: the client connects again.
+  virtual bool healthy() const { return true; }
 };
 
 // A watch's events as they arrive. Bounded: past `max_events` or `max_bytes` buffered, the

@@ -1,12 +1,29 @@
 #include "transport/uds/fd_socket.h"
 
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 
 namespace packice {
+
+Result<UniqueFd> ConnectUnixSocket(const std::string& path) {
+  sockaddr_un addr{};
+  if (path.empty() || path.size() >= sizeof addr.sun_path) {
+    return InvalidArgument("socket path must be 1.." + std::to_string(sizeof addr.sun_path - 1) +
+                           " bytes");
+  }
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.data(), path.size());
+  UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (fd.get() < 0) return ErrnoError("socket", errno);
+  if (connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    return Unavailable("no node at " + path + ": " + std::strerror(errno));
+  }
+  return fd;
+}
 
 Result<size_t> SendSome(int sock, std::string_view data, std::span<const int> fds) {
   iovec iov{const_cast<char*>(data.data()), data.size()};

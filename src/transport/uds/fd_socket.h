@@ -4,15 +4,21 @@
 
 #include <cstddef>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
+#include "packice/blob.h"
 #include "packice/status.h"
 
 namespace packice {
 
 // Most descriptors sent with one sendmsg (the kernel's SCM_MAX_FD is 253).
 inline constexpr size_t kMaxFdsPerSend = 200;
+
+// A blocking stream socket connected to the Unix socket at `path` (close-on-exec). Errors:
+// kInvalidArgument (path length), kUnavailable (no node listening there).
+Result<UniqueFd> ConnectUnixSocket(const std::string& path);
 
 // Sends a prefix of `data`, attaching `fds` (REQUIRES: at most kMaxFdsPerSend) to its first
 // byte. Returns the bytes sent; 0 when a non-blocking socket would block (nothing was sent,

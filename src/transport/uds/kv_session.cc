@@ -12,7 +12,10 @@ namespace {
 
 namespace asio = boost::asio;
 
+// A frame holds up to this many events, and stops taking more past kFrameBytes of them (one
+// event may be larger: a 1 MiB value with its 1 MiB previous value).
 constexpr size_t kEventsPerFrame = 256;
+constexpr size_t kFrameBytes = 1u << 20;
 
 // Calls that never wait on a log: with nothing queued before them they run on the strand.
 bool IsRead(const wire::KvRequest& req) {
@@ -80,14 +83,7 @@ void KvSession::Handle(uint64_t id, wire::KvRequest req, size_t bytes) {
 KvSession::Done KvSession::Run(KvStore& kv, Call& call) {
   Done done{call.id, {}, nullptr};
   if (call.req.op_case() == wire::KvRequest::kWatch) {
-    const wire::KvWatch& w = call.req.watch();
-    WatchOptions o;
-    o.key = w.key();
-    o.prefix = w.prefix();
-    o.start_revision = w.start_revision();
-    o.prev_kv = w.prev_kv();
-    o.buffer_events = w.buffer_events();
-    auto watcher = kv.Watch(call.req.ns(), o);
+    auto watcher = kv.Watch(call.req.ns(), FromWire(call.req.watch()));
     if (!watcher.ok()) {
       done.frame = Frame(call.id, watcher.status(), nullptr);
     } else {
@@ -151,7 +147,9 @@ void KvSession::StartWatch(uint64_t id, std::unique_ptr<KvWatcher> watcher) {
             : OutOfCapacity("a connection has at most " + std::to_string(kMaxWatches) + " watches"),
         nullptr);
   }
-  host_.send(WatchFrame(id, {}));  // started
+  wire::KvWatchEvents started;  // with the first revision the watch will deliver
+  started.set_resume_revision(watcher->resume_revision());
+  host_.send(WatchFrame(id, std::move(started)));
   KvWatcher* w = watcher.get();
   watches_.emplace(id, std::move(watcher));
   w->SetNotify([weak = weak_from_this(), strand = host_.strand, id] {
@@ -185,9 +183,21 @@ void KvSession::Pump(uint64_t id) {
     KvWatcher& w = *it->second;
     auto events = w.Next(std::chrono::steady_clock::time_point::min(), kEventsPerFrame);
     if (events.ok()) {
+      std::string frames;
       wire::KvWatchEvents msg;
-      for (const KvEvent& e : *events) ToWire(e, msg.add_events());
-      host_.send(WatchFrame(id, std::move(msg)));
+      size_t bytes = 0;
+      for (const KvEvent& e : *events) {
+        ToWire(e, msg.add_events());
+        bytes += 32 + e.kv.key.size() + e.kv.value.size() +
+                 (e.prev ? e.prev->key.size() + e.prev->value.size() : 0);
+        if (bytes >= kFrameBytes) {
+          frames += WatchFrame(id, std::move(msg));
+          msg.Clear();
+          bytes = 0;
+        }
+      }
+      if (msg.events_size() > 0) frames += WatchFrame(id, std::move(msg));
+      host_.send(std::move(frames));
       continue;
     }
     if (events.status().code() == StatusCode::kTimeout) return;

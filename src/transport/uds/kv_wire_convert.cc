@@ -64,6 +64,16 @@ void ItemStatusToWire(const Status& status, wire::KvItemResult* item) {
   if (!status.ok()) item->set_message(std::string(status.message()));
 }
 
+Status ItemStatusFromWire(const wire::KvItemResult& item) {
+  if (item.code() == 0) return Status::Ok();
+  auto code = StatusCodeFromInt(item.code());
+  if (!code) {
+    return ProtocolError("unknown status code " + std::to_string(item.code()) + ": " +
+                         item.message());
+  }
+  return Status(*code, item.message());
+}
+
 Status CheckMultiItems(int n) {
   if (n > static_cast<int>(kMaxMultiItems)) {
     return InvalidArgument("kv: " + std::to_string(n) + " items in one multi call, at most " +
@@ -138,6 +148,16 @@ Result<KvEvent> FromWire(const wire::KvEventMsg& in) {
   if (in.has_prev()) e.prev = FromWire(in.prev());
   e.expired = in.expired();
   return e;
+}
+
+WatchOptions FromWire(const wire::KvWatch& in) {
+  WatchOptions o;
+  o.key = in.key();
+  o.prefix = in.prefix();
+  o.start_revision = in.start_revision();
+  o.prev_kv = in.prev_kv();
+  o.buffer_events = in.buffer_events();
+  return o;
 }
 
 Status HandleKvRequest(KvStore& kv, const wire::KvRequest& req, wire::KvResponse* resp) {
@@ -352,6 +372,63 @@ Result<BatchResult> WireKvStore::Commit(std::string_view ns, std::span<const Bat
   PACKICE_ASSIGN_OR_RETURN(wire::KvResponse r,
                            Expect(call_(req), wire::KvResponse::kBatchRevision));
   return BatchResult{r.batch_revision()};
+}
+
+Result<std::vector<Result<KeyValue>>> WireKvStore::MultiGet(std::string_view ns,
+                                                            std::span<const std::string> keys) {
+  wire::KvRequest req = OnNamespace(ns);
+  for (const std::string& k : keys) req.mutable_multi_get()->add_keys(k);
+  PACKICE_ASSIGN_OR_RETURN(wire::KvResponse r, Expect(call_(req), wire::KvResponse::kMulti));
+  if (r.multi().items_size() != static_cast<int>(keys.size())) {
+    return ProtocolError("kv: " + std::to_string(r.multi().items_size()) + " answers to " +
+                         std::to_string(keys.size()) + " keys");
+  }
+  std::vector<Result<KeyValue>> out;
+  out.reserve(keys.size());
+  for (const wire::KvItemResult& item : r.multi().items()) {
+    Status s = ItemStatusFromWire(item);
+    if (s.ok()) {
+      out.emplace_back(FromWire(item.kv()));
+    } else {
+      out.emplace_back(std::move(s));
+    }
+  }
+  return out;
+}
+
+Result<std::vector<Result<PutResult>>> WireKvStore::MultiPut(std::string_view ns,
+                                                             std::span<const KvPutItem> puts) {
+  wire::KvRequest req = OnNamespace(ns);
+  for (const KvPutItem& p : puts) {
+    PutToWire(p.key, p.value, p.options, req.mutable_multi_put()->add_puts());
+  }
+  PACKICE_ASSIGN_OR_RETURN(wire::KvResponse r, Expect(call_(req), wire::KvResponse::kMulti));
+  if (r.multi().items_size() != static_cast<int>(puts.size())) {
+    return ProtocolError("kv: " + std::to_string(r.multi().items_size()) + " answers to " +
+                         std::to_string(puts.size()) + " puts");
+  }
+  std::vector<Result<PutResult>> out;
+  out.reserve(puts.size());
+  for (const wire::KvItemResult& item : r.multi().items()) {
+    Status s = ItemStatusFromWire(item);
+    if (s.ok()) {
+      out.emplace_back(PutFromWire(item.put()));
+    } else {
+      out.emplace_back(std::move(s));
+    }
+  }
+  return out;
+}
+
+wire::KvRequest WireKvStore::WatchRequest(std::string_view ns, const WatchOptions& o) {
+  wire::KvRequest req = OnNamespace(ns);
+  wire::KvWatch* w = req.mutable_watch();
+  w->set_key(o.key);
+  w->set_prefix(o.prefix);
+  w->set_start_revision(o.start_revision);
+  w->set_prev_kv(o.prev_kv);
+  w->set_buffer_events(o.buffer_events);
+  return req;
 }
 
 Result<std::unique_ptr<KvWatcher>> WireKvStore::Watch(std::string_view, const WatchOptions&) {

@@ -24,6 +24,7 @@ void ToWire(const NamespaceOptions& options, wire::KvNamespaceOptions* out);
 // kInvalidArgument for an unknown engine, mode or fsync policy, or a negative duration.
 Result<NamespaceOptions> FromWire(const wire::KvNamespaceOptions& in);
 void ToWire(const KvEvent& event, wire::KvEventMsg* out);
+WatchOptions FromWire(const wire::KvWatch& in);
 Result<KvEvent> FromWire(const wire::KvEventMsg& in);
 
 // A MultiGet or MultiPut carries at most kMaxMultiItems keys (more: kInvalidArgument). A
@@ -58,6 +59,14 @@ class WireKvStore : public KvStore {
   Result<std::unique_ptr<KvWatcher>> Watch(std::string_view ns,
                                            const WatchOptions& options) override;
 
+  // KvClient's batched calls (see there).
+  Result<std::vector<Result<KeyValue>>> MultiGet(std::string_view ns,
+                                                 std::span<const std::string> keys);
+  Result<std::vector<Result<PutResult>>> MultiPut(std::string_view ns,
+                                                  std::span<const KvPutItem> puts);
+
+  // The request of a watch (the transport's client sends it its own way).
+  static wire::KvRequest WatchRequest(std::string_view ns, const WatchOptions& options);
   // The request of each call, for transports that send them without waiting (pipelining).
   static wire::KvRequest GetRequest(std::string_view ns, std::string_view key);
   static wire::KvRequest PutRequest(std::string_view ns, std::string_view key,

@@ -13,9 +13,9 @@
 
 #include "core/mapped_view.h"
 #include "transport/channel.h"
+#include "transport/uds/fd_socket.h"
 #include "transport/uds/frame.h"
 #include "transport/uds/request_handler.h"
-#include "transport/uds/fd_socket.h"
 #include "transport/uds/wire.pb.h"
 #include "transport/uds/wire_convert.h"
 
@@ -32,18 +32,7 @@ struct Reply {
 class UdsChannel final : public Channel {
  public:
   static Result<std::shared_ptr<Channel>> Connect(const std::string& path) {
-    sockaddr_un addr{};
-    if (path.empty() || path.size() >= sizeof addr.sun_path) {
-      return InvalidArgument("socket path must be 1.." + std::to_string(sizeof addr.sun_path - 1) +
-                             " bytes");
-    }
-    addr.sun_family = AF_UNIX;
-    std::memcpy(addr.sun_path, path.data(), path.size());
-    UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    if (fd.get() < 0) return ErrnoError("socket", errno);
-    if (connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-      return Unavailable("no node at " + path + ": " + std::strerror(errno));
-    }
+    PACKICE_ASSIGN_OR_RETURN(UniqueFd fd, ConnectUnixSocket(path));
     timeval tv{kReplyTimeoutSeconds, 0};
     setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);

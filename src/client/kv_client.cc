@@ -1,0 +1,136 @@
+// ConnectKv: a KvClient over the KvChannel of the URL's transport (the Unix socket or gRPC).
+#include <future>
+#include <mutex>
+
+#include "client/make_client.h"
+#include "packice/kv.h"
+#include "transport/kv_channel.h"
+#include "transport/uds/kv_wire_convert.h"
+#include "transport/uds/uds_kv_channel.h"
+
+namespace packice {
+namespace {
+
+using ChannelFactory = std::function<Result<std::shared_ptr<KvChannel>>()>;
+
+class RemoteKvClient final : public KvClient {
+ public:
+  RemoteKvClient(ChannelFactory connect, std::shared_ptr<KvChannel> channel)
+      : connect_(std::move(connect)),
+        channel_(std::move(channel)),
+        wire_([this](const wire::KvRequest& req) { return Call(req); }) {}
+
+  Status CreateNamespace(std::string_view path, const NamespaceOptions& options) override {
+    return wire_.CreateNamespace(path, options);
+  }
+  Status DeleteNamespace(std::string_view path) override { return wire_.DeleteNamespace(path); }
+  Result<std::vector<NamespaceInfo>> ListNamespaces(std::string_view prefix) override {
+    return wire_.ListNamespaces(prefix);
+  }
+  Result<KeyValue> Get(std::string_view ns, std::string_view key) override {
+    return wire_.Get(ns, key);
+  }
+  Result<PutResult> Put(std::string_view ns, std::string_view key, std::string_view value,
+                        const PutOptions& options) override {
+    return wire_.Put(ns, key, value, options);
+  }
+  Result<DeleteResult> Delete(std::string_view ns, std::string_view key,
+                              const DeleteOptions& options) override {
+    return wire_.Delete(ns, key, options);
+  }
+  Result<ScanResult> Scan(std::string_view ns, const ScanOptions& options) override {
+    return wire_.Scan(ns, options);
+  }
+  Result<BatchResult> Commit(std::string_view ns, std::span<const BatchOp> ops) override {
+    return wire_.Commit(ns, ops);
+  }
+  Result<std::unique_ptr<KvWatcher>> Watch(std::string_view ns,
+                                           const WatchOptions& options) override {
+    PACKICE_ASSIGN_OR_RETURN(std::shared_ptr<KvChannel> channel, Channel());
+    return channel->Watch(WireKvStore::WatchRequest(ns, options));
+  }
+
+  std::future<Result<KeyValue>> GetAsync(std::string_view ns, std::string_view key) override {
+    return Async(WireKvStore::GetRequest(ns, key), &WireKvStore::ParseGet);
+  }
+  std::future<Result<PutResult>> PutAsync(std::string_view ns, std::string_view key,
+                                          std::string_view value,
+                                          const PutOptions& options) override {
+    return Async(WireKvStore::PutRequest(ns, key, value, options), &WireKvStore::ParsePut);
+  }
+  Result<std::vector<Result<KeyValue>>> MultiGet(std::string_view ns,
+                                                 std::span<const std::string> keys) override {
+    return wire_.MultiGet(ns, keys);
+  }
+  Result<std::vector<Result<PutResult>>> MultiPut(std::string_view ns,
+                                                  std::span<const KvPutItem> puts) override {
+    return wire_.MultiPut(ns, puts);
+  }
+
+ private:
+  // The channel, connected again if the last one broke.
+  Result<std::shared_ptr<KvChannel>> Channel() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (channel_ == nullptr || !channel_->healthy()) {
+      channel_.reset();
+      PACKICE_ASSIGN_OR_RETURN(channel_, connect_());
+    }
+    return channel_;
+  }
+
+  template <typename T>
+  std::future<Result<T>> Async(wire::KvRequest req, Result<T> (*parse)(Result<wire::KvResponse>)) {
+    auto promise = std::make_shared<std::promise<Result<T>>>();
+    std::future<Result<T>> future = promise->get_future();
+    auto channel = Channel();
+    if (!channel.ok()) {
+      promise->set_value(channel.status());
+      return future;
+    }
+    (*channel)->Send(std::move(req), [promise, parse](Result<wire::KvResponse> resp) {
+      promise->set_value(parse(std::move(resp)));
+    });
+    return future;
+  }
+
+  Result<wire::KvResponse> Call(const wire::KvRequest& req) {
+    auto promise = std::make_shared<std::promise<Result<wire::KvResponse>>>();
+    std::future<Result<wire::KvResponse>> future = promise->get_future();
+    PACKICE_ASSIGN_OR_RETURN(std::shared_ptr<KvChannel> channel, Channel());
+    channel->Send(
+        req, [promise](Result<wire::KvResponse> resp) { promise->set_value(std::move(resp)); });
+    return future.get();  // the channel answers every call: a broken connection fails it
+  }
+
+  ChannelFactory connect_;
+  std::mutex mu_;
+  std::shared_ptr<KvChannel> channel_;  // guarded by mu_
+  WireKvStore wire_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<KvClient>> ConnectKv(std::string_view url, KvClientOptions options) {
+  ChannelFactory connect;
+  const std::string scheme = UrlScheme(url);
+  if (scheme.empty() || scheme == "uds") {
+    std::string path(scheme.empty() ? url : url.substr(6));
+    if (path.empty() || path[0] != '/') {
+      return InvalidArgument("unsupported KV URL '" + std::string(url) +
+                             "': expected uds:///path/to/socket, grpc://host:port or "
+                             "grpcs://host:port");
+    }
+    UdsKvChannelOptions uds;
+    uds.watch_buffer_events = options.watch_buffer_events;
+    uds.watch_buffer_bytes = options.watch_buffer_bytes;
+    connect = [path, uds] { return NewUdsKvChannel(path, uds); };
+  } else {
+    return InvalidArgument("unsupported KV URL '" + std::string(url) +
+                           "': expected uds:///path/to/socket, grpc://host:port or "
+                           "grpcs://host:port");
+  }
+  PACKICE_ASSIGN_OR_RETURN(std::shared_ptr<KvChannel> channel, connect());
+  return std::unique_ptr<KvClient>(new RemoteKvClient(std::move(connect), std::move(channel)));
+}
+
+}  // namespace packice

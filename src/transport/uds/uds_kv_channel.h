@@ -1,0 +1,26 @@
+// The client side of the KV over the Unix socket: one connection, many calls in flight
+// (pipelined: each is written as it is made, answers are matched by id by a reader thread),
+// watches as pushed frames (docs/protocol.md, "KV").
+#ifndef PACKICE_TRANSPORT_UDS_UDS_KV_CHANNEL_H_
+#define PACKICE_TRANSPORT_UDS_UDS_KV_CHANNEL_H_
+
+#include <memory>
+#include <string>
+
+#include "transport/kv_channel.h"
+
+namespace packice {
+
+struct UdsKvChannelOptions {
+  size_t watch_buffer_events = 4096;
+  size_t watch_buffer_bytes = 16u << 20;
+};
+
+// Connects to the node at `path` and says hello. Errors: kInvalidArgument (path),
+// kUnavailable (no node), kProtocolError (not a Packice node).
+Result<std::shared_ptr<KvChannel>> NewUdsKvChannel(const std::string& path,
+                                                   UdsKvChannelOptions options = {});
+
+}  // namespace packice
+
+#endif  // PACKICE_TRANSPORT_UDS_UDS_KV_CHANNEL_H_
