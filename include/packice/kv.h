@@ -159,6 +159,13 @@ struct ScanResult {
   int64_t revision = 0;  // the bucket's revision when the page was read
 };
 
+// One put of PutMany / MultiPut.
+struct KvPutItem {
+  std::string key;
+  std::string value;
+  PutOptions options;
+};
+
 // One operation of an atomic batch. Every condition is checked first; if one fails the batch
 // fails with its error and nothing is written. Otherwise every operation is applied under one
 // revision. A key may appear once per batch.
@@ -245,19 +252,30 @@ class KvStore {
   // A page of keys in key order. Not a snapshot across pages: a key written between two
   // pages is seen or not according to where it sorts.
   virtual Result<ScanResult> Scan(std::string_view ns, const ScanOptions& options) = 0;
+  // Puts applied in order, each on its own (its own revision and result; not atomic: Commit
+  // is), each seeing the ones before it (a compare-and-swap on a key an earlier item wrote).
+  // A store may make them durable together (one log append and fdatasync for all). The
+  // result has one entry per put; the outer error is the call's (no such namespace).
+  virtual Result<std::vector<Result<PutResult>>> PutMany(std::string_view ns,
+                                                         std::span<const KvPutItem> puts) {
+    std::vector<Result<PutResult>> out;
+    out.reserve(puts.size());
+    for (const KvPutItem& p : puts) {
+      Result<PutResult> r = Put(ns, p.key, p.value, p.options);
+      if (!r.ok() && r.status().code() == StatusCode::kNotFound && out.empty() &&
+          !p.options.if_mod_revision) {
+        return r.status();  // no such namespace
+      }
+      out.push_back(std::move(r));
+    }
+    return out;
+  }
   // An atomic batch (see BatchOp). Errors: kInvalidArgument (empty, a key twice, too many
   // ops or bytes), the failing condition's error.
   virtual Result<BatchResult> Commit(std::string_view ns, std::span<const BatchOp> ops) = 0;
   // Errors: kOutOfRange (compacted), kInvalidArgument (a future revision).
   virtual Result<std::unique_ptr<KvWatcher>> Watch(std::string_view ns,
                                                    const WatchOptions& options) = 0;
-};
-
-// One put of a MultiPut.
-struct KvPutItem {
-  std::string key;
-  std::string value;
-  PutOptions options;
 };
 
 // A node's KV (ConnectKv): every KvStore call, plus calls that do not wait for one answer

@@ -233,7 +233,8 @@ Result<KeyValue> Bucket::Get(std::string_view key) const {
   return ToKeyValue(key, *e);
 }
 
-Result<PutResult> Bucket::Put(std::string_view key, std::string_view value, const PutOptions& o) {
+Result<Bucket::Op> Bucket::PutOp(std::string_view key, std::string_view value,
+                                 const PutOptions& o) const {
   PACKICE_RETURN_IF_ERROR(CheckKey(key));
   if (value.size() > kv_.max_value_bytes) {
     return InvalidArgument("value of " + std::to_string(value.size()) +
@@ -248,12 +249,53 @@ Result<PutResult> Bucket::Put(std::string_view key, std::string_view value, cons
   op.value = value;
   op.ttl = o.ttl;
   op.if_mod_revision = o.if_mod_revision;
-  PACKICE_ASSIGN_OR_RETURN(Outcome out, Write(std::span(&op, 1), kRecordWrite));
-  MaybeSnapshot();
+  return op;
+}
+
+Result<PutResult> Bucket::ToPutResult(Result<Outcome> out, bool prev_kv) {
+  PACKICE_RETURN_IF_ERROR(out.status());
   PutResult r;
-  r.revision = out.revision;
-  if (o.prev_kv) r.prev = std::move(out.prev[0]);
+  r.revision = out->revision;
+  if (prev_kv) r.prev = std::move(out->prev[0]);
   return r;
+}
+
+Result<PutResult> Bucket::Put(std::string_view key, std::string_view value, const PutOptions& o) {
+  PACKICE_ASSIGN_OR_RETURN(Op op, PutOp(key, value, o));
+  Result<Outcome> out = Write(std::span(&op, 1), kRecordWrite);
+  if (out.ok()) MaybeSnapshot();
+  return ToPutResult(std::move(out), o.prev_kv);
+}
+
+std::vector<Result<PutResult>> Bucket::PutMany(std::span<const KvPutItem> puts) {
+  std::vector<Result<PutResult>> results(puts.size(), Result<PutResult>(Internal("not run")));
+  std::vector<Op> ops(puts.size());
+  std::vector<PendingWrite> writes(puts.size());
+  std::vector<PendingWrite*> queued;
+  std::vector<size_t> index;
+  for (size_t i = 0; i < puts.size(); ++i) {
+    Result<Op> op = PutOp(puts[i].key, puts[i].value, puts[i].options);
+    if (!op.ok()) {
+      results[i] = op.status();
+      continue;
+    }
+    ops[i] = *op;
+    if (shards_.size() > 1) {  // NoLinear: no queue to join
+      results[i] = ToPutResult(Write(std::span(&ops[i], 1), kRecordWrite), puts[i].options.prev_kv);
+      continue;
+    }
+    writes[i].ops = std::span(&ops[i], 1);
+    writes[i].type = kRecordWrite;
+    queued.push_back(&writes[i]);
+    index.push_back(i);
+  }
+  if (!queued.empty()) WriteLinearMany(queued);
+  for (size_t j = 0; j < queued.size(); ++j) {
+    const size_t i = index[j];
+    results[i] = ToPutResult(std::move(*queued[j]->result), puts[i].options.prev_kv);
+  }
+  MaybeSnapshot();
+  return results;
 }
 
 Result<DeleteResult> Bucket::Delete(std::string_view key, const DeleteOptions& o) {

@@ -62,6 +62,9 @@ class Bucket {
   // The operations of KvStore (packice/kv.h), on this bucket.
   Result<KeyValue> Get(std::string_view key) const;
   Result<PutResult> Put(std::string_view key, std::string_view value, const PutOptions& o);
+  // KvStore::PutMany: in a Linear bucket the puts join the writer queue together (one log
+  // append and fdatasync for all of them, and for whatever else was queued).
+  std::vector<Result<PutResult>> PutMany(std::span<const KvPutItem> puts);
   Result<DeleteResult> Delete(std::string_view key, const DeleteOptions& o);
   Result<ScanResult> Scan(const ScanOptions& o) const;
   Result<BatchResult> Commit(std::span<const BatchOp> ops);
@@ -121,6 +124,11 @@ class Bucket {
   Status Recover();
   Result<Outcome> Write(std::span<const Op> ops, uint8_t type);
   Result<Outcome> WriteLinear(std::span<const Op> ops, uint8_t type);
+  // Queues `writes` one after another and returns once each has its result.
+  void WriteLinearMany(std::span<PendingWrite* const> writes);
+  // A put's checks (key, value size, TTL, revision) and its Op.
+  Result<Op> PutOp(std::string_view key, std::string_view value, const PutOptions& o) const;
+  static Result<PutResult> ToPutResult(Result<Outcome> out, bool prev_kv);
   // Runs a prefix of `group` (returns its length), a result per writer in `results`.
   size_t RunGroup(const std::vector<PendingWrite*>& group, std::vector<Result<Outcome>>* results);
   // Checks `ops` against `find` (a key's entry, or null) and builds the mutations.

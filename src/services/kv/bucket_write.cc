@@ -126,22 +126,31 @@ Result<Bucket::Outcome> Bucket::WriteLinear(std::span<const Op> ops, uint8_t typ
   PendingWrite w;
   w.ops = ops;
   w.type = type;
-  std::unique_lock<std::mutex> lock(queue_mu_);
-  queue_.push_back(&w);
-  w.cv.wait(lock, [&] { return w.result.has_value() || queue_.front() == &w; });
-  if (w.result) return std::move(*w.result);
-  std::vector<PendingWrite*> group(queue_.begin(), queue_.end());
-  lock.unlock();
-  std::vector<Result<Outcome>> results;
-  const size_t taken = RunGroup(group, &results);
-  lock.lock();
-  for (size_t i = 0; i < taken; ++i) {
-    queue_.pop_front();
-    group[i]->result = std::move(results[i]);
-    if (group[i] != &w) group[i]->cv.notify_one();
-  }
-  if (!queue_.empty()) queue_.front()->cv.notify_one();
+  PendingWrite* one = &w;
+  WriteLinearMany(std::span(&one, 1));
   return std::move(*w.result);
+}
+
+void Bucket::WriteLinearMany(std::span<PendingWrite* const> writes) {
+  std::unique_lock<std::mutex> lock(queue_mu_);
+  for (PendingWrite* w : writes) queue_.push_back(w);
+  // Each of `writes` is done by a leader, or leads when it reaches the front (its own group
+  // then likely holds the rest of `writes`: they were queued together).
+  for (PendingWrite* w : writes) {
+    w->cv.wait(lock, [&] { return w->result.has_value() || queue_.front() == w; });
+    if (w->result) continue;
+    std::vector<PendingWrite*> group(queue_.begin(), queue_.end());
+    lock.unlock();
+    std::vector<Result<Outcome>> results;
+    const size_t taken = RunGroup(group, &results);
+    lock.lock();
+    for (size_t i = 0; i < taken; ++i) {
+      queue_.pop_front();
+      group[i]->result = std::move(results[i]);
+      if (group[i] != w) group[i]->cv.notify_one();
+    }
+    if (!queue_.empty()) queue_.front()->cv.notify_one();
+  }
 }
 
 size_t Bucket::RunGroup(const std::vector<PendingWrite*>& group,

@@ -161,6 +161,37 @@ TYPED_TEST(KvOpsTest, ScansWithContinuation) {
   EXPECT_CODE(s.Scan(ns, {.prefix = "p", .start = "a"}), kInvalidArgument);
 }
 
+TYPED_TEST(KvOpsTest, PutManyAppliesEachInOrderOnItsOwn) {
+  auto& s = *this->store_;
+  const char* ns = this->kNs;
+  std::vector<KvPutItem> puts = {
+      {"a", "1", {}},
+      {"a", "2", {.if_mod_revision = 1, .prev_kv = true}},  // sees the put before it
+      {"b", "x", {.if_mod_revision = 7}},                   // fails alone: absent
+      {"", "empty key", {}},                                // fails alone: invalid
+      {"c", "3", {}},
+  };
+  ASSERT_OK_AND_ASSIGN(auto r, s.PutMany(ns, puts));
+  ASSERT_EQ(r.size(), 5u);
+  ASSERT_OK_R(r[0]);
+  EXPECT_EQ(r[0]->revision, 1);
+  ASSERT_OK_R(r[1]);
+  EXPECT_EQ(r[1]->revision, 2);
+  ASSERT_TRUE(r[1]->prev.has_value());
+  EXPECT_EQ(r[1]->prev->value, "1");
+  EXPECT_CODE(r[2], kNotFound);
+  EXPECT_CODE(r[3], kInvalidArgument);
+  ASSERT_OK_R(r[4]);
+  EXPECT_EQ(r[4]->revision, 3);
+  ASSERT_OK_AND_ASSIGN(KeyValue a, s.Get(ns, "a"));
+  EXPECT_EQ(a.value, "2");
+  EXPECT_EQ(a.version, 2);
+  EXPECT_CODE(s.PutMany("/absent", puts), kNotFound);
+  this->Reopen();  // durable, as single puts are
+  ASSERT_OK_AND_ASSIGN(KeyValue c, this->store_->Get(ns, "c"));
+  EXPECT_EQ(c.mod_revision, 3);
+}
+
 TYPED_TEST(KvOpsTest, ScansStopAtTheirByteBudget) {
   KvOptions o = SmallOptions(this->dir_.path(), this->clock_);
   o.max_scan_bytes = 200 << 10;
@@ -346,8 +377,9 @@ TEST(KvSnapshotTest, SnapshotsBySizeAndTruncatesTheLog) {
   EXPECT_EQ(kv.create_revision, 6);
 }
 
-// 8 writers on one Linear namespace: revisions are dense, each writer's own writes are in
-// revision order, and the log replays them in the order they were acknowledged.
+// 8 writers on one Linear namespace, half of them with PutMany: revisions are dense, each
+// writer's own writes are in revision order, and the log replays them in the order they were
+// acknowledged.
 TEST(KvLinearTest, EightWritersGetDenseOrderedRevisions) {
   TempDir dir;
   ASSERT_OK_AND_ASSIGN(auto s, OpenStore(SmallOptions(dir.path())));
@@ -357,6 +389,21 @@ TEST(KvLinearTest, EightWritersGetDenseOrderedRevisions) {
   std::vector<std::thread> threads;
   for (int t = 0; t < kWriters; ++t) {
     threads.emplace_back([&, t] {
+      if (t % 2 == 1) {  // half the writers queue theirs 20 at a time (PutMany)
+        for (int i = 0; i < kEach; i += 20) {
+          std::vector<KvPutItem> puts;
+          for (int j = i; j < i + 20; ++j) {
+            puts.push_back({"w" + std::to_string(t), std::to_string(j), {}});
+          }
+          auto r = s->PutMany("/lin", puts);
+          ASSERT_TRUE(r.ok());
+          for (auto& one : *r) {
+            ASSERT_TRUE(one.ok());
+            revs[t].push_back(one->revision);
+          }
+        }
+        return;
+      }
       for (int i = 0; i < kEach; ++i) {
         auto r = s->Put("/lin", "w" + std::to_string(t), std::to_string(i));
         ASSERT_TRUE(r.ok());

@@ -157,6 +157,12 @@ Result<PutResult> LocalKvStore::Put(std::string_view ns, std::string_view key,
   return b->Put(key, value, options);
 }
 
+Result<std::vector<Result<PutResult>>> LocalKvStore::PutMany(std::string_view ns,
+                                                             std::span<const KvPutItem> puts) {
+  PACKICE_ASSIGN_OR_RETURN(auto b, Find(ns));
+  return b->PutMany(puts);
+}
+
 Result<DeleteResult> LocalKvStore::Delete(std::string_view ns, std::string_view key,
                                           const DeleteOptions& options) {
   PACKICE_ASSIGN_OR_RETURN(auto b, Find(ns));

@@ -39,6 +39,8 @@ class LocalKvStore final : public KvStore {
                         const PutOptions& options = {}) override;
   Result<DeleteResult> Delete(std::string_view ns, std::string_view key,
                               const DeleteOptions& options = {}) override;
+  Result<std::vector<Result<PutResult>>> PutMany(std::string_view ns,
+                                                 std::span<const KvPutItem> puts) override;
   Result<ScanResult> Scan(std::string_view ns, const ScanOptions& options) override;
   Result<BatchResult> Commit(std::string_view ns, std::span<const BatchOp> ops) override;
   Result<std::unique_ptr<KvWatcher>> Watch(std::string_view ns,

@@ -107,7 +107,30 @@ void KvSession::RunQueued() {
   asio::post(*pool_, [self = shared_from_this(), batch = std::move(batch)]() mutable {
     std::vector<Done> done;
     done.reserve(batch.size());
-    for (Call& c : batch) done.push_back(Run(*self->kv_, c));
+    for (size_t i = 0; i < batch.size();) {
+      // Consecutive puts to one namespace (a pipeline's) are made durable together.
+      size_t end = i;
+      while (end < batch.size() && batch[end].req.op_case() == wire::KvRequest::kPut &&
+             batch[end].req.ns() == batch[i].req.ns()) {
+        ++end;
+      }
+      if (end - i < 2) {
+        done.push_back(Run(*self->kv_, batch[i++]));
+        continue;
+      }
+      std::vector<const wire::KvRequest*> puts;
+      for (size_t j = i; j < end; ++j) puts.push_back(&batch[j].req);
+      std::vector<Status> status;
+      std::vector<wire::KvResponse> resp;
+      HandleKvPuts(*self->kv_, puts, &status, &resp);
+      for (size_t j = i; j < end; ++j) {
+        const size_t k = j - i;
+        done.push_back(Done{batch[j].id,
+                            Frame(batch[j].id, status[k], status[k].ok() ? &resp[k] : nullptr),
+                            nullptr});
+      }
+      i = end;
+    }
     asio::post(self->host_.strand,
                [self, done = std::move(done)]() mutable { self->Finished(std::move(done)); });
   });

@@ -253,10 +253,25 @@ Status HandleKvRequest(KvStore& kv, const wire::KvRequest& req, wire::KvResponse
     case wire::KvRequest::kMultiPut: {
       PACKICE_RETURN_IF_ERROR(CheckMultiItems(req.multi_put().puts_size()));
       auto* out = resp->mutable_multi();
+      // Items whose options are bad answer on their own; the rest go to the store together.
+      std::vector<Result<PutResult>> results;
+      std::vector<KvPutItem> puts;
+      std::vector<size_t> index;
       for (const wire::KvPut& p : req.multi_put().puts()) {
-        wire::KvItemResult* item = out->add_items();
         Result<PutOptions> o = PutOptionsFromWire(p);
-        Result<PutResult> r = o.ok() ? kv.Put(ns, p.key(), p.value(), *o) : o.status();
+        results.emplace_back(o.ok() ? Internal("not run") : o.status());
+        if (!o.ok()) continue;
+        index.push_back(results.size() - 1);
+        puts.push_back(KvPutItem{p.key(), p.value(), *o});
+      }
+      if (!puts.empty()) {
+        PACKICE_ASSIGN_OR_RETURN(std::vector<Result<PutResult>> done, kv.PutMany(ns, puts));
+        for (size_t j = 0; j < done.size() && j < index.size(); ++j) {
+          results[index[j]] = std::move(done[j]);
+        }
+      }
+      for (const Result<PutResult>& r : results) {
+        wire::KvItemResult* item = out->add_items();
         ItemStatusToWire(r.status(), item);
         if (r.ok()) ToWire(*r, item->mutable_put());
       }
@@ -372,6 +387,39 @@ Result<BatchResult> WireKvStore::Commit(std::string_view ns, std::span<const Bat
   PACKICE_ASSIGN_OR_RETURN(wire::KvResponse r,
                            Expect(call_(req), wire::KvResponse::kBatchRevision));
   return BatchResult{r.batch_revision()};
+}
+
+void HandleKvPuts(KvStore& kv, std::span<const wire::KvRequest* const> puts,
+                  std::vector<Status>* status, std::vector<wire::KvResponse>* resp) {
+  status->assign(puts.size(), Status::Ok());
+  resp->assign(puts.size(), wire::KvResponse());
+  std::vector<KvPutItem> items;
+  std::vector<size_t> index;
+  for (size_t i = 0; i < puts.size(); ++i) {
+    const wire::KvPut& p = puts[i]->put();
+    Result<PutOptions> o = PutOptionsFromWire(p);
+    if (!o.ok()) {
+      (*status)[i] = o.status();
+      continue;
+    }
+    index.push_back(i);
+    items.push_back(KvPutItem{p.key(), p.value(), *o});
+  }
+  if (items.empty()) return;
+  Result<std::vector<Result<PutResult>>> done = kv.PutMany(puts[0]->ns(), items);
+  for (size_t j = 0; j < index.size(); ++j) {
+    const size_t i = index[j];
+    if (!done.ok()) {
+      (*status)[i] = done.status();
+    } else if (j >= done->size()) {
+      (*status)[i] = Internal("kv: PutMany answered " + std::to_string(done->size()) + " of " +
+                              std::to_string(items.size()) + " puts");
+    } else if (!(*done)[j].ok()) {
+      (*status)[i] = (*done)[j].status();
+    } else {
+      ToWire(*(*done)[j], (*resp)[i].mutable_put());
+    }
+  }
 }
 
 Result<std::vector<Result<KeyValue>>> WireKvStore::MultiGet(std::string_view ns,

@@ -37,6 +37,12 @@ inline constexpr size_t kMaxMultiReplyBytes = 16u << 20;
 // kUnimplemented here (the transport handles those), an empty request kInvalidArgument.
 Status HandleKvRequest(KvStore& kv, const wire::KvRequest& req, wire::KvResponse* resp);
 
+// Runs single-put requests (`put` set) of one namespace (REQUIRES: the same `ns`) as one
+// KvStore::PutMany — one log append and fdatasync for all in a Linear namespace — filling
+// each one's status and response as HandleKvRequest would.
+void HandleKvPuts(KvStore& kv, std::span<const wire::KvRequest* const> puts,
+                  std::vector<Status>* status, std::vector<wire::KvResponse>* resp);
+
 // Carries one KvRequest to a KvStore somewhere and returns its response or status.
 using KvCaller = std::function<Result<wire::KvResponse>(const wire::KvRequest&)>;
 
