@@ -9,6 +9,10 @@
 //                 stats GROUP | ls          (cache groups: http(s):// and grpc(s):// URLs only)
 //   packice cas put FILE|- [--sha256] | get DIGEST [--range A-B] [-o FILE] |
 //               missing DIGEST... | stat DIGEST   (the node's CAS: http(s):// URLs only)
+//   packice kv put NS KEY VALUE|- [--ttl 30s] [--if-rev R] | get NS KEY [--prefix] [--to END] |
+//              del NS KEY [--prefix] | watch NS [KEY] [--prefix] [--rev R] [--prev-kv] |
+//              ns create NS [--engine E] [--mode M] [--fsync F] | ns ls [PREFIX] | ns rm NS
+//                                                 (the KV: uds:// and grpc(s):// URLs)
 //
 // Global flags: --url (uds://, http://, https://, grpc://, grpcs://), --token and --ca-file
 // (HTTP and gRPC).
@@ -27,6 +31,7 @@
 
 #include "cli/cas_command.h"
 #include "cli/group_command.h"
+#include "cli/kv_command.h"
 #include "core/parse.h"
 #include "packice/client.h"
 
@@ -172,6 +177,8 @@ int main(int argc, char** argv) {
   auto* group = packice::cli::AddGroupCommand(app, &group_args);
   packice::cli::CasArgs cas_args;
   auto* cas = packice::cli::AddCasCommand(app, &cas_args);
+  packice::cli::KvArgs kv_args;
+  auto* kv = packice::cli::AddKvCommand(app, &kv_args);
 
   try {
     app.parse(argc, argv);
@@ -183,6 +190,7 @@ int main(int argc, char** argv) {
   // Groups have their own calls (and no Unix-socket transport): they need no Client.
   if (*group) return packice::cli::RunGroupCommand(group_args, url, client_options);
   if (*cas) return packice::cli::RunCasCommand(cas_args, url, client_options);
+  if (*kv) return packice::cli::RunKvCommand(kv_args, url, client_options);
 
   auto client = packice::Connect(url, client_options);
   if (!client.ok()) return Fail(client.status());
