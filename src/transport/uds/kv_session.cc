@@ -80,14 +80,7 @@ void KvSession::Handle(uint64_t id, wire::KvRequest req, size_t bytes) {
 KvSession::Done KvSession::Run(KvStore& kv, Call& call) {
   Done done{call.id, {}, nullptr};
   if (call.req.op_case() == wire::KvRequest::kWatch) {
-    const wire::KvWatch& w = call.req.watch();
-    WatchOptions o;
-    o.key = w.key();
-    o.prefix = w.prefix();
-    o.start_revision = w.start_revision();
-    o.prev_kv = w.prev_kv();
-    o.buffer_events = w.buffer_events();
-    auto watcher = kv.Watch(call.req.ns(), o);
+    auto watcher = kv.Watch(call.req.ns(), FromWire(call.req.watch()));
     if (!watcher.ok()) {
       done.frame = Frame(call.id, watcher.status(), nullptr);
     } else {

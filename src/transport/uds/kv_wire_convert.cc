@@ -140,6 +140,16 @@ Result<KvEvent> FromWire(const wire::KvEventMsg& in) {
   return e;
 }
 
+WatchOptions FromWire(const wire::KvWatch& in) {
+  WatchOptions o;
+  o.key = in.key();
+  o.prefix = in.prefix();
+  o.start_revision = in.start_revision();
+  o.prev_kv = in.prev_kv();
+  o.buffer_events = in.buffer_events();
+  return o;
+}
+
 Status HandleKvRequest(KvStore& kv, const wire::KvRequest& req, wire::KvResponse* resp) {
   const std::string& ns = req.ns();
   switch (req.op_case()) {

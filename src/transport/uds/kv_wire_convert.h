@@ -25,6 +25,8 @@ void ToWire(const NamespaceOptions& options, wire::KvNamespaceOptions* out);
 Result<NamespaceOptions> FromWire(const wire::KvNamespaceOptions& in);
 void ToWire(const KvEvent& event, wire::KvEventMsg* out);
 Result<KvEvent> FromWire(const wire::KvEventMsg& in);
+// A watch request's options (the transports' servers start watches with them).
+WatchOptions FromWire(const wire::KvWatch& in);
 
 // A MultiGet or MultiPut carries at most kMaxMultiItems keys (more: kInvalidArgument). A
 // MultiGet's reply stops taking values at kMaxMultiReplyBytes: the keys after that answer
