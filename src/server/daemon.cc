@@ -22,6 +22,7 @@
 #include "transport/grpc/cas_negotiation_service.h"
 #include "transport/grpc/cluster_service.h"
 #include "transport/grpc/group_service.h"
+#include "transport/grpc/kv_service.h"
 #include "transport/grpc/object_service.h"
 #include "transport/grpc/reapi/reapi_service.h"
 
@@ -263,6 +264,10 @@ int RunDaemon(const DaemonOptions& options) {
     grpc->AddService(std::make_shared<rpc::GroupService>(
         groups, rpc::GroupServiceOptions{objects.bearer_token}));
     if (cas) AddCasServices(*grpc, *cas, options);
+    if (kv) {
+      grpc->AddService(
+          std::make_shared<rpc::KvService>(kv, rpc::KvServiceOptions{objects.bearer_token}));
+    }
     if (Status s = grpc->Start(); !s.ok()) {
       spdlog::error("event=start_failed transport=grpc error=\"{}\"", s.ToString());
       return 1;

@@ -24,8 +24,9 @@ void ToWire(const NamespaceOptions& options, wire::KvNamespaceOptions* out);
 // kInvalidArgument for an unknown engine, mode or fsync policy, or a negative duration.
 Result<NamespaceOptions> FromWire(const wire::KvNamespaceOptions& in);
 void ToWire(const KvEvent& event, wire::KvEventMsg* out);
-WatchOptions FromWire(const wire::KvWatch& in);
 Result<KvEvent> FromWire(const wire::KvEventMsg& in);
+// A watch request's options (the transports' servers start watches with them).
+WatchOptions FromWire(const wire::KvWatch& in);
 
 // A MultiGet or MultiPut carries at most kMaxMultiItems keys (more: kInvalidArgument). A
 // MultiGet's reply stops taking values at kMaxMultiReplyBytes: the keys after that answer
