@@ -302,7 +302,7 @@ TEST_P(KvClientTest, DeletingTheNamespaceEndsItsWatches) {
   EXPECT_EQ(EndOf(**watcher).code(), StatusCode::kNotFound);
 }
 
-INSTANTIATE_TEST_SUITE_P(Transports, KvClientTest, ::testing::Values("uds"),
+INSTANTIATE_TEST_SUITE_P(Transports, KvClientTest, ::testing::Values("uds", "grpc"),
                          [](const auto& info) { return info.param; });
 
 // A raw connection that asks for a watch and never reads: the node stops pulling events at

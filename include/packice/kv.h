@@ -90,7 +90,8 @@ struct KvOptions {
   uint64_t max_scan_limit = 10000;        // the largest page a Scan returns
   // A Scan page also ends once it holds this many bytes of keys and values (the key that
   // crosses it included), with ScanResult::next set: a page never grows past one value more.
-  uint64_t max_scan_bytes = 16ull << 20;
+  // (2 MiB: a page plus that value stays under gRPC's 4 MiB message limit.)
+  uint64_t max_scan_bytes = 2ull << 20;
   // The log of each bucket: segment size (preallocated) and when to snapshot the engine and
   // truncate the log (after this many bytes were logged since the last snapshot).
   uint64_t segment_bytes = 16ull << 20;
@@ -294,7 +295,7 @@ class KvClient : public KvStore {
                                                   std::string_view value,
                                                   const PutOptions& options = {}) = 0;
   // Up to 1024 keys in one message; one result per key, in order (kNotFound for an absent
-  // key; kOutOfCapacity for keys past the reply's 16 MiB: get them again). The outer error is
+  // key; kOutOfCapacity for keys past the reply's 2 MiB: get them again). The outer error is
   // the call's (no such namespace, too many keys, transport).
   virtual Result<std::vector<Result<KeyValue>>> MultiGet(std::string_view ns,
                                                          std::span<const std::string> keys) = 0;

@@ -4,6 +4,7 @@
 
 #include "client/make_client.h"
 #include "packice/kv.h"
+#include "transport/grpc/grpc_kv_channel.h"
 #include "transport/kv_channel.h"
 #include "transport/uds/kv_wire_convert.h"
 #include "transport/uds/uds_kv_channel.h"
@@ -113,6 +114,7 @@ class RemoteKvClient final : public KvClient {
 Result<std::unique_ptr<KvClient>> ConnectKv(std::string_view url, KvClientOptions options) {
   ChannelFactory connect;
   const std::string scheme = UrlScheme(url);
+  const KvWatchBounds bounds{options.watch_buffer_events, options.watch_buffer_bytes};
   if (scheme.empty() || scheme == "uds") {
     std::string path(scheme.empty() ? url : url.substr(6));
     if (path.empty() || path[0] != '/') {
@@ -120,10 +122,15 @@ Result<std::unique_ptr<KvClient>> ConnectKv(std::string_view url, KvClientOption
                              "': expected uds:///path/to/socket, grpc://host:port or "
                              "grpcs://host:port");
     }
-    UdsKvChannelOptions uds;
-    uds.watch_buffer_events = options.watch_buffer_events;
-    uds.watch_buffer_bytes = options.watch_buffer_bytes;
-    connect = [path, uds] { return NewUdsKvChannel(path, uds); };
+    connect = [path, bounds] { return NewUdsKvChannel(path, bounds); };
+  } else if (scheme == "grpc" || scheme == "grpcs") {
+    GrpcChannelOptions grpc;
+    grpc.tls = scheme == "grpcs";
+    grpc.bearer_token = EnvOr(options.token, "PACKICE_TOKEN");
+    grpc.ca_file = EnvOr(options.ca_file, "PACKICE_CA_FILE");
+    std::string target(url.substr(scheme.size() + 3));
+    while (target.ends_with("/")) target.pop_back();
+    connect = [target, grpc, bounds] { return NewGrpcKvChannel(target, grpc, bounds); };
   } else {
     return InvalidArgument("unsupported KV URL '" + std::string(url) +
                            "': expected uds:///path/to/socket, grpc://host:port or "

@@ -21,6 +21,12 @@
 
 namespace packice {
 
+// The bounds of a watch's client buffer (KvEventQueue): KvClientOptions' watch_buffer_*.
+struct KvWatchBounds {
+  size_t events = 4096;
+  size_t bytes = 16u << 20;
+};
+
 class KvChannel {
  public:
   virtual ~KvChannel() = default;

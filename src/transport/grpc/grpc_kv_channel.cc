@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <thread>
 
 #include "core/mutex.h"
 #include "transport/grpc/grpc_common.h"
@@ -21,130 +22,130 @@ void AddToken(::grpc::ClientContext* ctx, const GrpcChannelOptions& options) {
   }
 }
 
-// One Call and what gRPC needs alive until its callback.
-struct UnaryCall {
-  ::grpc::ClientContext ctx;
-  wire::KvRequest req;
-  wire::KvResponse resp;
-  KvChannel::Done done;
-};
+// A thread of its own for work that blocks in gRPC's synchronous API. (Its callback API on the
+// client side — async() calls and read reactors — tripped an assertion in gRPC 1.51's shared
+// callback completion queue when channels came and went: "prior > 0".) A thread that drops the
+// last reference to its owner from inside the work is detached rather than joined.
+void JoinOrDetach(std::thread& t) {
+  if (!t.joinable()) return;
+  if (t.get_id() == std::this_thread::get_id()) {
+    t.detach();
+  } else {
+    t.join();
+  }
+}
 
-// A channel's calls, one in flight and the rest in order. Shared with the callbacks of the calls
-// in flight, so that it outlives the channel until they are done.
+// A channel's calls, in order, one at a time, on a thread of their own: the next starts when
+// the previous answered (see the header for why).
 class CallQueue final : public std::enable_shared_from_this<CallQueue> {
  public:
   CallQueue(std::shared_ptr<::grpc::Channel> channel, GrpcChannelOptions options)
       : stub_(rpc::Kv::NewStub(std::move(channel))), options_(std::move(options)) {}
+  ~CallQueue() { JoinOrDetach(thread_); }
 
   void Send(wire::KvRequest req, KvChannel::Done done) {
-    auto call = std::make_unique<UnaryCall>();
-    call->req = std::move(req);
-    call->done = std::move(done);
-    bool start = false;
+    if (const size_t n = req.ByteSizeLong(); n > static_cast<size_t>(rpc::kMaxMessageBytes)) {
+      return done(InvalidArgument("kv: a request of " + std::to_string(n) +
+                                  " bytes is over gRPC's message limit of " +
+                                  std::to_string(rpc::kMaxMessageBytes) + " (split the call)"));
+    }
     {
       MutexLock lock(&mu_);
-      if (!closed_ && busy_) {
-        queue_.push_back(std::move(call));
+      if (!closed_) {
+        queue_.push_back({std::move(req), std::move(done)});
+        if (!thread_.joinable())
+          thread_ = std::thread([self = shared_from_this()] { self->Run(); });
+        cv_.notify_one();
         return;
       }
-      if (!closed_) {
-        busy_ = true;
-        in_flight_ = call.get();
-        start = true;
-      }
     }
-    if (!start) {
-      call->done(Aborted("the KV channel was closed"));
-      return;
-    }
-    Start(std::move(call));
+    done(Aborted("the KV channel was closed"));
   }
 
   // Cancels the call in flight and fails the queued ones with kAborted.
   void Close() {
-    std::deque<std::unique_ptr<UnaryCall>> queued;
+    std::deque<Queued> queued;
     {
       MutexLock lock(&mu_);
       closed_ = true;
       queued.swap(queue_);
-      if (in_flight_ != nullptr) in_flight_->ctx.TryCancel();
+      if (in_flight_ != nullptr) in_flight_->TryCancel();
+      cv_.notify_one();
     }
-    for (auto& call : queued) call->done(Aborted("the KV channel was closed"));
+    for (Queued& q : queued) q.done(Aborted("the KV channel was closed"));
   }
 
   rpc::Kv::Stub* stub() { return stub_.get(); }
 
  private:
-  void Start(std::unique_ptr<UnaryCall> owned) {
-    UnaryCall* call = owned.release();  // until its callback
-    AddToken(&call->ctx, options_);
-    call->ctx.set_deadline(std::chrono::system_clock::now() + options_.call_timeout);
-    stub_->async()->Call(&call->ctx, &call->req, &call->resp,
-                         [self = shared_from_this(), call](::grpc::Status status) {
-                           self->Finished(std::unique_ptr<UnaryCall>(call), status);
-                         });
-  }
+  struct Queued {
+    wire::KvRequest req;
+    KvChannel::Done done;
+  };
 
-  // Runs on a gRPC thread. The next call starts after this one's `done`, so that the `done`s
-  // run one at a time, in order; the queue stays busy meanwhile, so no later Send overtakes.
-  void Finished(std::unique_ptr<UnaryCall> call, const ::grpc::Status& status) {
-    Result<wire::KvResponse> result = status.ok() ? Result<wire::KvResponse>(std::move(call->resp))
-                                                  : rpc::FromGrpc(status, call->ctx);
-    call->done(std::move(result));
-    std::unique_ptr<UnaryCall> next;
-    {
-      MutexLock lock(&mu_);
-      if (!queue_.empty()) {
-        next = std::move(queue_.front());
+  void Run() {
+    while (true) {
+      Queued q;
+      ::grpc::ClientContext ctx;
+      {
+        std::unique_lock<std::mutex> lock(mu_.native());
+        cv_.wait(lock, [&] { return closed_ || !queue_.empty(); });
+        if (queue_.empty()) return;  // closed
+        q = std::move(queue_.front());
         queue_.pop_front();
-        in_flight_ = next.get();
-      } else {
-        busy_ = false;
+        in_flight_ = &ctx;
+      }
+      AddToken(&ctx, options_);
+      ctx.set_deadline(std::chrono::system_clock::now() + options_.call_timeout);
+      wire::KvResponse resp;
+      ::grpc::Status status = stub_->Call(&ctx, q.req, &resp);
+      {
+        MutexLock lock(&mu_);
         in_flight_ = nullptr;
       }
+      q.done(status.ok() ? Result<wire::KvResponse>(std::move(resp)) : rpc::FromGrpc(status, ctx));
     }
-    call.reset();
-    if (next) Start(std::move(next));
   }
 
   std::unique_ptr<rpc::Kv::Stub> stub_;
   const GrpcChannelOptions options_;
   Mutex mu_;
-  bool busy_ ABSL_GUARDED_BY(mu_) = false;  // a call is in flight or its done runs
+  std::condition_variable cv_;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
-  UnaryCall* in_flight_ ABSL_GUARDED_BY(mu_) = nullptr;
-  std::deque<std::unique_ptr<UnaryCall>> queue_ ABSL_GUARDED_BY(mu_);
+  ::grpc::ClientContext* in_flight_ ABSL_GUARDED_BY(mu_) = nullptr;
+  std::deque<Queued> queue_ ABSL_GUARDED_BY(mu_);
+  std::thread thread_;  // started by the first Send
 };
 
-// One Watch stream, read by gRPC's callback API into a KvEventQueue. It owns itself from its
-// start to OnDone (self_); the watcher handle shares it.
-class WatchStream final : public ::grpc::ClientReadReactor<wire::KvWatchEvents>,
-                          public std::enable_shared_from_this<WatchStream> {
+// One Watch stream, read on a thread of its own into a KvEventQueue.
+class WatchStream final : public std::enable_shared_from_this<WatchStream> {
  public:
   // Starts the watch of `req` and waits (at most call_timeout) until the node said it started.
   static Result<std::shared_ptr<WatchStream>> Start(std::shared_ptr<CallQueue> calls,
                                                     const GrpcChannelOptions& options,
-                                                    wire::KvRequest req) {
+                                                    wire::KvRequest req, KvWatchBounds bounds) {
     auto s = std::make_shared<WatchStream>();
-    s->self_ = s;
     s->calls_ = std::move(calls);
-    s->req_ = std::move(req);
     AddToken(&s->ctx_, options);
-    s->calls_->stub()->async()->Watch(&s->ctx_, &s->req_, s.get());
-    s->StartRead(&s->frame_);
-    s->StartCall();
+    s->thread_ = std::thread([s, req = std::move(req), bounds] { s->Read(req, bounds); });
     std::unique_lock<std::mutex> lock(s->mu_);
     if (!s->cv_.wait_for(lock, options.call_timeout, [&] { return s->started_ || s->done_; })) {
       lock.unlock();
       s->Cancel();
-      lock.lock();
-      s->cv_.wait(lock, [&] { return s->done_; });
+      s->WaitDone();
       return Timeout("the node did not start the watch within " +
                      std::to_string(options.call_timeout.count()) + " ms");
     }
-    if (!s->started_) return s->start_error_;
+    if (!s->started_) {
+      Status error = s->start_error_;
+      lock.unlock();
+      s->WaitDone();
+      return error;
+    }
     return s;
   }
+
+  ~WatchStream() { JoinOrDetach(thread_); }
 
   // Cancels the stream; the queue ends with kAborted (KvEventQueue::Cancel) or has ended.
   void Cancel() {
@@ -156,35 +157,31 @@ class WatchStream final : public ::grpc::ClientReadReactor<wire::KvWatchEvents>,
   }
 
   // Waits for the stream's end (prompt once cancelled).
-  void WaitDone() {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [&] { return done_; });
-  }
+  void WaitDone() { JoinOrDetach(thread_); }
 
   KvEventQueue& queue() { return *queue_; }
 
-  void OnReadDone(bool ok) override {
-    if (!ok) return;          // the stream ended: OnDone says how
-    if (queue_ == nullptr) {  // the first frame: the watch started
+ private:
+  void Read(const wire::KvRequest& req, KvWatchBounds bounds) {
+    std::unique_ptr<::grpc::ClientReader<wire::KvWatchEvents>> reader =
+        calls_->stub()->Watch(&ctx_, req);
+    wire::KvWatchEvents frame;
+    if (reader->Read(&frame)) {  // the first frame: the watch started
       const int64_t start =
-          frame_.resume_revision() > 0 ? frame_.resume_revision() : req_.watch().start_revision();
+          frame.resume_revision() > 0 ? frame.resume_revision() : req.watch().start_revision();
       std::weak_ptr<WatchStream> weak = weak_from_this();
-      queue_ = std::make_shared<KvEventQueue>(start, kGrpcKvWatchEvents, kGrpcKvWatchBytes, [weak] {
+      queue_ = std::make_shared<KvEventQueue>(start, bounds.events, bounds.bytes, [weak] {
         if (auto s = weak.lock()) s->Cancel();
       });
-      if (frame_.events_size() > 0 || frame_.end_code() != 0) queue_->Deliver(frame_);
+      if (frame.events_size() > 0 || frame.end_code() != 0) queue_->Deliver(frame);
       {
         std::lock_guard<std::mutex> lock(mu_);
         started_ = true;
       }
       cv_.notify_all();
-    } else {
-      queue_->Deliver(frame_);  // false once ended: read on until the stream ends
+      while (reader->Read(&frame)) queue_->Deliver(frame);  // false once ended: read on
     }
-    StartRead(&frame_);
-  }
-
-  void OnDone(const ::grpc::Status& status) override {
+    ::grpc::Status status = reader->Finish();
     Status st = rpc::FromGrpc(status, ctx_);
     bool cancelled;
     {
@@ -204,16 +201,12 @@ class WatchStream final : public ::grpc::ClientReadReactor<wire::KvWatchEvents>,
       done_ = true;
     }
     cv_.notify_all();
-    self_.reset();  // may destroy this: the last statement
   }
 
- private:
-  std::shared_ptr<WatchStream> self_;
   std::shared_ptr<CallQueue> calls_;  // the stub and its connection
   ::grpc::ClientContext ctx_;
-  wire::KvRequest req_;
-  wire::KvWatchEvents frame_;
   std::shared_ptr<KvEventQueue> queue_;  // set by the first frame, before started_
+  std::thread thread_;
 
   std::mutex mu_;
   std::condition_variable cv_;
@@ -249,9 +242,11 @@ class GrpcKvWatcher final : public KvWatcher {
 
 class GrpcKvChannel final : public KvChannel {
  public:
-  GrpcKvChannel(std::shared_ptr<::grpc::Channel> channel, GrpcChannelOptions options)
+  GrpcKvChannel(std::shared_ptr<::grpc::Channel> channel, GrpcChannelOptions options,
+                KvWatchBounds bounds)
       : calls_(std::make_shared<CallQueue>(std::move(channel), options)),
-        options_(std::move(options)) {}
+        options_(std::move(options)),
+        bounds_(bounds) {}
   ~GrpcKvChannel() override { calls_->Close(); }
 
   void Send(wire::KvRequest req, Done done) override {
@@ -263,21 +258,24 @@ class GrpcKvChannel final : public KvChannel {
       return InvalidArgument("kv: Watch needs a watch request");
     }
     PACKICE_ASSIGN_OR_RETURN(std::shared_ptr<WatchStream> stream,
-                             WatchStream::Start(calls_, options_, std::move(req)));
+                             WatchStream::Start(calls_, options_, std::move(req), bounds_));
     return std::unique_ptr<KvWatcher>(std::make_unique<GrpcKvWatcher>(std::move(stream)));
   }
 
  private:
   std::shared_ptr<CallQueue> calls_;
   const GrpcChannelOptions options_;
+  const KvWatchBounds bounds_;
 };
 
 }  // namespace
 
 Result<std::shared_ptr<KvChannel>> NewGrpcKvChannel(const std::string& target,
-                                                    const GrpcChannelOptions& options) {
+                                                    const GrpcChannelOptions& options,
+                                                    KvWatchBounds bounds) {
   PACKICE_ASSIGN_OR_RETURN(std::shared_ptr<::grpc::Channel> channel, DialGrpc(target, options));
-  return std::shared_ptr<KvChannel>(std::make_shared<GrpcKvChannel>(std::move(channel), options));
+  return std::shared_ptr<KvChannel>(
+      std::make_shared<GrpcKvChannel>(std::move(channel), options, bounds));
 }
 
 }  // namespace packice

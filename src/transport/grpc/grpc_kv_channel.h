@@ -16,7 +16,7 @@
 //
 // Watch starts a server stream and returns once the node sent its first frame (the watch
 // started) or an error; the events then go into a KvEventQueue bounded by 4096 events and
-// 16 MiB (KvClientOptions' defaults). The stream is read by gRPC's callback API (no thread per
+// 16 MiB by default (KvWatchBounds). The stream is read by gRPC's callback API (no thread per
 // watch). Cancelling or destroying the watcher cancels the stream; the destructor waits for
 // the stream's end, which cancellation makes prompt. A broken connection or a stopped node
 // ends the watch with kUnavailable (or kAborted), keeping resume_revision.
@@ -35,16 +35,13 @@
 
 namespace packice {
 
-// A watch's client buffer over gRPC.
-inline constexpr size_t kGrpcKvWatchEvents = 4096;
-inline constexpr size_t kGrpcKvWatchBytes = 16u << 20;
-
 // `target`: "host:port". Uses options' tls, ca_file, bearer_token, connect_timeout and
 // call_timeout (`forwarded` does not apply). Errors as NewGrpcChannel's: kInvalidArgument (bad
 // target or token, an unreadable CA file), kUnavailable (no node answers within
 // connect_timeout).
 Result<std::shared_ptr<KvChannel>> NewGrpcKvChannel(const std::string& target,
-                                                    const GrpcChannelOptions& options);
+                                                    const GrpcChannelOptions& options,
+                                                    KvWatchBounds bounds = {});
 
 }  // namespace packice
 

@@ -32,7 +32,8 @@ WatchOptions FromWire(const wire::KvWatch& in);
 // MultiGet's reply stops taking values at kMaxMultiReplyBytes: the keys after that answer
 // kOutOfCapacity on their own, to be asked again.
 inline constexpr size_t kMaxMultiItems = 1024;
-inline constexpr size_t kMaxMultiReplyBytes = 16u << 20;
+// (2 MiB: with the value that crosses it, a reply stays under gRPC's 4 MiB message limit.)
+inline constexpr size_t kMaxMultiReplyBytes = 2u << 20;
 
 // Runs `req` on `kv` and fills `resp`; returns the call's status. A watch or cancel_watch is
 // kUnimplemented here (the transport handles those), an empty request kInvalidArgument.

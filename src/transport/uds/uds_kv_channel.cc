@@ -44,7 +44,7 @@ class UdsKvChannel final : public KvChannel, public std::enable_shared_from_this
  public:
   using Handler = std::function<void(Result<wire::Response>)>;
 
-  UdsKvChannel(UniqueFd fd, UdsKvChannelOptions options) : fd_(std::move(fd)), options_(options) {}
+  UdsKvChannel(UniqueFd fd, KvWatchBounds bounds) : fd_(std::move(fd)), bounds_(bounds) {}
 
   ~UdsKvChannel() override {
     shutdown(fd_.get(), SHUT_RDWR);
@@ -98,11 +98,10 @@ class UdsKvChannel final : public KvChannel, public std::enable_shared_from_this
     {
       std::lock_guard<std::mutex> send(send_mu_);
       id = next_id_++;
-      queue =
-          std::make_shared<KvEventQueue>(req.watch().start_revision(), options_.watch_buffer_events,
-                                         options_.watch_buffer_bytes, [weak, id] {
-                                           if (auto self = weak.lock()) self->SendCancel(id);
-                                         });
+      queue = std::make_shared<KvEventQueue>(req.watch().start_revision(), bounds_.events,
+                                             bounds_.bytes, [weak, id] {
+                                               if (auto self = weak.lock()) self->SendCancel(id);
+                                             });
       {
         std::lock_guard<std::mutex> lock(mu_);
         if (broken_) return Unavailable("kv: the connection to the node is closed");
@@ -269,7 +268,7 @@ class UdsKvChannel final : public KvChannel, public std::enable_shared_from_this
   }
 
   UniqueFd fd_;
-  const UdsKvChannelOptions options_;
+  const KvWatchBounds bounds_;
   uint32_t max_frame_ = 0;  // the node's, from its hello
   std::mutex send_mu_;      // one frame at a time on the socket, ids in sending order
   uint64_t next_id_ = 1;    // guarded by send_mu_
@@ -282,10 +281,9 @@ class UdsKvChannel final : public KvChannel, public std::enable_shared_from_this
 
 }  // namespace
 
-Result<std::shared_ptr<KvChannel>> NewUdsKvChannel(const std::string& path,
-                                                   UdsKvChannelOptions options) {
+Result<std::shared_ptr<KvChannel>> NewUdsKvChannel(const std::string& path, KvWatchBounds bounds) {
   PACKICE_ASSIGN_OR_RETURN(UniqueFd fd, ConnectUnixSocket(path));
-  auto channel = std::make_shared<UdsKvChannel>(std::move(fd), options);
+  auto channel = std::make_shared<UdsKvChannel>(std::move(fd), bounds);
   PACKICE_RETURN_IF_ERROR(channel->Start());
   return std::shared_ptr<KvChannel>(std::move(channel));
 }

@@ -11,15 +11,10 @@
 
 namespace packice {
 
-struct UdsKvChannelOptions {
-  size_t watch_buffer_events = 4096;
-  size_t watch_buffer_bytes = 16u << 20;
-};
-
 // Connects to the node at `path` and says hello. Errors: kInvalidArgument (path),
 // kUnavailable (no node), kProtocolError (not a Packice node).
 Result<std::shared_ptr<KvChannel>> NewUdsKvChannel(const std::string& path,
-                                                   UdsKvChannelOptions options = {});
+                                                   KvWatchBounds bounds = {});
 
 }  // namespace packice
 
