@@ -191,6 +191,9 @@ std::optional<std::string> Base64Decode(std::string_view text) {
       if (v < 0 || pad > 0) return std::nullopt;  // not the alphabet, or data after '='
       n = n << 6 | static_cast<uint32_t>(v);
     }
+    if ((pad == 1 && (n & 0xff) != 0) || (pad == 2 && (n & 0xffff) != 0)) {
+      return std::nullopt;  // bits set past the last byte: not what any encoder makes
+    }
     out += static_cast<char>(n >> 16);
     if (pad < 2) out += static_cast<char>((n >> 8) & 0xff);
     if (pad < 1) out += static_cast<char>(n & 0xff);

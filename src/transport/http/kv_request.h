@@ -31,7 +31,8 @@ inline constexpr std::string_view kKvPrefix = "/v1/kv/";
 // --- base64 ---------------------------------------------------------------------------------
 
 std::string Base64Encode(std::string_view bytes);
-// Strict: the standard alphabet, length a multiple of 4, '=' only as the final padding.
+// Strict: the standard alphabet, length a multiple of 4, '=' only as the final padding, no bits
+// set past the last byte (so that decoding and encoding again gives the same text).
 // nullopt for anything else.
 std::optional<std::string> Base64Decode(std::string_view text);
 
