@@ -9,9 +9,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <chrono>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -610,14 +612,19 @@ TEST_F(KvHttpTest, WatchResumesFromLastEventId) {
 }
 
 TEST_F(KvHttpTest, SlowReaderEndsTooSlowAndResumes) {
-  // A reader with a small receive buffer that reads nothing while 24 MiB of events are written:
+  // A reader with a small receive buffer that reads nothing while MiBs of events are written:
   // the socket fills, the node stops pulling, and the watcher's buffer of 4 events overflows.
   SseClient w;
   w.Open(node_->port(), node_->Ns("/team/ns") + "?watch&buffer_events=4", {}, 4096);
   ASSERT_EQ(w.ReadHeaders(), 200);
   const std::string value(64 * 1024, 'v');
-  const int kPuts = 384;
-  for (int i = 0; i < kPuts; ++i) ASSERT_EQ(Put("k" + std::to_string(i), value).status, 200);
+  // More than the node's socket send buffer can hold (tcp_wmem's maximum, 4 MiB on most
+  // kernels), so that the node has to stop pulling; under the KV's 64 MiB of history.
+  int64_t wmem_max = 4 << 20;
+  if (std::ifstream f("/proc/sys/net/ipv4/tcp_wmem"); f) f >> wmem_max >> wmem_max >> wmem_max;
+  const int puts = static_cast<int>(
+      std::clamp<int64_t>(2 * wmem_max / static_cast<int64_t>(value.size()) + 256, 384, 900));
+  for (int i = 0; i < puts; ++i) ASSERT_EQ(Put("k" + std::to_string(i), value).status, 200);
   int64_t last = 0;
   std::optional<SseEvent> end;
   while (std::optional<SseEvent> e = w.Next(10s)) {
@@ -632,18 +639,18 @@ TEST_F(KvHttpTest, SlowReaderEndsTooSlowAndResumes) {
   EXPECT_EQ(end->data["error"], "out_of_capacity");
   EXPECT_NE(end->data["message"].get<std::string>().find("too slow"), std::string::npos);
   EXPECT_EQ(end->data["resume_revision"], last + 1);
-  EXPECT_LT(last, kPuts);
+  EXPECT_LT(last, puts);
   EXPECT_TRUE(w.ReadToEof());
   // New watches from where each stopped get the rest, with no gap and no duplicate. (One from
   // the past fills its buffer from history at once: with 16 MiB per watcher it may end "too
   // slow" again, and the next one goes on.)
   int64_t rev = last + 1;
-  for (int round = 0; round < 10 && rev <= kPuts; ++round) {
+  for (int round = 0; round < 10 && rev <= puts; ++round) {
     SseClient resumed;
     resumed.Open(node_->port(), node_->Ns("/team/ns") + "?watch",
                  {"Last-Event-ID: " + std::to_string(rev - 1)});
     ASSERT_EQ(resumed.ReadHeaders(), 200);
-    while (rev <= kPuts) {
+    while (rev <= puts) {
       std::optional<SseEvent> e = resumed.Next();
       ASSERT_TRUE(e) << rev;
       if (e->event == "end") {
@@ -654,7 +661,7 @@ TEST_F(KvHttpTest, SlowReaderEndsTooSlowAndResumes) {
       ++rev;
     }
   }
-  EXPECT_EQ(rev, kPuts + 1);
+  EXPECT_EQ(rev, puts + 1);
 }
 
 // The open HTTP connections, as GET /metrics counts them (the request itself included).
