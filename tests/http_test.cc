@@ -1256,13 +1256,31 @@ TEST_F(HttpTest, Healthz) {
   EXPECT_TRUE(h.body.empty());
 }
 
+// packiced hands its KV to the HTTP server: /v1/kv (kv_http_test covers the routes).
+TEST_F(HttpTestBase, NodeServesItsKvUnderV1Kv) {
+  StartDaemon({"--store", "memory", "--capacity", "64M", "--kv-dir", dir_.path() + "/kv"});
+  const std::string ns = base_ + "/v1/kv/%2Fteam%2Fns";
+  auto created = client_.Put(ns, "");
+  ASSERT_EQ(created.status, 201) << created.Describe();
+  auto put = client_.Put(ns + "/a/b", "value");
+  ASSERT_EQ(put.status, 200) << put.Describe();
+  auto got = client_.Get(ns + "/a/b");
+  ASSERT_EQ(got.status, 200) << got.Describe();
+  EXPECT_EQ(got.body, "value");
+}
+
+TEST_F(HttpTest, NodeWithoutKvAnswers404UnderV1Kv) {
+  auto r = client_.Get(base_ + "/v1/kv/%2Fteam%2Fns/k");
+  EXPECT_EQ(r.status, 404) << r.Describe();
+}
+
 // One version sequence for both tiers, durable across restarts: an ETag names one object
 // wherever it lives, so a conditional GET after a demotion or a restart answers 304.
 TEST_F(HttpTest, AnETagSurvivesADemotionAndARestart) {
   daemon_.Stop();
   Daemon tiered;
-  const std::vector<std::string> flags = {"--http", "127.0.0.1:0", "--capacity", "16M",
-                                          "--eviction", "lru"};
+  const std::vector<std::string> flags = {"--http", "127.0.0.1:0", "--capacity",
+                                          "16M",    "--eviction",  "lru"};
   ASSERT_OK(tiered.Start(flags));
   std::string base = tiered.http_url();
   ASSERT_FALSE(base.empty()) << tiered.log();

@@ -233,6 +233,9 @@ int RunDaemon(const DaemonOptions& options) {
       http_options.cas = cas->store;
       http_options.action_cache = cas->action_peer;
     }
+    http_options.kv = kv;  // /v1/kv; null (no KV on this node): 404
+    http_options.kv_threads = options.kv.threads;
+    http_options.kv_max_value_bytes = KvOptions{}.max_value_bytes;  // OpenNodeKv's
     http = std::make_unique<HttpServer>(io, peer, http_options, metrics);
     if (Status s = http->Start(); !s.ok()) {
       spdlog::error("event=start_failed transport=http error=\"{}\"", s.ToString());

@@ -9,9 +9,11 @@
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 
+#include <boost/asio/post.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/write.hpp>
+#include <cstdio>
 #include <limits>
 
 #include "transport/http/growing_upload.h"
@@ -159,6 +161,11 @@ LocalPeer* Connection<Stream>::action_cache() {
 }
 
 template <typename Stream>
+KvStore* Connection<Stream>::kv() {
+  return server_->options().kv.get();
+}
+
+template <typename Stream>
 asio::thread_pool& Connection<Stream>::blocking_pool() {
   return server_->blocking();
 }
@@ -166,6 +173,11 @@ asio::thread_pool& Connection<Stream>::blocking_pool() {
 template <typename Stream>
 asio::thread_pool& Connection<Stream>::group_pool() {
   return server_->groups_pool();
+}
+
+template <typename Stream>
+asio::thread_pool& Connection<Stream>::kv_pool() {
+  return server_->kv_pool();
 }
 
 template <typename Stream>
@@ -296,10 +308,11 @@ Task<bool> Connection<Stream>::Dispatch(Parser& parser, Exchange& x) {
     }
     co_return co_await route.handler<Stream>()(*this, parser, x, path, query);
   }
-  co_return co_await SendError(req, x,
-                               NotFound("no route for '" + std::string(path.substr(0, 256)) +
-                                        "': the API is under /v1/objects and /v1/groups"),
-                               keep);
+  co_return co_await SendError(
+      req, x,
+      NotFound("no route for '" + std::string(path.substr(0, 256)) +
+               "': the API is under /v1/objects, /v1/groups, /v1/cas and /v1/kv"),
+      keep);
 }
 
 template <typename Stream>
@@ -507,6 +520,84 @@ Task<Status> Connection<Stream>::SendFile(int fd, uint64_t offset, uint64_t leng
     }
   }
   co_return Status();
+}
+
+template <typename Stream>
+Task<bool> Connection<Stream>::StartStream(HeadResponse res, Exchange& x) {
+  stream_chunked_ = res.version() >= 11;
+  res.keep_alive(false);
+  if (stream_chunked_) res.chunked(true);
+  x.status = res.result_int();
+  woken_ = false;
+  client_gone_ = false;
+  wake_timer_.emplace(stream_.get_executor());
+  // The client's going away shows as the socket turning readable (EOF, a reset; over TLS its
+  // close_notify): a wait, not a read, so that no byte is taken from the stream and a write may
+  // run meanwhile. It holds the connection weakly; closing the socket ends it.
+  socket().async_wait(tcp::socket::wait_read, [w = this->weak_from_this()](const error_code&) {
+    if (auto self = w.lock()) self->WakeUp(/*client_gone=*/true);
+  });
+  bhttp::serializer<false, bhttp::empty_body> sr{res};
+  lowest().expires_after(opt().io_timeout);
+  error_code ec;
+  co_await bhttp::async_write_header(stream_, sr, asio::redirect_error(asio::use_awaitable, ec));
+  co_return !ec;
+}
+
+template <typename Stream>
+Task<Status> Connection<Stream>::SendChunk(std::string_view data) {
+  if (data.empty()) co_return Status();
+  if (!stream_chunked_) co_return co_await WriteAll(data.data(), data.size());
+  char size[24];
+  const int n = std::snprintf(size, sizeof(size), "%zx\r\n", data.size());
+  std::string framed;
+  framed.reserve(static_cast<size_t>(n) + data.size() + 2);
+  framed.append(size, static_cast<size_t>(n));
+  framed.append(data);
+  framed.append("\r\n");
+  co_return co_await WriteAll(framed.data(), framed.size());
+}
+
+template <typename Stream>
+Task<Status> Connection<Stream>::EndStream() {
+  if (!stream_chunked_) co_return Status();
+  static constexpr std::string_view kLast = "0\r\n\r\n";
+  co_return co_await WriteAll(kLast.data(), kLast.size());
+}
+
+template <typename Stream>
+void Connection<Stream>::WakeUp(bool client_gone) {
+  if (client_gone) {
+    client_gone_ = true;
+  } else {
+    woken_ = true;
+  }
+  if (wake_timer_) wake_timer_->cancel();
+}
+
+template <typename Stream>
+std::function<void()> Connection<Stream>::Waker() {
+  return [w = this->weak_from_this(), ex = stream_.get_executor()] {
+    asio::post(ex, [w] {
+      if (auto self = w.lock()) self->WakeUp(/*client_gone=*/false);
+    });
+  };
+}
+
+template <typename Stream>
+Task<typename Connection<Stream>::Wake> Connection<Stream>::WaitForWake(
+    std::chrono::milliseconds timeout) {
+  if (!client_gone_ && !woken_ && wake_timer_) {
+    wake_timer_->expires_after(timeout);
+    error_code ec;
+    co_await wake_timer_->async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  if (client_gone_ || !wake_timer_) co_return Wake::kClientGone;
+  if (woken_) {
+    woken_ = false;
+    co_return Wake::kWoken;
+  }
+  co_return Wake::kTimeout;
 }
 
 template <typename Stream>

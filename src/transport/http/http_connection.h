@@ -1,8 +1,9 @@
 // The HTTP server's connection core, shared by every resource's routes: one Connection per
 // accepted socket reads requests in order, finds their route (http_routes.h), checks the bearer
 // token, and gives the routes what they answer with — responses, errors, bodies read into and
-// sent from blobs (sendfile), timeouts, lease renewal, metrics. Not API: only the HTTP server
-// and its routes files include it.
+// sent from blobs (sendfile), streamed responses of unknown length (chunked: a KV watch's
+// server-sent events) with a wake-up from other threads, timeouts, lease renewal, metrics. Not API:
+// only the HTTP server and its routes files include it.
 //
 // The Beast-heavy member templates are defined once, in http_connection.cc, and instantiated
 // there for plain TCP and TLS (the extern templates below), so a routes file compiles only its
@@ -24,6 +25,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -42,6 +44,7 @@ namespace packice {
 class CasStore;
 class GroupRegistry;
 class GrowingUpload;
+class KvStore;
 class MetricsRegistry;
 
 namespace http_server {
@@ -138,6 +141,8 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
   // The node's content-addressed store and action cache; null when it serves none.
   CasStore* cas();
   LocalPeer* action_cache();
+  // The node's KV; null when it serves none.
+  KvStore* kv();
 
   // Sends `res` (its status recorded in `x`).
   Task<bool> Send(TextResponse res, Exchange& x, bool keep_alive);
@@ -182,6 +187,30 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
   Task<bool> SendBytes(HeadResponse res, Exchange& x, bool keep_alive,
                        std::span<const std::byte> bytes);
 
+  // --- a streamed response of unknown length (a KV watch as server-sent events) ---------------
+  // The core carries bytes; the route decides what they say. After a stream the connection
+  // closes (a client that wants more opens another), so nothing is left to read after it.
+
+  // Sends `res`'s headers with Transfer-Encoding: chunked (to an HTTP/1.0 client: no framing,
+  // the close ends the body) and Connection: close, and starts watching for the client to go
+  // away (or to send anything: a stream takes no further request). Returns whether they went.
+  Task<bool> StartStream(HeadResponse res, Exchange& x);
+  // Sends `data` as one chunk; returns once the socket took all of it, so that a route that
+  // sends only after the previous send returned never holds more than one chunk for a client
+  // that does not read. Errors: kUnavailable (the client went away, or the write made no
+  // progress for io_timeout).
+  Task<Status> SendChunk(std::string_view data);
+  // The last chunk.
+  Task<Status> EndStream();
+  enum class Wake { kWoken, kTimeout, kClientGone };
+  // Waits until a function from Waker() ran (since the last wait), `timeout` passed, or the
+  // client closed the connection (or sent something); the client's going away wins. Between
+  // StartStream and the end of the stream only.
+  Task<Wake> WaitForWake(std::chrono::milliseconds timeout);
+  // A function any thread may call to wake WaitForWake: it never blocks (it posts to the
+  // connection's strand) and holds the connection weakly, so it may outlive it.
+  std::function<void()> Waker();
+
   // Runs `f` on the blocking pool (peer calls that may wait on a disk) and resumes here with its
   // result.
   template <typename F>
@@ -193,6 +222,12 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
   template <typename F>
   Task<std::invoke_result_t<F>> GroupCall(F f) {
     return RunOn(group_pool(), std::move(f));
+  }
+  // Runs `f` on the pool of KV calls (HttpServerOptions::kv_threads) and resumes here with its
+  // result.
+  template <typename F>
+  Task<std::invoke_result_t<F>> KvCall(F f) {
+    return RunOn(kv_pool(), std::move(f));
   }
 
  private:
@@ -227,6 +262,9 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
   void MaybeRenew(const LeaseRef& lease, Clock::time_point& last);
   asio::thread_pool& blocking_pool();
   asio::thread_pool& group_pool();
+  asio::thread_pool& kv_pool();
+  // Wakes WaitForWake (on the strand): `client_gone` says why.
+  void WakeUp(bool client_gone);
   beast::tcp_stream& lowest() { return beast::get_lowest_layer(stream_); }
   asio::ip::tcp::socket& socket() { return lowest().socket(); }
   std::vector<char>& chunk();
@@ -236,6 +274,11 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
   beast::flat_buffer buffer_;
   std::vector<char> chunk_;
   bool body_read_ = false;  // this request's body was read past the parser (ReadBody)
+  // A streamed response (StartStream): its framing, and what WaitForWake waits for.
+  bool stream_chunked_ = false;
+  bool woken_ = false;
+  bool client_gone_ = false;
+  std::optional<asio::steady_timer> wake_timer_;
 };
 
 extern template class Connection<PlainStream>;

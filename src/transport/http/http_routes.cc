@@ -5,10 +5,11 @@
 namespace packice::http_server {
 
 std::span<const Route> AllRoutes() {
-  static const std::array<Route, 11> kRoutes = {
+  static const std::array<Route, 14> kRoutes = {
       HealthRoute(),           MetricsRoute(), ObjectCollectionRoute(), ObjectRoute(),
       GroupListRoute(),        GroupRoute(),   GroupKeyRoute(),         BazelCasRoute(),
-      BazelActionCacheRoute(), CasBlobRoute(), CasMissingRoute(),
+      BazelActionCacheRoute(), CasBlobRoute(), CasMissingRoute(),       KvListRoute(),
+      KvNamespaceRoute(),      KvKeyRoute(),
   };
   return kRoutes;
 }

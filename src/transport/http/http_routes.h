@@ -1,6 +1,7 @@
 // The HTTP server's routes: one file per resource (object_routes.cc, group_routes.cc,
-// cas_routes.cc, metrics_routes.cc, health_routes.cc), each giving the Routes it serves, and one
-// list of them all (http_routes.cc). A new service adds its routes file and one line to that list.
+// cas_routes.cc, kv_routes.cc, metrics_routes.cc, health_routes.cc), each giving the Routes it
+// serves, and one list of them all (http_routes.cc). A new service adds its routes file and one
+// line to that list.
 #ifndef PACKICE_TRANSPORT_HTTP_HTTP_ROUTES_H_
 #define PACKICE_TRANSPORT_HTTP_HTTP_ROUTES_H_
 
@@ -48,6 +49,9 @@ Route BazelCasRoute();          // /cas/{sha256}: Bazel's HTTP cache, blobs
 Route BazelActionCacheRoute();  // /ac/{sha256}: Bazel's HTTP cache, action results
 Route CasBlobRoute();           // /v1/cas/{digest}
 Route CasMissingRoute();        // /v1/cas:missing
+Route KvListRoute();            // /v1/kv: the namespaces
+Route KvNamespaceRoute();       // /v1/kv/{ns}: create, delete, scan, batch, watch
+Route KvKeyRoute();             // /v1/kv/{ns}/{key}
 
 // The 405 answer to a method a route does not serve, with its Allow header.
 TextResponse MethodNotAllowed(const Request& req, std::string_view allow, std::string_view hint);

@@ -20,6 +20,7 @@ namespace packice {
 
 class CasStore;
 class GroupRegistry;
+class KvStore;
 class MetricsRegistry;
 
 struct HttpServerOptions {
@@ -48,6 +49,17 @@ struct HttpServerOptions {
   // Where the Bazel HTTP cache's action results (/ac/{sha256}) live, under keys
   // "ac/sha256:<hex>"; null: /ac is 404. Set with `cas` (see docs/cas.md).
   std::shared_ptr<LocalPeer> action_cache;
+  // The namespaced KV served under /v1/kv (kv_routes.cc); null: none (404).
+  std::shared_ptr<KvStore> kv;
+  // Threads running KV calls (a put waits for its fdatasync; a watch from the past reads the
+  // log), so that no disk wait holds an io thread.
+  int kv_threads = 4;
+  // The largest value a PUT /v1/kv/{ns}/{key} may send (the KV's KvOptions::max_value_bytes;
+  // max_body_bytes bounds it too). Over it: 413 before the body is read.
+  uint64_t kv_max_value_bytes = 1ull << 20;
+  // A watch stream with nothing to send for this long sends an SSE comment (": keepalive"), so
+  // that proxies and clients do not take a quiet watch for a dead one.
+  std::chrono::milliseconds kv_watch_keepalive{15'000};
 };
 
 class HttpServer {

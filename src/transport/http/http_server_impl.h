@@ -47,6 +47,7 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
   ~Impl() {
     blocking_.join();
     groups_pool_.join();
+    kv_pool_.join();
   }
 
   Status Start();
@@ -58,6 +59,7 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
   MetricsRegistry& metrics() { return *metrics_; }
   boost::asio::thread_pool& blocking() { return blocking_; }
   boost::asio::thread_pool& groups_pool() { return groups_pool_; }
+  boost::asio::thread_pool& kv_pool() { return kv_pool_; }
 
   void Register(http_server::ConnectionBase* c, std::weak_ptr<http_server::ConnectionBase> w) {
     MutexLock lock(&mu_);
@@ -99,6 +101,9 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
   boost::asio::thread_pool blocking_{2};
   // Cache-group calls (HttpServerOptions::group_threads).
   boost::asio::thread_pool groups_pool_{static_cast<size_t>(std::max(1, options_.group_threads))};
+  // KV calls (HttpServerOptions::kv_threads; one idle thread when the node serves no KV).
+  boost::asio::thread_pool kv_pool_{
+      static_cast<size_t>(options_.kv ? std::max(1, options_.kv_threads) : 1)};
   Family<Counter>& requests_;
   Family<Histogram>& latency_;
   Gauge& open_connections_;
