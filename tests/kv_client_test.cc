@@ -390,6 +390,51 @@ TEST(KvSocketTest, ANodeThatGoesAwayFailsCallsAndWatchesThenIsReconnected) {
   EXPECT_EQ(got->mod_revision, put->revision);
 }
 
+// packice kv, as a user types it.
+TEST(KvCliTest, PutGetDelWatchAndNamespaces) {
+  Daemon node;
+  ASSERT_OK(node.Start());
+  auto cli = [&](std::vector<std::string> args, std::string* out, const std::string& in = "") {
+    args.insert(args.begin(), {testing::BinPath("packice"), "--url", node.url(), "kv"});
+    return testing::RunProgram(args, out, in);
+  };
+  std::string out;
+  ASSERT_EQ(cli({"ns", "create", "/team/cfg", "--engine", "memtable", "--fsync", "never"}, &out), 0)
+      << out;
+  EXPECT_EQ(cli({"ns", "create", "/team/cfg"}, &out), 1);
+  EXPECT_NE(out.find("already_exists"), std::string::npos) << out;
+  ASSERT_EQ(cli({"put", "/team/cfg", "db/host", "10.0.0.1"}, &out), 0) << out;
+  EXPECT_EQ(out, "OK revision=1\n");
+  ASSERT_EQ(cli({"put", "/team/cfg", "db/port", "-"}, &out, "5432"), 0) << out;
+  ASSERT_EQ(cli({"put", "/team/cfg", "web", "x", "--if-rev", "0"}, &out), 0) << out;
+  EXPECT_EQ(cli({"put", "/team/cfg", "web", "y", "--if-rev", "0"}, &out), 1);  // exists
+  EXPECT_NE(out.find("already_exists"), std::string::npos) << out;
+
+  ASSERT_EQ(cli({"get", "/team/cfg", "db/host"}, &out), 0) << out;
+  EXPECT_EQ(out, "db/host\n10.0.0.1\n");
+  ASSERT_EQ(cli({"get", "/team/cfg", "db/", "--prefix"}, &out), 0) << out;
+  EXPECT_EQ(out, "db/host\n10.0.0.1\ndb/port\n5432\n");
+  ASSERT_EQ(cli({"get", "/team/cfg", "db/", "--prefix", "--keys-only"}, &out), 0) << out;
+  EXPECT_EQ(out, "db/host\ndb/port\n");
+  EXPECT_EQ(cli({"get", "/team/cfg", "absent"}, &out), 1);
+  EXPECT_NE(out.find("not_found"), std::string::npos) << out;
+
+  // Every change from revision 1, then stop after four.
+  ASSERT_EQ(cli({"del", "/team/cfg", "db/", "--prefix"}, &out), 0) << out;
+  EXPECT_EQ(out, "2\n");
+  ASSERT_EQ(cli({"watch", "/team/cfg", "--rev", "1", "--max-events", "5"}, &out), 0) << out;
+  EXPECT_EQ(out,
+            "PUT\ndb/host\n10.0.0.1\nPUT\ndb/port\n5432\nPUT\nweb\nx\nDELETE\ndb/host\n"
+            "DELETE\ndb/port\n");
+
+  ASSERT_EQ(cli({"ns", "ls", "/team"}, &out), 0) << out;
+  EXPECT_EQ(out, "/team/cfg engine=memtable mode=linear fsync=never revision=4 keys=1\n");
+  ASSERT_EQ(cli({"ns", "rm", "/team/cfg"}, &out), 0) << out;
+  EXPECT_EQ(cli({"get", "/team/cfg", "web"}, &out), 1);
+  EXPECT_EQ(cli({"ns", "create", "/x", "--engine", "btree"}, &out), 1);
+  EXPECT_NE(out.find("--engine must be swisstable or memtable"), std::string::npos) << out;
+}
+
 TEST(KvSocketTest, ANodeWithoutKvSaysSo) {
   Daemon node;
   ASSERT_OK(node.Start({"--no-kv"}));

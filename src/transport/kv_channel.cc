@@ -52,6 +52,14 @@ bool KvEventQueue::Deliver(const wire::KvWatchEvents& frame) {
     for (const KvEvent& e : events) bytes += EventBytes(e);
     if (!events.empty() &&
         (buffer_.size() + events.size() > max_events_ || bytes_ + bytes > max_bytes_)) {
+      // A large revision may span frames: drop the part of it still buffered and resume at
+      // its start (the part a reader already took comes again on resuming).
+      const int64_t first = events.front().kv.mod_revision;
+      while (!buffer_.empty() && buffer_.back().kv.mod_revision == first) {
+        bytes_ -= EventBytes(buffer_.back());
+        buffer_.pop_back();
+      }
+      resume_ = std::min(resume_, first);
       notify = EndLocked(
           OutOfCapacity("watcher too slow, resume from revision " + std::to_string(resume_)));
       cancel = !cancel_sent_;

@@ -45,7 +45,9 @@ class KvChannel {
 
 // A watch's events as they arrive. Bounded: past `max_events` or `max_bytes` buffered, the
 // watch ends "watcher too slow, resume from revision R" and `cancel` runs (the transport
-// tells the node to stop sending).
+// tells the node to stop sending). R is the first revision not wholly buffered: a revision
+// larger than one frame arrives in parts, and if a reader took the first part before the
+// overflow, resuming at R delivers that part again.
 class KvEventQueue final : public KvWatcher {
  public:
   KvEventQueue(int64_t start_revision, size_t max_events, size_t max_bytes,
