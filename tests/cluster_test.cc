@@ -21,6 +21,7 @@
 #include "origin_server.h"
 #include "packice/cas.h"
 #include "packice/client.h"
+#include "packice/kv.h"
 #include "testing.h"
 
 namespace packice {
@@ -446,6 +447,77 @@ TEST_F(ClusterTest, CasBlobsGoToTheirOwnerAndAreReadFromIt) {
   // A blob node 0 owns and lacks is not asked of anyone: 404 at once.
   const auto [none0, none0_data] = owned_by(0, "on no node: ");
   EXPECT_EQ(testing::Http("GET", url(0, none0)).status, 404);
+}
+
+// The KV in a cluster (docs/kv.md, "In a cluster"): a namespace lives on the node the ring
+// named when it was created, recorded in etcd; every node is an entry that forwards to it.
+TEST_F(ClusterTest, KvNamespacesLiveOnTheirOwnersAndEveryNodeIsAnEntry) {
+  for (size_t i = 0; i < 3; ++i) StartNode(i);
+  WaitForRing({0, 1, 2});
+  const Ring ring = RingOf({0, 1, 2});
+  std::vector<std::unique_ptr<KvClient>> kv;
+  for (size_t i = 0; i < 3; ++i) {
+    auto c = ConnectKv(node(i).url());
+    ASSERT_OK_R(c);
+    kv.push_back(*std::move(c));
+  }
+  constexpr int kNamespaces = 12;
+  std::map<std::string, size_t> owner;  // namespace -> node index
+  for (int n = 0; n < kNamespaces; ++n) {
+    const std::string ns = "/teams/t" + std::to_string(n);
+    ASSERT_OK(kv[n % 3]->CreateNamespace(ns, {}));
+    for (size_t i = 0; i < 3; ++i) {
+      if (ring.Owner(ns) == ReadNodeId(node(i))) owner[ns] = i;
+    }
+  }
+  EXPECT_EQ(kv[1]->CreateNamespace("/teams/t0", {}).code(), StatusCode::kAlreadyExists);
+  // Written through one entry, read through another, watched through the third.
+  for (int n = 0; n < kNamespaces; ++n) {
+    const std::string ns = "/teams/t" + std::to_string(n);
+    auto w = kv[(n + 2) % 3]->Watch(ns, {.key = "k"});
+    ASSERT_OK_R(w);
+    auto put = kv[(n + 1) % 3]->Put(ns, "k", "v" + std::to_string(n));
+    ASSERT_OK_R(put);
+    auto got = kv[(n + 2) % 3]->Get(ns, "k");
+    ASSERT_OK_R(got);
+    EXPECT_EQ(got->value, "v" + std::to_string(n));
+    EXPECT_EQ(got->mod_revision, put->revision);
+    auto events = (*w)->Next(std::chrono::steady_clock::now() + 10s);
+    ASSERT_OK_R(events);
+    EXPECT_EQ((*events)[0].kv.value, "v" + std::to_string(n));
+  }
+  auto list = kv[2]->ListNamespaces("/teams");
+  ASSERT_OK_R(list);
+  ASSERT_EQ(list->size(), static_cast<size_t>(kNamespaces));
+  for (const NamespaceInfo& info : *list) EXPECT_EQ(info.keys, 1u) << info.path;
+
+  // The owner of /teams/t0 dies: its namespaces are unavailable, the others are served.
+  const size_t dead = owner.at("/teams/t0");
+  const size_t entry = (dead + 1) % 3;
+  node(dead).Stop(SIGKILL);
+  for (const auto& [ns, i] : owner) {
+    auto got = kv[entry]->Get(ns, "k");
+    if (i == dead) {
+      EXPECT_EQ(got.status().code(), StatusCode::kUnavailable) << ns;
+    } else {
+      EXPECT_OK(got.status());
+    }
+  }
+  // Back: its namespaces come back with their keys (they are its, on its disk).
+  StartNode(dead);
+  WaitForRing({0, 1, 2});
+  ASSERT_TRUE(WaitUntil([&] { return kv[entry]->Get("/teams/t0", "k").ok(); }, 20s));
+  EXPECT_EQ(kv[entry]->Get("/teams/t0", "k")->value, "v0");
+
+  // Deleted through a non-owner: gone for every entry, and the path is free again.
+  ASSERT_OK(kv[entry]->DeleteNamespace("/teams/t0"));
+  for (size_t i = 0; i < 3; ++i) {
+    auto c = ConnectKv(node(i).url());
+    ASSERT_OK_R(c);
+    EXPECT_EQ((*c)->Get("/teams/t0", "k").status().code(), StatusCode::kNotFound) << i;
+  }
+  ASSERT_OK(kv[dead]->CreateNamespace("/teams/t0", {}));
+  EXPECT_EQ(kv[entry]->Get("/teams/t0", "k").status().code(), StatusCode::kNotFound);
 }
 
 }  // namespace

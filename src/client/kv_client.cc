@@ -1,4 +1,6 @@
 // ConnectKv: a KvClient over the KvChannel of the URL's transport (the Unix socket or gRPC).
+#include "client/kv_client.h"
+
 #include <future>
 #include <mutex>
 
@@ -12,11 +14,9 @@
 namespace packice {
 namespace {
 
-using ChannelFactory = std::function<Result<std::shared_ptr<KvChannel>>()>;
-
 class RemoteKvClient final : public KvClient {
  public:
-  RemoteKvClient(ChannelFactory connect, std::shared_ptr<KvChannel> channel)
+  RemoteKvClient(KvChannelFactory connect, std::shared_ptr<KvChannel> channel)
       : connect_(std::move(connect)),
         channel_(std::move(channel)),
         wire_([this](const wire::KvRequest& req) { return Call(req); }) {}
@@ -103,7 +103,7 @@ class RemoteKvClient final : public KvClient {
     return future.get();  // the channel answers every call: a broken connection fails it
   }
 
-  ChannelFactory connect_;
+  KvChannelFactory connect_;
   std::mutex mu_;
   std::shared_ptr<KvChannel> channel_;  // guarded by mu_
   WireKvStore wire_;
@@ -111,8 +111,12 @@ class RemoteKvClient final : public KvClient {
 
 }  // namespace
 
+std::unique_ptr<KvClient> NewKvClient(KvChannelFactory connect) {
+  return std::make_unique<RemoteKvClient>(std::move(connect), nullptr);
+}
+
 Result<std::unique_ptr<KvClient>> ConnectKv(std::string_view url, KvClientOptions options) {
-  ChannelFactory connect;
+  KvChannelFactory connect;
   const std::string scheme = UrlScheme(url);
   const KvWatchBounds bounds{options.watch_buffer_events, options.watch_buffer_bytes};
   if (scheme.empty() || scheme == "uds") {

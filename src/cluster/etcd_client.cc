@@ -108,6 +108,32 @@ Result<int64_t> EtcdClient::Put(std::string_view key, std::string_view value, in
   return resp.header().revision();
 }
 
+Result<std::string> EtcdClient::CreateOrGet(std::string_view key, std::string_view value) {
+  etcdserverpb::TxnRequest req;
+  etcdserverpb::Compare* absent = req.add_compare();
+  absent->set_result(etcdserverpb::Compare::EQUAL);
+  absent->set_target(etcdserverpb::Compare::CREATE);
+  absent->set_key(std::string(key));
+  absent->set_create_revision(0);
+  etcdserverpb::PutRequest* put = req.add_success()->mutable_request_put();
+  put->set_key(std::string(key));
+  put->set_value(std::string(value));
+  req.add_failure()->mutable_request_range()->set_key(std::string(key));
+  etcdserverpb::TxnResponse resp;
+  PACKICE_RETURN_IF_ERROR(channels_->Unary(
+      "Txn", StatusCode::kInternal, [&](const auto& channel, grpc::ClientContext* ctx) {
+        resp.Clear();
+        return etcdserverpb::KV::NewStub(channel)->Txn(ctx, req, &resp);
+      }));
+  if (resp.succeeded()) return std::string(value);
+  if (resp.responses_size() != 1 || !resp.responses(0).has_response_range() ||
+      resp.responses(0).response_range().kvs_size() != 1) {
+    // Deleted between the compare and the range: cannot happen in one Txn, but say so.
+    return Internal("etcd Txn on " + std::string(key) + " answered no value");
+  }
+  return resp.responses(0).response_range().kvs(0).value();
+}
+
 Result<int64_t> EtcdClient::Delete(std::string_view key) {
   etcdserverpb::DeleteRangeRequest req;
   req.set_key(std::string(key));

@@ -185,6 +185,10 @@ class EtcdClient {
   Result<int64_t> Put(std::string_view key, std::string_view value, int64_t lease = 0);
   // Deletes `key`; returns how many keys were deleted (0 or 1).
   Result<int64_t> Delete(std::string_view key);
+  // Puts `value` under `key` unless the key exists (one Txn), and returns the value the key
+  // then holds: `value` when this call (or an earlier attempt of it) created it, else the
+  // value someone else put first.
+  Result<std::string> CreateOrGet(std::string_view key, std::string_view value);
   // Grants a lease of `ttl` (etcd may raise it to its minimum). kInvalidArgument for ttl <= 0.
   Result<EtcdLease> Grant(std::chrono::seconds ttl);
   // Revokes `lease` and deletes the keys attached to it. kLeaseExpired when it was already gone.

@@ -212,7 +212,11 @@ int RunDaemon(const DaemonOptions& options) {
                   opened_kv.status().ToString());
     return 1;
   }
-  std::shared_ptr<KvStore> kv = *std::move(opened_kv);
+  // The node's own store, and what it serves: in a cluster, the ClusterKvStore over it (any
+  // node an entry, each namespace on its owner).
+  std::shared_ptr<KvStore> local_kv = *std::move(opened_kv);
+  std::shared_ptr<KvStore> kv = local_kv;
+  if (cluster && kv) kv = cluster->ServeKv(local_kv);
 
   UdsServerOptions uds;
   uds.path = options.socket_path.empty() ? DefaultSocketPath() : options.socket_path;
@@ -268,8 +272,8 @@ int RunDaemon(const DaemonOptions& options) {
         groups, rpc::GroupServiceOptions{objects.bearer_token}));
     if (cas) AddCasServices(*grpc, *cas, options);
     if (kv) {
-      grpc->AddService(
-          std::make_shared<rpc::KvService>(kv, rpc::KvServiceOptions{objects.bearer_token}));
+      grpc->AddService(std::make_shared<rpc::KvService>(
+          kv, rpc::KvServiceOptions{objects.bearer_token, local_kv}));
     }
     if (Status s = grpc->Start(); !s.ok()) {
       spdlog::error("event=start_failed transport=grpc error=\"{}\"", s.ToString());

@@ -7,10 +7,13 @@
 #include <fstream>
 #include <random>
 
+#include "client/kv_client.h"
 #include "core/io.h"
 #include "packice/clock.h"
+#include "server/node_kv.h"
 #include "transport/grpc/cluster_node.h"
 #include "transport/grpc/group_channel.h"
+#include "transport/grpc/grpc_kv_channel.h"
 #include "transport/grpc/reapi/reapi_cas.h"
 
 namespace packice {
@@ -88,6 +91,13 @@ Result<std::string> StoredNodeId(const std::string& dir) {
 
 }  // namespace
 
+std::shared_ptr<KvStore> NodeCluster::ServeKv(std::shared_ptr<KvStore> local) {
+  kv_ = std::make_shared<ClusterKvStore>(
+      std::move(local),
+      NewEtcdNamespaceDirectory(etcd_, "/packice/" + options_.cluster.name + "/kv/ns"));
+  return kv_;
+}
+
 Status NodeCluster::Join(uint16_t grpc_port, const std::string& http_url) {
   advertise_ = options_.cluster.advertise;
   if (advertise_.empty()) {
@@ -137,8 +147,17 @@ Status NodeCluster::Join(uint16_t grpc_port, const std::string& http_url) {
   // The listener runs on the membership's thread, one view at a time: the loaders it keeps
   // (one per member address, reused while the member stays) are its own.
   auto loaders = std::make_shared<std::map<std::string, std::shared_ptr<RemoteLoader>>>();
+  // The KV's members: a client per member, marked forwarded (the owner answers itself).
+  std::weak_ptr<ClusterKvStore> weak_kv = kv_;
+  GrpcChannelOptions kv_channel;
+  kv_channel.tls = !options_.http.tls_cert_file.empty();
+  kv_channel.ca_file = options_.http.tls_cert_file;
+  kv_channel.bearer_token = options_.http.bearer_token;
+  kv_channel.forwarded = true;
+  auto kv_clients = std::make_shared<std::map<std::string, std::shared_ptr<KvStore>>>();
   auto listener = [weak, weak_groups, loaders, group_channel, weak_owners, owner_cas, cas_scheme,
-                   owner_clients, self = node_id_](const cluster::MembershipView& view) {
+                   owner_clients, weak_kv, kv_channel, kv_clients,
+                   self = node_id_](const cluster::MembershipView& view) {
     std::shared_ptr<ClusterPeer> peer = weak.lock();
     std::shared_ptr<RingPeers> groups = weak_groups.lock();
     if (peer == nullptr || groups == nullptr) return;
@@ -146,6 +165,7 @@ Status NodeCluster::Join(uint16_t grpc_port, const std::string& http_url) {
     std::vector<std::string> ids;
     RingPeers::Loaders group_loaders;
     OwnerCas::Members cas_members;
+    ClusterKvStore::Members kv_members;
     for (const cluster::MemberRecord& r : view.members) {
       members.push_back({r.node_id, r.grpc_address});
       ids.push_back(r.node_id);
@@ -162,10 +182,20 @@ Status NodeCluster::Join(uint16_t grpc_port, const std::string& http_url) {
         if (made.ok()) cas = *made;
       }
       if (cas != nullptr) cas_members.emplace(r.node_id, cas);
+      std::shared_ptr<KvStore>& kv = (*kv_clients)[r.node_id + "@" + r.grpc_address];
+      if (kv == nullptr) {
+        kv = NewKvClient([address = r.grpc_address, kv_channel] {
+          return NewGrpcKvChannel(address, kv_channel);
+        });
+      }
+      kv_members.emplace(r.node_id, kv);
     }
     ids.push_back(self);
     peer->SetMembers(members);
     groups->Update(Ring(ids), std::move(group_loaders));
+    if (std::shared_ptr<ClusterKvStore> kv = weak_kv.lock()) {
+      kv->Update(self, Ring(ids), std::move(kv_members));
+    }
     if (std::shared_ptr<OwnerCas> owners = weak_owners.lock()) {
       owners->Update(self, Ring(std::move(ids)), std::move(cas_members));
     }

@@ -13,6 +13,7 @@
 #include "server/daemon.h"
 #include "services/cache/ring_peers.h"
 #include "services/cas/owner_cas.h"
+#include "services/kv/cluster_kv_store.h"
 
 namespace packice {
 
@@ -32,6 +33,10 @@ class NodeCluster {
   // REAPI (calls marked as forwarded); no remote for the digests this node owns, and none at
   // all until Join.
   const std::shared_ptr<OwnerCas>& cas_owners() const { return cas_owners_; }
+
+  // The KV the node serves in the cluster (call before Join): a ClusterKvStore over `local`,
+  // its namespace table in etcd under /packice/<cluster>/kv/ns/, its members set by Join.
+  std::shared_ptr<KvStore> ServeKv(std::shared_ptr<KvStore> local);
 
   // Joins once the gRPC port is bound at `grpc_port`: the advertised address and the node id
   // are settled, and the node registers in etcd (in the background: an unreachable etcd is
@@ -57,6 +62,7 @@ class NodeCluster {
   std::shared_ptr<ClusterPeer> peer_;
   std::shared_ptr<RingPeers> group_peers_;
   std::shared_ptr<OwnerCas> cas_owners_ = std::make_shared<OwnerCas>();
+  std::shared_ptr<ClusterKvStore> kv_;  // with ServeKv
   std::unique_ptr<cluster::Membership> membership_;
   std::string node_id_;
   std::string advertise_;

@@ -9,6 +9,11 @@
 #include "core/metrics.h"
 #include "packice/kv.h"
 #include "server/daemon.h"
+#include "services/kv/cluster_kv_store.h"
+
+namespace packice::cluster {
+class EtcdClient;
+}  // namespace packice::cluster
 
 namespace packice {
 
@@ -20,6 +25,12 @@ std::string NodeKvDir(const DaemonOptions& options);
 // `metrics`. Errors: those of OpenKvStore (kAlreadyExists: another process has the directory;
 // kDataLoss: a corrupt log, refused).
 Result<std::shared_ptr<KvStore>> OpenNodeKv(const DaemonOptions& options, MetricsRegistry& metrics);
+
+// The namespace table of a cluster's KV in etcd: `prefix` + path -> owner node id, created with
+// a Txn (the first claim wins). Read into a cache on a miss and on Refresh (a stale route);
+// not watched: an owner never changes while its namespace exists.
+std::shared_ptr<NamespaceDirectory> NewEtcdNamespaceDirectory(
+    std::shared_ptr<cluster::EtcdClient> etcd, std::string prefix);
 
 }  // namespace packice
 

@@ -9,17 +9,18 @@
 #include <mutex>
 #include <thread>
 
-#include "core/mutex.h"
 #include "transport/grpc/grpc_common.h"
 #include "transport/grpc/kv_service.grpc.pb.h"
 
 namespace packice {
 namespace {
 
+// The token, and for node-to-node calls the forwarded mark (the owner answers itself).
 void AddToken(::grpc::ClientContext* ctx, const GrpcChannelOptions& options) {
   if (!options.bearer_token.empty()) {
     ctx->AddMetadata(rpc::kAuthorizationKey, "Bearer " + options.bearer_token);
   }
+  if (options.forwarded) ctx->AddMetadata(rpc::kForwardedKey, "1");
 }
 
 // A thread of its own for work that blocks in gRPC's synchronous API. (Its callback API on the
@@ -50,7 +51,7 @@ class CallQueue final : public std::enable_shared_from_this<CallQueue> {
                                   std::to_string(rpc::kMaxMessageBytes) + " (split the call)"));
     }
     {
-      MutexLock lock(&mu_);
+      std::lock_guard<std::mutex> lock(mu_);
       if (!closed_) {
         queue_.push_back({std::move(req), std::move(done)});
         if (!thread_.joinable())
@@ -66,7 +67,7 @@ class CallQueue final : public std::enable_shared_from_this<CallQueue> {
   void Close() {
     std::deque<Queued> queued;
     {
-      MutexLock lock(&mu_);
+      std::lock_guard<std::mutex> lock(mu_);
       closed_ = true;
       queued.swap(queue_);
       if (in_flight_ != nullptr) in_flight_->TryCancel();
@@ -88,7 +89,7 @@ class CallQueue final : public std::enable_shared_from_this<CallQueue> {
       Queued q;
       ::grpc::ClientContext ctx;
       {
-        std::unique_lock<std::mutex> lock(mu_.native());
+        std::unique_lock<std::mutex> lock(mu_);
         cv_.wait(lock, [&] { return closed_ || !queue_.empty(); });
         if (queue_.empty()) return;  // closed
         q = std::move(queue_.front());
@@ -100,7 +101,7 @@ class CallQueue final : public std::enable_shared_from_this<CallQueue> {
       wire::KvResponse resp;
       ::grpc::Status status = stub_->Call(&ctx, q.req, &resp);
       {
-        MutexLock lock(&mu_);
+        std::lock_guard<std::mutex> lock(mu_);
         in_flight_ = nullptr;
       }
       q.done(status.ok() ? Result<wire::KvResponse>(std::move(resp)) : rpc::FromGrpc(status, ctx));
@@ -109,11 +110,11 @@ class CallQueue final : public std::enable_shared_from_this<CallQueue> {
 
   std::unique_ptr<rpc::Kv::Stub> stub_;
   const GrpcChannelOptions options_;
-  Mutex mu_;
+  std::mutex mu_;  // a plain one: Run waits on cv_ with it
   std::condition_variable cv_;
-  bool closed_ ABSL_GUARDED_BY(mu_) = false;
-  ::grpc::ClientContext* in_flight_ ABSL_GUARDED_BY(mu_) = nullptr;
-  std::deque<Queued> queue_ ABSL_GUARDED_BY(mu_);
+  bool closed_ = false;  // guarded by mu_, as in_flight_ and queue_
+  ::grpc::ClientContext* in_flight_ = nullptr;
+  std::deque<Queued> queue_;
   std::thread thread_;  // started by the first Send
 };
 

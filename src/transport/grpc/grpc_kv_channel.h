@@ -36,7 +36,8 @@
 namespace packice {
 
 // `target`: "host:port". Uses options' tls, ca_file, bearer_token, connect_timeout and
-// call_timeout (`forwarded` does not apply). Errors as NewGrpcChannel's: kInvalidArgument (bad
+// call_timeout; `forwarded` marks every call as a node's (kv_service.h: the owner serves it
+// from its own store). Errors as NewGrpcChannel's: kInvalidArgument (bad
 // target or token, an unreadable CA file), kUnavailable (no node answers within
 // connect_timeout).
 Result<std::shared_ptr<KvChannel>> NewGrpcKvChannel(const std::string& target,

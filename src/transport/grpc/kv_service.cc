@@ -48,7 +48,7 @@ class KvService::WatchReactor final : public ::grpc::ServerWriteReactor<wire::Kv
     }
     Result<std::unique_ptr<KvWatcher>> watcher =
         request->op_case() == wire::KvRequest::kWatch
-            ? service->kv_->Watch(request->ns(), FromWire(request->watch()))
+            ? service->StoreFor(*context).Watch(request->ns(), FromWire(request->watch()))
             : Result<std::unique_ptr<KvWatcher>>(
                   InvalidArgument("kv: a Watch call carries a watch request"));
     if (!watcher.ok()) {
@@ -175,10 +175,17 @@ class KvService::WatchReactor final : public ::grpc::ServerWriteReactor<wire::Kv
 KvService::KvService(std::shared_ptr<KvStore> kv, KvServiceOptions options)
     : kv_(std::move(kv)), options_(std::move(options)) {}
 
+KvStore& KvService::StoreFor(const ::grpc::ServerContextBase& context) const {
+  if (options_.forwarded_kv != nullptr && !ClientMetadata(context, kForwardedKey).empty()) {
+    return *options_.forwarded_kv;
+  }
+  return *kv_;
+}
+
 ::grpc::Status KvService::Call(::grpc::ServerContext* context, const wire::KvRequest* request,
                                wire::KvResponse* reply) {
   return Serve(context, options_.bearer_token,
-               [&]() -> Status { return HandleKvRequest(*kv_, *request, reply); });
+               [&]() -> Status { return HandleKvRequest(StoreFor(*context), *request, reply); });
 }
 
 ::grpc::ServerWriteReactor<wire::KvWatchEvents>* KvService::Watch(

@@ -28,6 +28,9 @@ namespace packice::rpc {
 struct KvServiceOptions {
   // Required as "authorization: Bearer <token>" on every call; empty: none.
   std::string bearer_token;
+  // Calls marked "packice-forwarded" (another node's, in a cluster) are served by this store —
+  // the node's own — and never forwarded again; null: by the service's store.
+  std::shared_ptr<KvStore> forwarded_kv;
 };
 
 class KvService final : public Kv::WithCallbackMethod_Watch<Kv::Service> {
@@ -45,6 +48,9 @@ class KvService final : public Kv::WithCallbackMethod_Watch<Kv::Service> {
 
  private:
   class WatchReactor;
+
+  // The store a call is served by: forwarded_kv for forwarded calls.
+  KvStore& StoreFor(const ::grpc::ServerContextBase& context) const;
 
   std::shared_ptr<KvStore> kv_;
   KvServiceOptions options_;
