@@ -407,8 +407,8 @@ void BindKv(py::module_& m) {
       .def("commit", &KvClient::commit, py::arg("ns"), py::arg("ops"))
       .def("multi_get", &KvClient::multi_get, py::arg("ns"), py::arg("keys"))
       .def("multi_put", &KvClient::multi_put, py::arg("ns"), py::arg("puts"))
-      .def("watch", &KvClient::watch, py::arg("ns"), py::arg("key"), py::arg("prefix"),
-           py::arg("start_revision"), py::arg("prev_kv"));
+      .def("watch", &KvClient::watch, py::keep_alive<0, 1>(), py::arg("ns"), py::arg("key"),
+           py::arg("prefix"), py::arg("start_revision"), py::arg("prev_kv"));
 
   m.def("connect_kv", &ConnectKvClient, py::arg("url"), py::arg("token"), py::arg("ca_file"));
 }
