@@ -444,7 +444,9 @@ class Kv:
 
     def multi_get(self, keys: Iterable[Data]) -> List[Optional[bytes]]:
         """The value of each key, in order, or None for one that is absent: 1024 keys per
-        message to the node. Errors: NotFound (no such namespace), InvalidArgument."""
+        message to the node (and keys a reply had no room for, past its 2 MiB, asked again).
+        Errors: InvalidArgument. (A namespace that does not exist answers None for every key:
+        the node answers each key on its own.)"""
         return self._h().multi_get(self._path, [_data(k, "key") for k in keys])
 
     def multi_put(
@@ -513,8 +515,11 @@ class Kv:
         self.delete(key)
 
     def __contains__(self, key: Data) -> bool:
-        # multi_get tells an absent key (None) from an absent namespace (NotFound).
-        return self.multi_get([key])[0] is not None
+        try:
+            self.get_item(key)
+            return True
+        except NotFound:  # no such key, or no such namespace: it holds no keys
+            return False
 
     def __iter__(self) -> Iterator[bytes]:
         return self.keys()
