@@ -28,6 +28,8 @@
 // The CAS: CasClient is a node's content-addressed store (client/cas_endpoint.h). Its get hands
 // out a read-only memoryview over the CasBlob, whose holder (over uds, the read lease on the
 // mapped blob file) lives as long as any view of it: no copy.
+//
+// The namespaced KV (KvClient, KvWatch) is kv_binding.cc; binding.h has what both files share.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 

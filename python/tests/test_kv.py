@@ -205,6 +205,22 @@ def test_watch_order_with_prev_kv(kv):
     assert w.closed
 
 
+def test_watch_over_both_transports(client):
+    kv = client.kv("/watched")
+    kv.create()
+    r1 = kv.put("a", "1")
+    with kv.watch("a", start_revision=r1, prev_kv=True) as w:
+        kv.put("a", "2")
+        kv.delete("a")
+        got = [w.next(timeout=5) for _ in range(3)]
+    assert [(e.type, e.value, e.prev.value if e.prev else None) for e in got] == [
+        ("put", b"1", None),
+        ("put", b"2", b"1"),
+        ("delete", b"", b"2"),
+    ]
+    assert w.resume_revision == r1 + 3
+
+
 def test_watch_from_past_revision_and_resume(kv):
     revs = [kv.put(f"k{i}", str(i)) for i in range(5)]
     w = kv.watch(start_revision=revs[1])
