@@ -326,6 +326,12 @@ Result<std::unique_ptr<KvClient>> ConnectKv(std::string_view url, KvClientOption
 // corrupt: refused, nothing changed), kInternal.
 Result<std::unique_ptr<KvStore>> OpenKvStore(KvOptions options);
 
+// The error of a call on a namespace that does not exist: kNotFound "no namespace <path>" (a key
+// that does not exist is kNotFound too, with another message).
+inline bool IsNoSuchNamespace(const Status& s) {
+  return s.code() == StatusCode::kNotFound && s.message().starts_with("no namespace ");
+}
+
 // Checks a namespace path: "/" then segments of [A-Za-z0-9._-] (not "." or ".."), joined by
 // single '/', no trailing '/', at most 256 bytes and 32 segments. Errors: kInvalidArgument
 // saying what is wrong.

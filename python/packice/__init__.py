@@ -28,6 +28,9 @@
   ``grpc(s)://`` or ``http(s)://``.
 - Content-addressed storage (docs/cas.md): :attr:`Client.cas` puts blobs by digest and gets
   them (or ranges of them) as memoryviews, mapped with no copy over ``uds://``.
+- The namespaced KV (docs/kv.md): :meth:`Client.kv` is a :class:`Kv` handle on one namespace
+  (gets, puts with compare-and-swap and TTLs, scans, atomic batches, watches), over the C++ KV
+  client on the client's ``uds://`` or ``grpc(s)://`` URL (:mod:`packice.kv`).
 - Failures raise :class:`PackiceError` subclasses, one per status code (:mod:`packice.errors`).
 - Blocking calls release the GIL.
 
@@ -80,6 +83,10 @@ __all__ = [
     "Group",
     "RemoteGroup",
     "Cas",
+    "Kv",
+    "KvItem",
+    "KvEvent",
+    "KvWatch",
     "Peer",
     "MemoryPeer",
     "SharedFSPeer",
@@ -475,6 +482,7 @@ class Client:
         self._groups: Optional["_packice.GroupClient"] = None
         self._groups_lock = _threading.Lock()
         self._cas: Optional["Cas"] = None
+        self._kv: Optional["_packice.KvClient"] = None
 
     def create(
         self,
@@ -614,12 +622,59 @@ class Client:
                 self._cas = Cas(handle, self._target)
             return self._cas
 
+    def kv(self, path: str) -> "Kv":
+        """The KV namespace ``path`` of the node (docs/kv.md), e.g. ``"/team/ns"``: a
+        :class:`Kv` handle (:mod:`packice.kv`). Nothing is sent until the first call; a bad
+        path or a namespace that does not exist is InvalidArgument or NotFound then (create
+        one with :meth:`Kv.create`).
+
+        The KV is the C++ KV client (``ConnectKv``) over the URL this client was connected
+        with, ``uds://`` (or a bare socket path) or ``grpc(s)://`` with the same token and
+        CAs; one connection per client, made at the first call and shared by all its
+        :class:`Kv` handles and watches. An ``http(s)://`` client, or an in-process peer,
+        raises InvalidArgument now."""
+        if not isinstance(path, str):
+            raise InvalidArgument(f"a KV namespace path is a str, got {type(path).__name__}")
+        self._kv_url()
+        return Kv(self, path)
+
+    def kv_namespaces(self, prefix: str = "") -> List[Dict[str, Any]]:
+        """The node's KV namespaces whose paths start with ``prefix``, sorted by path: one dict
+        each, ``path``, ``engine``, ``write_mode``, ``fsync``, ``fsync_interval`` and
+        ``default_ttl`` (seconds), ``revision`` (its latest) and ``keys`` (live keys, expired
+        ones not yet reaped included)."""
+        return self._kv_client().list_namespaces(prefix)
+
+    def _kv_url(self) -> str:
+        url = self._url
+        if url is None:
+            raise InvalidArgument(
+                f"{self._target} is an in-process peer, which serves no KV: connect to a node's "
+                "uds:// or grpc:// URL"
+            )
+        scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+        if scheme in ("http", "https"):
+            raise InvalidArgument(
+                f"the KV client needs uds:// or grpc://, not {url}: connect to the node's "
+                "uds:///path/to/socket or grpc://HOST:PORT (packiced --grpc) URL (or grpcs://)"
+            )
+        return url
+
+    def _kv_client(self) -> "_packice.KvClient":
+        with self._groups_lock:
+            if self.closed:
+                raise WrongState("the client was closed")
+            if self._kv is None:
+                self._kv = _packice.connect_kv(self._kv_url(), self._token, self._ca_file)
+            return self._kv
+
     def close(self) -> None:
         """Drops the connection once no handle uses it (handles keep it until they end)."""
         self._c.close()
         with self._groups_lock:
             self._groups = None
             self._cas = None
+            self._kv = None
 
     @property
     def closed(self) -> bool:
@@ -1022,3 +1077,6 @@ def connect(
         target = _os.fspath(target)
     handle = _packice.connect_url(target, token or "", ca_file or "")
     return Client(handle, target, url=target, token=token or "", ca_file=ca_file or "")
+
+
+from .kv import Kv, KvEvent, KvItem, KvWatch  # noqa: E402 (kv.py uses the converters above)

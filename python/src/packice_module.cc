@@ -28,6 +28,8 @@
 // The CAS: CasClient is a node's content-addressed store (client/cas_endpoint.h). Its get hands
 // out a read-only memoryview over the CasBlob, whose holder (over uds, the read lease on the
 // mapped blob file) lives as long as any view of it: no copy.
+//
+// The namespaced KV (KvClient, KvWatch) is kv_binding.cc; binding.h has what both files share.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
@@ -43,6 +45,7 @@
 #include <string>
 #include <utility>
 
+#include "binding.h"
 #include "client/cas_endpoint.h"
 #include "client/group_endpoint.h"
 #include "packice/cache.h"
@@ -58,42 +61,11 @@ namespace {
 using packice::Duration;
 using packice::Status;
 
-bool InterpreterFinalizing() {
-#if PY_VERSION_HEX >= 0x030D0000
-  return Py_IsFinalizing();
-#else
-  return _Py_IsFinalizing();
-#endif
-}
-
-// Raises the packice exception for `status` (packice.errors maps codes to classes).
-// REQUIRES: !status.ok(); the GIL is held.
-[[noreturn]] void Raise(const Status& status) {
-  py::object error =
-      py::module_::import("packice.errors")
-          .attr("_from_status")(static_cast<int>(status.code()), std::string(status.message()));
-  PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(error.ptr())), error.ptr());
-  throw py::error_already_set();
-}
-
-void Check(const Status& status) {
-  if (!status.ok()) Raise(status);
-}
-
-template <typename T>
-T Take(packice::Result<T>&& result) {
-  if (!result.ok()) Raise(result.status());
-  return std::move(result).value();
-}
-
-// Runs `fn` with the GIL released (when the interpreter is not shutting down: then nothing else
-// may run, and releasing the GIL is not allowed).
-template <typename Fn>
-auto WithoutGil(Fn&& fn) {
-  if (InterpreterFinalizing() || !PyGILState_Check()) return fn();
-  py::gil_scoped_release release;
-  return fn();
-}
+using packice_py::Check;
+using packice_py::InterpreterFinalizing;
+using packice_py::Raise;
+using packice_py::Take;
+using packice_py::WithoutGil;
 
 // ObjectInfo as a plain tuple; packice.ObjectInfo is built from it on the Python side.
 py::tuple InfoTuple(const packice::ObjectInfo& info) {
@@ -902,6 +874,7 @@ PYBIND11_MODULE(_packice, m) {
 
   m.def("open_cas", &OpenCas, py::arg("url"), py::arg("token"), py::arg("ca_file"));
   m.def("open_groups", &OpenGroups, py::arg("url"), py::arg("token"), py::arg("ca_file"));
+  packice_py::BindKv(m);
   m.def("connect_url", &ConnectUrl, py::arg("url"), py::arg("token"), py::arg("ca_file"));
   m.def(
       "connect_peer",

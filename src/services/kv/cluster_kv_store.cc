@@ -4,10 +4,6 @@
 
 namespace packice {
 
-bool IsNoSuchNamespace(const Status& s) {
-  return s.code() == StatusCode::kNotFound && s.message().find("no namespace ") == 0;
-}
-
 ClusterKvStore::ClusterKvStore(std::shared_ptr<KvStore> local,
                                std::shared_ptr<NamespaceDirectory> directory)
     : local_(std::move(local)), directory_(std::move(directory)) {}

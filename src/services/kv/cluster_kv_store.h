@@ -98,10 +98,6 @@ class ClusterKvStore final : public KvStore {
   Stats stats_;
 };
 
-// A forwarded call that found no namespace at the node the table named (the error the owner's
-// local store gives for an unknown namespace).
-bool IsNoSuchNamespace(const Status& s);
-
 }  // namespace packice
 
 #endif  // PACKICE_SERVICES_KV_CLUSTER_KV_STORE_H_

@@ -242,6 +242,8 @@ Status HandleKvRequest(KvStore& kv, const wire::KvRequest& req, wire::KvResponse
                 : Result<KeyValue>(OutOfCapacity("kv: the reply reached " +
                                                  std::to_string(kMaxMultiReplyBytes >> 20) +
                                                  " MiB: get this key again"));
+        // No such namespace is the call's error, not each key's.
+        if (IsNoSuchNamespace(got.status())) return got.status();
         ItemStatusToWire(got.status(), item);
         if (got.ok()) {
           bytes += got->key.size() + got->value.size();
