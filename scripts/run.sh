@@ -62,6 +62,14 @@ PYTHONPATH="$build/python${PYTHONPATH:+:$PYTHONPATH}" "$python" "$root/examples/
   --url "uds://$socket"
 echo "== the node holds:"
 "$build/packice" --url "uds://$socket" ls
+echo "== the namespaced KV (seed 001): a namespace, a put, a prefix read, its history"
+ns="/demo/run-$$"
+"$build/packice" --url "uds://$socket" kv ns create "$ns" --engine memtable
+"$build/packice" --url "uds://$socket" kv put "$ns" config/greeting "Hello Packice"
+"$build/packice" --url "uds://$socket" kv put "$ns" config/answer 42
+"$build/packice" --url "uds://$socket" kv get "$ns" config/ --prefix
+"$build/packice" --url "uds://$socket" kv watch "$ns" config/ --prefix --rev 1 --max-events 2
+"$build/packice" --url "uds://$socket" kv ns rm "$ns"
 cat <<MSG
 
 packiced is running: pid $pid, url uds://$socket, log $logfile

@@ -116,29 +116,22 @@ std::unique_ptr<KvClient> NewKvClient(KvChannelFactory connect) {
 }
 
 Result<std::unique_ptr<KvClient>> ConnectKv(std::string_view url, KvClientOptions options) {
-  KvChannelFactory connect;
   const std::string scheme = UrlScheme(url);
   const KvWatchBounds bounds{options.watch_buffer_events, options.watch_buffer_bytes};
+  const Status unsupported =
+      InvalidArgument("unsupported KV URL '" + std::string(url) +
+                      "': expected uds:///path/to/socket, grpc://host:port or grpcs://host:port");
+  KvChannelFactory connect;
   if (scheme.empty() || scheme == "uds") {
     std::string path(scheme.empty() ? url : url.substr(6));
-    if (path.empty() || path[0] != '/') {
-      return InvalidArgument("unsupported KV URL '" + std::string(url) +
-                             "': expected uds:///path/to/socket, grpc://host:port or "
-                             "grpcs://host:port");
-    }
+    if (path.empty() || path[0] != '/') return unsupported;
     connect = [path, bounds] { return NewUdsKvChannel(path, bounds); };
   } else if (scheme == "grpc" || scheme == "grpcs") {
-    GrpcChannelOptions grpc;
-    grpc.tls = scheme == "grpcs";
-    grpc.bearer_token = EnvOr(options.token, "PACKICE_TOKEN");
-    grpc.ca_file = EnvOr(options.ca_file, "PACKICE_CA_FILE");
-    std::string target(url.substr(scheme.size() + 3));
-    while (target.ends_with("/")) target.pop_back();
-    connect = [target, grpc, bounds] { return NewGrpcKvChannel(target, grpc, bounds); };
+    connect = [target = GrpcTarget(url, scheme),
+               grpc = GrpcOptions(scheme, options.token, options.ca_file),
+               bounds] { return NewGrpcKvChannel(target, grpc, bounds); };
   } else {
-    return InvalidArgument("unsupported KV URL '" + std::string(url) +
-                           "': expected uds:///path/to/socket, grpc://host:port or "
-                           "grpcs://host:port");
+    return unsupported;
   }
   PACKICE_ASSIGN_OR_RETURN(std::shared_ptr<KvChannel> channel, connect());
   return std::unique_ptr<KvClient>(new RemoteKvClient(std::move(connect), std::move(channel)));

@@ -8,6 +8,7 @@
 
 #include "packice/client.h"
 #include "transport/channel.h"
+#include "transport/grpc/grpc_channel.h"
 
 namespace packice {
 Client MakeClient(std::shared_ptr<Channel> channel, ClientOptions options);
@@ -16,6 +17,11 @@ Client MakeClient(std::shared_ptr<Channel> channel, ClientOptions options);
 std::string EnvOr(const std::string& value, const char* name);
 // The scheme of `url`, lower-cased ("" when it has none).
 std::string UrlScheme(std::string_view url);
+// A grpc:// or grpcs:// URL (`scheme` is UrlScheme's) as a target "host:port" and the options
+// of a channel to it: TLS for grpcs, `token` or $PACKICE_TOKEN, `ca_file` or $PACKICE_CA_FILE.
+std::string GrpcTarget(std::string_view url, const std::string& scheme);
+GrpcChannelOptions GrpcOptions(const std::string& scheme, const std::string& token,
+                               const std::string& ca_file);
 }  // namespace packice
 
 #endif  // PACKICE_CLIENT_MAKE_CLIENT_H_

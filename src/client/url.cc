@@ -37,6 +37,21 @@ std::string UrlScheme(std::string_view url) {
   return scheme;
 }
 
+std::string GrpcTarget(std::string_view url, const std::string& scheme) {
+  std::string target(url.substr(scheme.size() + 3));
+  while (target.ends_with("/")) target.pop_back();
+  return target;
+}
+
+GrpcChannelOptions GrpcOptions(const std::string& scheme, const std::string& token,
+                               const std::string& ca_file) {
+  GrpcChannelOptions grpc;
+  grpc.tls = scheme == "grpcs";
+  grpc.bearer_token = EnvOr(token, "PACKICE_TOKEN");
+  grpc.ca_file = EnvOr(ca_file, "PACKICE_CA_FILE");
+  return grpc;
+}
+
 Result<Client> Connect(std::string_view url, ClientOptions options) {
   constexpr std::string_view kUds = "uds://";
   if (const std::string scheme = UrlScheme(url); scheme == "http" || scheme == "https") {
@@ -48,13 +63,10 @@ Result<Client> Connect(std::string_view url, ClientOptions options) {
     return MakeClient(std::move(channel), options);
   }
   if (const std::string scheme = UrlScheme(url); scheme == "grpc" || scheme == "grpcs") {
-    GrpcChannelOptions grpc;
-    grpc.tls = scheme == "grpcs";
-    grpc.bearer_token = EnvOr(options.http_token, "PACKICE_TOKEN");
-    grpc.ca_file = EnvOr(options.http_ca_file, "PACKICE_CA_FILE");
-    std::string target(url.substr(scheme.size() + 3));
-    while (target.ends_with("/")) target.pop_back();
-    PACKICE_ASSIGN_OR_RETURN(std::shared_ptr<GrpcChannel> channel, NewGrpcChannel(target, grpc));
+    PACKICE_ASSIGN_OR_RETURN(
+        std::shared_ptr<GrpcChannel> channel,
+        NewGrpcChannel(GrpcTarget(url, scheme),
+                       GrpcOptions(scheme, options.http_token, options.http_ca_file)));
     return MakeClient(std::move(channel), options);
   }
   std::string path;

@@ -44,16 +44,8 @@ KvCaller Blocking(std::shared_ptr<KvChannel> channel) {
   };
 }
 
-wire::KvRequest WatchRequest(const std::string& ns, WatchOptions o) {
-  wire::KvRequest req;
-  req.set_ns(ns);
-  wire::KvWatch* w = req.mutable_watch();
-  w->set_key(o.key);
-  w->set_prefix(o.prefix);
-  w->set_start_revision(o.start_revision);
-  w->set_prev_kv(o.prev_kv);
-  w->set_buffer_events(o.buffer_events);
-  return req;
+wire::KvRequest WatchRequest(const std::string& ns, const WatchOptions& o) {
+  return WireKvStore::WatchRequest(ns, o);
 }
 
 // Events from `w` until `n` arrived or 10 s passed.
@@ -134,7 +126,7 @@ class KvGrpcTest : public ::testing::Test {
   }
 
   Result<std::unique_ptr<KvWatcher>> Watch(WatchOptions o, const std::string& ns = kNs) {
-    return channel_->Watch(WatchRequest(ns, std::move(o)));
+    return channel_->Watch(WatchRequest(ns, o));
   }
 
   TempDir dir_;
