@@ -29,6 +29,7 @@
 // Output: one line per result of space-separated key=value pairs (bench=... first), on stdout.
 // Latencies in microseconds.
 #include <fcntl.h>
+#include <malloc.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -510,6 +511,11 @@ void Recovery(const RecoveryOptions& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // As packiced's main does (src/server/main.cc): blocks up to 32 MiB stay on the heap instead
+  // of being mapped afresh (and page-faulted in) each time, so that the in-process recovery
+  // runs with the node's allocator settings.
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 128 << 20);
   CLI::App app{"kv_bench: the KV's load generator (docs/benchmarks.md, KV)"};
   app.require_subcommand(1);
   auto size_option = [](CLI::App* sub, uint64_t* target, const std::string& name) {

@@ -18,7 +18,7 @@
 #                                      since fsync is measured; not /tmp, which may be tmpfs)
 #
 # Knobs (environment): CLIENTS (8), SECONDS_PER_PHASE (3, each kv_bench phase), REQUESTS
-# (redis-benchmark -n unpipelined, 150000), PIPELINED_REQUESTS (-n with -P 16, 500000),
+# (redis-benchmark -n unpipelined, 100000), PIPELINED_REQUESTS (-n with -P 16, 500000),
 # ALWAYS_REQUESTS / ALWAYS_PIPELINED_REQUESTS (SET -n under appendfsync always: 5000 / 40000),
 # WATCH_EVENTS (1000), RECOVERY_BYTES (1G), RAW_DIR (keep the raw outputs there).
 # Every server listens in a fresh directory only (Unix sockets; etcd on free loopback ports),
@@ -31,7 +31,7 @@ BUILD=${1:-$ROOT/build}
 BASE=${DIR:-/var/tmp}
 CLIENTS=${CLIENTS:-8}
 SECS=${SECONDS_PER_PHASE:-3}
-REQUESTS=${REQUESTS:-150000}
+REQUESTS=${REQUESTS:-100000}
 PIPELINED_REQUESTS=${PIPELINED_REQUESTS:-500000}
 ALWAYS_REQUESTS=${ALWAYS_REQUESTS:-5000}
 ALWAYS_PIPELINED_REQUESTS=${ALWAYS_PIPELINED_REQUESTS:-40000}
