@@ -202,6 +202,7 @@ struct LoadOptions {
   uint64_t size = 1024;
   uint64_t keys = 10000;
   int depth = 1;
+  bool batch = false;  // --batch: each window of --depth keys is one MultiGet / MultiPut
 };
 
 void Load(const LoadOptions& o) {
@@ -226,8 +227,9 @@ void Load(const LoadOptions& o) {
   const bool put = o.op == "put";
   const std::string value(o.size, 'x');
   char label[256];
-  std::snprintf(label, sizeof label, "bench=kv op=%s fsync=%s write_mode=%s depth=%d size=%llu",
-                o.op.c_str(), o.fsync.c_str(), o.write_mode.c_str(), o.depth,
+  std::snprintf(label, sizeof label,
+                "bench=kv op=%s fsync=%s write_mode=%s depth=%d batch=%d size=%llu", o.op.c_str(),
+                o.fsync.c_str(), o.write_mode.c_str(), o.depth, o.batch ? 1 : 0,
                 static_cast<unsigned long long>(o.size));
   RunThreads(label, o.clients, o.seconds,
              [&](int t, Clock::time_point deadline, std::vector<double>& lat, uint64_t& errors) {
@@ -243,6 +245,22 @@ void Load(const LoadOptions& o) {
                  if (o.depth == 1) {
                    bool ok = put ? kv.Put(o.ns, keys[0], value).ok() : kv.Get(o.ns, keys[0]).ok();
                    errors += ok ? 0 : 1;
+                 } else if (o.batch && put) {
+                   std::vector<packice::KvPutItem> items;
+                   for (const auto& k : keys) items.push_back({k, value, {}});
+                   auto r = kv.MultiPut(o.ns, items);
+                   if (!r.ok()) {
+                     errors += keys.size();
+                   } else {
+                     for (auto& one : *r) errors += one.ok() ? 0 : 1;
+                   }
+                 } else if (o.batch) {
+                   auto r = kv.MultiGet(o.ns, keys);
+                   if (!r.ok()) {
+                     errors += keys.size();
+                   } else {
+                     for (auto& one : *r) errors += one.ok() ? 0 : 1;
+                   }
                  } else if (put) {
                    puts.clear();
                    for (const auto& k : keys) puts.push_back(kv.PutAsync(o.ns, k, value));
@@ -536,6 +554,7 @@ int main(int argc, char** argv) {
   size_option(l, &load.size, "--size");
   l->add_option("--keys", load.keys)->check(CLI::Range(1, 100000000));
   l->add_option("--depth", load.depth)->check(CLI::Range(1, 1024));
+  l->add_flag("--batch", load.batch, "each window of --depth keys is one MultiGet / MultiPut");
 
   EtcdPutOptions eput;
   CLI::App* ep = app.add_subcommand("etcd-put", "put load against etcd");

@@ -8,6 +8,7 @@
 #        always   (--appendonly yes --appendfsync always)     <-> fsync always
 #      unpipelined (redis-benchmark -P 1, kv_bench --depth 1) and pipelined (-P 16, --depth 16:
 #      16 PutAsync/GetAsync sent, then their 16 futures awaited, as redis-benchmark does it).
+#      Also batched: --depth 16 --batch, each window of 16 keys one MultiGet / MultiPut.
 #   2. durable puts against a single-member etcd 3.4 (kv_bench etcd-put: Debian ships no etcd
 #      `benchmark` tool, so it is the project's EtcdClient, one per client thread).
 #   3. watch event latency, Packice (KvClient Watch) and etcd (v3 Watch through EtcdClient).
@@ -117,9 +118,9 @@ redis_bench() {  # MODE PIPELINE TEST N
     --csv >"$TMP/rb.csv"
   sed 1d "$TMP/rb.csv" | sed "s/^/$mode,$p,/" >>"$RCSV"
 }
-kv_load() {  # MODE FSYNC OP DEPTH
+kv_load() {  # MODE FSYNC OP DEPTH [--batch]
   run "$KV_BENCH" load --url "$URL" --ns "/bench/$1" --fsync "$2" --interval-ms 1000 --op "$3" \
-    --depth "$4" --clients "$CLIENTS" --seconds "$SECS" --size 1024 --keys "$KEYS" |
+    --depth "$4" ${5:+"$5"} --clients "$CLIENTS" --seconds "$SECS" --size 1024 --keys "$KEYS" |
     sed "s/^/mode=$1 /" >>"$OUT"
 }
 
@@ -149,6 +150,8 @@ for mode in none everysec always; do
   kv_load "$mode" "$fsync" put "$DEPTH"
   kv_load "$mode" "$fsync" get 1
   kv_load "$mode" "$fsync" get "$DEPTH"
+  kv_load "$mode" "$fsync" put "$DEPTH" --batch
+  kv_load "$mode" "$fsync" get "$DEPTH" --batch
 done
 
 # --- etcd --------------------------------------------------------------------------------------
@@ -209,20 +212,21 @@ print("| persistence (Redis / Packice) | op | pipeline | Redis ops/s | Packice o
 print("| --- | --- | --- | ---: | ---: | ---: | --- | --- | --- | --- |")
 for mode in ("none", "everysec", "always"):
     for op in ("put", "get"):
-        for p in (1, depth):
+        for p, batch in ((1, 0), (depth, 0), (depth, 1)):
             r = redis.get((mode, p, "set" if op == "put" else "get"))
-            k = find(mode=mode, op=op, depth=p)
+            k = find(mode=mode, op=op, depth=p, batch=batch)
             if r is None or k is None:
                 continue
             ops = float(k["ops_per_s"])
             ratio = ops / r[0]
             target = 1.2 if p == 1 else 1.5
-            pipe = "none" if p == 1 else f"{p} (-P {p} / depth {p})"
+            pipe = ("none" if p == 1 else f"{p} (-P {p} / depth {p})" if not batch
+                    else f"{p} (-P {p} / Multi{'Put' if op == 'put' else 'Get'} of {p})")
             print(f"| {redis_of[mode]} / fsync {fsync_of[mode]} | {'SET' if op == 'put' else 'GET'} / {op} | "
                   f"{pipe} | {r[0]:,.0f} | {ops:,.0f} | {ratio:.2f}x | ≥ {target}x | {verdict(ratio, target)} | "
                   f"{r[1]:.0f} / {r[2]:.0f} | {float(k['p50_us']):.0f} / {float(k['p99_us']):.0f} |")
-print("\nLatency: per call unpipelined; per window of 16 calls pipelined (redis-benchmark: per request, "
-      "from its pipeline's write).\n")
+print("\nLatency: per call unpipelined; per window of 16 calls pipelined or per Multi call "
+      "(redis-benchmark: per request, from its pipeline's write).\n")
 
 etcd = find(bench="etcd", op="put")
 print("| durable 1 KiB puts, 8 clients | ops/s | p50 / p99 µs | / etcd | target | result |")
@@ -232,7 +236,7 @@ if etcd:
     print(f"| etcd 3.4, Put per client (EtcdClient, gRPC) | {e:,.0f} | "
           f"{float(etcd['p50_us']):.0f} / {float(etcd['p99_us']):.0f} | 1.00x | | |")
     for p in (1, depth):
-        k = find(mode="always", op="put", depth=p)
+        k = find(mode="always", op="put", depth=p, batch=0)
         if k:
             ops = float(k["ops_per_s"])
             label = "Packice fsync always, unpipelined" if p == 1 else f"Packice fsync always, depth {p}"

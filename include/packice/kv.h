@@ -277,6 +277,11 @@ class KvStore {
   // Errors: kOutOfRange (compacted), kInvalidArgument (a future revision).
   virtual Result<std::unique_ptr<KvWatcher>> Watch(std::string_view ns,
                                                    const WatchOptions& options) = 0;
+
+  // Whether a write to `ns` may wait before it is acknowledged — for the disk (fsync
+  // "always") or another node. A transport runs writes that do not on its io thread instead of
+  // handing them to a pool. A hint, never an error: true when unsure.
+  virtual bool WritesWait(std::string_view ns) { return true; }
 };
 
 // A node's KV (ConnectKv): every KvStore call, plus calls that do not wait for one answer

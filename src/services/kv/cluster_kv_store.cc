@@ -135,6 +135,16 @@ Result<BatchResult> ClusterKvStore::Commit(std::string_view ns, std::span<const 
   return Routed<BatchResult>(ns, [&](KvStore& s) { return s.Commit(ns, ops); });
 }
 
+bool ClusterKvStore::WritesWait(std::string_view ns) {
+  std::optional<std::string> owner = directory_->Owner(ns);
+  if (!owner) return true;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (*owner != self_ && !self_.empty()) return true;
+  }
+  return local_->WritesWait(ns);
+}
+
 Result<std::unique_ptr<KvWatcher>> ClusterKvStore::Watch(std::string_view ns,
                                                          const WatchOptions& options) {
   return Routed<std::unique_ptr<KvWatcher>>(ns, [&](KvStore& s) { return s.Watch(ns, options); });

@@ -66,6 +66,8 @@ class ClusterKvStore final : public KvStore {
   Result<BatchResult> Commit(std::string_view ns, std::span<const BatchOp> ops) override;
   Result<std::unique_ptr<KvWatcher>> Watch(std::string_view ns,
                                            const WatchOptions& options) override;
+  // The local store's answer for its own namespaces; true for the others (another node).
+  bool WritesWait(std::string_view ns) override;
 
   struct Stats {
     uint64_t local_calls = 0;

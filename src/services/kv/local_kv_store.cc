@@ -146,6 +146,11 @@ Result<std::shared_ptr<Bucket>> LocalKvStore::Find(std::string_view ns) const {
   return it->second;
 }
 
+bool LocalKvStore::WritesWait(std::string_view ns) {
+  auto b = Find(ns);
+  return b.ok() && (*b)->options().fsync == KvFsync::kAlways;
+}
+
 Result<KeyValue> LocalKvStore::Get(std::string_view ns, std::string_view key) {
   PACKICE_ASSIGN_OR_RETURN(auto b, Find(ns));
   return b->Get(key);

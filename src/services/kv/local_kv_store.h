@@ -45,6 +45,8 @@ class LocalKvStore final : public KvStore {
   Result<BatchResult> Commit(std::string_view ns, std::span<const BatchOp> ops) override;
   Result<std::unique_ptr<KvWatcher>> Watch(std::string_view ns,
                                            const WatchOptions& options) override;
+  // True for fsync "always" (a write waits for its group's fdatasync).
+  bool WritesWait(std::string_view ns) override;
 
   // Deletes the expired keys of every namespace now; returns how many.
   size_t ReapExpired();

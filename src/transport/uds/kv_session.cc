@@ -30,6 +30,19 @@ bool IsRead(const wire::KvRequest& req) {
   }
 }
 
+// Writes that run at once when their namespace's writes do not wait (KvStore::WritesWait).
+bool IsQuickWrite(const wire::KvRequest& req) {
+  switch (req.op_case()) {
+    case wire::KvRequest::kPut:
+    case wire::KvRequest::kDelete:
+    case wire::KvRequest::kMultiPut:
+    case wire::KvRequest::kBatch:
+      return true;
+    default:
+      return false;
+  }
+}
+
 std::string Frame(uint64_t id, const Status& s, const wire::KvResponse* body) {
   wire::Response resp;
   resp.set_id(id);
@@ -54,7 +67,7 @@ KvSession::KvSession(std::shared_ptr<KvStore> kv, asio::thread_pool* pool, KvSes
 KvSession::~KvSession() = default;
 
 void KvSession::Respond(uint64_t id, const Status& s, const wire::KvResponse* body) {
-  if (!closed_) host_.send(Frame(id, s, body));
+  if (!closed_) host_.queue(Frame(id, s, body));
 }
 
 bool KvSession::backlogged() const {
@@ -69,7 +82,8 @@ void KvSession::Handle(uint64_t id, wire::KvRequest req, size_t bytes) {
         id, OutOfCapacity("a connection has at most " + std::to_string(kMaxWatches) + " watches"),
         nullptr);
   }
-  if (!running_ && queue_.empty() && IsRead(req)) {
+  if (!running_ && queue_.empty() &&
+      (IsRead(req) || (IsQuickWrite(req) && !kv_->WritesWait(req.ns())))) {
     wire::KvResponse resp;
     Status s = HandleKvRequest(*kv_, req, &resp);
     return Respond(id, s, s.ok() ? &resp : nullptr);
@@ -163,12 +177,13 @@ void KvSession::Finished(std::vector<Done> done) {
 void KvSession::StartWatch(uint64_t id, std::unique_ptr<KvWatcher> watcher) {
   if (closed_) return;  // the watcher's destructor cancels it
   if (watches_.size() >= kMaxWatches || watches_.contains(id)) {
-    return Respond(
+    host_.send(Frame(
         id,
         watches_.contains(id)
             ? InvalidArgument("a watch with id " + std::to_string(id) + " is open")
             : OutOfCapacity("a connection has at most " + std::to_string(kMaxWatches) + " watches"),
-        nullptr);
+        nullptr));
+    return;
   }
   wire::KvWatchEvents started;  // with the first revision the watch will deliver
   started.set_resume_revision(watcher->resume_revision());

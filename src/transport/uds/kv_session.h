@@ -4,8 +4,9 @@
 // run on the connection's io thread: the connection's calls queue here in arrival order and
 // run, one connection's one after another, on a shared pool of threads; their responses go
 // back through the connection's strand. Waiting writers of different connections share one
-// log append and fdatasync (the bucket's writer queue). A read with nothing queued before it
-// runs at once on the strand: it never waits on the log.
+// log append and fdatasync (the bucket's writer queue). A read — or a write that does not wait
+// (KvStore::WritesWait: fsync "interval" or "never") — with nothing queued before it runs at
+// once on the strand, its answer queued with the others of the same read from the socket.
 //
 // A watch answers with frames of events carrying its request's id: the first (empty) says it
 // started, the last has end_code set. Events are pulled from the KvWatcher only while the
@@ -36,8 +37,9 @@ namespace packice {
 // What a KvSession needs of its connection; each runs on the strand.
 struct KvSessionHost {
   boost::asio::any_io_executor strand;
-  std::function<void(std::string frames)> send;  // queues response frames and flushes
-  std::function<size_t()> pending_output;        // unsent bytes
+  std::function<void(std::string frames)> send;   // queues response frames and flushes
+  std::function<void(std::string frames)> queue;  // queues them only (Handle's caller flushes)
+  std::function<size_t()> pending_output;         // unsent bytes
   size_t max_pending_output = 16u << 20;
   std::function<void()> unblocked;  // backlogged() became false: read requests again
 };
@@ -73,6 +75,7 @@ class KvSession : public std::enable_shared_from_this<KvSession> {
     std::unique_ptr<KvWatcher> watcher;
   };
 
+  // Queues the answer (Handle's caller flushes once for all it handled).
   void Respond(uint64_t id, const Status& s, const wire::KvResponse* body);
   void RunQueued();                       // hands the queue to the pool
   void Finished(std::vector<Done> done);  // back on the strand

@@ -113,6 +113,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
       self->Queue(Outgoing{std::move(frames), {}});
       self->Flush();
     };
+    host.queue = [weak](std::string frames) {
+      auto self = weak.lock();
+      if (self == nullptr || !self->sock_.is_open()) return;
+      self->Queue(Outgoing{std::move(frames), {}});
+    };
     host.pending_output = [weak] {
       auto self = weak.lock();
       return self == nullptr ? size_t{0} : self->pending_bytes_;
