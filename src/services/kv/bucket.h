@@ -80,6 +80,13 @@ class Bucket {
   int64_t revision() const;
   uint64_t keys() const;
   const NamespaceOptions& options() const { return options_; }
+  // Whether the next write may wait: fsync "always" (its group's fdatasync), or a snapshot
+  // (which the write that crosses snapshot_after_bytes takes) is near.
+  bool NextWriteMayWait() const {
+    return options_.fsync == KvFsync::kAlways || snapshot_due_ ||
+           bytes_since_snapshot_ + kv_.max_batch_bytes + kv_.max_value_bytes >=
+               kv_.snapshot_after_bytes;
+  }
   // Ends every watcher with `reason`, and later watches fail with it.
   void EndWatchers(const Status& reason);
   // The bucket's files are removed when it is destroyed (its namespace was deleted).

@@ -294,6 +294,31 @@ TEST(KvLimitsTest, KeyValueAndBatchLimits) {
   EXPECT_CODE(s->Put("bad", "k", "v"), kInvalidArgument);
 }
 
+// The hint the Unix socket uses to run a write on its io thread: only writes that cannot wait.
+TEST(KvLimitsTest, WritesWaitForFsyncAlwaysAndNearASnapshot) {
+  TempDir dir;
+  KvOptions o = SmallOptions(dir.path());
+  o.snapshot_after_bytes = 1 << 20;  // 1 MiB; a write may carry 256 KiB + 64 KiB
+  ASSERT_OK_AND_ASSIGN(auto s, OpenStore(o));
+  ASSERT_OK(s->CreateNamespace("/always", {}));
+  ASSERT_OK(s->CreateNamespace("/never", {.fsync = KvFsync::kNever}));
+  EXPECT_TRUE(s->WritesWait("/always"));
+  EXPECT_FALSE(s->WritesWait("/never"));
+  EXPECT_FALSE(s->WritesWait("/absent"));  // fails at once
+  const std::string value(60 << 10, 'v');
+  int i = 0;
+  while (!s->WritesWait("/never")) {  // until a snapshot is near
+    ASSERT_OK_R(s->Put("/never", "k" + std::to_string(i++), value));
+    ASSERT_LT(i, 100);
+  }
+  EXPECT_GE(i * (60 << 10), (1 << 20) - (320 << 10) - (64 << 10));
+  // The snapshot is taken by a write (the one that crosses), and then writes are quick again.
+  while (s->WritesWait("/never")) {
+    ASSERT_OK_R(s->Put("/never", "k" + std::to_string(i++), value));
+    ASSERT_LT(i, 100);
+  }
+}
+
 TEST(KvNamespaceTest, PathValidation) {
   for (const char* ok : {"/a", "/kevin/zonda/ds1", "/A-b_c.d/9"})
     EXPECT_OK(ValidateNamespacePath(ok));

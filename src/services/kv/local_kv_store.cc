@@ -148,7 +148,7 @@ Result<std::shared_ptr<Bucket>> LocalKvStore::Find(std::string_view ns) const {
 
 bool LocalKvStore::WritesWait(std::string_view ns) {
   auto b = Find(ns);
-  return b.ok() && (*b)->options().fsync == KvFsync::kAlways;
+  return b.ok() && (*b)->NextWriteMayWait();
 }
 
 Result<KeyValue> LocalKvStore::Get(std::string_view ns, std::string_view key) {

@@ -45,7 +45,8 @@ class LocalKvStore final : public KvStore {
   Result<BatchResult> Commit(std::string_view ns, std::span<const BatchOp> ops) override;
   Result<std::unique_ptr<KvWatcher>> Watch(std::string_view ns,
                                            const WatchOptions& options) override;
-  // True for fsync "always" (a write waits for its group's fdatasync).
+  // True for fsync "always" (a write waits for its group's fdatasync), and when the
+  // namespace's next snapshot is near (the write that crosses its threshold takes it).
   bool WritesWait(std::string_view ns) override;
 
   // Deletes the expired keys of every namespace now; returns how many.
