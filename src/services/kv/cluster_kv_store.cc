@@ -4,6 +4,14 @@
 
 namespace packice {
 
+namespace {
+
+Status NotJoined() {
+  return Unavailable("this node has not joined its cluster yet: its KV calls wait for that");
+}
+
+}  // namespace
+
 ClusterKvStore::ClusterKvStore(std::shared_ptr<KvStore> local,
                                std::shared_ptr<NamespaceDirectory> directory)
     : local_(std::move(local)), directory_(std::move(directory)) {}
@@ -30,7 +38,8 @@ Result<ClusterKvStore::Route> ClusterKvStore::Find(std::string_view ns, bool ref
   }
   if (!owner) return NotFound("no namespace " + std::string(ns));
   std::lock_guard<std::mutex> lock(mu_);
-  if (*owner == self_ || self_.empty()) return Route{local_, *owner, true};
+  if (self_.empty()) return NotJoined();
+  if (*owner == self_) return Route{local_, *owner, true};
   auto it = members_.find(*owner);
   if (it == members_.end()) {
     return Unavailable("namespace " + std::string(ns) + " lives on node " + *owner +
@@ -64,6 +73,7 @@ Status ClusterKvStore::CreateNamespace(std::string_view path, const NamespaceOpt
   std::string owner;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    if (self_.empty()) return NotJoined();
     std::optional<std::string_view> o = ring_.Owner(path);
     owner = o ? std::string(*o) : self_;
   }
@@ -140,7 +150,7 @@ bool ClusterKvStore::WritesWait(std::string_view ns) {
   if (!owner) return true;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (*owner != self_ && !self_.empty()) return true;
+    if (self_.empty() || *owner != self_) return true;
   }
   return local_->WritesWait(ns);
 }
