@@ -47,6 +47,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_util.h"
 #include "cluster/etcd_client.h"
 #include "packice/kv.h"
 
@@ -62,35 +63,8 @@ int64_t NowNs() {
       .count();
 }
 
-// "1048576", "1024K", "64M", "1G" (binary multiples).
-uint64_t ParseSize(const std::string& text) {
-  size_t used = 0;
-  const uint64_t n = std::stoull(text, &used);
-  std::string suffix = text.substr(used);
-  if (!suffix.empty() && (suffix.back() == 'B' || suffix.back() == 'b')) suffix.pop_back();
-  if (suffix.size() == 2 && suffix[1] == 'i') suffix.pop_back();
-  if (suffix.empty()) return n;
-  switch (suffix[0]) {
-    case 'k':
-    case 'K':
-      return n << 10;
-    case 'm':
-    case 'M':
-      return n << 20;
-    case 'g':
-    case 'G':
-      return n << 30;
-  }
-  throw CLI::ValidationError("size", "bad size '" + text + "'");
-}
-
-// Value at quantile q of `v` (sorted in place).
-double Quantile(std::vector<double>& v, double q) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const size_t i = std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())));
-  return v[i];
-}
+using packice::bench::ParseSize;
+using packice::bench::Quantile;
 
 [[noreturn]] void Die(const std::string& what, const Status& s) {
   std::fprintf(stderr, "kv_bench: %s: %s\n", what.c_str(), s.ToString().c_str());
