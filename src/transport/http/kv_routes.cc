@@ -333,17 +333,29 @@ Task<bool> HandleNamespaceWatch(Connection<Stream>& c, const Request& req, Excha
   co_return co_await ServeWatch(c, req, x, ns, *options);
 }
 
+// A /v1/kv/{ns}[/{key}] request's namespace, key and query; else the error to answer with
+// (the node serves no KV, a bad path, a bad query).
+struct KvTarget {
+  KvPath path;
+  KvQuery query;
+};
+Result<KvTarget> ParseTarget(bool serves_kv, std::string_view path, std::string_view query) {
+  if (!serves_kv) return NoKv();
+  PACKICE_ASSIGN_OR_RETURN(KvPath p, http_kv::ParseKvPath(path.substr(http_kv::kKvPrefix.size())));
+  PACKICE_ASSIGN_OR_RETURN(KvQuery q, KvQuery::Parse(query));
+  return KvTarget{std::move(p), std::move(q)};
+}
+
 template <typename Stream>
 Task<bool> ServeNamespace(Connection<Stream>& c, Parser& parser, Exchange& x, std::string_view path,
                           std::string_view query) {
   const Request& req = parser.get();
   const bool keep = req.keep_alive();
   // A body left unread closes the connection (ServeOne), so errors before it need no draining.
-  if (c.kv() == nullptr) co_return co_await c.SendError(req, x, NoKv(), keep);
-  Result<KvPath> p = http_kv::ParseKvPath(path.substr(http_kv::kKvPrefix.size()));
-  if (!p.ok()) co_return co_await c.SendError(req, x, p.status(), keep);
-  Result<KvQuery> q = KvQuery::Parse(query);
-  if (!q.ok()) co_return co_await c.SendError(req, x, q.status(), keep);
+  Result<KvTarget> target = ParseTarget(c.kv() != nullptr, path, query);
+  if (!target.ok()) co_return co_await c.SendError(req, x, target.status(), keep);
+  const KvPath* p = &target->path;
+  const KvQuery* q = &target->query;
   switch (req.method()) {
     case bhttp::verb::get:
       if (q->Flag("watch")) co_return co_await HandleNamespaceWatch(c, req, x, p->ns, *q);
@@ -431,11 +443,10 @@ Task<bool> ServeKey(Connection<Stream>& c, Parser& parser, Exchange& x, std::str
                     std::string_view query) {
   const Request& req = parser.get();
   const bool keep = req.keep_alive();
-  if (c.kv() == nullptr) co_return co_await c.SendError(req, x, NoKv(), keep);
-  Result<KvPath> p = http_kv::ParseKvPath(path.substr(http_kv::kKvPrefix.size()));
-  if (!p.ok()) co_return co_await c.SendError(req, x, p.status(), keep);
-  Result<KvQuery> q = KvQuery::Parse(query);
-  if (!q.ok()) co_return co_await c.SendError(req, x, q.status(), keep);
+  Result<KvTarget> target = ParseTarget(c.kv() != nullptr, path, query);
+  if (!target.ok()) co_return co_await c.SendError(req, x, target.status(), keep);
+  const KvPath* p = &target->path;
+  const KvQuery* q = &target->query;
   switch (req.method()) {
     case bhttp::verb::get:
       if (q->Flag("watch")) co_return co_await HandleKeyWatch(c, req, x, *p, *q);

@@ -74,6 +74,37 @@ Status ItemStatusFromWire(const wire::KvItemResult& item) {
   return Status(*code, item.message());
 }
 
+// Puts from the wire run as one KvStore::PutMany, a result per put in `results`, in order: a put
+// whose options are bad answers on its own. When PutMany fails (no such namespace) the puts it
+// would have run answer its error, which is also returned (the call's error).
+Status RunPuts(KvStore& kv, std::string_view ns, std::span<const wire::KvPut* const> puts,
+               std::vector<Result<PutResult>>* results) {
+  results->clear();
+  std::vector<KvPutItem> items;
+  std::vector<size_t> index;
+  for (const wire::KvPut* p : puts) {
+    Result<PutOptions> o = PutOptionsFromWire(*p);
+    results->emplace_back(o.ok() ? Internal("kv: put not run") : o.status());
+    if (!o.ok()) continue;
+    index.push_back(results->size() - 1);
+    items.push_back(KvPutItem{p->key(), p->value(), *o});
+  }
+  if (items.empty()) return Status::Ok();
+  Result<std::vector<Result<PutResult>>> done = kv.PutMany(ns, items);
+  for (size_t j = 0; j < index.size(); ++j) {
+    Result<PutResult>& r = (*results)[index[j]];
+    if (!done.ok()) {
+      r = done.status();
+    } else if (j >= done->size()) {
+      r = Internal("kv: PutMany answered " + std::to_string(done->size()) + " of " +
+                   std::to_string(items.size()) + " puts");
+    } else {
+      r = std::move((*done)[j]);
+    }
+  }
+  return done.status();
+}
+
 Status CheckMultiItems(int n) {
   if (n > static_cast<int>(kMaxMultiItems)) {
     return InvalidArgument("kv: " + std::to_string(n) + " items in one multi call, at most " +
@@ -255,23 +286,10 @@ Status HandleKvRequest(KvStore& kv, const wire::KvRequest& req, wire::KvResponse
     case wire::KvRequest::kMultiPut: {
       PACKICE_RETURN_IF_ERROR(CheckMultiItems(req.multi_put().puts_size()));
       auto* out = resp->mutable_multi();
-      // Items whose options are bad answer on their own; the rest go to the store together.
+      std::vector<const wire::KvPut*> puts;
+      for (const wire::KvPut& p : req.multi_put().puts()) puts.push_back(&p);
       std::vector<Result<PutResult>> results;
-      std::vector<KvPutItem> puts;
-      std::vector<size_t> index;
-      for (const wire::KvPut& p : req.multi_put().puts()) {
-        Result<PutOptions> o = PutOptionsFromWire(p);
-        results.emplace_back(o.ok() ? Internal("not run") : o.status());
-        if (!o.ok()) continue;
-        index.push_back(results.size() - 1);
-        puts.push_back(KvPutItem{p.key(), p.value(), *o});
-      }
-      if (!puts.empty()) {
-        PACKICE_ASSIGN_OR_RETURN(std::vector<Result<PutResult>> done, kv.PutMany(ns, puts));
-        for (size_t j = 0; j < done.size() && j < index.size(); ++j) {
-          results[index[j]] = std::move(done[j]);
-        }
-      }
+      PACKICE_RETURN_IF_ERROR(RunPuts(kv, ns, puts, &results));
       for (const Result<PutResult>& r : results) {
         wire::KvItemResult* item = out->add_items();
         ItemStatusToWire(r.status(), item);
@@ -395,31 +413,16 @@ void HandleKvPuts(KvStore& kv, std::span<const wire::KvRequest* const> puts,
                   std::vector<Status>* status, std::vector<wire::KvResponse>* resp) {
   status->assign(puts.size(), Status::Ok());
   resp->assign(puts.size(), wire::KvResponse());
-  std::vector<KvPutItem> items;
-  std::vector<size_t> index;
+  if (puts.empty()) return;
+  std::vector<const wire::KvPut*> bodies;
+  for (const wire::KvRequest* r : puts) bodies.push_back(&r->put());
+  std::vector<Result<PutResult>> results;
+  RunPuts(kv, puts[0]->ns(), bodies, &results).IgnoreError();  // each put has its own answer
   for (size_t i = 0; i < puts.size(); ++i) {
-    const wire::KvPut& p = puts[i]->put();
-    Result<PutOptions> o = PutOptionsFromWire(p);
-    if (!o.ok()) {
-      (*status)[i] = o.status();
-      continue;
-    }
-    index.push_back(i);
-    items.push_back(KvPutItem{p.key(), p.value(), *o});
-  }
-  if (items.empty()) return;
-  Result<std::vector<Result<PutResult>>> done = kv.PutMany(puts[0]->ns(), items);
-  for (size_t j = 0; j < index.size(); ++j) {
-    const size_t i = index[j];
-    if (!done.ok()) {
-      (*status)[i] = done.status();
-    } else if (j >= done->size()) {
-      (*status)[i] = Internal("kv: PutMany answered " + std::to_string(done->size()) + " of " +
-                              std::to_string(items.size()) + " puts");
-    } else if (!(*done)[j].ok()) {
-      (*status)[i] = (*done)[j].status();
+    if (!results[i].ok()) {
+      (*status)[i] = results[i].status();
     } else {
-      ToWire(*(*done)[j], (*resp)[i].mutable_put());
+      ToWire(*results[i], (*resp)[i].mutable_put());
     }
   }
 }
