@@ -388,6 +388,14 @@ TEST(KvSocketTest, ANodeThatGoesAwayFailsCallsAndWatchesThenIsReconnected) {
   ASSERT_OK_R(got);
   EXPECT_EQ(got->value, "kept");
   EXPECT_EQ(got->mod_revision, put->revision);
+
+  // Restarted while the client is idle (no call in flight, no watch): the client notices the
+  // hang-up, and its next call goes to the new node instead of failing on the old connection.
+  node.Stop(SIGKILL);
+  ASSERT_OK(node.Start());
+  got = (*kv)->Get("/durable", "k");
+  ASSERT_OK_R(got);
+  EXPECT_EQ(got->value, "kept");
 }
 
 // packice kv, as a user types it.

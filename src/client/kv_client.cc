@@ -95,12 +95,8 @@ class RemoteKvClient final : public KvClient {
   }
 
   Result<wire::KvResponse> Call(const wire::KvRequest& req) {
-    auto promise = std::make_shared<std::promise<Result<wire::KvResponse>>>();
-    std::future<Result<wire::KvResponse>> future = promise->get_future();
     PACKICE_ASSIGN_OR_RETURN(std::shared_ptr<KvChannel> channel, Channel());
-    channel->Send(
-        req, [promise](Result<wire::KvResponse> resp) { promise->set_value(std::move(resp)); });
-    return future.get();  // the channel answers every call: a broken connection fails it
+    return channel->Call(req);
   }
 
   KvChannelFactory connect_;

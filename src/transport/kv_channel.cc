@@ -1,6 +1,7 @@
 #include "transport/kv_channel.h"
 
 #include <algorithm>
+#include <future>
 
 #include "transport/uds/kv_wire_convert.h"
 
@@ -14,6 +15,14 @@ size_t EventBytes(const KvEvent& e) {
 }
 
 }  // namespace
+
+Result<wire::KvResponse> KvChannel::Call(wire::KvRequest req) {
+  auto promise = std::make_shared<std::promise<Result<wire::KvResponse>>>();
+  std::future<Result<wire::KvResponse>> future = promise->get_future();
+  Send(std::move(req),
+       [promise](Result<wire::KvResponse> resp) { promise->set_value(std::move(resp)); });
+  return future.get();  // the channel answers every call: a broken connection fails it
+}
 
 KvEventQueue::KvEventQueue(int64_t start_revision, size_t max_events, size_t max_bytes,
                            std::function<void()> cancel)
