@@ -214,6 +214,14 @@ Status Bucket::Snapshot() {
     seq = log_->next_seq();
     bytes_since_snapshot_ = 0;
     SnapshotWriter w(static_cast<int64_t>(seq));
+    uint64_t entries = 0, bytes_in = 0;
+    for (auto& s : shards_) {
+      s->engine->ForEach([&](const std::string& k, const Entry& e) {
+        ++entries;
+        bytes_in += k.size() + e.value.size();
+      });
+    }
+    w.Reserve(entries, bytes_in);
     for (auto& s : shards_) {
       s->engine->ForEach([&](const std::string& k, const Entry& e) { w.Add(k, e); });
     }

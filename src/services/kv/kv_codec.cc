@@ -113,6 +113,10 @@ SnapshotWriter::SnapshotWriter(int64_t revision) {
   AppendU64(&out_, 0);  // count, filled in by Finish
 }
 
+void SnapshotWriter::Reserve(uint64_t entries, uint64_t key_value_bytes) {
+  out_.reserve(out_.size() + key_value_bytes + entries * (4 + 4 + 4 * 8));
+}
+
 void SnapshotWriter::Add(std::string_view key, const Entry& e) {
   AppendBytes(&out_, key);
   AppendBytes(&out_, e.value);

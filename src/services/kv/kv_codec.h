@@ -58,6 +58,9 @@ Result<std::vector<Mutation>> DecodeMutations(std::span<const std::byte> bytes);
 class SnapshotWriter {
  public:
   explicit SnapshotWriter(int64_t revision);
+  // Room for entries of these many key and value bytes in all (one allocation, not a
+  // doubling series of copies of a buffer the size of the namespace).
+  void Reserve(uint64_t entries, uint64_t key_value_bytes);
   void Add(std::string_view key, const Entry& entry);
   // The snapshot's bytes (count filled in); the writer is spent.
   std::string Finish();

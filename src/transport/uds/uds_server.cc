@@ -27,6 +27,8 @@ using Local = asio::local::stream_protocol;
 using boost::system::error_code;
 
 constexpr size_t kReadChunk = 64 * 1024;
+// Queued output is gathered into sends of up to this much.
+constexpr size_t kCoalesceBytes = 256 * 1024;
 
 class Connection;
 
@@ -201,6 +203,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void Queue(Outgoing out) {
     if (out.frame.empty()) return;
     pending_bytes_ += out.frame.size();
+    // Small answers without descriptors join the one before them: one send for many (a
+    // pipeline's KV answers are one frame each).
+    if (!outq_.empty() && out.fds.empty() && outq_.back().fds.empty() &&
+        outq_.back().frame.size() + out.frame.size() <= kCoalesceBytes) {
+      outq_.back().frame += out.frame;
+      return;
+    }
     outq_.push_back(std::move(out));
   }
 
