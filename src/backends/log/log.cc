@@ -393,6 +393,12 @@ Result<LogReadResult> Log::Impl::Read(uint64_t from, size_t max_records, size_t 
                   ? LogIndexEntry{segment->first_seq, kSegmentHeaderBytes}
                   : *std::prev(entry);
     }
+    // One allocation for what this segment can add (growing by doubling copied the buffer,
+    // and page-faulted each new copy in: most of a recovery's time).
+    if (buffer->empty()) {
+      buffer->reserve(static_cast<size_t>(std::min<uint64_t>(
+          max_bytes, end_offset > start.offset ? end_offset - start.offset : 0)));
+    }
     log_format::FrameReader reader(env_, segment->fd.get(), start.offset, end_offset);
     for (uint64_t s = start.seq; s < end_seq; ++s) {
       const bool wanted = s >= seq;
