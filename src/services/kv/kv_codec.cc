@@ -2,7 +2,7 @@
 
 #include <cstring>
 
-#include "core/byte_order.h"
+#include "core/byte_codec.h"
 
 namespace packice::kv {
 namespace {
@@ -12,62 +12,7 @@ constexpr uint32_t kSnapshotFormat = 1;
 constexpr uint8_t kOpPut = 1;
 constexpr uint8_t kOpDelete = 2;
 
-void AppendU32(std::string* out, uint32_t v) {
-  std::byte b[4];
-  PutU32(b, v);
-  out->append(reinterpret_cast<const char*>(b), 4);
-}
-void AppendU64(std::string* out, uint64_t v) {
-  std::byte b[8];
-  PutU64(b, v);
-  out->append(reinterpret_cast<const char*>(b), 8);
-}
-void AppendBytes(std::string* out, std::string_view s) {
-  AppendU32(out, static_cast<uint32_t>(s.size()));
-  out->append(s);
-}
-
-// Reads fields off the front of a buffer; every read fails once the buffer is short.
-class Reader {
- public:
-  explicit Reader(std::span<const std::byte> b) : b_(b) {}
-  bool U8(uint8_t* v) {
-    if (b_.size() < 1) return false;
-    *v = static_cast<uint8_t>(b_[0]);
-    b_ = b_.subspan(1);
-    return true;
-  }
-  bool U32(uint32_t* v) {
-    if (b_.size() < 4) return false;
-    *v = GetU32(b_.data());
-    b_ = b_.subspan(4);
-    return true;
-  }
-  bool U64(uint64_t* v) {
-    if (b_.size() < 8) return false;
-    *v = GetU64(b_.data());
-    b_ = b_.subspan(8);
-    return true;
-  }
-  bool I64(int64_t* v) {
-    uint64_t u = 0;
-    if (!U64(&u)) return false;
-    *v = static_cast<int64_t>(u);
-    return true;
-  }
-  bool Bytes(std::string* s) {
-    uint32_t n = 0;
-    if (!U32(&n) || b_.size() < n) return false;
-    s->assign(reinterpret_cast<const char*>(b_.data()), n);
-    b_ = b_.subspan(n);
-    return true;
-  }
-  bool done() const { return b_.empty(); }
-  size_t left() const { return b_.size(); }
-
- private:
-  std::span<const std::byte> b_;
-};
+using Reader = ByteReader;
 
 }  // namespace
 

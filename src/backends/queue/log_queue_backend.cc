@@ -1,0 +1,70 @@
+// The log QueueBackend (queue_backend.h): a queue record is one log record (type kRecordType,
+// its payload record_codec.h's encoding), its offset the record's sequence number.
+#include "backends/queue/queue_backend.h"
+#include "backends/queue/record_codec.h"
+
+namespace packice {
+namespace {
+
+constexpr uint8_t kRecordType = 1;
+
+class LogQueueBackend final : public QueueBackend {
+ public:
+  explicit LogQueueBackend(std::unique_ptr<Log> log) : log_(std::move(log)) {}
+
+  Result<uint64_t> Append(std::span<const QueueRecord> records) override {
+    if (records.empty()) return InvalidArgument("queue: an append of no records");
+    std::vector<std::string> payloads(records.size());
+    std::vector<LogEntry> entries(records.size());
+    for (size_t i = 0; i < records.size(); ++i) {
+      EncodeRecord(records[i], &payloads[i]);
+      entries[i] = {kRecordType, std::as_bytes(std::span(payloads[i]))};
+    }
+    return log_->Append(entries);
+  }
+
+  Result<std::vector<StoredRecord>> Read(uint64_t offset, size_t limit,
+                                         size_t max_bytes) const override {
+    PACKICE_ASSIGN_OR_RETURN(LogReadResult r, log_->Read(offset, limit, max_bytes));
+    std::vector<StoredRecord> out;
+    out.reserve(r.records.size());
+    for (const LogRecord& rec : r.records) {
+      if (rec.type != kRecordType) {
+        return DataLoss("queue: log record " + std::to_string(rec.seq) + " has type " +
+                        std::to_string(rec.type) + ", not a queue record");
+      }
+      auto record = DecodeRecord(rec.payload);
+      if (!record.ok()) {
+        return DataLoss("queue: log record " + std::to_string(rec.seq) + ": " +
+                        std::string(record.status().message()));
+      }
+      out.push_back({rec.seq, *std::move(record)});
+    }
+    return out;
+  }
+
+  Status WaitFor(uint64_t offset, std::chrono::steady_clock::time_point deadline) const override {
+    return log_->WaitFor(offset, deadline);
+  }
+
+  Status Flush() override { return log_->Sync(); }
+
+  Result<uint64_t> TruncateBefore(uint64_t offset) override { return log_->TruncateBefore(offset); }
+
+  QueueBackendStats stats() const override {
+    const LogStats s = log_->stats();
+    return {s.first_seq, s.next_seq, s.segments};
+  }
+
+ private:
+  std::unique_ptr<Log> log_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<QueueBackend>> OpenLogQueueBackend(LogOptions options) {
+  PACKICE_ASSIGN_OR_RETURN(std::unique_ptr<Log> log, Log::Open(std::move(options)));
+  return std::unique_ptr<QueueBackend>(new LogQueueBackend(std::move(log)));
+}
+
+}  // namespace packice

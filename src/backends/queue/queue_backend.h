@@ -1,0 +1,87 @@
+// QueueBackend: the storage a queue bucket composes (the seed's StorageBackend: put,
+// get(offset, limit), flush). Records in, records out by offset; nothing about topics,
+// partitions or consumers, which the bucket above it keeps.
+//
+// Offsets: the first record a backend ever stores has offset 0; each Append's records take the
+// next offsets in order. Offsets are dense and never reused; TruncateBefore (retention)
+// removes records from the front in the backend's units (a record for memory, a whole segment
+// for the log), so start_offset may stay below the offset asked for.
+//
+// Every backend passes the contract suite (queue_backend_contract_test.cc); a new one is one
+// file with its factory below, plus one line there.
+//
+// Thread safety: safe for concurrent use; Appends are ordered (one at a time, in the order
+// they took the backend's lock), and a Read sees an Append wholly or not at all.
+#ifndef PACKICE_BACKENDS_QUEUE_QUEUE_BACKEND_H_
+#define PACKICE_BACKENDS_QUEUE_QUEUE_BACKEND_H_
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "backends/log/log.h"
+#include "packice/queue.h"
+#include "packice/status.h"
+
+namespace packice {
+
+struct QueueBackendStats {
+  uint64_t start_offset = 0;  // the oldest record kept
+  uint64_t end_offset = 0;    // the offset the next record gets; also the end of what is read
+  uint64_t units = 0;         // what TruncateBefore removes whole: records, or segments
+};
+
+class QueueBackend {
+ public:
+  virtual ~QueueBackend() = default;
+
+  // Appends `records`, all or none, and returns the offset of the first. Once it returns they
+  // are readable and, where the backend is durable, as durable as its sync policy says.
+  // Errors: kInvalidArgument (no records; one larger than the backend's record limit; more
+  // than it takes in one append), kOutOfCapacity (full: retention must free space first;
+  // nothing appended), or the backend's I/O error (kInternal, and the log's read-only state).
+  virtual Result<uint64_t> Append(std::span<const QueueRecord> records) = 0;
+
+  // Up to `limit` records from `offset`, in order, and no more than `max_bytes` of encoded
+  // records — but at least one when `offset` holds one, however large. `offset` ==
+  // end_offset gives none. Errors: kOutOfRange (`offset` before start_offset, removed by
+  // retention; or past end_offset), kDataLoss (a stored record does not decode).
+  virtual Result<std::vector<StoredRecord>> Read(uint64_t offset, size_t limit,
+                                                 size_t max_bytes) const = 0;
+
+  // Returns once `offset` is readable (offset < end_offset). Errors: kTimeout (`deadline`
+  // passed first), the backend's failure.
+  virtual Status WaitFor(uint64_t offset, std::chrono::steady_clock::time_point deadline) const = 0;
+
+  // Makes every record appended so far durable (a memory backend has nothing to do).
+  virtual Status Flush() = 0;
+
+  // Removes whole units of records all before `offset` (never the one being appended to) and
+  // returns the new start_offset (<= offset).
+  virtual Result<uint64_t> TruncateBefore(uint64_t offset) = 0;
+
+  virtual QueueBackendStats stats() const = 0;
+};
+
+// --- the backends ---------------------------------------------------------------------------
+
+struct MemoryQueueBackendOptions {
+  uint64_t max_bytes = 64ull << 20;        // encoded records kept; past it Append is full
+  uint64_t max_record_bytes = 4ull << 20;  // one encoded record
+  uint64_t max_append_bytes = 8ull << 20;  // one Append's records
+};
+// Records in memory, for tests and for queues that need no durability; no dependencies.
+std::unique_ptr<QueueBackend> NewMemoryQueueBackend(MemoryQueueBackendOptions options = {});
+
+// Records in the segmented log (src/backends/log/): one log record per queue record, the
+// offset its sequence number. CRC framing, group commit, the sync policy, torn-tail recovery
+// and the file-system seam are the log's; retention removes whole segments. Opening recovers
+// what is in `log.dir`. Errors: those of Log::Open.
+Result<std::unique_ptr<QueueBackend>> OpenLogQueueBackend(LogOptions log);
+
+}  // namespace packice
+
+#endif  // PACKICE_BACKENDS_QUEUE_QUEUE_BACKEND_H_
