@@ -1,23 +1,43 @@
-// Persisting: a durable queue of records (docs/queue.md; issue 13).
+// Persisting: a durable queue of records in topics (docs/queue.md; issue 13).
 //
 // A record is a value of bytes with string headers, an optional key (a writer partitions by
-// its hash) and a timestamp. Records are stored in buckets; within a bucket every record has
+// its hash) and a timestamp. A topic is split into buckets; within a bucket every record has
 // an offset, 0, 1, 2, ..., dense and never reused: the i-th record appended has offset
-// start + i, forever (retention removes records from the front, never renumbers).
+// start + i, forever (retention removes records from the front, never renumbers). Order is
+// kept within a bucket, not across buckets.
 //
-// This header has the records; the storage a bucket composes is a QueueBackend
-// (src/backends/queue/queue_backend.h). Topics, writers, readers and consumer groups build on
-// them.
+// Queue: topics, and records appended to and read from their buckets, and the positions of
+// consumer groups (committed durably). QueueWriter and QueueReader are the application's view
+// of one topic: a writer partitions records over the buckets, a reader of a group reads every
+// bucket from the group's committed positions, waits for more, and commits.
+//
+// Errors shared by every call: kInvalidArgument (a malformed topic or group name, a bucket
+// out of range, a bad option), kNotFound (no such topic), kInternal or a bucket's log error.
+//
+// Thread safety: a Queue is safe for concurrent use; a QueueWriter too; a QueueReader is for
+// one thread at a time.
 #ifndef PACKICE_QUEUE_H_
 #define PACKICE_QUEUE_H_
 
+#include <atomic>
+#include <chrono>
+#include <cstddef>
 #include <cstdint>
+#include <map>
+#include <memory>
 #include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
+#include "packice/status.h"
+
 namespace packice {
+
+class Clock;
+class Env;
 
 struct QueueRecord {
   std::optional<std::string> key;
@@ -34,6 +54,148 @@ struct StoredRecord {
   QueueRecord record;
 
   bool operator==(const StoredRecord&) const = default;
+};
+
+enum class QueueFsync {
+  kAlways,    // an append returns once its records are on the disk (group-committed fdatasync)
+  kInterval,  // synced every fsync_interval; an append returns once written
+  kNever,     // the kernel decides; a crash of the process loses nothing acknowledged
+};
+
+struct TopicOptions {
+  uint32_t buckets = 1;  // 1 .. 1024, fixed at creation
+  QueueFsync fsync = QueueFsync::kAlways;
+  std::chrono::milliseconds fsync_interval{100};  // kInterval: 1 ms .. 60 s
+  uint64_t segment_bytes = 64ull << 20;           // of a bucket's log: 1 MiB .. 1 GiB
+
+  bool operator==(const TopicOptions&) const = default;
+};
+
+struct TopicInfo {
+  std::string name;
+  TopicOptions options;
+};
+
+struct BucketInfo {
+  uint32_t bucket = 0;
+  uint64_t start_offset = 0;  // the oldest record kept
+  uint64_t end_offset = 0;    // the offset of the next record appended
+};
+
+// Where a reader is: the next offset to read in a bucket.
+struct QueuePosition {
+  uint32_t bucket = 0;
+  uint64_t offset = 0;
+};
+
+struct BucketRecords {
+  uint32_t bucket = 0;
+  std::vector<StoredRecord> records;  // consecutive offsets
+};
+
+struct AppendResult {
+  uint32_t bucket = 0;
+  uint64_t offset = 0;
+};
+
+class Queue {
+ public:
+  virtual ~Queue() = default;
+
+  // Topic names are 1..128 of A-Z a-z 0-9 . _ - (not "." or ".."). Errors: kAlreadyExists.
+  virtual Status CreateTopic(std::string_view topic, const TopicOptions& options) = 0;
+  // Removes the topic, its records and its groups' positions. Readers waiting on it get
+  // kNotFound.
+  virtual Status DeleteTopic(std::string_view topic) = 0;
+  virtual Result<std::vector<TopicInfo>> ListTopics() = 0;
+  virtual Result<std::vector<BucketInfo>> Buckets(std::string_view topic) = 0;
+
+  // Appends `records` to `bucket`, all or none, in order; returns the first one's offset. A
+  // record's timestamp 0 is set to now. Errors: kInvalidArgument (no records, a record over
+  // 4 MiB encoded, more than 8 MiB in one append: nothing appended).
+  virtual Result<uint64_t> Append(std::string_view topic, uint32_t bucket,
+                                  std::span<const QueueRecord> records) = 0;
+
+  // Up to `limit` records in all, from the positions in `from` (bucket by bucket, in that
+  // order), and about `max_bytes`. With none there, waits up to `wait` for an append to any
+  // of them; still none: an empty result. A position past its bucket's end is
+  // kOutOfRange; one before its start (removed by retention) too, naming the oldest.
+  virtual Result<std::vector<BucketRecords>> Read(std::string_view topic,
+                                                  std::span<const QueuePosition> from, size_t limit,
+                                                  std::chrono::milliseconds wait,
+                                                  size_t max_bytes = 4u << 20) = 0;
+
+  // A consumer group's position in a bucket: the next offset it will read, committed
+  // durably (it survives kill -9 once Commit returned). Group names as topic names.
+  // Errors: kOutOfRange (past the bucket's end).
+  virtual Status Commit(std::string_view topic, std::string_view group, uint32_t bucket,
+                        uint64_t offset) = 0;
+  // The committed position; nullopt when the group never committed in this bucket.
+  virtual Result<std::optional<uint64_t>> Committed(std::string_view topic, std::string_view group,
+                                                    uint32_t bucket) = 0;
+};
+
+struct QueueOptions {
+  // Where topics live (made if missing). Empty: in memory, nothing durable (tests).
+  std::string dir;
+  std::shared_ptr<Env> env;      // nullptr = Env::Default()
+  std::shared_ptr<Clock> clock;  // nullptr = Clock::System() (record timestamps)
+};
+
+// Opens the queue in `options.dir` and recovers its topics. Errors: kDataLoss (a topic table
+// or a bucket that does not recover), kAlreadyExists (another process holds a bucket),
+// kInternal.
+Result<std::shared_ptr<Queue>> OpenQueue(QueueOptions options);
+
+// Appends to one topic: a record with a key goes to bucket hash(key) % buckets (xxHash64, so
+// that one key's records stay in order in one bucket), one without to the buckets in turn.
+class QueueWriter {
+ public:
+  // Errors: kNotFound (no topic).
+  static Result<QueueWriter> Open(std::shared_ptr<Queue> queue, std::string topic);
+  Result<AppendResult> Put(QueueRecord record);
+  // Records with the same bucket go in one append, in order; across buckets not atomic: on an
+  // error, the records of the buckets before it were appended.
+  Result<std::vector<AppendResult>> PutBatch(std::span<const QueueRecord> records);
+  uint32_t buckets() const { return buckets_; }
+
+ private:
+  QueueWriter(std::shared_ptr<Queue> queue, std::string topic, uint32_t buckets)
+      : queue_(std::move(queue)), topic_(std::move(topic)), buckets_(buckets) {}
+  uint32_t BucketFor(const QueueRecord& r);
+
+  std::shared_ptr<Queue> queue_;
+  std::string topic_;
+  uint32_t buckets_;
+  std::shared_ptr<std::atomic<uint64_t>> next_ = std::make_shared<std::atomic<uint64_t>>(0);
+};
+
+// Reads one topic for a consumer group: from the group's committed positions (or each
+// bucket's start when it never committed), every bucket in turn.
+class QueueReader {
+ public:
+  static Result<QueueReader> Open(std::shared_ptr<Queue> queue, std::string topic,
+                                  std::string group);
+  // The next records (up to `limit`), waiting up to `wait` when there are none; advances the
+  // reader's positions (not the group's: Commit does).
+  Result<std::vector<BucketRecords>> Get(size_t limit, std::chrono::milliseconds wait);
+  // Commits every bucket's position (what Get returned is consumed).
+  Status Commit();
+  const std::vector<QueuePosition>& positions() const { return positions_; }
+
+ private:
+  QueueReader(std::shared_ptr<Queue> queue, std::string topic, std::string group,
+              std::vector<QueuePosition> positions)
+      : queue_(std::move(queue)),
+        topic_(std::move(topic)),
+        group_(std::move(group)),
+        positions_(std::move(positions)) {}
+
+  std::shared_ptr<Queue> queue_;
+  std::string topic_;
+  std::string group_;
+  std::vector<QueuePosition> positions_;
+  size_t first_ = 0;  // the bucket Get starts at, in turn, so that none starves
 };
 
 }  // namespace packice

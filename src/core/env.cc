@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -148,6 +149,32 @@ Status ReadFully(Env& env, int fd, std::span<std::byte> out, uint64_t offset,
 Status SyncDirStatus(Env& env, const std::string& dir) {
   if (int err = env.SyncDir(dir); err != 0) return ErrnoError("fsync " + dir, err);
   return Status::Ok();
+}
+
+Status ReplaceFile(Env& env, const std::string& dir, const std::string& name,
+                   std::string_view bytes) {
+  const std::string tmp = dir + "/" + name + ".tmp";
+  const std::string path = dir + "/" + name;
+  UniqueFd fd;
+  int err = env.Open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600, &fd);
+  if (err != 0) return ErrnoError("open " + tmp, err);
+  PACKICE_RETURN_IF_ERROR(WriteFully(env, fd.get(), std::as_bytes(std::span(bytes)), 0, tmp));
+  if ((err = env.SyncData(fd.get())) != 0) return ErrnoError("fdatasync " + tmp, err);
+  if ((err = env.Rename(tmp, path)) != 0) return ErrnoError("rename " + tmp, err);
+  return SyncDirStatus(env, dir);
+}
+
+Result<std::optional<std::string>> ReadFileIfExists(Env& env, const std::string& path) {
+  UniqueFd fd;
+  int err = env.Open(path, O_RDONLY, 0, &fd);
+  if (err == ENOENT) return std::optional<std::string>();
+  if (err != 0) return ErrnoError("open " + path, err);
+  struct stat st;
+  if ((err = env.Fstat(fd.get(), &st)) != 0) return ErrnoError("fstat " + path, err);
+  std::string text(static_cast<size_t>(st.st_size), '\0');
+  PACKICE_RETURN_IF_ERROR(
+      ReadFully(env, fd.get(), std::as_writable_bytes(std::span(text)), 0, "read " + path));
+  return std::optional<std::string>(std::move(text));
 }
 
 Result<bool> MakeDirIfMissing(Env& env, const std::string& dir, mode_t mode) {

@@ -21,6 +21,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -94,6 +95,14 @@ Result<bool> MakeDirIfMissing(Env& env, const std::string& dir, mode_t mode);
 // Makes `dir` and its missing parents; with `sync`, fsyncs the parent of each one made, so the
 // new directories survive a crash. Errors: kInternal.
 Status MakeDirs(Env& env, const std::string& dir, mode_t mode, bool sync);
+// Replaces DIR/NAME with `bytes` atomically (DIR/NAME.tmp written, fdatasync, rename,
+// directory fsync): after a crash it holds the old bytes or the new ones, never a mix.
+// Errors: kInternal naming the file (nothing replaced).
+Status ReplaceFile(Env& env, const std::string& dir, const std::string& name,
+                   std::string_view bytes);
+// The whole of a small file (a table or a manifest); nullopt when it does not exist. Errors:
+// kInternal.
+Result<std::optional<std::string>> ReadFileIfExists(Env& env, const std::string& path);
 // The names in `dir` ending in `suffix`, sorted; none when `dir` cannot be read.
 std::vector<std::string> NamesWithSuffix(Env& env, const std::string& dir, std::string_view suffix);
 

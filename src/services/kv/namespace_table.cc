@@ -69,14 +69,9 @@ Result<NamespaceTable> NamespaceTable::Load(Env& env, const std::string& dir) {
   NamespaceTable t;
   t.dir_ = dir;
   const std::string path = dir + "/NAMESPACES";
-  UniqueFd fd;
-  int err = env.Open(path, O_RDONLY, 0, &fd);
-  if (err == ENOENT) return t;
-  if (err != 0) return ErrnoError("open " + path, err);
-  struct stat st;
-  if ((err = env.Fstat(fd.get(), &st)) != 0) return ErrnoError("fstat " + path, err);
-  std::string text(static_cast<size_t>(st.st_size), '\0');
-  PACKICE_RETURN_IF_ERROR(ReadFully(env, fd.get(), std::as_writable_bytes(std::span(text)), 0));
+  PACKICE_ASSIGN_OR_RETURN(std::optional<std::string> file, ReadFileIfExists(env, path));
+  if (!file) return t;
+  const std::string& text = *file;
   std::istringstream in(text);
   std::string line;
   auto corrupt = [&](const std::string& why) { return DataLoss(path + ": " + why); };
@@ -125,15 +120,7 @@ Status NamespaceTable::Write(Env& env,
             std::to_string(r.options.default_ttl.count()) + " " + ns + "\n";
   }
   text += "end " + std::to_string(entries.size()) + "\n";
-  const std::string tmp = dir_ + "/NAMESPACES.tmp";
-  const std::string path = dir_ + "/NAMESPACES";
-  UniqueFd fd;
-  int err = env.Open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600, &fd);
-  if (err != 0) return ErrnoError("open " + tmp, err);
-  PACKICE_RETURN_IF_ERROR(WriteFully(env, fd.get(), std::as_bytes(std::span(text)), 0, tmp));
-  if ((err = env.SyncData(fd.get())) != 0) return ErrnoError("fdatasync " + tmp, err);
-  if ((err = env.Rename(tmp, path)) != 0) return ErrnoError("rename " + tmp, err);
-  return SyncDirStatus(env, dir_);
+  return ReplaceFile(env, dir_, "NAMESPACES", text);
 }
 
 Result<uint64_t> NamespaceTable::Add(Env& env, const std::string& path,

@@ -1,0 +1,405 @@
+// The Queue of one node (include/packice/queue.h; docs/queue.md): a table of topics, each
+// with its buckets (a QueueBackend each) and its groups' positions.
+//
+//   DIR/TOPICS                          the topic table (text; replaced atomically)
+//   DIR/topics/<id>/buckets/<b>/        bucket b's log
+//   DIR/topics/<id>/groups/             the group positions' log
+//
+// Ids are never reused: a topic deleted and created again starts in fresh directories, and
+// directories no table entry names (a deletion a crash interrupted) are removed at open.
+#include <algorithm>
+#include <condition_variable>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <sstream>
+
+#include "backends/queue/queue_backend.h"
+#include "backends/queue/record_codec.h"
+#include "core/env.h"
+#include "packice/clock.h"
+#include "packice/queue.h"
+#include "services/queue/group_positions.h"
+
+namespace packice {
+namespace {
+
+using queue::GroupPositions;
+
+constexpr const char* kTableHeader = "packice-queue-topics 1";
+constexpr uint32_t kMaxBuckets = 1024;
+
+Status ValidateName(std::string_view what, std::string_view name) {
+  auto bad = [&](const std::string& why) {
+    return InvalidArgument(std::string(what) + " name '" + std::string(name.substr(0, 80)) +
+                           "': " + why);
+  };
+  if (name.empty() || name.size() > 128) return bad("must be 1..128 bytes");
+  if (name == "." || name == "..") return bad("'.' and '..' are not names");
+  for (char c : name) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '_' || c == '-';
+    if (!ok) return bad("names are made of A-Z a-z 0-9 . _ -");
+  }
+  return Status::Ok();
+}
+
+Status ValidateOptions(const TopicOptions& o) {
+  if (o.buckets < 1 || o.buckets > kMaxBuckets) {
+    return InvalidArgument("a topic has 1.." + std::to_string(kMaxBuckets) + " buckets, not " +
+                           std::to_string(o.buckets));
+  }
+  if (o.fsync != QueueFsync::kAlways && o.fsync != QueueFsync::kInterval &&
+      o.fsync != QueueFsync::kNever) {
+    return InvalidArgument("unknown fsync policy");
+  }
+  if (o.fsync_interval.count() < 1 || o.fsync_interval.count() > 60000) {
+    return InvalidArgument("fsync interval must be 1 ms .. 60 s");
+  }
+  if (o.segment_bytes < (1u << 20) || o.segment_bytes > (1ull << 30)) {
+    return InvalidArgument("segment size must be 1 MiB .. 1 GiB");
+  }
+  return Status::Ok();
+}
+
+SyncPolicy ToSync(QueueFsync f) {
+  switch (f) {
+    case QueueFsync::kAlways:
+      return SyncPolicy::kAlways;
+    case QueueFsync::kInterval:
+      return SyncPolicy::kInterval;
+    case QueueFsync::kNever:
+      break;
+  }
+  return SyncPolicy::kNever;
+}
+
+struct Topic {
+  uint64_t id = 0;
+  std::string name;
+  TopicOptions options;
+  std::string dir;  // empty in memory
+  std::vector<std::unique_ptr<QueueBackend>> buckets;
+  std::unique_ptr<GroupPositions> groups;
+  // Readers waiting for an append to any bucket.
+  std::mutex mu;
+  std::condition_variable cv;
+  uint64_t appends = 0;  // guarded by mu
+  bool deleted = false;  // guarded by mu
+
+  ~Topic() {
+    buckets.clear();  // closes the logs before their files go
+    groups.reset();
+    if (removed && !dir.empty()) {
+      std::error_code ec;
+      std::filesystem::remove_all(dir, ec);  // a leftover is removed at the next open
+    }
+  }
+  bool removed = false;
+};
+
+class LocalQueue final : public Queue {
+ public:
+  LocalQueue(QueueOptions o)
+      : dir_(std::move(o.dir)),
+        env_(o.env ? std::move(o.env) : Env::Default()),
+        clock_(o.clock ? std::move(o.clock) : Clock::System()) {}
+
+  Status Load();
+
+  Status CreateTopic(std::string_view name, const TopicOptions& options) override {
+    PACKICE_RETURN_IF_ERROR(ValidateName("topic", name));
+    PACKICE_RETURN_IF_ERROR(ValidateOptions(options));
+    std::lock_guard<std::mutex> lock(mu_);
+    if (topics_.contains(std::string(name))) {
+      return AlreadyExists("topic " + std::string(name) + " exists");
+    }
+    const uint64_t id = next_id_;
+    std::map<std::string, std::pair<uint64_t, TopicOptions>> table = Table();
+    table[std::string(name)] = {id, options};
+    PACKICE_RETURN_IF_ERROR(WriteTable(table, id + 1));
+    next_id_ = id + 1;
+    auto topic = OpenTopic(id, std::string(name), options);
+    if (!topic.ok()) {
+      // The table names it; the next open tries again and says why if it fails there too.
+      return topic.status();
+    }
+    topics_[std::string(name)] = *std::move(topic);
+    return Status::Ok();
+  }
+
+  Status DeleteTopic(std::string_view name) override {
+    std::shared_ptr<Topic> topic;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = topics_.find(std::string(name));
+      if (it == topics_.end()) return NotFound("no topic " + std::string(name));
+      auto table = Table();
+      table.erase(std::string(name));
+      PACKICE_RETURN_IF_ERROR(WriteTable(table, next_id_));
+      topic = std::move(it->second);
+      topics_.erase(it);
+    }
+    {
+      std::lock_guard<std::mutex> lock(topic->mu);
+      topic->deleted = true;
+      topic->removed = true;
+    }
+    topic->cv.notify_all();
+    return Status::Ok();  // its files go with the last call using it
+  }
+
+  Result<std::vector<TopicInfo>> ListTopics() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<TopicInfo> out;
+    for (const auto& [name, t] : topics_) out.push_back({name, t->options});
+    return out;
+  }
+
+  Result<std::vector<BucketInfo>> Buckets(std::string_view name) override {
+    PACKICE_ASSIGN_OR_RETURN(std::shared_ptr<Topic> t, Find(name));
+    std::vector<BucketInfo> out;
+    for (uint32_t b = 0; b < t->buckets.size(); ++b) {
+      const QueueBackendStats s = t->buckets[b]->stats();
+      out.push_back({b, s.start_offset, s.end_offset});
+    }
+    return out;
+  }
+
+  Result<uint64_t> Append(std::string_view name, uint32_t bucket,
+                          std::span<const QueueRecord> records) override {
+    PACKICE_ASSIGN_OR_RETURN(std::shared_ptr<Topic> t, Find(name));
+    PACKICE_RETURN_IF_ERROR(CheckBucket(*t, bucket));
+    Result<uint64_t> at = Status::Ok();
+    if (std::any_of(records.begin(), records.end(),
+                    [](const QueueRecord& r) { return r.timestamp_unix_ms == 0; })) {
+      std::vector<QueueRecord> stamped(records.begin(), records.end());
+      const int64_t now = clock_->UnixMillis();
+      for (QueueRecord& r : stamped) {
+        if (r.timestamp_unix_ms == 0) r.timestamp_unix_ms = now;
+      }
+      at = t->buckets[bucket]->Append(stamped);
+    } else {
+      at = t->buckets[bucket]->Append(records);
+    }
+    if (at.ok()) {
+      {
+        std::lock_guard<std::mutex> lock(t->mu);
+        ++t->appends;
+      }
+      t->cv.notify_all();
+    }
+    return at;
+  }
+
+  Result<std::vector<BucketRecords>> Read(std::string_view name,
+                                          std::span<const QueuePosition> from, size_t limit,
+                                          std::chrono::milliseconds wait,
+                                          size_t max_bytes) override {
+    PACKICE_ASSIGN_OR_RETURN(std::shared_ptr<Topic> t, Find(name));
+    for (const QueuePosition& p : from) PACKICE_RETURN_IF_ERROR(CheckBucket(*t, p.bucket));
+    if (wait.count() < 0) return InvalidArgument("negative wait");
+    const auto deadline = std::chrono::steady_clock::now() + wait;
+    while (true) {
+      uint64_t seen;
+      {
+        std::lock_guard<std::mutex> lock(t->mu);
+        if (t->deleted) return NotFound("topic " + std::string(name) + " was deleted");
+        seen = t->appends;
+      }
+      std::vector<BucketRecords> out;
+      size_t left = limit, bytes_left = max_bytes;
+      for (const QueuePosition& p : from) {
+        if (left == 0) break;
+        PACKICE_ASSIGN_OR_RETURN(std::vector<StoredRecord> got,
+                                 t->buckets[p.bucket]->Read(p.offset, left, bytes_left));
+        if (got.empty()) continue;
+        left -= got.size();
+        for (const StoredRecord& r : got) {
+          const size_t n = EncodedRecordBytes(r.record);
+          bytes_left = bytes_left > n ? bytes_left - n : 0;
+        }
+        out.push_back({p.bucket, std::move(got)});
+        if (bytes_left == 0) break;
+      }
+      if (!out.empty() || limit == 0) return out;
+      std::unique_lock<std::mutex> lock(t->mu);
+      if (!t->cv.wait_until(lock, deadline, [&] { return t->appends != seen || t->deleted; })) {
+        return out;  // none in time
+      }
+    }
+  }
+
+  Status Commit(std::string_view name, std::string_view group, uint32_t bucket,
+                uint64_t offset) override {
+    PACKICE_ASSIGN_OR_RETURN(std::shared_ptr<Topic> t, Find(name));
+    PACKICE_RETURN_IF_ERROR(ValidateName("group", group));
+    PACKICE_RETURN_IF_ERROR(CheckBucket(*t, bucket));
+    const uint64_t end = t->buckets[bucket]->stats().end_offset;
+    if (offset > end) {
+      return OutOfRange("offset " + std::to_string(offset) + " is past the end of bucket " +
+                        std::to_string(bucket) + " (" + std::to_string(end) + ")");
+    }
+    return t->groups->Commit(std::string(group), bucket, offset);
+  }
+
+  Result<std::optional<uint64_t>> Committed(std::string_view name, std::string_view group,
+                                            uint32_t bucket) override {
+    PACKICE_ASSIGN_OR_RETURN(std::shared_ptr<Topic> t, Find(name));
+    PACKICE_RETURN_IF_ERROR(ValidateName("group", group));
+    PACKICE_RETURN_IF_ERROR(CheckBucket(*t, bucket));
+    return t->groups->Get(std::string(group), bucket);
+  }
+
+ private:
+  Result<std::shared_ptr<Topic>> Find(std::string_view name) {
+    PACKICE_RETURN_IF_ERROR(ValidateName("topic", name));
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = topics_.find(std::string(name));
+    if (it == topics_.end()) return NotFound("no topic " + std::string(name));
+    return it->second;
+  }
+
+  static Status CheckBucket(const Topic& t, uint32_t bucket) {
+    if (bucket >= t.buckets.size()) {
+      return InvalidArgument("topic " + t.name + " has buckets 0.." +
+                             std::to_string(t.buckets.size() - 1) + ", not " +
+                             std::to_string(bucket));
+    }
+    return Status::Ok();
+  }
+
+  std::string TopicDir(uint64_t id) const { return dir_ + "/topics/" + std::to_string(id); }
+
+  Result<std::shared_ptr<Topic>> OpenTopic(uint64_t id, std::string name,
+                                           const TopicOptions& options) {
+    auto t = std::make_shared<Topic>();
+    t->id = id;
+    t->name = std::move(name);
+    t->options = options;
+    if (dir_.empty()) {
+      for (uint32_t b = 0; b < options.buckets; ++b) {
+        t->buckets.push_back(NewMemoryQueueBackend());
+      }
+      t->groups = std::make_unique<GroupPositions>();
+      return t;
+    }
+    t->dir = TopicDir(id);
+    PACKICE_RETURN_IF_ERROR(MakeDirs(*env_, t->dir + "/buckets", 0700, true));
+    for (uint32_t b = 0; b < options.buckets; ++b) {
+      LogOptions lo;
+      lo.dir = t->dir + "/buckets/" + std::to_string(b);
+      lo.env = env_;
+      lo.sync = ToSync(options.fsync);
+      lo.sync_interval = options.fsync_interval;
+      lo.segment_bytes = options.segment_bytes;
+      lo.max_batch_bytes = std::min<uint64_t>(8ull << 20, options.segment_bytes - 32);
+      lo.max_record_bytes = std::min<uint64_t>(4ull << 20, lo.max_batch_bytes - 20);
+      PACKICE_ASSIGN_OR_RETURN(std::unique_ptr<QueueBackend> backend, OpenLogQueueBackend(lo));
+      t->buckets.push_back(std::move(backend));
+    }
+    LogOptions go;
+    go.dir = t->dir + "/groups";
+    go.env = env_;
+    go.segment_bytes = 1u << 20;
+    go.max_batch_bytes = 512u << 10;
+    go.max_record_bytes = 64u << 10;
+    PACKICE_ASSIGN_OR_RETURN(t->groups, GroupPositions::Open(go));
+    return t;
+  }
+
+  std::map<std::string, std::pair<uint64_t, TopicOptions>> Table() const {
+    std::map<std::string, std::pair<uint64_t, TopicOptions>> table;
+    for (const auto& [name, t] : topics_) table[name] = {t->id, t->options};
+    return table;
+  }
+
+  Status WriteTable(const std::map<std::string, std::pair<uint64_t, TopicOptions>>& table,
+                    uint64_t next_id) {
+    if (dir_.empty()) return Status::Ok();
+    std::string text = std::string(kTableHeader) + "\nnext " + std::to_string(next_id) + "\n";
+    for (const auto& [name, entry] : table) {
+      const TopicOptions& o = entry.second;
+      text += "topic " + std::to_string(entry.first) + " " + std::to_string(o.buckets) + " " +
+              std::to_string(int(o.fsync)) + " " + std::to_string(o.fsync_interval.count()) + " " +
+              std::to_string(o.segment_bytes) + " " + name + "\n";
+    }
+    text += "end " + std::to_string(table.size()) + "\n";
+    return ReplaceFile(*env_, dir_, "TOPICS", text);
+  }
+
+  const std::string dir_;
+  const std::shared_ptr<Env> env_;
+  const std::shared_ptr<Clock> clock_;
+  std::mutex mu_;  // the table: topics_, next_id_ and the file
+  std::map<std::string, std::shared_ptr<Topic>> topics_;
+  uint64_t next_id_ = 1;
+};
+
+Status LocalQueue::Load() {
+  if (dir_.empty()) return Status::Ok();
+  PACKICE_RETURN_IF_ERROR(MakeDirs(*env_, dir_ + "/topics", 0700, true));
+  const std::string path = dir_ + "/TOPICS";
+  PACKICE_ASSIGN_OR_RETURN(std::optional<std::string> file, ReadFileIfExists(*env_, path));
+  std::map<uint64_t, std::pair<std::string, TopicOptions>> entries;
+  if (file) {
+    std::istringstream in(*file);
+    std::string line;
+    auto corrupt = [&](const std::string& why) { return DataLoss(path + ": " + why); };
+    if (!std::getline(in, line) || line != kTableHeader) return corrupt("bad header");
+    if (!std::getline(in, line) || std::sscanf(line.c_str(), "next %lu", &next_id_) != 1) {
+      return corrupt("bad 'next' line");
+    }
+    bool ended = false;
+    while (std::getline(in, line)) {
+      if (line.starts_with("end ")) {
+        if (std::stoul(line.substr(4)) != entries.size()) return corrupt("count does not match");
+        ended = true;
+        break;
+      }
+      std::istringstream f(line);
+      std::string tag, name;
+      uint64_t id = 0;
+      int fsync = 0;
+      int64_t interval = 0;
+      TopicOptions o;
+      if (!(f >> tag >> id >> o.buckets >> fsync >> interval >> o.segment_bytes >> name) ||
+          tag != "topic" || !ValidateName("topic", name).ok() || id >= next_id_) {
+        return corrupt("bad line '" + line.substr(0, 80) + "'");
+      }
+      o.fsync = static_cast<QueueFsync>(fsync);
+      o.fsync_interval = std::chrono::milliseconds(interval);
+      if (!ValidateOptions(o).ok()) return corrupt("bad options of " + name);
+      if (!entries.emplace(id, std::make_pair(name, o)).second) {
+        return corrupt("id " + std::to_string(id) + " twice");
+      }
+    }
+    if (!ended) return corrupt("cut short (no 'end' line)");
+  }
+  for (const auto& [id, entry] : entries) {
+    if (topics_.contains(entry.first)) return DataLoss(path + ": topic " + entry.first + " twice");
+    PACKICE_ASSIGN_OR_RETURN(topics_[entry.first], OpenTopic(id, entry.first, entry.second));
+  }
+  // Directories of topics no longer in the table: deletions a crash interrupted.
+  std::vector<std::string> names;
+  if (env_->ListDir(dir_ + "/topics", &names) == 0) {
+    for (const std::string& n : names) {
+      char* end = nullptr;
+      const uint64_t id = std::strtoull(n.c_str(), &end, 10);
+      if (end == n.c_str() || *end != '\0' || entries.contains(id)) continue;
+      std::error_code ec;
+      std::filesystem::remove_all(dir_ + "/topics/" + n, ec);
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<std::shared_ptr<Queue>> OpenQueue(QueueOptions options) {
+  auto q = std::make_shared<LocalQueue>(std::move(options));
+  PACKICE_RETURN_IF_ERROR(q->Load());
+  return std::shared_ptr<Queue>(std::move(q));
+}
+
+}  // namespace packice

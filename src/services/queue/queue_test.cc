@@ -1,0 +1,305 @@
+// The queue service (include/packice/queue.h): topics, appends and reads by bucket, readers
+// that wait, writers that partition, consumer groups that resume, kill -9 mid-append, reopen,
+// deletion, and bad input. Runs in memory and on disk where both apply.
+#include "packice/queue.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "core/env.h"
+#include "testing.h"
+
+namespace packice {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::TempDir;
+
+QueueRecord Rec(std::string value, std::optional<std::string> key = std::nullopt) {
+  QueueRecord r;
+  r.key = std::move(key);
+  r.value = std::move(value);
+  return r;
+}
+
+std::vector<std::string> Values(const std::vector<BucketRecords>& got) {
+  std::vector<std::string> out;
+  for (const BucketRecords& b : got) {
+    for (const StoredRecord& r : b.records) out.push_back(r.record.value);
+  }
+  return out;
+}
+
+class QueueTest : public ::testing::TestWithParam<bool> {
+ protected:
+  void SetUp() override { Reopen(); }
+  void Reopen() {
+    queue_.reset();
+    auto q = OpenQueue({.dir = GetParam() ? dir_.path() + "/q" : ""});
+    ASSERT_OK_R(q);
+    queue_ = *std::move(q);
+  }
+  bool durable() const { return GetParam(); }
+
+  TempDir dir_;
+  std::shared_ptr<Queue> queue_;
+};
+
+TEST_P(QueueTest, TopicsAreCreatedListedAndDeleted) {
+  ASSERT_OK(queue_->CreateTopic("events", {.buckets = 4}));
+  EXPECT_EQ(queue_->CreateTopic("events", {}).code(), StatusCode::kAlreadyExists);
+  ASSERT_OK(queue_->CreateTopic("logs.v2", {.buckets = 1, .fsync = QueueFsync::kNever}));
+  ASSERT_OK_AND_ASSIGN(auto topics, queue_->ListTopics());
+  ASSERT_EQ(topics.size(), 2u);
+  EXPECT_EQ(topics[0].name, "events");
+  EXPECT_EQ(topics[0].options.buckets, 4u);
+  EXPECT_EQ(topics[1].options.fsync, QueueFsync::kNever);
+  ASSERT_OK_AND_ASSIGN(auto buckets, queue_->Buckets("events"));
+  ASSERT_EQ(buckets.size(), 4u);
+  EXPECT_EQ(buckets[3].end_offset, 0u);
+  ASSERT_OK(queue_->DeleteTopic("events"));
+  EXPECT_EQ(queue_->Buckets("events").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(queue_->DeleteTopic("events").code(), StatusCode::kNotFound);
+  // The name is free again, and the new topic is empty.
+  ASSERT_OK(queue_->CreateTopic("events", {.buckets = 2}));
+  ASSERT_OK_AND_ASSIGN(buckets, queue_->Buckets("events"));
+  EXPECT_EQ(buckets.size(), 2u);
+}
+
+TEST_P(QueueTest, BadInputGetsClearErrorsAndChangesNothing) {
+  EXPECT_EQ(queue_->CreateTopic("", {}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(queue_->CreateTopic("a/b", {}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(queue_->CreateTopic("..", {}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(queue_->CreateTopic(std::string(129, 'x'), {}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(queue_->CreateTopic("t", {.buckets = 0}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(queue_->CreateTopic("t", {.buckets = 5000}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(queue_->CreateTopic("t", {.segment_bytes = 4096}).code(), StatusCode::kInvalidArgument);
+  ASSERT_OK_AND_ASSIGN(auto none, queue_->ListTopics());
+  EXPECT_TRUE(none.empty());
+
+  ASSERT_OK(queue_->CreateTopic("t", {.buckets = 2}));
+  const QueueRecord r = Rec("x");
+  EXPECT_EQ(queue_->Append("missing", 0, std::span(&r, 1)).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(queue_->Append("t", 2, std::span(&r, 1)).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(queue_->Append("t", 0, {}).status().code(), StatusCode::kInvalidArgument);
+  const QueueRecord huge = Rec(std::string(5 << 20, 'h'));
+  auto too_big = queue_->Append("t", 0, std::span(&huge, 1));
+  EXPECT_EQ(too_big.status().code(), StatusCode::kInvalidArgument) << too_big.status().ToString();
+  ASSERT_OK(queue_->Append("t", 0, std::span(&r, 1)).status());
+  const QueuePosition past{0, 5}, bad_bucket{7, 0};
+  EXPECT_EQ(queue_->Read("t", std::span(&past, 1), 10, 0ms).status().code(),
+            StatusCode::kOutOfRange);
+  EXPECT_EQ(queue_->Read("t", std::span(&bad_bucket, 1), 10, 0ms).status().code(),
+            StatusCode::kInvalidArgument);
+  const QueuePosition start{0, 0};
+  EXPECT_EQ(queue_->Read("t", std::span(&start, 1), 10, -1ms).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(queue_->Commit("t", "g", 0, 2).code(), StatusCode::kOutOfRange);
+  EXPECT_EQ(queue_->Commit("t", "bad group", 0, 1).code(), StatusCode::kInvalidArgument);
+  ASSERT_OK_AND_ASSIGN(auto buckets, queue_->Buckets("t"));
+  EXPECT_EQ(buckets[0].end_offset, 1u);
+}
+
+TEST_P(QueueTest, AppendsAndReadsKeepOrderPerBucket) {
+  ASSERT_OK(queue_->CreateTopic("t", {.buckets = 2}));
+  const std::vector<QueueRecord> a = {Rec("a0"), Rec("a1"), Rec("a2")};
+  ASSERT_OK_AND_ASSIGN(uint64_t first, queue_->Append("t", 0, a));
+  EXPECT_EQ(first, 0u);
+  const QueueRecord b = Rec("b0");
+  ASSERT_OK_AND_ASSIGN(uint64_t b0, queue_->Append("t", 1, std::span(&b, 1)));
+  EXPECT_EQ(b0, 0u);
+  const std::vector<QueuePosition> from = {{0, 1}, {1, 0}};
+  ASSERT_OK_AND_ASSIGN(auto got, queue_->Read("t", from, 10, 0ms));
+  EXPECT_EQ(Values(got), (std::vector<std::string>{"a1", "a2", "b0"}));
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].records[0].offset, 1u);
+  EXPECT_GT(got[0].records[0].record.timestamp_unix_ms, 1'600'000'000'000);  // set on append
+  // The limit counts records across buckets.
+  ASSERT_OK_AND_ASSIGN(got, queue_->Read("t", from, 2, 0ms));
+  EXPECT_EQ(Values(got), (std::vector<std::string>{"a1", "a2"}));
+}
+
+TEST_P(QueueTest, AReaderWaitingAtTheEndWakesOnAppend) {
+  ASSERT_OK(queue_->CreateTopic("t", {.buckets = 3}));
+  const std::vector<QueuePosition> ends = {{0, 0}, {1, 0}, {2, 0}};
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_OK_AND_ASSIGN(auto none, queue_->Read("t", ends, 10, 50ms));
+  EXPECT_TRUE(none.empty());
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 45ms);
+  std::thread writer([&] {
+    std::this_thread::sleep_for(100ms);
+    const QueueRecord r = Rec("late");
+    EXPECT_OK(queue_->Append("t", 2, std::span(&r, 1)).status());
+  });
+  ASSERT_OK_AND_ASSIGN(auto got, queue_->Read("t", ends, 10, 10s));
+  writer.join();
+  EXPECT_EQ(Values(got), (std::vector<std::string>{"late"}));
+  EXPECT_EQ(got[0].bucket, 2u);
+  // Deleting the topic wakes a waiting reader with kNotFound.
+  std::thread deleter([&] {
+    std::this_thread::sleep_for(100ms);
+    EXPECT_OK(queue_->DeleteTopic("t"));
+  });
+  const std::vector<QueuePosition> after = {{2, 1}};
+  EXPECT_EQ(queue_->Read("t", after, 10, 10s).status().code(), StatusCode::kNotFound);
+  deleter.join();
+}
+
+TEST_P(QueueTest, WritersPartitionByKeyAndReadersOfAGroupResumeWhereTheyCommitted) {
+  ASSERT_OK(queue_->CreateTopic("orders", {.buckets = 4}));
+  std::vector<std::string> seen;
+  {  // the writer and the first reader hold the queue: gone before a reopen
+    ASSERT_OK_AND_ASSIGN(QueueWriter w, QueueWriter::Open(queue_, "orders"));
+    std::map<std::string, uint32_t> bucket_of;
+    for (int i = 0; i < 40; ++i) {
+      const std::string key = "user-" + std::to_string(i % 5);
+      ASSERT_OK_AND_ASSIGN(AppendResult at, w.Put(Rec(key + ":" + std::to_string(i), key)));
+      auto [it, fresh] = bucket_of.emplace(key, at.bucket);
+      EXPECT_EQ(it->second, at.bucket) << "one key, one bucket";
+    }
+    std::vector<QueueRecord> unkeyed;
+    for (int i = 0; i < 8; ++i) unkeyed.push_back(Rec("free" + std::to_string(i)));
+    ASSERT_OK_AND_ASSIGN(auto spread, w.PutBatch(unkeyed));
+    std::set<uint32_t> used;
+    for (const AppendResult& a : spread) used.insert(a.bucket);
+    EXPECT_EQ(used.size(), 4u) << "round robin over the buckets";
+
+    // A reader reads everything once, in key order within a key; commits half way.
+    ASSERT_OK_AND_ASSIGN(QueueReader r, QueueReader::Open(queue_, "orders", "billing"));
+    while (seen.size() < 24) {
+      ASSERT_OK_AND_ASSIGN(auto got, r.Get(24 - seen.size(), 0ms));
+      ASSERT_FALSE(got.empty());
+      for (const std::string& v : Values(got)) seen.push_back(v);
+    }
+    ASSERT_OK(r.Commit());
+  }
+  if (durable()) Reopen();
+  // A new reader of the group starts where the group committed: the rest, nothing twice.
+  ASSERT_OK_AND_ASSIGN(QueueReader again, QueueReader::Open(queue_, "orders", "billing"));
+  while (true) {
+    ASSERT_OK_AND_ASSIGN(auto got, again.Get(100, 0ms));
+    if (got.empty()) break;
+    for (const std::string& v : Values(got)) seen.push_back(v);
+  }
+  EXPECT_EQ(seen.size(), 48u);
+  EXPECT_EQ(std::set<std::string>(seen.begin(), seen.end()).size(), 48u);
+  std::map<std::string, int> last;  // per key, values in the order written
+  for (const std::string& v : seen) {
+    if (!v.starts_with("user-")) continue;
+    const std::string key = v.substr(0, v.find(':'));
+    const int i = std::stoi(v.substr(v.find(':') + 1));
+    auto it = last.find(key);
+    if (it != last.end()) {
+      EXPECT_GT(i, it->second) << v;
+    }
+    last[key] = i;
+  }
+  // Another group has its own positions: it reads from the start.
+  ASSERT_OK_AND_ASSIGN(QueueReader other, QueueReader::Open(queue_, "orders", "audit"));
+  ASSERT_OK_AND_ASSIGN(auto first, other.Get(1000, 0ms));
+  EXPECT_EQ(Values(first).size(), 48u);
+  ASSERT_OK_AND_ASSIGN(auto committed, queue_->Committed("orders", "audit", 0));
+  EXPECT_FALSE(committed.has_value());
+}
+
+INSTANTIATE_TEST_SUITE_P(Stores, QueueTest, ::testing::Values(false, true),
+                         [](const auto& info) { return info.param ? "disk" : "memory"; });
+
+TEST(QueueDurabilityTest, RecordsAndPositionsSurviveAReopen) {
+  TempDir dir;
+  {
+    ASSERT_OK_AND_ASSIGN(auto q, OpenQueue({.dir = dir.path()}));
+    ASSERT_OK(q->CreateTopic("t", {.buckets = 2, .segment_bytes = 1 << 20}));
+    ASSERT_OK_AND_ASSIGN(QueueWriter w, QueueWriter::Open(q, "t"));
+    for (int i = 0; i < 5000; ++i) {
+      ASSERT_OK(w.Put(Rec(std::string(100, 'v') + std::to_string(i))).status());
+    }
+    // More commits than a snapshot is taken after: positions come back from snapshot + log.
+    for (uint64_t i = 1; i <= 5000; ++i) ASSERT_OK(q->Commit("t", "g", 0, i % 2500));
+    ASSERT_OK(q->CreateTopic("gone", {}));
+    ASSERT_OK(q->DeleteTopic("gone"));
+  }
+  ASSERT_OK_AND_ASSIGN(auto q, OpenQueue({.dir = dir.path()}));
+  ASSERT_OK_AND_ASSIGN(auto topics, q->ListTopics());
+  ASSERT_EQ(topics.size(), 1u);
+  EXPECT_EQ(topics[0].options.segment_bytes, 1u << 20);
+  ASSERT_OK_AND_ASSIGN(auto buckets, q->Buckets("t"));
+  EXPECT_EQ(buckets[0].end_offset + buckets[1].end_offset, 5000u);
+  ASSERT_OK_AND_ASSIGN(auto at, q->Committed("t", "g", 0));
+  EXPECT_EQ(at, std::optional<uint64_t>(5000 % 2500));
+  const QueuePosition p{1, buckets[1].end_offset - 1};
+  ASSERT_OK_AND_ASSIGN(auto last, q->Read("t", std::span(&p, 1), 1, 0ms));
+  ASSERT_EQ(Values(last).size(), 1u);
+  EXPECT_EQ(Values(last)[0].substr(0, 100), std::string(100, 'v'));
+  // Only the live topic's directory is left.
+  std::vector<std::string> names = NamesWithSuffix(*Env::Default(), dir.path() + "/topics", "");
+  EXPECT_EQ(names.size(), 1u);
+}
+
+std::string ReadText(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+// A child appends from 4 threads with fsync always and is killed with SIGKILL, twice: every
+// record it acknowledged is there after each restart, at its offset, and each thread's
+// records are in order in their bucket.
+TEST(QueueDurabilityTest, KillNineLosesNoAcknowledgedRecord) {
+  TempDir dir;
+  const std::string qdir = dir.path() + "/q";
+  for (int round = 0; round < 2; ++round) {
+    SCOPED_TRACE(round);
+    const std::string out = dir.path() + "/acked" + std::to_string(round) + ".txt";
+    {
+      testing::ChildProcess child;
+      ASSERT_OK(child.Start(
+          {testing::BinPath("queue_crash_child"), qdir, "4", "r" + std::to_string(round)}, out));
+      ASSERT_TRUE(testing::WaitUntil(
+          [&] {
+            const std::string text = ReadText(out);
+            return std::count(text.begin(), text.end(), '\n') >= 200;
+          },
+          60s))
+          << ReadText(out);
+      child.Stop(SIGKILL);
+    }
+    ASSERT_OK_AND_ASSIGN(auto q, OpenQueue({.dir = qdir}));
+    size_t checked = 0;
+    for (int r = 0; r <= round; ++r) {
+      std::istringstream text(ReadText(dir.path() + "/acked" + std::to_string(r) + ".txt"));
+      std::string line;
+      std::map<int, std::pair<uint32_t, uint64_t>> last;  // thread -> (bucket, offset)
+      while (std::getline(text, line)) {
+        unsigned bucket = 0;
+        unsigned long offset = 0;
+        int t = 0, i = 0;
+        if (std::sscanf(line.c_str(), "%u %lu %d %d", &bucket, &offset, &t, &i) != 4) continue;
+        const QueuePosition p{bucket, offset};
+        auto got = q->Read("crash", std::span(&p, 1), 1, 0ms);
+        ASSERT_TRUE(got.ok()) << line << ": " << got.status().ToString();
+        ASSERT_EQ(Values(*got).size(), 1u) << line;
+        EXPECT_EQ(Values(*got)[0],
+                  "r" + std::to_string(r) + "/t" + std::to_string(t) + "/" + std::to_string(i));
+        auto it = last.find(t);
+        if (it != last.end()) {
+          EXPECT_EQ(it->second.first, bucket);
+          EXPECT_GT(offset, it->second.second);
+        }
+        last[t] = {bucket, offset};
+        ++checked;
+      }
+    }
+    EXPECT_GE(checked, 200u * (round + 1));
+  }
+}
+
+}  // namespace
+}  // namespace packice

@@ -1,0 +1,75 @@
+// QueueWriter and QueueReader (include/packice/queue.h): the application's view of a topic,
+// over any Queue.
+#include <xxhash.h>
+
+#include <map>
+
+#include "packice/queue.h"
+
+namespace packice {
+
+Result<QueueWriter> QueueWriter::Open(std::shared_ptr<Queue> queue, std::string topic) {
+  PACKICE_ASSIGN_OR_RETURN(std::vector<BucketInfo> buckets, queue->Buckets(topic));
+  return QueueWriter(std::move(queue), std::move(topic), static_cast<uint32_t>(buckets.size()));
+}
+
+uint32_t QueueWriter::BucketFor(const QueueRecord& r) {
+  if (r.key) return static_cast<uint32_t>(XXH64(r.key->data(), r.key->size(), 0) % buckets_);
+  return static_cast<uint32_t>(next_->fetch_add(1, std::memory_order_relaxed) % buckets_);
+}
+
+Result<AppendResult> QueueWriter::Put(QueueRecord record) {
+  const uint32_t bucket = BucketFor(record);
+  PACKICE_ASSIGN_OR_RETURN(uint64_t offset, queue_->Append(topic_, bucket, std::span(&record, 1)));
+  return AppendResult{bucket, offset};
+}
+
+Result<std::vector<AppendResult>> QueueWriter::PutBatch(std::span<const QueueRecord> records) {
+  if (records.empty()) return InvalidArgument("queue: a batch of no records");
+  std::map<uint32_t, std::vector<size_t>> by_bucket;  // record indexes, in order
+  for (size_t i = 0; i < records.size(); ++i) by_bucket[BucketFor(records[i])].push_back(i);
+  std::vector<AppendResult> out(records.size());
+  for (const auto& [bucket, indexes] : by_bucket) {
+    std::vector<QueueRecord> batch;
+    batch.reserve(indexes.size());
+    for (size_t i : indexes) batch.push_back(records[i]);
+    PACKICE_ASSIGN_OR_RETURN(uint64_t first, queue_->Append(topic_, bucket, batch));
+    for (size_t j = 0; j < indexes.size(); ++j) out[indexes[j]] = {bucket, first + j};
+  }
+  return out;
+}
+
+Result<QueueReader> QueueReader::Open(std::shared_ptr<Queue> queue, std::string topic,
+                                      std::string group) {
+  PACKICE_ASSIGN_OR_RETURN(std::vector<BucketInfo> buckets, queue->Buckets(topic));
+  std::vector<QueuePosition> positions;
+  for (const BucketInfo& b : buckets) {
+    PACKICE_ASSIGN_OR_RETURN(std::optional<uint64_t> at, queue->Committed(topic, group, b.bucket));
+    // Never committed, or committed before what retention kept: the oldest record kept.
+    positions.push_back({b.bucket, std::max(at.value_or(0), b.start_offset)});
+  }
+  return QueueReader(std::move(queue), std::move(topic), std::move(group), std::move(positions));
+}
+
+Result<std::vector<BucketRecords>> QueueReader::Get(size_t limit, std::chrono::milliseconds wait) {
+  // Starting at a different bucket each time: a busy bucket does not starve the others.
+  std::vector<QueuePosition> from;
+  for (size_t i = 0; i < positions_.size(); ++i) {
+    from.push_back(positions_[(first_ + i) % positions_.size()]);
+  }
+  first_ = (first_ + 1) % positions_.size();
+  PACKICE_ASSIGN_OR_RETURN(std::vector<BucketRecords> got, queue_->Read(topic_, from, limit, wait));
+  for (const BucketRecords& b : got) {
+    if (!b.records.empty()) positions_[b.bucket].offset = b.records.back().offset + 1;
+  }
+  return got;
+}
+
+Status QueueReader::Commit() {
+  for (const QueuePosition& p : positions_) {
+    PACKICE_RETURN_IF_ERROR(queue_->Commit(topic_, group_, p.bucket, p.offset));
+  }
+  return Status::Ok();
+}
+
+}  // namespace packice
