@@ -67,6 +67,10 @@ struct TopicOptions {
   QueueFsync fsync = QueueFsync::kAlways;
   std::chrono::milliseconds fsync_interval{100};  // kInterval: 1 ms .. 60 s
   uint64_t segment_bytes = 64ull << 20;           // of a bucket's log: 1 MiB .. 1 GiB
+  // Retention, per bucket: whole segments go, oldest first, while a bucket keeps more than
+  // retention_bytes or a segment's newest record is older than retention_age (0: no bound).
+  uint64_t retention_bytes = 0;
+  std::chrono::milliseconds retention_age{0};
 
   bool operator==(const TopicOptions&) const = default;
 };
@@ -130,6 +134,9 @@ class Queue {
   // Errors: kOutOfRange (past the bucket's end).
   virtual Status Commit(std::string_view topic, std::string_view group, uint32_t bucket,
                         uint64_t offset) = 0;
+  // Applies every topic's retention now (the queue also does every retention_interval).
+  virtual Status EnforceRetention() = 0;
+
   // The committed position; nullopt when the group never committed in this bucket.
   virtual Result<std::optional<uint64_t>> Committed(std::string_view topic, std::string_view group,
                                                     uint32_t bucket) = 0;
@@ -139,7 +146,9 @@ struct QueueOptions {
   // Where topics live (made if missing). Empty: in memory, nothing durable (tests).
   std::string dir;
   std::shared_ptr<Env> env;      // nullptr = Env::Default()
-  std::shared_ptr<Clock> clock;  // nullptr = Clock::System() (record timestamps)
+  std::shared_ptr<Clock> clock;  // nullptr = Clock::System() (record timestamps, retention)
+  // How often retention runs by itself; 0: only when EnforceRetention is called.
+  std::chrono::milliseconds retention_interval{10000};
 };
 
 // Opens the queue in `options.dir` and recovers its topics. Errors: kDataLoss (a topic table

@@ -487,6 +487,16 @@ LogStats Log::Impl::stats() const {
   return s;
 }
 
+std::vector<LogSegmentInfo> Log::Impl::segments() const {
+  MutexLock lock(&mu_);
+  std::vector<LogSegmentInfo> out;
+  out.reserve(segments_.size());
+  for (const auto& g : segments_) {
+    out.push_back({g->first_seq, std::min(g->end_seq, visible_seq_), g->end_offset});
+  }
+  return out;
+}
+
 // --- Log ------------------------------------------------------------------------------------
 
 Log::Log(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -511,5 +521,6 @@ Status Log::WriteSnapshot(uint64_t seq, std::span<const std::byte> bytes) {
 Result<LogSnapshot> Log::ReadSnapshot() const { return impl_->ReadSnapshot(); }
 Status Log::health() const { return impl_->health(); }
 LogStats Log::stats() const { return impl_->stats(); }
+std::vector<LogSegmentInfo> Log::segments() const { return impl_->segments(); }
 
 }  // namespace packice

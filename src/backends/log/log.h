@@ -125,6 +125,14 @@ struct LogStats {
   uint64_t bytes_written = 0;  // framed bytes
 };
 
+// A segment as the log's users see it: its records [first_seq, end_seq), end_offset bytes of
+// file in use (header included).
+struct LogSegmentInfo {
+  uint64_t first_seq = 0;
+  uint64_t end_seq = 0;
+  uint64_t bytes = 0;
+};
+
 class Log {
  public:
   // Opens the log in `options.dir` (made if missing; locked for this process) and recovers it
@@ -177,6 +185,8 @@ class Log {
   // OK, or the write or sync error that made the log read-only.
   Status health() const;
   LogStats stats() const;
+  // The segments, oldest first; the last is the one being appended to.
+  std::vector<LogSegmentInfo> segments() const;
   uint64_t first_seq() const { return stats().first_seq; }
   uint64_t next_seq() const { return stats().next_seq; }
 

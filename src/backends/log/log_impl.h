@@ -68,6 +68,7 @@ class Log::Impl {
   Result<uint64_t> TruncateBefore(uint64_t seq);
   Status health() const;
   LogStats stats() const;
+  std::vector<LogSegmentInfo> segments() const;
   // Makes, preallocates and syncs (with its directory) a new segment for `first_seq`.
   // Errors: kOutOfCapacity (ENOSPC), kInternal; nothing is left behind on an error.
   Result<std::shared_ptr<LogSegment>> CreateSegment(uint64_t first_seq);

@@ -51,9 +51,33 @@ class LogQueueBackend final : public QueueBackend {
 
   Result<uint64_t> TruncateBefore(uint64_t offset) override { return log_->TruncateBefore(offset); }
 
+  Result<uint64_t> Retain(uint64_t max_bytes, std::chrono::milliseconds max_age,
+                          int64_t now_unix_ms) override {
+    const std::vector<LogSegmentInfo> segments = log_->segments();
+    uint64_t total = 0;
+    for (const LogSegmentInfo& g : segments) total += g.bytes;
+    uint64_t cut = 0;                                   // records before it go
+    for (size_t i = 0; i + 1 < segments.size(); ++i) {  // never the active segment
+      const LogSegmentInfo& g = segments[i];
+      bool drop = max_bytes != 0 && total > max_bytes;
+      if (!drop && max_age.count() > 0 && g.end_seq > g.first_seq) {
+        PACKICE_ASSIGN_OR_RETURN(std::vector<StoredRecord> newest, Read(g.end_seq - 1, 1, 1));
+        drop = !newest.empty() &&
+               newest.front().record.timestamp_unix_ms < now_unix_ms - max_age.count();
+      }
+      if (!drop) break;
+      total -= g.bytes;
+      cut = segments[i + 1].first_seq;
+    }
+    if (cut == 0) return log_->first_seq();
+    return log_->TruncateBefore(cut);
+  }
+
   QueueBackendStats stats() const override {
     const LogStats s = log_->stats();
-    return {s.first_seq, s.next_seq, s.segments};
+    uint64_t bytes = 0;
+    for (const LogSegmentInfo& g : log_->segments()) bytes += g.bytes;
+    return {s.first_seq, s.next_seq, s.segments, bytes};
   }
 
  private:

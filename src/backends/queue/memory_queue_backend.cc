@@ -88,9 +88,23 @@ class MemoryQueueBackend final : public QueueBackend {
     return start_;
   }
 
+  Result<uint64_t> Retain(uint64_t max_bytes, std::chrono::milliseconds max_age,
+                          int64_t now_unix_ms) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    const int64_t oldest_kept = now_unix_ms - max_age.count();
+    while (!records_.empty() &&
+           ((max_bytes != 0 && bytes_ > max_bytes) ||
+            (max_age.count() > 0 && records_.front().record.timestamp_unix_ms < oldest_kept))) {
+      bytes_ -= records_.front().bytes;
+      records_.pop_front();
+      ++start_;
+    }
+    return start_;
+  }
+
   QueueBackendStats stats() const override {
     std::lock_guard<std::mutex> lock(mu_);
-    return {start_, start_ + records_.size(), records_.size()};
+    return {start_, start_ + records_.size(), records_.size(), bytes_};
   }
 
  private:

@@ -32,6 +32,7 @@ struct QueueBackendStats {
   uint64_t start_offset = 0;  // the oldest record kept
   uint64_t end_offset = 0;    // the offset the next record gets; also the end of what is read
   uint64_t units = 0;         // what TruncateBefore removes whole: records, or segments
+  uint64_t bytes = 0;         // kept: encoded records (memory) or segment files in use (log)
 };
 
 class QueueBackend {
@@ -62,6 +63,14 @@ class QueueBackend {
   // Removes whole units of records all before `offset` (never the one being appended to) and
   // returns the new start_offset (<= offset).
   virtual Result<uint64_t> TruncateBefore(uint64_t offset) = 0;
+
+  // Retention: removes whole units from the front, oldest first, while the backend keeps
+  // more than `max_bytes` (0: no bound) or the unit's newest record is older than
+  // `now_unix_ms - max_age` (0: no bound); never the unit being appended to (the log's active
+  // segment), so a bucket may stay above its bound by up to one segment. Returns the new
+  // start_offset.
+  virtual Result<uint64_t> Retain(uint64_t max_bytes, std::chrono::milliseconds max_age,
+                                  int64_t now_unix_ms) = 0;
 
   virtual QueueBackendStats stats() const = 0;
 };

@@ -194,6 +194,37 @@ TEST_P(QueueBackendTest, RetentionRemovesFromTheFrontAndOffsetsGoOn) {
   EXPECT_EQ(again, start);
 }
 
+TEST_P(QueueBackendTest, RetentionBySizeAndAgeRemovesWholeUnitsOldestFirst) {
+  // 80 records of about 1 KiB, the first 40 written "long ago".
+  for (int i = 0; i < 80; ++i) {
+    QueueRecord r = Rec(std::string(1000, 'a') + std::to_string(i));
+    r.timestamp_unix_ms = i < 40 ? 1000 : 1'000'000;
+    ASSERT_OK(backend_->Append(std::span(&r, 1)).status());
+  }
+  const QueueBackendStats full = backend_->stats();
+  ASSERT_GT(full.bytes, 80u * 1000);
+  // No bound: nothing goes.
+  ASSERT_OK_AND_ASSIGN(uint64_t start,
+                       backend_->Retain(0, std::chrono::milliseconds(0), 2'000'000));
+  EXPECT_EQ(start, 0u);
+  // Older than 10 s at t = 1,000 s: the old records go (whole units: maybe fewer, never a
+  // young one).
+  ASSERT_OK_AND_ASSIGN(start, backend_->Retain(0, std::chrono::seconds(10), 1'005'000));
+  EXPECT_GT(start, 0u);
+  EXPECT_LE(start, 40u);
+  ASSERT_OK_AND_ASSIGN(auto first, backend_->Read(start, 1, 1 << 20));
+  ASSERT_EQ(first.size(), 1u);
+  // By size: at most about a third kept (plus the unit being appended to).
+  ASSERT_OK_AND_ASSIGN(start, backend_->Retain(full.bytes / 3, std::chrono::milliseconds(0), 0));
+  EXPECT_GE(start, 40u);
+  const QueueBackendStats after = backend_->stats();
+  EXPECT_EQ(after.start_offset, start);
+  EXPECT_EQ(after.end_offset, 80u);
+  EXPECT_LT(after.bytes, full.bytes / 3 + (20u << 10));  // the log's 16 KiB segment, and slack
+  ASSERT_OK_AND_ASSIGN(auto last, backend_->Read(79, 1, 1 << 20));
+  EXPECT_EQ(last.size(), 1u);
+}
+
 TEST_P(QueueBackendTest, ConcurrentAppendersGetDistinctOffsetsAndReadersSeeWholeAppends) {
   constexpr int kThreads = 4, kAppends = 100;
   std::atomic<bool> done{false};

@@ -7,6 +7,8 @@
 //
 // Ids are never reused: a topic deleted and created again starts in fresh directories, and
 // directories no table entry names (a deletion a crash interrupted) are removed at open.
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <condition_variable>
 #include <filesystem>
@@ -17,6 +19,7 @@
 #include "backends/queue/queue_backend.h"
 #include "backends/queue/record_codec.h"
 #include "core/env.h"
+#include "core/periodic_thread.h"
 #include "packice/clock.h"
 #include "packice/queue.h"
 #include "services/queue/group_positions.h"
@@ -59,6 +62,7 @@ Status ValidateOptions(const TopicOptions& o) {
   if (o.segment_bytes < (1u << 20) || o.segment_bytes > (1ull << 30)) {
     return InvalidArgument("segment size must be 1 MiB .. 1 GiB");
   }
+  if (o.retention_age.count() < 0) return InvalidArgument("negative retention age");
   return Status::Ok();
 }
 
@@ -100,12 +104,40 @@ struct Topic {
 
 class LocalQueue final : public Queue {
  public:
-  LocalQueue(QueueOptions o)
+  explicit LocalQueue(QueueOptions o)
       : dir_(std::move(o.dir)),
         env_(o.env ? std::move(o.env) : Env::Default()),
-        clock_(o.clock ? std::move(o.clock) : Clock::System()) {}
+        clock_(o.clock ? std::move(o.clock) : Clock::System()),
+        retention_interval_(o.retention_interval) {}
+  ~LocalQueue() override { retention_.reset(); }
 
   Status Load();
+  void StartRetention() {
+    if (retention_interval_.count() <= 0) return;
+    retention_ = std::make_unique<PeriodicThread>(retention_interval_, [this] {
+      if (Status s = EnforceRetention(); !s.ok()) {
+        spdlog::warn("event=queue_retention_failed error=\"{}\"", s.ToString());
+      }
+    });
+  }
+
+  Status EnforceRetention() override {
+    std::vector<std::shared_ptr<Topic>> topics;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const auto& [name, t] : topics_) topics.push_back(t);
+    }
+    const int64_t now = clock_->UnixMillis();
+    Status first = Status::Ok();
+    for (const auto& t : topics) {
+      if (t->options.retention_bytes == 0 && t->options.retention_age.count() == 0) continue;
+      for (auto& b : t->buckets) {
+        auto r = b->Retain(t->options.retention_bytes, t->options.retention_age, now);
+        if (!r.ok() && first.ok()) first = r.status();
+      }
+    }
+    return first;
+  }
 
   Status CreateTopic(std::string_view name, const TopicOptions& options) override {
     PACKICE_RETURN_IF_ERROR(ValidateName("topic", name));
@@ -322,7 +354,8 @@ class LocalQueue final : public Queue {
       const TopicOptions& o = entry.second;
       text += "topic " + std::to_string(entry.first) + " " + std::to_string(o.buckets) + " " +
               std::to_string(int(o.fsync)) + " " + std::to_string(o.fsync_interval.count()) + " " +
-              std::to_string(o.segment_bytes) + " " + name + "\n";
+              std::to_string(o.segment_bytes) + " " + std::to_string(o.retention_bytes) + " " +
+              std::to_string(o.retention_age.count()) + " " + name + "\n";
     }
     text += "end " + std::to_string(table.size()) + "\n";
     return ReplaceFile(*env_, dir_, "TOPICS", text);
@@ -331,9 +364,11 @@ class LocalQueue final : public Queue {
   const std::string dir_;
   const std::shared_ptr<Env> env_;
   const std::shared_ptr<Clock> clock_;
+  const std::chrono::milliseconds retention_interval_;
   std::mutex mu_;  // the table: topics_, next_id_ and the file
   std::map<std::string, std::shared_ptr<Topic>> topics_;
   uint64_t next_id_ = 1;
+  std::unique_ptr<PeriodicThread> retention_;
 };
 
 Status LocalQueue::Load() {
@@ -361,14 +396,16 @@ Status LocalQueue::Load() {
       std::string tag, name;
       uint64_t id = 0;
       int fsync = 0;
-      int64_t interval = 0;
+      int64_t interval = 0, age = 0;
       TopicOptions o;
-      if (!(f >> tag >> id >> o.buckets >> fsync >> interval >> o.segment_bytes >> name) ||
+      if (!(f >> tag >> id >> o.buckets >> fsync >> interval >> o.segment_bytes >>
+            o.retention_bytes >> age >> name) ||
           tag != "topic" || !ValidateName("topic", name).ok() || id >= next_id_) {
         return corrupt("bad line '" + line.substr(0, 80) + "'");
       }
       o.fsync = static_cast<QueueFsync>(fsync);
       o.fsync_interval = std::chrono::milliseconds(interval);
+      o.retention_age = std::chrono::milliseconds(age);
       if (!ValidateOptions(o).ok()) return corrupt("bad options of " + name);
       if (!entries.emplace(id, std::make_pair(name, o)).second) {
         return corrupt("id " + std::to_string(id) + " twice");
@@ -399,6 +436,7 @@ Status LocalQueue::Load() {
 Result<std::shared_ptr<Queue>> OpenQueue(QueueOptions options) {
   auto q = std::make_shared<LocalQueue>(std::move(options));
   PACKICE_RETURN_IF_ERROR(q->Load());
+  q->StartRetention();
   return std::shared_ptr<Queue>(std::move(q));
 }
 

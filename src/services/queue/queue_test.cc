@@ -208,6 +208,30 @@ TEST_P(QueueTest, WritersPartitionByKeyAndReadersOfAGroupResumeWhereTheyCommitte
   EXPECT_FALSE(committed.has_value());
 }
 
+TEST_P(QueueTest, RetentionRemovesTheOldestWholeSegmentsAndReadersMoveOn) {
+  ASSERT_OK(queue_->CreateTopic(
+      "metrics", {.buckets = 1, .segment_bytes = 1 << 20, .retention_bytes = 2 << 20}));
+  ASSERT_OK(queue_->Commit("metrics", "slow", 0, 0));
+  const QueueRecord big = Rec(std::string(64 << 10, 'm'));
+  for (int i = 0; i < 96; ++i) ASSERT_OK(queue_->Append("metrics", 0, std::span(&big, 1)).status());
+  ASSERT_OK(queue_->EnforceRetention());
+  ASSERT_OK_AND_ASSIGN(auto buckets, queue_->Buckets("metrics"));
+  const uint64_t start = buckets[0].start_offset;
+  EXPECT_GT(start, 48u);  // at most 2 MiB (plus the active segment) of 6 MiB kept
+  EXPECT_EQ(buckets[0].end_offset, 96u);
+  const QueuePosition gone{0, 0};
+  auto old = queue_->Read("metrics", std::span(&gone, 1), 1, 0ms);
+  EXPECT_EQ(old.status().code(), StatusCode::kOutOfRange);
+  EXPECT_NE(old.status().message().find(std::to_string(start)), std::string_view::npos)
+      << old.status().ToString();
+  // A group whose position was removed resumes at the oldest record kept.
+  ASSERT_OK_AND_ASSIGN(QueueReader r, QueueReader::Open(queue_, "metrics", "slow"));
+  EXPECT_EQ(r.positions()[0].offset, start);
+  ASSERT_OK_AND_ASSIGN(auto got, r.Get(1, 0ms));
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].records[0].offset, start);
+}
+
 INSTANTIATE_TEST_SUITE_P(Stores, QueueTest, ::testing::Values(false, true),
                          [](const auto& info) { return info.param ? "disk" : "memory"; });
 
