@@ -56,15 +56,16 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using packice::Status;
 
-double Micros(Clock::duration d) { return std::chrono::duration<double, std::micro>(d).count(); }
-double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 int64_t NowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
       .count();
 }
 
+using packice::bench::Micros;
 using packice::bench::ParseSize;
 using packice::bench::Quantile;
+using packice::bench::RunThreads;
+using packice::bench::Seconds;
 
 [[noreturn]] void Die(const std::string& what, const Status& s) {
   std::fprintf(stderr, "kv_bench: %s: %s\n", what.c_str(), s.ToString().c_str());
@@ -118,48 +119,6 @@ void EnsureNamespace(packice::KvStore& kv, const std::string& ns, const std::str
       write_mode == "nolinear" ? packice::KvWriteMode::kNoLinear : packice::KvWriteMode::kLinear;
   Status s = kv.CreateNamespace(ns, o);
   if (!s.ok() && s.code() != packice::StatusCode::kAlreadyExists) Die("create " + ns, s);
-}
-
-// Runs `clients` threads of `body(thread index, deadline, latencies)` together for `seconds`,
-// and prints one result line: `label`, ops/s (ops = the sum of what the bodies return), the
-// p50/p99 of every latency recorded.
-template <typename Body>
-void RunThreads(const std::string& label, int clients, double seconds, Body body) {
-  std::vector<std::vector<double>> lat(static_cast<size_t>(clients));
-  std::vector<uint64_t> ops(static_cast<size_t>(clients), 0);
-  std::vector<uint64_t> errors(static_cast<size_t>(clients), 0);
-  std::barrier start(clients + 1);
-  std::vector<std::thread> threads;
-  Clock::time_point deadline;
-  std::atomic<bool> go{false};
-  for (int t = 0; t < clients; ++t) {
-    threads.emplace_back([&, t] {
-      start.arrive_and_wait();  // connected and ready
-      while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
-      lat[t].reserve(1 << 20);
-      ops[t] = body(t, deadline, lat[t], errors[t]);
-    });
-  }
-  start.arrive_and_wait();
-  const Clock::time_point t0 = Clock::now();
-  deadline =
-      t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
-  go.store(true, std::memory_order_release);
-  for (auto& th : threads) th.join();
-  const double took = Seconds(Clock::now() - t0);
-  std::vector<double> all;
-  uint64_t total = 0, errs = 0;
-  for (int t = 0; t < clients; ++t) {
-    all.insert(all.end(), lat[t].begin(), lat[t].end());
-    total += ops[t];
-    errs += errors[t];
-  }
-  const double p50 = Quantile(all, 0.50), p99 = Quantile(all, 0.99);
-  std::printf(
-      "%s clients=%d seconds=%.2f ops=%llu ops_per_s=%.0f p50_us=%.1f p99_us=%.1f errors=%llu\n",
-      label.c_str(), clients, took, static_cast<unsigned long long>(total),
-      static_cast<double>(total) / took, p50, p99, static_cast<unsigned long long>(errs));
-  std::fflush(stdout);
 }
 
 // --- load ------------------------------------------------------------------------------------
