@@ -12,6 +12,12 @@ namespace packice {
 
 // A key is 1..kMaxKeyBytes bytes with no NUL and no ASCII control characters.
 Status ValidateKey(std::string_view key);
+// A character of the names that become file and directory names or path segments (KV
+// namespace segments, queue topics and groups): A-Z a-z 0-9 . _ -
+inline bool IsNameChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+         c == '_' || c == '-';
+}
 
 // At most kMaxMetaEntries entries and kMaxMetaBytes in all; names non-empty, no NUL.
 Status ValidateMeta(const Meta& meta);

@@ -2,8 +2,11 @@
 
 #include <fcntl.h>
 
+#include <algorithm>
 #include <sstream>
 #include <vector>
+
+#include "core/validate.h"
 
 namespace packice {
 
@@ -26,10 +29,8 @@ Status ValidateNamespacePath(std::string_view path) {
     const std::string_view seg = path.substr(start, end - start);
     if (seg.empty()) return bad("empty segment ('//')");
     if (seg == "." || seg == "..") return bad("'.' and '..' are not segments");
-    for (char c : seg) {
-      const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                      c == '.' || c == '_' || c == '-';
-      if (!ok) return bad("segments are made of A-Z a-z 0-9 . _ -");
+    if (!std::all_of(seg.begin(), seg.end(), IsNameChar)) {
+      return bad("segments are made of A-Z a-z 0-9 . _ -");
     }
     if (++segments > kMaxSegments) return bad("more than 32 segments");
     start = end + 1;

@@ -20,6 +20,7 @@
 #include "backends/queue/record_codec.h"
 #include "core/env.h"
 #include "core/periodic_thread.h"
+#include "core/validate.h"
 #include "packice/clock.h"
 #include "packice/queue.h"
 #include "services/queue/group_positions.h"
@@ -39,10 +40,8 @@ Status ValidateName(std::string_view what, std::string_view name) {
   };
   if (name.empty() || name.size() > 128) return bad("must be 1..128 bytes");
   if (name == "." || name == "..") return bad("'.' and '..' are not names");
-  for (char c : name) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '.' || c == '_' || c == '-';
-    if (!ok) return bad("names are made of A-Z a-z 0-9 . _ -");
+  if (!std::all_of(name.begin(), name.end(), IsNameChar)) {
+    return bad("names are made of A-Z a-z 0-9 . _ -");
   }
   return Status::Ok();
 }

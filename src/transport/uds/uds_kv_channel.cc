@@ -102,16 +102,7 @@ class Core final : public std::enable_shared_from_this<Core> {
         waiters_.erase(std::find(waiters_.begin(), waiters_.end(), &w));
         continue;
       }
-      reading_ = true;
-      lock.unlock();
-      Result<bool> got = ReadOnce();
-      lock.lock();
-      reading_ = false;
-      if (!got.ok()) {
-        lock.unlock();
-        Break(got.status());
-        lock.lock();
-      } else if (!*got && !w.result && deadline && Clock::now() >= *deadline) {
+      if (!ReadAsReader(lock) && !w.result && deadline && Clock::now() >= *deadline) {
         lock.unlock();
         Break(Timeout("kv: no answer from the node in " +
                       std::to_string(std::chrono::seconds(kReplyTimeout).count()) + " s"));
@@ -252,22 +243,27 @@ class Core final : public std::enable_shared_from_this<Core> {
         if (ready > 0 && watch_socket && p[1].revents != 0) hung_up_ = true;
         continue;
       }
-      reading_ = true;
-      lock.unlock();
-      Result<bool> got = ReadOnce();
-      lock.lock();
-      reading_ = false;
-      if (!got.ok()) {
-        lock.unlock();
-        Break(got.status());
-        lock.lock();
-        continue;
-      }
+      ReadAsReader(lock);
       HandOffLocked();
     }
   }
 
  private:
+  // Takes the receiving side (REQUIRES: `lock` holds mu_, reading_ is false), receives once,
+  // and gives it back; a failure breaks the connection. False when nothing was received.
+  bool ReadAsReader(std::unique_lock<std::mutex>& lock) {
+    reading_ = true;
+    lock.unlock();
+    Result<bool> got = ReadOnce();
+    lock.lock();
+    reading_ = false;
+    if (got.ok()) return *got;
+    lock.unlock();
+    Break(got.status());
+    lock.lock();
+    return false;
+  }
+
   // One receive, and every complete frame in it dispatched. False when the receive timed out
   // with nothing. REQUIRES: this thread holds reading_.
   Result<bool> ReadOnce() {
