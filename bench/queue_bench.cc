@@ -69,7 +69,6 @@ void Append(const AppendOptions& o) {
   if (!w.ok()) Die("writer", w.status());
   packice::QueueRecord rec;
   rec.value.assign(o.size, 'q');
-  rec.timestamp_unix_ms = 1;
   const std::vector<packice::QueueRecord> batch(static_cast<size_t>(o.batch), rec);
   char label[200];
   std::snprintf(label, sizeof label, "bench=queue op=append fsync=%s size=%llu batch=%d buckets=%u",
@@ -114,7 +113,6 @@ void Read(const ReadOptions& o) {
     if (Status s = q->CreateTopic("bench", t); !s.ok()) Die("create", s);
     packice::QueueRecord rec;
     rec.value.assign(o.size, 'r');
-    rec.timestamp_unix_ms = 1;
     const size_t per = std::max<size_t>(1, (4u << 20) / (o.size + 64));
     const std::vector<packice::QueueRecord> batch(per, rec);
     for (uint64_t bytes = 0; bytes < (o.mb << 20); bytes += per * o.size) {

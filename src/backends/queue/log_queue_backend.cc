@@ -12,12 +12,12 @@ class LogQueueBackend final : public QueueBackend {
  public:
   explicit LogQueueBackend(std::unique_ptr<Log> log) : log_(std::move(log)) {}
 
-  Result<uint64_t> Append(std::span<const QueueRecord> records) override {
+  Result<uint64_t> Append(std::span<const QueueRecord> records, int64_t now_unix_ms) override {
     if (records.empty()) return InvalidArgument("queue: an append of no records");
     std::vector<std::string> payloads(records.size());
     std::vector<LogEntry> entries(records.size());
     for (size_t i = 0; i < records.size(); ++i) {
-      EncodeRecord(records[i], &payloads[i]);
+      EncodeRecord(records[i], &payloads[i], now_unix_ms);
       entries[i] = {kRecordType, std::as_bytes(std::span(payloads[i]))};
     }
     return log_->Append(entries);

@@ -13,7 +13,7 @@ class MemoryQueueBackend final : public QueueBackend {
  public:
   explicit MemoryQueueBackend(MemoryQueueBackendOptions o) : o_(o) {}
 
-  Result<uint64_t> Append(std::span<const QueueRecord> records) override {
+  Result<uint64_t> Append(std::span<const QueueRecord> records, int64_t now_unix_ms) override {
     if (records.empty()) return InvalidArgument("queue: an append of no records");
     uint64_t total = 0;
     std::vector<uint64_t> sizes;
@@ -39,7 +39,12 @@ class MemoryQueueBackend final : public QueueBackend {
                            " more do not fit (retention frees space)");
     }
     const uint64_t first = start_ + records_.size();
-    for (size_t i = 0; i < records.size(); ++i) records_.push_back({records[i], sizes[i]});
+    for (size_t i = 0; i < records.size(); ++i) {
+      records_.push_back({records[i], sizes[i]});
+      if (records_.back().record.timestamp_unix_ms == 0) {
+        records_.back().record.timestamp_unix_ms = now_unix_ms;
+      }
+    }
     bytes_ += total;
     cv_.notify_all();
     return first;

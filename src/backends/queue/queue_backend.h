@@ -39,12 +39,14 @@ class QueueBackend {
  public:
   virtual ~QueueBackend() = default;
 
-  // Appends `records`, all or none, and returns the offset of the first. Once it returns they
+  // Appends `records`, all or none, and returns the offset of the first; a record whose
+  // timestamp is 0 is stored with `now_unix_ms` (no copy of the records made to set it). Once
+  // it returns they
   // are readable and, where the backend is durable, as durable as its sync policy says.
   // Errors: kInvalidArgument (no records; one larger than the backend's record limit; more
   // than it takes in one append), kOutOfCapacity (full: retention must free space first;
   // nothing appended), or the backend's I/O error (kInternal, and the log's read-only state).
-  virtual Result<uint64_t> Append(std::span<const QueueRecord> records) = 0;
+  virtual Result<uint64_t> Append(std::span<const QueueRecord> records, int64_t now_unix_ms) = 0;
 
   // Up to `limit` records from `offset`, in order, and no more than `max_bytes` of encoded
   // records — but at least one when `offset` holds one, however large. `offset` ==

@@ -22,6 +22,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
+constexpr int64_t kNow = 1'700'000'000'000;
 
 // A backend under test. Limits are small so that the suite reaches them: records up to
 // about 4 KiB, appends up to about 8 KiB.
@@ -90,7 +91,7 @@ class QueueBackendTest : public ::testing::TestWithParam<Backend> {
     std::vector<uint64_t> offsets;
     for (int i = from; i < from + n; ++i) {
       const QueueRecord r = Rec("v" + std::to_string(i));
-      auto at = backend_->Append(std::span(&r, 1));
+      auto at = backend_->Append(std::span(&r, 1), kNow);
       EXPECT_TRUE(at.ok()) << at.status().ToString();
       offsets.push_back(at.ok() ? *at : ~0ull);
     }
@@ -108,7 +109,7 @@ TEST_P(QueueBackendTest, AppendsTakeDenseOffsetsAndReadBackInOrder) {
       Rec("", std::nullopt, {}),        // empty value, no key
       Rec(std::string(3000, 'x'), ""),  // an empty key is a key
   };
-  ASSERT_OK_AND_ASSIGN(uint64_t first, backend_->Append(batch));
+  ASSERT_OK_AND_ASSIGN(uint64_t first, backend_->Append(batch, kNow));
   EXPECT_EQ(first, 0u);
   const std::vector<uint64_t> more = AppendN(3);
   EXPECT_EQ(more, (std::vector<uint64_t>{3, 4, 5}));
@@ -123,6 +124,13 @@ TEST_P(QueueBackendTest, AppendsTakeDenseOffsetsAndReadBackInOrder) {
   ASSERT_EQ(tail.size(), 2u);
   EXPECT_EQ(tail[0].offset, 4u);
   EXPECT_EQ(tail[0].record.value, "v1");
+  // A timestamp left 0 is stored as the append's now.
+  QueueRecord unset = Rec("unset");
+  unset.timestamp_unix_ms = 0;
+  ASSERT_OK_AND_ASSIGN(uint64_t u, backend_->Append(std::span(&unset, 1), 777));
+  ASSERT_OK_AND_ASSIGN(auto stamped, backend_->Read(u, 1, 1 << 20));
+  ASSERT_EQ(stamped.size(), 1u);
+  EXPECT_EQ(stamped[0].record.timestamp_unix_ms, 777);
 }
 
 TEST_P(QueueBackendTest, ReadsStopAtTheLimitAndTheByteBoundButReturnOneRecordAtLeast) {
@@ -149,12 +157,13 @@ TEST_P(QueueBackendTest, TheEndReadsEmptyAndPastItIsOutOfRange) {
 }
 
 TEST_P(QueueBackendTest, BadAppendsAreRefusedAndAppendNothing) {
-  EXPECT_EQ(backend_->Append({}).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(backend_->Append({}, kNow).status().code(), StatusCode::kInvalidArgument);
   const QueueRecord huge = Rec(std::string(64 << 10, 'h'));
-  EXPECT_EQ(backend_->Append(std::span(&huge, 1)).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(backend_->Append(std::span(&huge, 1), kNow).status().code(),
+            StatusCode::kInvalidArgument);
   // Each fits, not all three in one append.
   const std::vector<QueueRecord> three(3, Rec(std::string(3500, 'm')));
-  EXPECT_EQ(backend_->Append(three).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(backend_->Append(three, kNow).status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(backend_->stats().end_offset, 0u);
   EXPECT_EQ(AppendN(1), (std::vector<uint64_t>{0}));
 }
@@ -176,7 +185,7 @@ TEST_P(QueueBackendTest, RetentionRemovesFromTheFrontAndOffsetsGoOn) {
   // Enough records to fill several of the log's 16 KiB segments.
   const std::string value(1000, 'r');
   std::vector<QueueRecord> batch(4, Rec(value));
-  for (int i = 0; i < 20; ++i) ASSERT_OK(backend_->Append(batch).status());
+  for (int i = 0; i < 20; ++i) ASSERT_OK(backend_->Append(batch, kNow).status());
   const uint64_t end = backend_->stats().end_offset;
   ASSERT_EQ(end, 80u);
   ASSERT_OK_AND_ASSIGN(uint64_t start, backend_->TruncateBefore(50));
@@ -199,7 +208,7 @@ TEST_P(QueueBackendTest, RetentionBySizeAndAgeRemovesWholeUnitsOldestFirst) {
   for (int i = 0; i < 80; ++i) {
     QueueRecord r = Rec(std::string(1000, 'a') + std::to_string(i));
     r.timestamp_unix_ms = i < 40 ? 1000 : 1'000'000;
-    ASSERT_OK(backend_->Append(std::span(&r, 1)).status());
+    ASSERT_OK(backend_->Append(std::span(&r, 1), kNow).status());
   }
   const QueueBackendStats full = backend_->stats();
   ASSERT_GT(full.bytes, 80u * 1000);
@@ -254,7 +263,7 @@ TEST_P(QueueBackendTest, ConcurrentAppendersGetDistinctOffsetsAndReadersSeeWhole
       for (int i = 0; i < kAppends; ++i) {
         const std::string tag = std::to_string(t) + ":" + std::to_string(i) + ":";
         const std::vector<QueueRecord> pair = {Rec(tag + "a"), Rec(tag + "b")};
-        auto at = backend_->Append(pair);
+        auto at = backend_->Append(pair, kNow);
         if (!at.ok()) {
           ++bad;
           return;

@@ -19,11 +19,12 @@ size_t EncodedRecordBytes(const QueueRecord& r) {
   return n;
 }
 
-void EncodeRecord(const QueueRecord& r, std::string* out) {
+void EncodeRecord(const QueueRecord& r, std::string* out, int64_t unset_timestamp) {
   out->reserve(out->size() + EncodedRecordBytes(r));
   AppendU8(out, kQueueRecordFormat);
   AppendU8(out, r.key ? kFlagKey : 0);
-  AppendU64(out, static_cast<uint64_t>(r.timestamp_unix_ms));
+  AppendU64(
+      out, static_cast<uint64_t>(r.timestamp_unix_ms != 0 ? r.timestamp_unix_ms : unset_timestamp));
   if (r.key) AppendBytes(out, *r.key);
   AppendU32(out, static_cast<uint32_t>(r.headers.size()));
   for (const auto& [name, value] : r.headers) {

@@ -26,7 +26,8 @@ inline constexpr uint8_t kQueueRecordFormat = 1;
 
 // The encoded size of `r` (what a backend charges against its byte limits).
 size_t EncodedRecordBytes(const QueueRecord& r);
-void EncodeRecord(const QueueRecord& r, std::string* out);
+// A timestamp of 0 is encoded as `unset_timestamp`.
+void EncodeRecord(const QueueRecord& r, std::string* out, int64_t unset_timestamp = 0);
 // Errors: kDataLoss (not a record of this format: the message says what is wrong).
 Result<QueueRecord> DecodeRecord(std::span<const std::byte> bytes);
 

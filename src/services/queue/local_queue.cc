@@ -201,18 +201,7 @@ class LocalQueue final : public Queue {
                           std::span<const QueueRecord> records) override {
     PACKICE_ASSIGN_OR_RETURN(std::shared_ptr<Topic> t, Find(name));
     PACKICE_RETURN_IF_ERROR(CheckBucket(*t, bucket));
-    Result<uint64_t> at = Status::Ok();
-    if (std::any_of(records.begin(), records.end(),
-                    [](const QueueRecord& r) { return r.timestamp_unix_ms == 0; })) {
-      std::vector<QueueRecord> stamped(records.begin(), records.end());
-      const int64_t now = clock_->UnixMillis();
-      for (QueueRecord& r : stamped) {
-        if (r.timestamp_unix_ms == 0) r.timestamp_unix_ms = now;
-      }
-      at = t->buckets[bucket]->Append(stamped);
-    } else {
-      at = t->buckets[bucket]->Append(records);
-    }
+    Result<uint64_t> at = t->buckets[bucket]->Append(records, clock_->UnixMillis());
     if (at.ok()) {
       {
         std::lock_guard<std::mutex> lock(t->mu);
