@@ -18,12 +18,7 @@ using kv_testing::OpenStore;
 using kv_testing::SmallOptions;
 using testing::TempDir;
 
-std::string ReadText(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
+using testing::ReadFile;
 
 std::string OnlySegment(const std::string& bucket_dir) {
   std::vector<std::string> names = NamesWithSuffix(*Env::Default(), bucket_dir, ".log");
@@ -44,11 +39,11 @@ TEST(KvRecoveryTest, KillNineKeepsEveryAcknowledgedWriteInOrder) {
           {testing::BinPath("kv_crash_child"), store_dir, "8", "r" + std::to_string(round)}, out));
       const size_t want = 200;
       auto lines = [&] {
-        std::string text = ReadText(out);
+        std::string text = ReadFile(out);
         return static_cast<size_t>(std::count(text.begin(), text.end(), '\n'));
       };
       ASSERT_TRUE(testing::WaitUntil([&] { return lines() >= want; }, std::chrono::seconds(60)))
-          << ReadText(out);
+          << ReadFile(out);
       child.Stop(SIGKILL);
     }
     KvOptions o;
@@ -61,7 +56,7 @@ TEST(KvRecoveryTest, KillNineKeepsEveryAcknowledgedWriteInOrder) {
     int64_t last_rev = 0;
     std::vector<int64_t> revs;
     for (int r = 0; r <= round; ++r) {
-      std::istringstream text(ReadText(dir.path() + "/acked" + std::to_string(r) + ".txt"));
+      std::istringstream text(ReadFile(dir.path() + "/acked" + std::to_string(r) + ".txt"));
       std::string line;
       while (std::getline(text, line)) {
         long rev = 0;

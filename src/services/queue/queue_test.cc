@@ -6,7 +6,6 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
-#include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
@@ -266,12 +265,7 @@ TEST(QueueDurabilityTest, RecordsAndPositionsSurviveAReopen) {
   EXPECT_EQ(names.size(), 1u);
 }
 
-std::string ReadText(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
+using testing::ReadFile;
 
 // A child appends from 4 threads with fsync always and is killed with SIGKILL, twice: every
 // record it acknowledged is there after each restart, at its offset, and each thread's
@@ -288,17 +282,17 @@ TEST(QueueDurabilityTest, KillNineLosesNoAcknowledgedRecord) {
           {testing::BinPath("queue_crash_child"), qdir, "4", "r" + std::to_string(round)}, out));
       ASSERT_TRUE(testing::WaitUntil(
           [&] {
-            const std::string text = ReadText(out);
+            const std::string text = ReadFile(out);
             return std::count(text.begin(), text.end(), '\n') >= 200;
           },
           60s))
-          << ReadText(out);
+          << ReadFile(out);
       child.Stop(SIGKILL);
     }
     ASSERT_OK_AND_ASSIGN(auto q, OpenQueue({.dir = qdir}));
     size_t checked = 0;
     for (int r = 0; r <= round; ++r) {
-      std::istringstream text(ReadText(dir.path() + "/acked" + std::to_string(r) + ".txt"));
+      std::istringstream text(ReadFile(dir.path() + "/acked" + std::to_string(r) + ".txt"));
       std::string line;
       std::map<int, std::pair<uint32_t, uint64_t>> last;  // thread -> (bucket, offset)
       while (std::getline(text, line)) {
