@@ -88,17 +88,16 @@ struct Topic {
   std::mutex mu;
   std::condition_variable cv;
   uint64_t appends = 0;  // guarded by mu
-  bool deleted = false;  // guarded by mu
+  bool deleted = false;  // guarded by mu; once set, the files go with the topic
 
   ~Topic() {
     buckets.clear();  // closes the logs before their files go
     groups.reset();
-    if (removed && !dir.empty()) {
+    if (deleted && !dir.empty()) {
       std::error_code ec;
       std::filesystem::remove_all(dir, ec);  // a leftover is removed at the next open
     }
   }
-  bool removed = false;
 };
 
 class LocalQueue final : public Queue {
@@ -108,7 +107,6 @@ class LocalQueue final : public Queue {
         env_(o.env ? std::move(o.env) : Env::Default()),
         clock_(o.clock ? std::move(o.clock) : Clock::System()),
         retention_interval_(o.retention_interval) {}
-  ~LocalQueue() override { retention_.reset(); }
 
   Status Load();
   void StartRetention() {
@@ -174,7 +172,6 @@ class LocalQueue final : public Queue {
     {
       std::lock_guard<std::mutex> lock(topic->mu);
       topic->deleted = true;
-      topic->removed = true;
     }
     topic->cv.notify_all();
     return Status::Ok();  // its files go with the last call using it
@@ -356,7 +353,7 @@ class LocalQueue final : public Queue {
   std::mutex mu_;  // the table: topics_, next_id_ and the file
   std::map<std::string, std::shared_ptr<Topic>> topics_;
   uint64_t next_id_ = 1;
-  std::unique_ptr<PeriodicThread> retention_;
+  std::unique_ptr<PeriodicThread> retention_;  // last: its thread stops before the topics go
 };
 
 Status LocalQueue::Load() {
