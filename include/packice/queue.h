@@ -23,6 +23,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -83,7 +84,27 @@ struct BucketInfo {
   uint32_t bucket = 0;
   uint64_t start_offset = 0;  // the oldest record kept
   uint64_t end_offset = 0;    // the offset of the next record appended
+  uint64_t bytes = 0;         // kept, as stored
+  // Since the queue was opened: records and their encoded bytes appended and read, and the
+  // appends' time (with fsync "always" their fdatasync's).
+  uint64_t records_in = 0;
+  uint64_t bytes_in = 0;
+  uint64_t records_out = 0;
+  uint64_t bytes_out = 0;
+  uint64_t appends = 0;
+  uint64_t append_micros = 0;
 };
+
+// A consumer group's committed position in one bucket.
+struct GroupPosition {
+  std::string group;
+  uint32_t bucket = 0;
+  uint64_t offset = 0;
+  bool operator==(const GroupPosition&) const = default;
+};
+
+// Held while a Subscribe's notify should run; dropping it stops them.
+using QueueSubscription = std::shared_ptr<void>;
 
 // Where a reader is: the next offset to read in a bucket.
 struct QueuePosition {
@@ -139,7 +160,33 @@ class Queue {
   // The committed position; nullopt when the group never committed in this bucket.
   virtual Result<std::optional<uint64_t>> Committed(std::string_view topic, std::string_view group,
                                                     uint32_t bucket) = 0;
+  // Every group's committed positions in the topic, by group then bucket.
+  virtual Result<std::vector<GroupPosition>> Groups(std::string_view topic) = 0;
+  // Runs `notify` after every append to `topic` and at its deletion, while the returned
+  // handle is held (a server parks a waiting read on it instead of a thread). `notify` runs
+  // under the topic's lock on the appending thread: it must not block nor call the queue;
+  // once the handle is dropped it is not running and never runs again.
+  virtual Result<QueueSubscription> Subscribe(std::string_view topic,
+                                              std::function<void()> notify) = 0;
 };
+
+// The queue of the node at `url`: uds:///path/to/socket or a bare absolute path (gRPC and
+// HTTP carry it too: docs/queue.md). Calls from several threads use several connections (up
+// to `max_connections` idle ones are kept). A Read's wait is capped at 30 s by the node.
+// Errors: kInvalidArgument (URL), kUnavailable (no node there); each call's, and
+// kUnimplemented (the node serves no queue).
+struct QueueClientOptions {
+  size_t max_connections = 8;
+};
+Result<std::shared_ptr<Queue>> ConnectQueue(std::string_view url, QueueClientOptions options = {});
+
+// A topic's records to a file and back (the seed's backup and restore): ExportTopic writes
+// the topic's options and every bucket's kept records (docs/queue.md, "Export format");
+// ImportTopic creates `topic` (kAlreadyExists if it exists) with the file's options and
+// appends the records to the same buckets in order — offsets start at 0 again. Errors:
+// kDataLoss (a file that is not an export, or torn), the queue's errors, kInternal (I/O).
+Status ExportTopic(Queue& queue, std::string_view topic, const std::string& path);
+Status ImportTopic(Queue& queue, std::string_view topic, const std::string& path);
 
 struct QueueOptions {
   // Where topics live (made if missing). Empty: in memory, nothing durable (tests).

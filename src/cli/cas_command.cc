@@ -10,6 +10,7 @@
 #include <optional>
 #include <string_view>
 
+#include "cli/cli_util.h"
 #include "client/cas_endpoint.h"
 #include "packice/cas.h"
 
@@ -18,11 +19,6 @@ namespace {
 
 // Transfers larger than this show a progress line on a terminal's stderr.
 constexpr uint64_t kProgressBytes = 64ull << 20;
-
-int Fail(const Status& s) {
-  std::cerr << "packice: " << s.ToString() << "\n";
-  return 1;
-}
 
 // The progress line of transfers over kProgressBytes, when stderr is a terminal; ends its line
 // when it is destroyed.

@@ -8,16 +8,12 @@
 #include <iostream>
 #include <memory>
 
+#include "cli/cli_util.h"
 #include "core/parse.h"
 #include "packice/kv.h"
 
 namespace packice::cli {
 namespace {
-
-int Fail(const Status& s) {
-  std::cerr << "packice: " << s.ToString() << "\n";
-  return 1;
-}
 
 Result<std::string> ReadAll(int fd) {
   std::string data;
@@ -29,11 +25,6 @@ Result<std::string> ReadAll(int fd) {
     if (n == 0) return data;
     data.append(buf, static_cast<size_t>(n));
   }
-}
-
-void Line(std::string_view s) {
-  std::cout.write(s.data(), static_cast<std::streamsize>(s.size()));
-  std::cout << '\n';
 }
 
 Result<NamespaceOptions> NamespaceOptionsOf(const KvArgs& a) {

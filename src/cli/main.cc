@@ -13,6 +13,10 @@
 //              del NS KEY [--prefix] | watch NS [KEY] [--prefix] [--rev R] [--prev-kv] |
 //              ns create NS [--engine E] [--mode M] [--fsync F] | ns ls [PREFIX] | ns rm NS
 //                                                 (the KV: uds:// and grpc(s):// URLs)
+//   packice queue create TOPIC [--buckets N] [--fsync F] [--retention-bytes B] | ls | rm TOPIC |
+//                 produce TOPIC [VALUE] [--key K] [--header N=V] | stat TOPIC |
+//                 consume TOPIC [--group G] [--limit N] [--wait 1s] [--no-commit] |
+//                 export TOPIC FILE | import TOPIC FILE        (the queue: uds:// URLs)
 //
 // Global flags: --url (uds://, http://, https://, grpc://, grpcs://), --token and --ca-file
 // (HTTP and gRPC).
@@ -32,6 +36,7 @@
 #include "cli/cas_command.h"
 #include "cli/group_command.h"
 #include "cli/kv_command.h"
+#include "cli/queue_command.h"
 #include "core/parse.h"
 #include "packice/client.h"
 
@@ -179,6 +184,8 @@ int main(int argc, char** argv) {
   auto* cas = packice::cli::AddCasCommand(app, &cas_args);
   packice::cli::KvArgs kv_args;
   auto* kv = packice::cli::AddKvCommand(app, &kv_args);
+  packice::cli::QueueArgs queue_args;
+  auto* queue = packice::cli::AddQueueCommand(app, &queue_args);
 
   try {
     app.parse(argc, argv);
@@ -191,6 +198,7 @@ int main(int argc, char** argv) {
   if (*group) return packice::cli::RunGroupCommand(group_args, url, client_options);
   if (*cas) return packice::cli::RunCasCommand(cas_args, url, client_options);
   if (*kv) return packice::cli::RunKvCommand(kv_args, url, client_options);
+  if (*queue) return packice::cli::RunQueueCommand(queue_args, url);
 
   auto client = packice::Connect(url, client_options);
   if (!client.ok()) return Fail(client.status());

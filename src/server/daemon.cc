@@ -18,6 +18,7 @@
 #include "server/node_cas.h"
 #include "server/node_cluster.h"
 #include "server/node_kv.h"
+#include "server/node_queue.h"
 #include "server/node_metrics.h"
 #include "transport/grpc/cas_negotiation_service.h"
 #include "transport/grpc/cluster_service.h"
@@ -218,11 +219,20 @@ int RunDaemon(const DaemonOptions& options) {
   std::shared_ptr<KvStore> kv = local_kv;
   if (cluster && kv) kv = cluster->ServeKv(local_kv);
 
+  Result<std::shared_ptr<Queue>> opened_queue = OpenNodeQueue(options, *metrics);
+  if (!opened_queue.ok()) {
+    spdlog::error("event=start_failed part=queue dir={} error=\"{}\"", NodeQueueDir(options),
+                  opened_queue.status().ToString());
+    return 1;
+  }
+  std::shared_ptr<Queue> queue = *std::move(opened_queue);
+
   UdsServerOptions uds;
   uds.path = options.socket_path.empty() ? DefaultSocketPath() : options.socket_path;
   uds.limits = options.limits;
   uds.kv = kv;
   uds.kv_threads = options.kv.threads;
+  uds.queue = queue;
   UdsServer server(io, peer, uds);
   if (Status s = server.Start(); !s.ok()) {
     spdlog::error("event=start_failed transport=uds error=\"{}\"", s.ToString());
@@ -307,7 +317,7 @@ int RunDaemon(const DaemonOptions& options) {
   spdlog::info(
       "event=ready pid={} url=uds://{} http_url={} grpc_url={} cluster={} auth={} store={} "
       "memory_capacity_bytes={} data_dir={} disk_capacity_bytes={} write_through={} "
-      "io_threads={} groups={} cas_dir={} kv_dir={}",
+      "io_threads={} groups={} cas_dir={} kv_dir={} queue_dir={}",
       getpid(), uds.path, http_url, grpc_url, cluster_log,
       options.http.bearer_token.empty() ? "none" : "bearer", options.store,
       options.memory.capacity_bytes,
@@ -315,7 +325,8 @@ int RunDaemon(const DaemonOptions& options) {
                                 : (options.disk.dir.empty() ? DefaultDataDir() : options.disk.dir),
       options.store == "memory" ? 0 : options.disk.capacity_bytes,
       options.store == "tiered" && options.tiered.write_through, options.io_threads,
-      group_names.empty() ? "-" : group_names, cas ? cas->dir : "-", kv ? NodeKvDir(options) : "-");
+      group_names.empty() ? "-" : group_names, cas ? cas->dir : "-", kv ? NodeKvDir(options) : "-",
+      !queue ? "-" : (NodeQueueDir(options).empty() ? "memory" : NodeQueueDir(options)));
   std::vector<std::thread> threads;
   for (unsigned i = 1; i < options.io_threads; ++i) threads.emplace_back([&io] { io.run(); });
   io.run();

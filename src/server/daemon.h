@@ -64,6 +64,13 @@ struct KvNodeOptions {
   unsigned threads = 8;
 };
 
+// The node's queue (docs/queue.md): topics of durable records, served over the Unix socket.
+// With --store memory or sharedfs and no directory named, its topics live in memory.
+struct QueueNodeOptions {
+  bool enabled = true;
+  std::string dir;  // empty: DATA_DIR/queue
+};
+
 struct DaemonOptions {
   std::string socket_path;  // empty: DefaultSocketPath()
   // "tiered" (memory in front of disk), "memory" (a cache: nothing survives a restart),
@@ -84,6 +91,7 @@ struct DaemonOptions {
   std::vector<GroupConfig> groups;
   CasNodeOptions cas;
   KvNodeOptions kv;
+  QueueNodeOptions queue;
   // One thread serves best on a 2-core machine (docs/benchmarks.md); more cores, more threads.
   unsigned io_threads = 1;
   std::string log_level = "info";

@@ -149,6 +149,11 @@ int main(int argc, char** argv) {
                  "--cluster each digest's owner, else none)");
   app.add_flag(
       "--no-cas", [&opt](int64_t) { opt.cas.enabled = false; }, "serve no content-addressed store");
+  app.add_option("--queue-dir", opt.queue.dir,
+                 "directory of the queue's topics (default DATA_DIR/queue; with --store memory "
+                 "or sharedfs: in memory)");
+  app.add_flag_function(
+      "--no-queue", [&opt](int64_t) { opt.queue.enabled = false; }, "serve no queue");
   app.add_option("--kv-dir", opt.kv.dir,
                  "directory of the namespaced KV (default DATA_DIR/kv; with --store memory or "
                  "sharedfs the node serves a KV only when this is given)");

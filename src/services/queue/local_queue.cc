@@ -10,8 +10,10 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <sstream>
@@ -89,6 +91,21 @@ struct Topic {
   std::condition_variable cv;
   uint64_t appends = 0;  // guarded by mu
   bool deleted = false;  // guarded by mu; once set, the files go with the topic
+  std::map<uint64_t, std::function<void()>> subscribers;  // guarded by mu
+  uint64_t next_subscriber = 0;                           // guarded by mu
+  // Per bucket, since the open (BucketInfo's counters).
+  struct Counters {
+    std::atomic<uint64_t> records_in{0}, bytes_in{0}, records_out{0}, bytes_out{0}, appends{0},
+        append_micros{0};
+  };
+  std::unique_ptr<Counters[]> counters;
+
+  // Wakes waiting readers and subscribers (an append, or the deletion); caller holds mu.
+  void NotifyLocked() {
+    ++appends;
+    for (auto& [id, notify] : subscribers) notify();
+    cv.notify_all();
+  }
 
   ~Topic() {
     buckets.clear();  // closes the logs before their files go
@@ -172,8 +189,8 @@ class LocalQueue final : public Queue {
     {
       std::lock_guard<std::mutex> lock(topic->mu);
       topic->deleted = true;
+      topic->NotifyLocked();
     }
-    topic->cv.notify_all();
     return Status::Ok();  // its files go with the last call using it
   }
 
@@ -189,7 +206,10 @@ class LocalQueue final : public Queue {
     std::vector<BucketInfo> out;
     for (uint32_t b = 0; b < t->buckets.size(); ++b) {
       const QueueBackendStats s = t->buckets[b]->stats();
-      out.push_back({b, s.start_offset, s.end_offset});
+      const Topic::Counters& c = t->counters[b];
+      out.push_back({b, s.start_offset, s.end_offset, s.bytes, c.records_in.load(),
+                     c.bytes_in.load(), c.records_out.load(), c.bytes_out.load(), c.appends.load(),
+                     c.append_micros.load()});
     }
     return out;
   }
@@ -198,13 +218,20 @@ class LocalQueue final : public Queue {
                           std::span<const QueueRecord> records) override {
     PACKICE_ASSIGN_OR_RETURN(std::shared_ptr<Topic> t, Find(name));
     PACKICE_RETURN_IF_ERROR(CheckBucket(*t, bucket));
+    const auto start = std::chrono::steady_clock::now();
     Result<uint64_t> at = t->buckets[bucket]->Append(records, clock_->UnixMillis());
     if (at.ok()) {
-      {
-        std::lock_guard<std::mutex> lock(t->mu);
-        ++t->appends;
-      }
-      t->cv.notify_all();
+      Topic::Counters& c = t->counters[bucket];
+      uint64_t bytes = 0;
+      for (const QueueRecord& r : records) bytes += EncodedRecordBytes(r);
+      c.records_in += records.size();
+      c.bytes_in += bytes;
+      c.appends += 1;
+      c.append_micros += std::chrono::duration_cast<std::chrono::microseconds>(
+                             std::chrono::steady_clock::now() - start)
+                             .count();
+      std::lock_guard<std::mutex> lock(t->mu);
+      t->NotifyLocked();
     }
     return at;
   }
@@ -232,10 +259,14 @@ class LocalQueue final : public Queue {
                                  t->buckets[p.bucket]->Read(p.offset, left, bytes_left));
         if (got.empty()) continue;
         left -= got.size();
+        uint64_t got_bytes = 0;
         for (const StoredRecord& r : got) {
           const size_t n = EncodedRecordBytes(r.record);
+          got_bytes += n;
           bytes_left = bytes_left > n ? bytes_left - n : 0;
         }
+        t->counters[p.bucket].records_out += got.size();
+        t->counters[p.bucket].bytes_out += got_bytes;
         out.push_back({p.bucket, std::move(got)});
         if (bytes_left == 0) break;
       }
@@ -268,6 +299,34 @@ class LocalQueue final : public Queue {
     return t->groups->Get(std::string(group), bucket);
   }
 
+  Result<std::vector<GroupPosition>> Groups(std::string_view name) override {
+    PACKICE_ASSIGN_OR_RETURN(std::shared_ptr<Topic> t, Find(name));
+    std::vector<GroupPosition> out;
+    for (const auto& [key, offset] : t->groups->All()) {
+      out.push_back({key.first, key.second, offset});
+    }
+    return out;
+  }
+
+  Result<QueueSubscription> Subscribe(std::string_view name,
+                                      std::function<void()> notify) override {
+    PACKICE_ASSIGN_OR_RETURN(std::shared_ptr<Topic> t, Find(name));
+    uint64_t id;
+    {
+      std::lock_guard<std::mutex> lock(t->mu);
+      if (t->deleted) return NotFound("topic " + std::string(name) + " was deleted");
+      id = t->next_subscriber++;
+      t->subscribers.emplace(id, std::move(notify));
+    }
+    std::weak_ptr<Topic> weak = t;
+    return QueueSubscription(static_cast<void*>(nullptr), [weak, id](void*) {
+      if (std::shared_ptr<Topic> topic = weak.lock()) {
+        std::lock_guard<std::mutex> lock(topic->mu);
+        topic->subscribers.erase(id);
+      }
+    });
+  }
+
  private:
   Result<std::shared_ptr<Topic>> Find(std::string_view name) {
     PACKICE_RETURN_IF_ERROR(ValidateName("topic", name));
@@ -294,6 +353,7 @@ class LocalQueue final : public Queue {
     t->id = id;
     t->name = std::move(name);
     t->options = options;
+    t->counters = std::make_unique<Topic::Counters[]>(options.buckets);
     if (dir_.empty()) {
       for (uint32_t b = 0; b < options.buckets; ++b) {
         t->buckets.push_back(NewMemoryQueueBackend());

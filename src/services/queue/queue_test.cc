@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <atomic>
 #include <map>
 #include <set>
 #include <sstream>
@@ -229,6 +230,37 @@ TEST_P(QueueTest, RetentionRemovesTheOldestWholeSegmentsAndReadersMoveOn) {
   ASSERT_OK_AND_ASSIGN(auto got, r.Get(1, 0ms));
   ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(got[0].records[0].offset, start);
+}
+
+TEST_P(QueueTest, SubscribersHearEveryAppendAndTheDeletionUntilTheyLetGo) {
+  ASSERT_OK(queue_->CreateTopic("s", {}));
+  std::atomic<int> calls{0};
+  ASSERT_OK_AND_ASSIGN(QueueSubscription sub, queue_->Subscribe("s", [&] { ++calls; }));
+  const QueueRecord r = Rec("x");
+  ASSERT_OK_R(queue_->Append("s", 0, std::span(&r, 1)));
+  ASSERT_OK_R(queue_->Append("s", 0, std::span(&r, 1)));
+  EXPECT_EQ(calls.load(), 2);
+  ASSERT_OK_AND_ASSIGN(QueueSubscription other, queue_->Subscribe("s", [&] { calls += 100; }));
+  other.reset();  // let go: never called again
+  ASSERT_OK_R(queue_->Append("s", 0, std::span(&r, 1)));
+  EXPECT_EQ(calls.load(), 3);
+  ASSERT_OK(queue_->DeleteTopic("s"));
+  EXPECT_EQ(calls.load(), 4);
+  sub.reset();  // after the deletion: harmless
+  EXPECT_EQ(queue_->Subscribe("s", [] {}).status().code(), StatusCode::kNotFound);
+
+  // The counters behind /metrics.
+  ASSERT_OK(queue_->CreateTopic("c", {}));
+  const QueueRecord rs[] = {Rec("a"), Rec("b")};
+  ASSERT_OK_R(queue_->Append("c", 0, rs));
+  const QueuePosition from[] = {{0, 0}};
+  ASSERT_OK_R(queue_->Read("c", from, 10, std::chrono::milliseconds(0)));
+  ASSERT_OK_AND_ASSIGN(auto buckets, queue_->Buckets("c"));
+  EXPECT_EQ(buckets[0].records_in, 2u);
+  EXPECT_EQ(buckets[0].records_out, 2u);
+  EXPECT_EQ(buckets[0].appends, 1u);
+  EXPECT_EQ(buckets[0].bytes_in, buckets[0].bytes_out);
+  EXPECT_GT(buckets[0].bytes_in, 0u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Stores, QueueTest, ::testing::Values(false, true),

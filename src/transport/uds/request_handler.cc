@@ -48,6 +48,8 @@ class ServerSession::Dispatch {
         return s_.peer_->Delete(req_.delete_().key());
       case wire::Request::kKv:
         return Unimplemented("this node serves no KV on this connection");
+      case wire::Request::kQueue:
+        return Unimplemented("this node serves no queue");
       case wire::Request::BODY_NOT_SET:
         break;
     }
@@ -234,6 +236,9 @@ void ServerSession::Handle(std::string_view payload, Outgoing* out) {
   } else if (req.body_case() == wire::Request::kKv && kv_handler_) {
     kv_handler_(req.id(), std::move(*req.mutable_kv()), payload.size());
     return;  // answered later, by the handler
+  } else if (req.body_case() == wire::Request::kQueue && queue_handler_) {
+    queue_handler_(req.id(), std::move(*req.mutable_queue()));
+    return;
   } else {
     resp.set_id(req.id());
     status = Dispatch(this, req, &resp, out).Run();

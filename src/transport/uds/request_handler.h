@@ -21,6 +21,7 @@
 namespace packice {
 namespace wire {
 class KvRequest;
+class QueueRequest;
 }  // namespace wire
 
 struct ServerLimits {
@@ -51,6 +52,9 @@ class ServerSession {
   // answers are the handler's to send. Unset: they answer kUnimplemented.
   using KvHandler = std::function<void(uint64_t, wire::KvRequest&&, size_t)>;
   void set_kv_handler(KvHandler handler) { kv_handler_ = std::move(handler); }
+  // Where queue calls (Request.queue) go, as KV calls do; unset: kUnimplemented.
+  using QueueHandler = std::function<void(uint64_t, wire::QueueRequest&&)>;
+  void set_queue_handler(QueueHandler handler) { queue_handler_ = std::move(handler); }
 
  private:
   class Dispatch;
@@ -60,6 +64,7 @@ class ServerSession {
   // Create leases whose bytes travel inline: the seal carries them into this blob.
   absl::flat_hash_map<LeaseId, std::shared_ptr<Blob>> inline_creates_;
   KvHandler kv_handler_;
+  QueueHandler queue_handler_;
   // Leases granted to this connection and not yet ended by it.
   absl::flat_hash_set<LeaseId> leases_;
 };

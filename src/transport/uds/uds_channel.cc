@@ -16,6 +16,7 @@
 #include "transport/uds/fd_socket.h"
 #include "transport/uds/frame.h"
 #include "transport/uds/request_handler.h"
+#include "transport/uds/uds_call.h"
 #include "transport/uds/wire.pb.h"
 #include "transport/uds/wire_convert.h"
 
@@ -150,6 +151,17 @@ class UdsChannel final : public Channel {
     return Call(req).status();
   }
 
+  // Sends `req` and waits for its reply (UdsCall: calls that carry no descriptors).
+  Result<wire::Response> CallPlain(wire::Request& req) {
+    PACKICE_ASSIGN_OR_RETURN(Reply reply, Call(req));
+    if (!reply.fds.empty()) return ProtocolError("a reply with descriptors to a plain call");
+    return std::move(reply.response);
+  }
+  bool broken() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return !broken_.ok();
+  }
+
  private:
   explicit UdsChannel(UniqueFd fd) : fd_(std::move(fd)) {}
 
@@ -263,5 +275,16 @@ class UdsChannel final : public Channel {
 Result<std::shared_ptr<Channel>> NewUdsChannel(const std::string& path) {
   return UdsChannel::Connect(path);
 }
+
+Result<std::unique_ptr<UdsCall>> UdsCall::Connect(const std::string& path) {
+  PACKICE_ASSIGN_OR_RETURN(std::shared_ptr<Channel> channel, UdsChannel::Connect(path));
+  return std::unique_ptr<UdsCall>(new UdsCall(std::move(channel)));
+}
+
+Result<wire::Response> UdsCall::Call(wire::Request& req) {
+  return static_cast<UdsChannel&>(*channel_).CallPlain(req);
+}
+
+bool UdsCall::broken() const { return static_cast<UdsChannel&>(*channel_).broken(); }
 
 }  // namespace packice

@@ -14,6 +14,7 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "transport/queue_calls.h"
 #include "transport/uds/fd_socket.h"
 #include "transport/uds/kv_session.h"
 #include "transport/uds/wire.pb.h"
@@ -38,8 +39,11 @@ class UdsServer::Impl : public std::enable_shared_from_this<UdsServer::Impl> {
  public:
   Impl(asio::io_context& io, std::shared_ptr<Peer> peer, UdsServerOptions options)
       : io_(io), peer_(std::move(peer)), options_(std::move(options)), acceptor_(io) {
-    if (options_.kv != nullptr) {
+    if (options_.kv != nullptr || options_.queue != nullptr) {
       kv_pool_ = std::make_unique<asio::thread_pool>(std::max(1u, options_.kv_threads));
+    }
+    if (options_.queue != nullptr) {
+      queue_ = std::make_shared<QueueCalls>(options_.queue, kv_pool_.get(), io_.get_executor());
     }
   }
   // Waits for the KV calls under way (those queued run too: a write handed to the pool may be
@@ -68,6 +72,7 @@ class UdsServer::Impl : public std::enable_shared_from_this<UdsServer::Impl> {
   const UdsServerOptions& options() const { return options_; }
   const std::shared_ptr<Peer>& peer() const { return peer_; }
   asio::thread_pool* kv_pool() const { return kv_pool_.get(); }
+  const std::shared_ptr<QueueCalls>& queue() const { return queue_; }
 
  private:
   asio::io_context& io_;
@@ -77,7 +82,8 @@ class UdsServer::Impl : public std::enable_shared_from_this<UdsServer::Impl> {
   std::mutex mu_;
   std::unordered_map<Connection*, std::weak_ptr<Connection>> conns_;
   bool started_ = false;
-  std::unique_ptr<asio::thread_pool> kv_pool_;  // with options_.kv
+  std::unique_ptr<asio::thread_pool> kv_pool_;  // with options_.kv or options_.queue
+  std::shared_ptr<QueueCalls> queue_;           // with options_.queue
 };
 
 namespace {
@@ -96,6 +102,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     error_code ec;
     sock_.non_blocking(true, ec);
     StartKv();
+    StartQueue();
     Read();
   }
 
@@ -133,6 +140,43 @@ class Connection : public std::enable_shared_from_this<Connection> {
     session_.set_kv_handler([this](uint64_t id, wire::KvRequest&& req, size_t bytes) {
       kv_->Handle(id, std::move(req), bytes);
     });
+  }
+
+  // Queue calls run on the server's QueueCalls; their answers come back to the strand.
+  void StartQueue() {
+    if (server_->queue() == nullptr) return;
+    session_.set_queue_handler([this](uint64_t id, wire::QueueRequest&& req) {
+      if (queue_calls_ >= server_->options().max_queue_calls) {
+        return Answer(id,
+                      OutOfCapacity("a connection has at most " +
+                                    std::to_string(server_->options().max_queue_calls) +
+                                    " queue calls under way"),
+                      nullptr);
+      }
+      ++queue_calls_;
+      std::weak_ptr<Connection> weak = weak_from_this();
+      server_->queue()->Run(std::move(req), [weak, id](Status s, wire::QueueResponse resp) {
+        auto self = weak.lock();
+        if (self == nullptr) return;
+        asio::post(self->sock_.get_executor(),
+                   [self, id, s = std::move(s), resp = std::move(resp)] {
+                     --self->queue_calls_;
+                     self->Answer(id, s, s.ok() ? &resp : nullptr);
+                     self->Flush();
+                   });
+      });
+    });
+  }
+
+  void Answer(uint64_t id, const Status& s, const wire::QueueResponse* body) {
+    if (!sock_.is_open()) return;
+    wire::Response resp;
+    resp.set_id(id);
+    ToWire(s, &resp);
+    if (body != nullptr) *resp.mutable_queue() = *body;
+    std::string frame;
+    AppendFrame(resp, &frame);
+    Queue(Outgoing{std::move(frame), {}});
   }
 
   // Reading was paused (output over the cap, or KV calls backlogged): handle what is
@@ -261,6 +305,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   FrameReader reader_;
   ServerSession session_;
   std::shared_ptr<KvSession> kv_;  // the connection's KV calls and watches
+  size_t queue_calls_ = 0;         // queue calls under way
   std::deque<Outgoing> outq_;
   size_t offset_ = 0;  // into outq_.front().frame
   size_t pending_bytes_ = 0;

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "packice/kv.h"
+#include "packice/queue.h"
 #include "packice/peer.h"
 #include "transport/uds/request_handler.h"
 
@@ -30,7 +31,11 @@ struct UdsServerOptions {
   size_t max_pending_output = 16u << 20;
   // The KV served on the socket (kv_session.h); null: KV calls answer kUnimplemented.
   std::shared_ptr<KvStore> kv;
-  unsigned kv_threads = 8;  // the pool that runs KV calls off the io threads
+  unsigned kv_threads = 8;  // the pool that runs KV and queue calls off the io threads
+  // The queue served on the socket (queue_calls.h); null: queue calls answer kUnimplemented.
+  std::shared_ptr<Queue> queue;
+  // Queue calls one connection may have under way (waiting reads included).
+  size_t max_queue_calls = 256;
 };
 
 class UdsServer {

@@ -1,0 +1,65 @@
+// ConnectQueue: a Queue whose calls are queue_wire.proto messages over the node's Unix socket,
+// one connection per call under way (a reader waiting on one does not hold up a writer).
+#include <mutex>
+#include <vector>
+
+#include "client/make_client.h"
+#include "packice/queue.h"
+#include "transport/uds/queue_wire_convert.h"
+#include "transport/uds/uds_call.h"
+
+namespace packice {
+namespace {
+
+class UdsConnections {
+ public:
+  UdsConnections(std::string path, size_t max_idle) : path_(std::move(path)), max_idle_(max_idle) {}
+
+  Result<wire::QueueResponse> Call(const wire::QueueRequest& q) {
+    std::unique_ptr<UdsCall> conn;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!idle_.empty()) {
+        conn = std::move(idle_.back());
+        idle_.pop_back();
+      }
+    }
+    if (conn == nullptr) {
+      PACKICE_ASSIGN_OR_RETURN(conn, UdsCall::Connect(path_));
+    }
+    wire::Request req;
+    *req.mutable_queue() = q;
+    Result<wire::Response> resp = conn->Call(req);
+    if (!conn->broken()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (idle_.size() < max_idle_) idle_.push_back(std::move(conn));
+    }
+    if (!resp.ok()) return resp.status();
+    return std::move(*resp->mutable_queue());
+  }
+
+ private:
+  const std::string path_;
+  const size_t max_idle_;
+  std::mutex mu_;
+  std::vector<std::unique_ptr<UdsCall>> idle_;  // guarded by mu_
+};
+
+}  // namespace
+
+Result<std::shared_ptr<Queue>> ConnectQueue(std::string_view url, QueueClientOptions options) {
+  const std::string scheme = UrlScheme(url);
+  std::string path(scheme.empty() ? url : (scheme == "uds" ? url.substr(6) : ""));
+  if (path.empty() || path[0] != '/') {
+    return InvalidArgument("unsupported queue URL '" + std::string(url) +
+                           "': expected uds:///path/to/socket");
+  }
+  auto conns = std::make_shared<UdsConnections>(path, std::max<size_t>(1, options.max_connections));
+  // Connect once now, so that a wrong path says so here.
+  wire::QueueRequest probe;
+  probe.set_list_topics(true);
+  PACKICE_RETURN_IF_ERROR(conns->Call(probe).status());
+  return NewWireQueue([conns](const wire::QueueRequest& q) { return conns->Call(q); });
+}
+
+}  // namespace packice

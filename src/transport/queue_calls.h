@@ -1,0 +1,54 @@
+// QueueCalls: a node's queue calls (queue_wire.proto) for any transport. Each runs on a pool
+// (an append may wait for its fdatasync); a read that finds nothing and may wait is parked —
+// no thread held — on a Queue::Subscribe until an append to its topic (it reads again) or its
+// wait's end (it answers empty). A wait is capped at kMaxWaitMs, and at most kMaxParked reads
+// are parked per node: past that a read answers at once, empty (the client asks again).
+//
+// Thread safety: Run may be called from any thread; `done` runs once, on a pool thread or the
+// timers' executor, and must not block.
+#ifndef PACKICE_TRANSPORT_QUEUE_CALLS_H_
+#define PACKICE_TRANSPORT_QUEUE_CALLS_H_
+
+#include <atomic>
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <functional>
+#include <memory>
+
+#include "packice/queue.h"
+#include "transport/uds/queue_wire.pb.h"
+
+namespace packice {
+
+class QueueCalls : public std::enable_shared_from_this<QueueCalls> {
+ public:
+  static constexpr int64_t kMaxWaitMs = 30000;
+  static constexpr size_t kMaxParked = 65536;
+
+  using Done = std::function<void(Status, wire::QueueResponse)>;
+
+  // `pool` and `timers` outlive this object and every call's `done`.
+  QueueCalls(std::shared_ptr<Queue> queue, boost::asio::thread_pool* pool,
+             boost::asio::any_io_executor timers);
+
+  void Run(wire::QueueRequest req, Done done);
+
+  size_t parked() const { return parked_.load(); }
+  const std::shared_ptr<Queue>& queue() const { return queue_; }
+
+ private:
+  struct Parked;
+  void RunNow(wire::QueueRequest req, Done done);
+  void Park(wire::QueueRequest req, Done done);
+  void Retry(const std::shared_ptr<Parked>& p);
+  void Finish(const std::shared_ptr<Parked>& p, Status s, wire::QueueResponse resp);
+
+  std::shared_ptr<Queue> queue_;
+  boost::asio::thread_pool* pool_;
+  boost::asio::any_io_executor timers_;
+  std::atomic<size_t> parked_{0};
+};
+
+}  // namespace packice
+
+#endif  // PACKICE_TRANSPORT_QUEUE_CALLS_H_
