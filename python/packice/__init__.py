@@ -31,6 +31,8 @@
 - The namespaced KV (docs/kv.md): :meth:`Client.kv` is a :class:`Kv` handle on one namespace
   (gets, puts with compare-and-swap and TTLs, scans, atomic batches, watches), over the C++ KV
   client on the client's ``uds://`` or ``grpc(s)://`` URL (:mod:`packice.kv`).
+- The queue (docs/queue.md): :meth:`Client.queue` is a :class:`Queue` handle on one topic, with
+  writers, readers of consumer groups and asyncio forms (:mod:`packice.queue`).
 - Failures raise :class:`PackiceError` subclasses, one per status code (:mod:`packice.errors`).
 - Blocking calls release the GIL.
 
@@ -87,6 +89,10 @@ __all__ = [
     "KvItem",
     "KvEvent",
     "KvWatch",
+    "Queue",
+    "QueueRecord",
+    "QueueWriter",
+    "QueueReader",
     "Peer",
     "MemoryPeer",
     "SharedFSPeer",
@@ -483,6 +489,7 @@ class Client:
         self._groups_lock = _threading.Lock()
         self._cas: Optional["Cas"] = None
         self._kv: Optional["_packice.KvClient"] = None
+        self._queue: Optional["_packice.QueueClient"] = None
 
     def create(
         self,
@@ -668,6 +675,45 @@ class Client:
                 self._kv = _packice.connect_kv(self._kv_url(), self._token, self._ca_file)
             return self._kv
 
+    def queue(self, topic: str) -> "Queue":
+        """The topic ``topic`` of the node's queue (docs/queue.md): a :class:`Queue` handle
+        (:mod:`packice.queue`) with :meth:`Queue.writer` and :meth:`Queue.reader`. Nothing is
+        sent until the first call. The queue travels over the node's Unix socket only: a client
+        of another URL raises InvalidArgument now."""
+        if not isinstance(topic, str):
+            raise InvalidArgument(f"a topic name is a str, got {type(topic).__name__}")
+        self._queue_url()
+        return Queue(self, topic)
+
+    def queue_topics(self) -> List[Dict[str, Any]]:
+        """The node's topics: one dict each, ``name``, ``buckets``, ``fsync``,
+        ``fsync_interval`` and ``retention_age`` (seconds), ``segment_bytes`` and
+        ``retention_bytes``."""
+        names = {0: "always", 1: "interval", 2: "never"}
+        return [
+            {"name": n, "buckets": b, "fsync": names.get(f, str(f)), "fsync_interval": fi / 1000,
+             "segment_bytes": sb, "retention_bytes": rb, "retention_age": ra / 1000}
+            for n, b, f, fi, sb, rb, ra in self._queue_client().topics()
+        ]
+
+    def _queue_url(self) -> str:
+        url = self._url
+        scheme = url.split("://", 1)[0].lower() if url and "://" in url else ""
+        if url is None or scheme not in ("", "uds"):
+            raise InvalidArgument(
+                f"the queue is served over the node's Unix socket, not {url or self._target}: "
+                "connect to uds:///path/to/socket"
+            )
+        return url
+
+    def _queue_client(self) -> "_packice.QueueClient":
+        with self._groups_lock:
+            if self.closed:
+                raise WrongState("the client was closed")
+            if self._queue is None:
+                self._queue = _packice.connect_queue(self._queue_url())
+            return self._queue
+
     def close(self) -> None:
         """Drops the connection once no handle uses it (handles keep it until they end)."""
         self._c.close()
@@ -675,6 +721,7 @@ class Client:
             self._groups = None
             self._cas = None
             self._kv = None
+            self._queue = None
 
     @property
     def closed(self) -> bool:
@@ -1080,3 +1127,4 @@ def connect(
 
 
 from .kv import Kv, KvEvent, KvItem, KvWatch  # noqa: E402 (kv.py uses the converters above)
+from .queue import Queue, QueueReader, QueueRecord, QueueWriter  # noqa: E402

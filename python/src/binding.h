@@ -59,6 +59,8 @@ auto WithoutGil(Fn&& fn) {
 
 // Adds the KV's classes and functions to the module (kv_binding.cc).
 void BindKv(py::module_& m);
+// Adds the queue's classes and functions (queue_binding.cc).
+void BindQueue(py::module_& m);
 
 }  // namespace packice_py
 

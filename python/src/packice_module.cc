@@ -875,6 +875,7 @@ PYBIND11_MODULE(_packice, m) {
   m.def("open_cas", &OpenCas, py::arg("url"), py::arg("token"), py::arg("ca_file"));
   m.def("open_groups", &OpenGroups, py::arg("url"), py::arg("token"), py::arg("ca_file"));
   packice_py::BindKv(m);
+  packice_py::BindQueue(m);
   m.def("connect_url", &ConnectUrl, py::arg("url"), py::arg("token"), py::arg("ca_file"));
   m.def(
       "connect_peer",
