@@ -70,6 +70,14 @@ ns="/demo/run-$$"
 "$build/packice" --url "uds://$socket" kv get "$ns" config/ --prefix
 "$build/packice" --url "uds://$socket" kv watch "$ns" config/ --prefix --rev 1 --max-events 2
 "$build/packice" --url "uds://$socket" kv ns rm "$ns"
+echo "== the queue (seed 002): a topic in buckets, records by key, a group that consumes and commits"
+topic="demo-run-$$"
+"$build/packice" --url "uds://$socket" queue create "$topic" --buckets 2
+printf 'order-1\norder-2\norder-3\n' | "$build/packice" --url "uds://$socket" queue produce "$topic"
+"$build/packice" --url "uds://$socket" queue produce "$topic" "priority order" --key vip --header source=run.sh
+"$build/packice" --url "uds://$socket" queue consume "$topic" --group billing --wait 200ms --print-offsets
+"$build/packice" --url "uds://$socket" queue stat "$topic"
+"$build/packice" --url "uds://$socket" queue rm "$topic"
 cat <<MSG
 
 packiced is running: pid $pid, url uds://$socket, log $logfile
