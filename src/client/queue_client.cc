@@ -15,7 +15,7 @@ class UdsConnections {
  public:
   UdsConnections(std::string path, size_t max_idle) : path_(std::move(path)), max_idle_(max_idle) {}
 
-  Result<wire::QueueResponse> Call(const wire::QueueRequest& q) {
+  Result<wire::QueueResponse> Call(wire::QueueRequest q) {
     std::unique_ptr<UdsCall> conn;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -28,7 +28,7 @@ class UdsConnections {
       PACKICE_ASSIGN_OR_RETURN(conn, UdsCall::Connect(path_));
     }
     wire::Request req;
-    *req.mutable_queue() = q;
+    *req.mutable_queue() = std::move(q);
     Result<wire::Response> resp = conn->Call(req);
     if (!conn->broken()) {
       std::lock_guard<std::mutex> lock(mu_);
@@ -59,7 +59,7 @@ Result<std::shared_ptr<Queue>> ConnectQueue(std::string_view url, QueueClientOpt
   wire::QueueRequest probe;
   probe.set_list_topics(true);
   PACKICE_RETURN_IF_ERROR(conns->Call(probe).status());
-  return NewWireQueue([conns](const wire::QueueRequest& q) { return conns->Call(q); });
+  return NewWireQueue([conns](wire::QueueRequest q) { return conns->Call(std::move(q)); });
 }
 
 }  // namespace packice

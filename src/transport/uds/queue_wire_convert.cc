@@ -52,19 +52,19 @@ class WireQueue final : public Queue {
   Status CreateTopic(std::string_view topic, const TopicOptions& options) override {
     wire::QueueRequest req = Request(topic);
     ToWire(options, req.mutable_create_topic()->mutable_options());
-    return call_(req).status();
+    return call_(std::move(req)).status();
   }
 
   Status DeleteTopic(std::string_view topic) override {
     wire::QueueRequest req = Request(topic);
     req.set_delete_topic(true);
-    return call_(req).status();
+    return call_(std::move(req)).status();
   }
 
   Result<std::vector<TopicInfo>> ListTopics() override {
     wire::QueueRequest req;
     req.set_list_topics(true);
-    PACKICE_ASSIGN_OR_RETURN(wire::QueueResponse resp, call_(req));
+    PACKICE_ASSIGN_OR_RETURN(wire::QueueResponse resp, call_(std::move(req)));
     std::vector<TopicInfo> out;
     for (const wire::QueueTopicInfo& t : resp.topics().topics()) {
       PACKICE_ASSIGN_OR_RETURN(TopicOptions o, FromWire(t.options()));
@@ -76,7 +76,7 @@ class WireQueue final : public Queue {
   Result<std::vector<BucketInfo>> Buckets(std::string_view topic) override {
     wire::QueueRequest req = Request(topic);
     req.set_buckets(true);
-    PACKICE_ASSIGN_OR_RETURN(wire::QueueResponse resp, call_(req));
+    PACKICE_ASSIGN_OR_RETURN(wire::QueueResponse resp, call_(std::move(req)));
     std::vector<BucketInfo> out;
     for (const wire::QueueBucketInfo& b : resp.buckets().buckets())
       out.push_back(BucketFromWire(b));
@@ -90,7 +90,7 @@ class WireQueue final : public Queue {
     a->set_bucket(bucket);
     a->mutable_records()->Reserve(static_cast<int>(records.size()));
     for (const QueueRecord& r : records) ToWire(r, a->add_records());
-    PACKICE_ASSIGN_OR_RETURN(wire::QueueResponse resp, call_(req));
+    PACKICE_ASSIGN_OR_RETURN(wire::QueueResponse resp, call_(std::move(req)));
     return resp.append_offset();
   }
 
@@ -109,7 +109,7 @@ class WireQueue final : public Queue {
     r->set_limit(limit);
     r->set_wait_ms(wait.count());
     r->set_max_bytes(max_bytes);
-    PACKICE_ASSIGN_OR_RETURN(wire::QueueResponse resp, call_(req));
+    PACKICE_ASSIGN_OR_RETURN(wire::QueueResponse resp, call_(std::move(req)));
     std::vector<BucketRecords> out;
     for (wire::QueueBucketRecords& b : *resp.mutable_read()->mutable_buckets()) {
       BucketRecords got{b.bucket(), {}};
@@ -129,13 +129,13 @@ class WireQueue final : public Queue {
     c->set_group(std::string(group));
     c->set_bucket(bucket);
     c->set_offset(offset);
-    return call_(req).status();
+    return call_(std::move(req)).status();
   }
 
   Status EnforceRetention() override {
     wire::QueueRequest req;
     req.set_enforce_retention(true);
-    return call_(req).status();
+    return call_(std::move(req)).status();
   }
 
   Result<std::optional<uint64_t>> Committed(std::string_view topic, std::string_view group,
@@ -143,7 +143,7 @@ class WireQueue final : public Queue {
     wire::QueueRequest req = Request(topic);
     req.mutable_committed()->set_group(std::string(group));
     req.mutable_committed()->set_bucket(bucket);
-    PACKICE_ASSIGN_OR_RETURN(wire::QueueResponse resp, call_(req));
+    PACKICE_ASSIGN_OR_RETURN(wire::QueueResponse resp, call_(std::move(req)));
     if (!resp.committed().has_offset()) return std::optional<uint64_t>();
     return std::optional<uint64_t>(resp.committed().offset());
   }
@@ -151,7 +151,7 @@ class WireQueue final : public Queue {
   Result<std::vector<GroupPosition>> Groups(std::string_view topic) override {
     wire::QueueRequest req = Request(topic);
     req.set_groups(true);
-    PACKICE_ASSIGN_OR_RETURN(wire::QueueResponse resp, call_(req));
+    PACKICE_ASSIGN_OR_RETURN(wire::QueueResponse resp, call_(std::move(req)));
     std::vector<GroupPosition> out;
     for (const wire::QueueGroupPosition& p : resp.groups().positions()) {
       out.push_back({p.group(), p.bucket(), p.offset()});

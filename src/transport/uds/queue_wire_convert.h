@@ -25,7 +25,7 @@ Status HandleQueueRequest(Queue& queue, const wire::QueueRequest& req, wire::Que
 bool IsEmptyRead(const wire::QueueResponse& resp);
 
 // Sends one request and returns its answer (a transport's call).
-using QueueCaller = std::function<Result<wire::QueueResponse>(const wire::QueueRequest&)>;
+using QueueCaller = std::function<Result<wire::QueueResponse>(wire::QueueRequest)>;
 // A Queue whose calls go through `call`. Subscribe answers kUnimplemented (a remote reader
 // waits with Read's `wait`).
 std::shared_ptr<Queue> NewWireQueue(QueueCaller call);

@@ -159,7 +159,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
         auto self = weak.lock();
         if (self == nullptr) return;
         asio::post(self->sock_.get_executor(),
-                   [self, id, s = std::move(s), resp = std::move(resp)] {
+                   [self, id, s = std::move(s), resp = std::move(resp)]() mutable {
                      --self->queue_calls_;
                      self->Answer(id, s, s.ok() ? &resp : nullptr);
                      self->Flush();
@@ -168,12 +168,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
     });
   }
 
-  void Answer(uint64_t id, const Status& s, const wire::QueueResponse* body) {
+  // Queues a queue call's answer; `body` (may be null) is moved into it.
+  void Answer(uint64_t id, const Status& s, wire::QueueResponse* body) {
     if (!sock_.is_open()) return;
     wire::Response resp;
     resp.set_id(id);
     ToWire(s, &resp);
-    if (body != nullptr) *resp.mutable_queue() = *body;
+    if (body != nullptr) resp.mutable_queue()->Swap(body);
     std::string frame;
     AppendFrame(resp, &frame);
     Queue(Outgoing{std::move(frame), {}});
