@@ -6,6 +6,7 @@
 #include <pybind11/pybind11.h>
 
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include "packice/status.h"
@@ -47,6 +48,9 @@ T Take(packice::Result<T>&& result) {
   if (!result.ok()) Raise(result.status());
   return std::move(result).value();
 }
+
+// `s` as Python bytes (a copy). REQUIRES: the GIL is held.
+inline py::bytes Bytes(std::string_view s) { return py::bytes(s.data(), s.size()); }
 
 // Runs `fn` with the GIL released (when the interpreter is not shutting down: then nothing else
 // may run, and releasing the GIL is not allowed).

@@ -40,8 +40,6 @@ constexpr size_t kMultiItems = 1024;
 constexpr size_t kMultiPutBytes = 2u << 20;
 constexpr auto kWatchSlice = std::chrono::milliseconds(150);
 
-py::bytes Bytes(std::string_view s) { return py::bytes(s.data(), s.size()); }
-
 py::tuple KvTuple(const packice::KeyValue& kv) {
   return py::make_tuple(Bytes(kv.key), Bytes(kv.value), kv.create_revision, kv.mod_revision,
                         kv.version, kv.expires_unix_ms);

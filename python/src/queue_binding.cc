@@ -25,19 +25,15 @@ namespace {
 using InRecord = std::tuple<std::optional<std::string>,
                             std::vector<std::pair<std::string, std::string>>, std::string, int64_t>;
 
-py::bytes Bytes(const std::string& s) { return py::bytes(s.data(), s.size()); }
+packice::QueueRecord Record(InRecord in) {
+  auto& [key, headers, value, ts] = in;
+  return {std::move(key), std::move(headers), std::move(value), ts};
+}
 
 std::vector<packice::QueueRecord> Records(std::vector<InRecord> in) {
   std::vector<packice::QueueRecord> out;
   out.reserve(in.size());
-  for (auto& [key, headers, value, ts] : in) {
-    packice::QueueRecord r;
-    r.key = std::move(key);
-    r.headers = std::move(headers);
-    r.value = std::move(value);
-    r.timestamp_unix_ms = ts;
-    out.push_back(std::move(r));
-  }
+  for (InRecord& r : in) out.push_back(Record(std::move(r)));
   return out;
 }
 
@@ -61,11 +57,10 @@ class QueueWriterHandle {
  public:
   explicit QueueWriterHandle(packice::QueueWriter w) : w_(std::move(w)) {}
   std::tuple<uint32_t, uint64_t> put(InRecord record) {
-    std::vector<InRecord> one{std::move(record)};
-    auto records = Records(std::move(one));
-    auto at = WithoutGil([&] { return w_.Put(std::move(records[0])); });
-    packice::AppendResult r = Take(std::move(at));
-    return {r.bucket, r.offset};
+    packice::QueueRecord r = Record(std::move(record));
+    auto at = WithoutGil([&] { return w_.Put(std::move(r)); });
+    const packice::AppendResult placed = Take(std::move(at));
+    return {placed.bucket, placed.offset};
   }
   std::vector<std::tuple<uint32_t, uint64_t>> put_batch(std::vector<InRecord> in) {
     auto records = Records(std::move(in));

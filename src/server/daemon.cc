@@ -18,8 +18,8 @@
 #include "server/node_cas.h"
 #include "server/node_cluster.h"
 #include "server/node_kv.h"
-#include "server/node_queue.h"
 #include "server/node_metrics.h"
+#include "server/node_queue.h"
 #include "transport/grpc/cas_negotiation_service.h"
 #include "transport/grpc/cluster_service.h"
 #include "transport/grpc/group_service.h"
@@ -30,6 +30,10 @@
 namespace packice {
 
 std::string DefaultDataDir() { return "/var/tmp/packice-" + std::to_string(getuid()); }
+
+std::string NodeDataDir(const DaemonOptions& options) {
+  return options.disk.dir.empty() ? DefaultDataDir() : options.disk.dir;
+}
 
 Result<std::shared_ptr<LocalPeer>> MakeNodePeer(const DaemonOptions& options) {
   MemoryPeerOptions memory = options.memory;
@@ -226,6 +230,7 @@ int RunDaemon(const DaemonOptions& options) {
     return 1;
   }
   std::shared_ptr<Queue> queue = *std::move(opened_queue);
+  const std::string queue_dir = NodeQueueDir(options);
 
   UdsServerOptions uds;
   uds.path = options.socket_path.empty() ? DefaultSocketPath() : options.socket_path;
@@ -320,13 +325,11 @@ int RunDaemon(const DaemonOptions& options) {
       "io_threads={} groups={} cas_dir={} kv_dir={} queue_dir={}",
       getpid(), uds.path, http_url, grpc_url, cluster_log,
       options.http.bearer_token.empty() ? "none" : "bearer", options.store,
-      options.memory.capacity_bytes,
-      options.store == "memory" ? "-"
-                                : (options.disk.dir.empty() ? DefaultDataDir() : options.disk.dir),
+      options.memory.capacity_bytes, options.store == "memory" ? "-" : NodeDataDir(options),
       options.store == "memory" ? 0 : options.disk.capacity_bytes,
       options.store == "tiered" && options.tiered.write_through, options.io_threads,
       group_names.empty() ? "-" : group_names, cas ? cas->dir : "-", kv ? NodeKvDir(options) : "-",
-      !queue ? "-" : (NodeQueueDir(options).empty() ? "memory" : NodeQueueDir(options)));
+      !queue ? "-" : (queue_dir.empty() ? "memory" : queue_dir));
   std::vector<std::thread> threads;
   for (unsigned i = 1; i < options.io_threads; ++i) threads.emplace_back([&io] { io.run(); });
   io.run();

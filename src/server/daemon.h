@@ -99,6 +99,8 @@ struct DaemonOptions {
 
 // Where packiced keeps disk objects by default: /var/tmp/packice-<uid>.
 std::string DefaultDataDir();
+// The node's data directory: disk.dir, else DefaultDataDir().
+std::string NodeDataDir(const DaemonOptions& options);
 
 // The peer a node with `options` serves. Errors: kInvalidArgument (unknown store), and those of
 // opening the data directory.

@@ -98,7 +98,7 @@ std::string NodeCasDir(const DaemonOptions& options) {
   // --store memory: nothing of the node's touches the disk; sharedfs: the data directory is
   // other nodes' too, and a CAS directory is one node's.
   if (options.store == "memory" || options.store == "sharedfs") return "";
-  return (options.disk.dir.empty() ? DefaultDataDir() : options.disk.dir) + "/cas";
+  return NodeDataDir(options) + "/cas";
 }
 
 Result<std::unique_ptr<NodeCas>> OpenNodeCas(const DaemonOptions& options, MetricsRegistry& metrics,

@@ -113,7 +113,7 @@ Status NodeCluster::Join(uint16_t grpc_port, const std::string& http_url) {
   if (node_id_.empty() && (options_.store == "tiered" || options_.store == "disk")) {
     // A store of this node's own that survives a restart: the id survives it too. (A sharedfs
     // directory is every node's.)
-    const std::string dir = options_.disk.dir.empty() ? DefaultDataDir() : options_.disk.dir;
+    const std::string dir = NodeDataDir(options_);
     PACKICE_ASSIGN_OR_RETURN(node_id_, StoredNodeId(dir));
   }
   if (node_id_.empty()) node_id_ = advertise_;

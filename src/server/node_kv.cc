@@ -83,7 +83,7 @@ std::string NodeKvDir(const DaemonOptions& options) {
   if (!options.kv.dir.empty()) return options.kv.dir;
   // As the CAS: --store memory touches no disk, a sharedfs directory is other nodes' too.
   if (options.store == "memory" || options.store == "sharedfs") return "";
-  return (options.disk.dir.empty() ? DefaultDataDir() : options.disk.dir) + "/kv";
+  return NodeDataDir(options) + "/kv";
 }
 
 Result<std::shared_ptr<KvStore>> OpenNodeKv(const DaemonOptions& options,

@@ -91,7 +91,7 @@ void RegisterQueueMetrics(MetricsRegistry& registry, std::weak_ptr<Queue> weak) 
 std::string NodeQueueDir(const DaemonOptions& options) {
   if (!options.queue.dir.empty()) return options.queue.dir;
   if (options.store == "memory" || options.store == "sharedfs") return "";
-  return (options.disk.dir.empty() ? DefaultDataDir() : options.disk.dir) + "/queue";
+  return NodeDataDir(options) + "/queue";
 }
 
 Result<std::shared_ptr<Queue>> OpenNodeQueue(const DaemonOptions& options,
