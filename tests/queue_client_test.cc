@@ -1,6 +1,7 @@
-// The queue over a real packiced (ConnectQueue, the Unix socket): every call and its errors, a
-// waiting read woken by an append and one that times out, positions and records across a
-// kill -9 restart, export and import, the CLI, and /metrics.
+// The queue over a real packiced (ConnectQueue, over the Unix socket and over gRPC): every call
+// and its errors, a waiting read woken by an append and one that times out, a waiting read
+// ended by the node's stop, positions and records across a kill -9 restart, export and import,
+// the CLI, and /metrics.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -52,14 +53,14 @@ std::vector<std::vector<StoredRecord>> All(Queue& q, const std::string& topic) {
   return out;
 }
 
-class QueueClientTest : public ::testing::Test {
+class QueueClientTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    ASSERT_OK(node_.Start());
+    ASSERT_OK(node_.Start({"--grpc", "127.0.0.1:0"}));
     Connect();
   }
   void Connect() {
-    auto q = ConnectQueue(node_.url());
+    auto q = ConnectQueue(GetParam() == "uds" ? node_.url() : node_.grpc_url());
     ASSERT_OK_R(q);
     queue_ = *std::move(q);
   }
@@ -67,7 +68,7 @@ class QueueClientTest : public ::testing::Test {
   std::shared_ptr<Queue> queue_;
 };
 
-TEST_F(QueueClientTest, EveryCallRoundTripsWithItsErrors) {
+TEST_P(QueueClientTest, EveryCallRoundTripsWithItsErrors) {
   TopicOptions o;
   o.buckets = 3;
   o.fsync = QueueFsync::kInterval;
@@ -146,7 +147,7 @@ TEST_F(QueueClientTest, EveryCallRoundTripsWithItsErrors) {
   EXPECT_EQ(queue_->Buckets("orders").status().code(), StatusCode::kNotFound);
 }
 
-TEST_F(QueueClientTest, AWaitingReadWakesOnAppendAndOneWithNoneEndsEmpty) {
+TEST_P(QueueClientTest, AWaitingReadWakesOnAppendAndOneWithNoneEndsEmpty) {
   ASSERT_OK(queue_->CreateTopic("live", {}));
   const QueuePosition from[] = {{0, 0}};
   auto start = steady_clock::now();
@@ -178,7 +179,7 @@ TEST_F(QueueClientTest, AWaitingReadWakesOnAppendAndOneWithNoneEndsEmpty) {
   EXPECT_EQ(orphan.get().status().code(), StatusCode::kNotFound);
 }
 
-TEST_F(QueueClientTest, RecordsAndPositionsSurviveKill9) {
+TEST_P(QueueClientTest, RecordsAndPositionsSurviveKill9) {
   TopicOptions o;
   o.buckets = 2;
   ASSERT_OK(queue_->CreateTopic("durable", o));
@@ -191,7 +192,7 @@ TEST_F(QueueClientTest, RecordsAndPositionsSurviveKill9) {
 
   queue_.reset();
   node_.Stop(SIGKILL);
-  ASSERT_OK(node_.Start());
+  ASSERT_OK(node_.Start({"--grpc", "127.0.0.1:0"}));
   Connect();
   EXPECT_EQ(All(*queue_, "durable"), before);
   ASSERT_OK_AND_ASSIGN(std::optional<uint64_t> c, queue_->Committed("durable", "g", 0));
@@ -202,7 +203,7 @@ TEST_F(QueueClientTest, RecordsAndPositionsSurviveKill9) {
   EXPECT_EQ(next[0].records[0].offset, next[0].bucket == 0 ? 20u : 0u);
 }
 
-TEST_F(QueueClientTest, ExportAndImportRoundTripAndATornFileImportsNothing) {
+TEST_P(QueueClientTest, ExportAndImportRoundTripAndATornFileImportsNothing) {
   TopicOptions o;
   o.buckets = 3;
   o.retention_age = std::chrono::hours(24);
@@ -236,7 +237,7 @@ TEST_F(QueueClientTest, ExportAndImportRoundTripAndATornFileImportsNothing) {
   EXPECT_EQ(ImportTopic(*queue_, "none", dir.path() + "/missing").code(), StatusCode::kNotFound);
 }
 
-TEST_F(QueueClientTest, TheCommandLineProducesConsumesAndStats) {
+TEST_P(QueueClientTest, TheCommandLineProducesConsumesAndStats) {
   const std::string cli = ::packice::testing::BinPath("packice");
   const std::string url = "--url=" + node_.url();
   std::string out;
@@ -268,6 +269,49 @@ TEST_F(QueueClientTest, TheCommandLineProducesConsumesAndStats) {
   EXPECT_EQ(::packice::testing::RunProgram({cli, url, "queue", "stat", "nosuch"}, &out), 1);
   EXPECT_NE(out.find("packice: not_found"), std::string::npos) << out;
 }
+
+TEST_P(QueueClientTest, AWaitingReadEndsWhenTheNodeStops) {
+  ASSERT_OK(queue_->CreateTopic("quiet", {}));
+  const QueuePosition from[] = {{0, 0}};
+  auto waiting = std::async(std::launch::async,
+                            [&] { return queue_->Read("quiet", from, 10, milliseconds(25000)); });
+  std::this_thread::sleep_for(milliseconds(300));  // parked on the node
+  const auto start = steady_clock::now();
+  EXPECT_EQ(node_.Stop(SIGTERM), 0);  // exits at once, not when the read's wait ends
+  EXPECT_LT(steady_clock::now() - start, std::chrono::seconds(5));
+  ASSERT_EQ(waiting.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  EXPECT_FALSE(waiting.get().ok());
+}
+
+TEST_P(QueueClientTest, LargeRecordsReadBackInAnswersThatFit) {
+  ASSERT_OK(queue_->CreateTopic("big", {}));
+  // Five 1 MiB records and one of 3.5 MiB: more than one 4 MiB gRPC message holds.
+  std::vector<std::string> values;
+  for (int i = 0; i < 5; ++i) values.push_back(std::string(1u << 20, static_cast<char>('a' + i)));
+  values.push_back(std::string((7u << 20) / 2, 'z'));
+  for (const std::string& v : values) {
+    const QueueRecord one[] = {Rec(v)};
+    ASSERT_OK_R(queue_->Append("big", 0, one));
+  }
+  QueuePosition at{0, 0};
+  size_t reads = 0;
+  std::vector<std::string> got;
+  while (got.size() < values.size() && reads < 20) {
+    const QueuePosition from[] = {at};
+    ASSERT_OK_AND_ASSIGN(std::vector<BucketRecords> r,
+                         queue_->Read("big", from, 100, milliseconds(0)));
+    ASSERT_EQ(r.size(), 1u);
+    for (StoredRecord& s : r[0].records) got.push_back(std::move(s.record.value));
+    at.offset = got.size();
+    ++reads;
+  }
+  ASSERT_EQ(got.size(), values.size());
+  EXPECT_TRUE(got == values);
+  EXPECT_GE(reads, 2u);  // no answer held all 8.5 MiB
+}
+
+INSTANTIATE_TEST_SUITE_P(Transports, QueueClientTest, ::testing::Values("uds", "grpc"),
+                         [](const auto& info) { return info.param; });
 
 TEST(QueueNodeTest, MetricsShowOffsetsTrafficAndLag) {
   Daemon node;

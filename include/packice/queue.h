@@ -62,6 +62,10 @@ enum class QueueFsync {
   kNever,     // the kernel decides; a crash of the process loses nothing acknowledged
 };
 
+// "always", "interval", "never"; ParseQueueFsync errors: kInvalidArgument.
+std::string_view QueueFsyncName(QueueFsync f);
+Result<QueueFsync> ParseQueueFsync(std::string_view name);
+
 struct TopicOptions {
   uint32_t buckets = 1;  // 1 .. 1024, fixed at creation
   QueueFsync fsync = QueueFsync::kAlways;
@@ -170,13 +174,21 @@ class Queue {
                                               std::function<void()> notify) = 0;
 };
 
-// The queue of the node at `url`: uds:///path/to/socket or a bare absolute path (gRPC and
-// HTTP carry it too: docs/queue.md). Calls from several threads use several connections (up
-// to `max_connections` idle ones are kept). A Read's wait is capped at 30 s by the node.
-// Errors: kInvalidArgument (URL), kUnavailable (no node there); each call's, and
-// kUnimplemented (the node serves no queue).
+// The queue of the node at `url`: uds:///path/to/socket or a bare absolute path, or its gRPC
+// port, grpc://host:port or grpcs://host:port (HTTP carries it too, for other languages:
+// docs/queue.md). Over the socket, calls from several threads use several connections (up to
+// `max_connections` idle ones are kept); over gRPC they share one. A Read's wait is capped at
+// 30 s by the node. Errors: kInvalidArgument (URL), kUnavailable (no node there),
+// kPermissionDenied (a gRPC token refused); each call's, and kUnimplemented (the node serves
+// no queue).
 struct QueueClientOptions {
+  // uds://: idle connections kept for the next calls.
   size_t max_connections = 8;
+  // grpc:// and grpcs:// nodes: sent as "Authorization: Bearer <token>"; empty:
+  // $PACKICE_TOKEN, else none. grpcs://: the CAs of the node's certificate ($PACKICE_CA_FILE,
+  // else the system's).
+  std::string token;
+  std::string ca_file;
 };
 Result<std::shared_ptr<Queue>> ConnectQueue(std::string_view url, QueueClientOptions options = {});
 
@@ -206,8 +218,10 @@ Result<std::shared_ptr<Queue>> OpenQueue(QueueOptions options);
 // that one key's records stay in order in one bucket), one without to the buckets in turn.
 class QueueWriter {
  public:
-  // Errors: kNotFound (no topic).
-  static Result<QueueWriter> Open(std::shared_ptr<Queue> queue, std::string topic);
+  // Errors: kNotFound (no topic). `turn`: the round-robin counter of keyless records, for
+  // writers that take turns together (a server's, one writer per request); null: its own.
+  static Result<QueueWriter> Open(std::shared_ptr<Queue> queue, std::string topic,
+                                  std::shared_ptr<std::atomic<uint64_t>> turn = nullptr);
   Result<AppendResult> Put(QueueRecord record);
   // Records with the same bucket go in one append, in order; across buckets not atomic: on an
   // error, the records of the buckets before it were appended.
@@ -215,14 +229,18 @@ class QueueWriter {
   uint32_t buckets() const { return buckets_; }
 
  private:
-  QueueWriter(std::shared_ptr<Queue> queue, std::string topic, uint32_t buckets)
-      : queue_(std::move(queue)), topic_(std::move(topic)), buckets_(buckets) {}
+  QueueWriter(std::shared_ptr<Queue> queue, std::string topic, uint32_t buckets,
+              std::shared_ptr<std::atomic<uint64_t>> turn)
+      : queue_(std::move(queue)),
+        topic_(std::move(topic)),
+        buckets_(buckets),
+        next_(turn ? std::move(turn) : std::make_shared<std::atomic<uint64_t>>(0)) {}
   uint32_t BucketFor(const QueueRecord& r);
 
   std::shared_ptr<Queue> queue_;
   std::string topic_;
   uint32_t buckets_;
-  std::shared_ptr<std::atomic<uint64_t>> next_ = std::make_shared<std::atomic<uint64_t>>(0);
+  std::shared_ptr<std::atomic<uint64_t>> next_;
 };
 
 // Reads one topic for a consumer group: from the group's committed positions (or each

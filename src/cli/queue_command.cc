@@ -14,15 +14,7 @@ constexpr size_t kProduceBatch = 256;
 Result<TopicOptions> TopicOptionsOf(const QueueArgs& a) {
   TopicOptions o;
   o.buckets = a.buckets;
-  if (a.fsync == "always") {
-    o.fsync = QueueFsync::kAlways;
-  } else if (a.fsync == "interval") {
-    o.fsync = QueueFsync::kInterval;
-  } else if (a.fsync == "never") {
-    o.fsync = QueueFsync::kNever;
-  } else {
-    return InvalidArgument("--fsync is always, interval or never, not " + a.fsync);
-  }
+  PACKICE_ASSIGN_OR_RETURN(o.fsync, ParseQueueFsync(a.fsync));
   if (!a.fsync_interval.empty()) {
     PACKICE_ASSIGN_OR_RETURN(Duration d, ParseDuration(a.fsync_interval));
     o.fsync_interval = std::chrono::duration_cast<std::chrono::milliseconds>(d);
@@ -38,18 +30,6 @@ Result<TopicOptions> TopicOptionsOf(const QueueArgs& a) {
     o.retention_age = std::chrono::duration_cast<std::chrono::milliseconds>(d);
   }
   return o;
-}
-
-const char* FsyncName(QueueFsync f) {
-  switch (f) {
-    case QueueFsync::kAlways:
-      return "always";
-    case QueueFsync::kInterval:
-      return "interval";
-    case QueueFsync::kNever:
-      return "never";
-  }
-  return "?";
 }
 
 Result<QueueRecord> RecordOf(const QueueArgs& a, std::string value) {
@@ -198,7 +178,7 @@ int RunQueueCommand(const QueueArgs& a, const std::string& url) {
     if (!topics.ok()) return Fail(topics.status());
     for (const TopicInfo& t : *topics) {
       std::cout << t.name << " buckets=" << t.options.buckets
-                << " fsync=" << FsyncName(t.options.fsync) << "\n";
+                << " fsync=" << QueueFsyncName(t.options.fsync) << "\n";
     }
     return 0;
   }

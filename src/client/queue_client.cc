@@ -1,10 +1,12 @@
 // ConnectQueue: a Queue whose calls are queue_wire.proto messages over the node's Unix socket,
-// one connection per call under way (a reader waiting on one does not hold up a writer).
+// one connection per call under way (a reader waiting on one does not hold up a writer), or
+// over its gRPC port (grpc_queue_caller.h).
 #include <mutex>
 #include <vector>
 
 #include "client/make_client.h"
 #include "packice/queue.h"
+#include "transport/grpc/grpc_queue_caller.h"
 #include "transport/uds/queue_wire_convert.h"
 #include "transport/uds/uds_call.h"
 
@@ -49,17 +51,27 @@ class UdsConnections {
 
 Result<std::shared_ptr<Queue>> ConnectQueue(std::string_view url, QueueClientOptions options) {
   const std::string scheme = UrlScheme(url);
-  std::string path(scheme.empty() ? url : (scheme == "uds" ? url.substr(6) : ""));
-  if (path.empty() || path[0] != '/') {
-    return InvalidArgument("unsupported queue URL '" + std::string(url) +
-                           "': expected uds:///path/to/socket");
+  QueueCaller call;
+  if (scheme == "grpc" || scheme == "grpcs") {
+    PACKICE_ASSIGN_OR_RETURN(
+        call, NewGrpcQueueCaller(GrpcTarget(url, scheme),
+                                 GrpcOptions(scheme, options.token, options.ca_file)));
+  } else {
+    std::string path(scheme.empty() ? url : (scheme == "uds" ? url.substr(6) : ""));
+    if (path.empty() || path[0] != '/') {
+      return InvalidArgument("unsupported queue URL '" + std::string(url) +
+                             "': expected uds:///path/to/socket, grpc://host:port or "
+                             "grpcs://host:port");
+    }
+    auto conns =
+        std::make_shared<UdsConnections>(path, std::max<size_t>(1, options.max_connections));
+    call = [conns](wire::QueueRequest q) { return conns->Call(std::move(q)); };
   }
-  auto conns = std::make_shared<UdsConnections>(path, std::max<size_t>(1, options.max_connections));
-  // Connect once now, so that a wrong path says so here.
+  // One call now, so that a wrong address (or token) says so here.
   wire::QueueRequest probe;
   probe.set_list_topics(true);
-  PACKICE_RETURN_IF_ERROR(conns->Call(probe).status());
-  return NewWireQueue([conns](wire::QueueRequest q) { return conns->Call(std::move(q)); });
+  PACKICE_RETURN_IF_ERROR(call(probe).status());
+  return NewWireQueue(std::move(call));
 }
 
 }  // namespace packice

@@ -25,6 +25,7 @@
 #include "transport/grpc/group_service.h"
 #include "transport/grpc/kv_service.h"
 #include "transport/grpc/object_service.h"
+#include "transport/grpc/queue_service.h"
 #include "transport/grpc/reapi/reapi_service.h"
 
 namespace packice {
@@ -255,6 +256,7 @@ int RunDaemon(const DaemonOptions& options) {
     http_options.kv = kv;  // /v1/kv; null (no KV on this node): 404
     http_options.kv_threads = options.kv.threads;
     http_options.kv_max_value_bytes = KvOptions{}.max_value_bytes;  // OpenNodeKv's
+    http_options.queue = queue;  // /v1/queue; null (no queue on this node): 404
     http = std::make_unique<HttpServer>(io, peer, http_options, metrics);
     if (Status s = http->Start(); !s.ok()) {
       spdlog::error("event=start_failed transport=http error=\"{}\"", s.ToString());
@@ -268,6 +270,7 @@ int RunDaemon(const DaemonOptions& options) {
   }
 
   std::unique_ptr<GrpcServer> grpc;
+  std::shared_ptr<rpc::QueueService> grpc_queue;
   std::string grpc_url = "-";
   if (!options.grpc.listen.empty()) {
     GrpcServerOptions grpc_options = options.grpc;
@@ -289,6 +292,12 @@ int RunDaemon(const DaemonOptions& options) {
     if (kv) {
       grpc->AddService(std::make_shared<rpc::KvService>(
           kv, rpc::KvServiceOptions{objects.bearer_token, local_kv}));
+    }
+    if (queue) {
+      grpc_queue = std::make_shared<rpc::QueueService>(
+          queue,
+          rpc::QueueServiceOptions{objects.bearer_token, static_cast<int>(options.kv.threads)});
+      grpc->AddService(grpc_queue);
     }
     if (Status s = grpc->Start(); !s.ok()) {
       spdlog::error("event=start_failed transport=grpc error=\"{}\"", s.ToString());
@@ -337,7 +346,8 @@ int RunDaemon(const DaemonOptions& options) {
   if (cluster) cluster->Leave();  // the others stop sending this node keys at once
   server.Stop();  // stops accepting and removes the socket; connections close with `io`
   if (http) http->Stop();
-  if (grpc) grpc->Stop();  // cancels open streams; their sessions close
+  if (grpc_queue) grpc_queue->Stop();  // parked reads finish: the server's Stop waits for them
+  if (grpc) grpc->Stop();              // cancels open streams; their sessions close
   signals.clear();
   PersistBeforeStop(*local);
   LocalPeer::Stats st = local->GetStats();

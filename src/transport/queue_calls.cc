@@ -5,12 +5,17 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <mutex>
+#include <vector>
 
 #include "transport/uds/queue_wire_convert.h"
 
 namespace packice {
 
 namespace asio = boost::asio;
+
+namespace {
+Status Stopping() { return Unavailable("the node is stopping"); }
+}  // namespace
 
 struct QueueCalls::Parked {
   Parked(wire::QueueRequest r, Done d, asio::any_io_executor timers)
@@ -46,9 +51,30 @@ void QueueCalls::RunNow(wire::QueueRequest req, Done done) {
   done(std::move(s), std::move(resp));
 }
 
+void QueueCalls::Stop() {
+  std::vector<std::shared_ptr<Parked>> live;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopped_ = true;
+    for (auto& [raw, weak] : parked_calls_) {
+      if (std::shared_ptr<Parked> p = weak.lock()) live.push_back(std::move(p));
+    }
+  }
+  for (const std::shared_ptr<Parked>& p : live) Finish(p, Stopping(), {});
+}
+
 void QueueCalls::Park(wire::QueueRequest req, Done done) {
   const auto wait = std::chrono::milliseconds(std::min(req.read().wait_ms(), kMaxWaitMs));
   auto p = std::make_shared<Parked>(std::move(req), std::move(done), timers_);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopped_) {
+      Done answer = std::move(p->done);
+      p->done = nullptr;
+      return answer(Stopping(), {});
+    }
+    parked_calls_.emplace(p.get(), p);
+  }
   ++parked_;
   std::weak_ptr<Parked> weak = p;
   // Runs under the topic's lock: it only schedules the read again.
@@ -105,6 +131,10 @@ void QueueCalls::Finish(const std::shared_ptr<Parked>& p, Status s, wire::QueueR
     done = std::move(p->done);
     p->done = nullptr;
     subscription = std::move(p->subscription);
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    parked_calls_.erase(p.get());
   }
   --parked_;
   subscription.reset();  // takes the topic's lock: never called under it

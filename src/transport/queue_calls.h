@@ -4,8 +4,12 @@
 // wait's end (it answers empty). A wait is capped at kMaxWaitMs, and at most kMaxParked reads
 // are parked per node: past that a read answers at once, empty (the client asks again).
 //
-// Thread safety: Run may be called from any thread; `done` runs once, on a pool thread or the
-// timers' executor, and must not block.
+// Stop answers every parked read kUnavailable ("the node is stopping") and parks none after it
+// (a read that would wait answers so too): a server calls it before it waits for its calls to
+// end, so that no read holds the shutdown up for its wait.
+//
+// Thread safety: Run and Stop may be called from any thread; `done` runs once, on a pool
+// thread, the timers' executor or Stop's caller, and must not block.
 #ifndef PACKICE_TRANSPORT_QUEUE_CALLS_H_
 #define PACKICE_TRANSPORT_QUEUE_CALLS_H_
 
@@ -14,6 +18,8 @@
 #include <boost/asio/thread_pool.hpp>
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <unordered_map>
 
 #include "packice/queue.h"
 #include "transport/uds/queue_wire.pb.h"
@@ -32,6 +38,7 @@ class QueueCalls : public std::enable_shared_from_this<QueueCalls> {
              boost::asio::any_io_executor timers);
 
   void Run(wire::QueueRequest req, Done done);
+  void Stop();
 
   size_t parked() const { return parked_.load(); }
   const std::shared_ptr<Queue>& queue() const { return queue_; }
@@ -47,6 +54,9 @@ class QueueCalls : public std::enable_shared_from_this<QueueCalls> {
   boost::asio::thread_pool* pool_;
   boost::asio::any_io_executor timers_;
   std::atomic<size_t> parked_{0};
+  std::mutex mu_;
+  bool stopped_ = false;                                             // guarded by mu_
+  std::unordered_map<Parked*, std::weak_ptr<Parked>> parked_calls_;  // guarded by mu_
 };
 
 }  // namespace packice

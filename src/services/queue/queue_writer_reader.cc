@@ -1,5 +1,5 @@
 // QueueWriter and QueueReader (include/packice/queue.h): the application's view of a topic,
-// over any Queue.
+// over any Queue; and the names of the fsync policies.
 #include <xxhash.h>
 
 #include <map>
@@ -8,9 +8,31 @@
 
 namespace packice {
 
-Result<QueueWriter> QueueWriter::Open(std::shared_ptr<Queue> queue, std::string topic) {
+std::string_view QueueFsyncName(QueueFsync f) {
+  switch (f) {
+    case QueueFsync::kAlways:
+      return "always";
+    case QueueFsync::kInterval:
+      return "interval";
+    case QueueFsync::kNever:
+      return "never";
+  }
+  return "always";
+}
+
+Result<QueueFsync> ParseQueueFsync(std::string_view name) {
+  for (QueueFsync f : {QueueFsync::kAlways, QueueFsync::kInterval, QueueFsync::kNever}) {
+    if (name == QueueFsyncName(f)) return f;
+  }
+  return InvalidArgument("fsync is \"always\", \"interval\" or \"never\", not \"" +
+                         std::string(name.substr(0, 32)) + "\"");
+}
+
+Result<QueueWriter> QueueWriter::Open(std::shared_ptr<Queue> queue, std::string topic,
+                                      std::shared_ptr<std::atomic<uint64_t>> turn) {
   PACKICE_ASSIGN_OR_RETURN(std::vector<BucketInfo> buckets, queue->Buckets(topic));
-  return QueueWriter(std::move(queue), std::move(topic), static_cast<uint32_t>(buckets.size()));
+  return QueueWriter(std::move(queue), std::move(topic), static_cast<uint32_t>(buckets.size()),
+                     std::move(turn));
 }
 
 uint32_t QueueWriter::BucketFor(const QueueRecord& r) {

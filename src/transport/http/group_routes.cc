@@ -37,13 +37,6 @@ std::string_view SourceName(CacheSource s) {
   return "miss";
 }
 
-TextResponse Json(const Request& req, std::string body) {
-  TextResponse res{bhttp::status::ok, req.version()};
-  res.set(bhttp::field::content_type, "application/json");
-  res.body() = std::move(body);
-  return res;
-}
-
 // The bodies are built outside the coroutines: GCC 12 miscompiles braced initializer lists in
 // a coroutine frame.
 std::string ListJson(GroupRegistry* registry) {
@@ -80,7 +73,7 @@ Task<bool> ServeList(Connection<Stream>& c, Parser& parser, Exchange& x, std::st
   if (req.method() != bhttp::verb::get) {
     co_return co_await c.Send(MethodNotAllowed(req, "GET", "use GET /v1/groups"), x, keep);
   }
-  co_return co_await c.Send(Json(req, ListJson(c.groups())), x, keep);
+  co_return co_await c.Send(Json(req.version(), bhttp::status::ok, ListJson(c.groups())), x, keep);
 }
 
 template <typename Stream>
@@ -94,7 +87,7 @@ Task<bool> ServeStats(Connection<Stream>& c, Parser& parser, Exchange& x, std::s
   if (c.groups() == nullptr) co_return co_await c.SendError(req, x, NoGroups(), keep);
   Result<std::shared_ptr<Group>> group = c.groups()->Find(path.substr(kGroupsPrefix.size()));
   if (!group.ok()) co_return co_await c.SendError(req, x, group.status(), keep);
-  co_return co_await c.Send(Json(req, StatsJson(**group)), x, keep);
+  co_return co_await c.Send(Json(req.version(), bhttp::status::ok, StatsJson(**group)), x, keep);
 }
 
 // --- /v1/groups/{group}/{key} ------------------------------------------------------------

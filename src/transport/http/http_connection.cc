@@ -166,6 +166,34 @@ KvStore* Connection<Stream>::kv() {
 }
 
 template <typename Stream>
+const std::shared_ptr<Queue>& Connection<Stream>::queue() {
+  return server_->options().queue;
+}
+
+template <typename Stream>
+const std::shared_ptr<std::atomic<uint64_t>>& Connection<Stream>::queue_turn() {
+  return server_->queue_turn();
+}
+
+template <typename Stream>
+Task<typename Connection<Stream>::QueueAnswer> Connection<Stream>::QueueRun(
+    wire::QueueRequest req) {
+  QueueCalls* calls = server_->queue_calls();
+  const auto here = co_await asio::this_coro::executor;
+  // The answer comes on a pool thread or the timers' executor; the coroutine resumes here.
+  co_return co_await asio::async_initiate<const asio::use_awaitable_t<>&, void(QueueAnswer)>(
+      [calls, here](auto handler, wire::QueueRequest r) {
+        auto h = std::make_shared<decltype(handler)>(std::move(handler));
+        calls->Run(std::move(r), [h, here](Status s, wire::QueueResponse resp) {
+          asio::post(here, [h, answer = QueueAnswer{std::move(s), std::move(resp)}]() mutable {
+            (*h)(std::move(answer));
+          });
+        });
+      },
+      asio::use_awaitable, std::move(req));
+}
+
+template <typename Stream>
 asio::thread_pool& Connection<Stream>::blocking_pool() {
   return server_->blocking();
 }

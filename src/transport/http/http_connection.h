@@ -16,6 +16,7 @@
 // Boost 1.74's asio/awaitable.hpp uses std::exchange without including <utility>.
 #include <utility>
 //
+#include <atomic>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -38,6 +39,7 @@
 #include "packice/status.h"
 #include "transport/http/http_server.h"
 #include "transport/http/object_plan.h"
+#include "transport/uds/queue_wire.pb.h"
 
 namespace packice {
 
@@ -46,6 +48,7 @@ class GroupRegistry;
 class GrowingUpload;
 class KvStore;
 class MetricsRegistry;
+class Queue;
 
 namespace http_server {
 
@@ -143,6 +146,10 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
   LocalPeer* action_cache();
   // The node's KV; null when it serves none.
   KvStore* kv();
+  // The node's queue; null when it serves none. Keyless appends take its buckets in the turn
+  // of queue_turn(), one for the whole server.
+  const std::shared_ptr<Queue>& queue();
+  const std::shared_ptr<std::atomic<uint64_t>>& queue_turn();
 
   // Sends `res` (its status recorded in `x`).
   Task<bool> Send(TextResponse res, Exchange& x, bool keep_alive);
@@ -229,6 +236,18 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
   Task<std::invoke_result_t<F>> KvCall(F f) {
     return RunOn(kv_pool(), std::move(f));
   }
+  // Runs `f` on the pool of queue calls (the KV's) and resumes here with its result.
+  template <typename F>
+  Task<std::invoke_result_t<F>> QueueCall(F f) {
+    return RunOn(kv_pool(), std::move(f));
+  }
+  // Runs one queue_wire.proto call on the server's QueueCalls (queue_calls.h): a read that
+  // finds nothing waits parked, holding no thread; resumes here with its answer.
+  struct QueueAnswer {
+    Status status;
+    wire::QueueResponse response;
+  };
+  Task<QueueAnswer> QueueRun(wire::QueueRequest req);
 
  private:
   class ReadDeadline;

@@ -162,6 +162,7 @@ void HttpServer::Impl::Stop() {
     }
   }
   for (auto& c : open) c->Close();
+  if (queue_) queue_->Stop();  // parked reads answer now, not at the end of their wait
 }
 
 HttpServer::HttpServer(asio::io_context& io, std::shared_ptr<LocalPeer> peer,

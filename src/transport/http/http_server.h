@@ -22,6 +22,7 @@ class CasStore;
 class GroupRegistry;
 class KvStore;
 class MetricsRegistry;
+class Queue;
 
 struct HttpServerOptions {
   // "host:port" ("127.0.0.1:8080", "[::1]:8080", ":8080" for every address); port 0 picks one.
@@ -60,6 +61,9 @@ struct HttpServerOptions {
   // A watch stream with nothing to send for this long sends an SSE comment (": keepalive"), so
   // that proxies and clients do not take a quiet watch for a dead one.
   std::chrono::milliseconds kv_watch_keepalive{15'000};
+  // The queue served under /v1/queue (queue_routes.cc); null: none (404). Its calls run on
+  // the KV's pool (kv_threads); a read that waits holds no thread (queue_calls.h).
+  std::shared_ptr<Queue> queue;
 };
 
 class HttpServer {

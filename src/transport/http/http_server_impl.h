@@ -16,6 +16,7 @@
 #include "core/mutex.h"
 #include "transport/http/http_connection.h"
 #include "transport/http/http_server.h"
+#include "transport/queue_calls.h"
 
 namespace packice {
 
@@ -42,7 +43,11 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
                             .With({})),
         bytes_sent_(
             metrics_->AddCounter("packice_http_bytes_sent_total", "Body bytes sent over HTTP.")
-                .With({})) {}
+                .With({})) {
+    if (options_.queue != nullptr) {
+      queue_ = std::make_shared<QueueCalls>(options_.queue, &kv_pool_, io_.get_executor());
+    }
+  }
 
   ~Impl() {
     blocking_.join();
@@ -60,6 +65,9 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
   boost::asio::thread_pool& blocking() { return blocking_; }
   boost::asio::thread_pool& groups_pool() { return groups_pool_; }
   boost::asio::thread_pool& kv_pool() { return kv_pool_; }
+  // The queue's calls (with options().queue), and the turn keyless appends take buckets in.
+  QueueCalls* queue_calls() { return queue_.get(); }
+  const std::shared_ptr<std::atomic<uint64_t>>& queue_turn() const { return queue_turn_; }
 
   void Register(http_server::ConnectionBase* c, std::weak_ptr<http_server::ConnectionBase> w) {
     MutexLock lock(&mu_);
@@ -101,9 +109,12 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
   boost::asio::thread_pool blocking_{2};
   // Cache-group calls (HttpServerOptions::group_threads).
   boost::asio::thread_pool groups_pool_{static_cast<size_t>(std::max(1, options_.group_threads))};
-  // KV calls (HttpServerOptions::kv_threads; one idle thread when the node serves no KV).
+  // KV and queue calls (HttpServerOptions::kv_threads; one idle thread when the node serves
+  // neither).
   boost::asio::thread_pool kv_pool_{
-      static_cast<size_t>(options_.kv ? std::max(1, options_.kv_threads) : 1)};
+      static_cast<size_t>(options_.kv || options_.queue ? std::max(1, options_.kv_threads) : 1)};
+  std::shared_ptr<QueueCalls> queue_;  // with options_.queue
+  std::shared_ptr<std::atomic<uint64_t>> queue_turn_ = std::make_shared<std::atomic<uint64_t>>(0);
   Family<Counter>& requests_;
   Family<Histogram>& latency_;
   Gauge& open_connections_;

@@ -43,23 +43,6 @@ Status NoKv() {
       "without --no-kv)");
 }
 
-std::optional<std::string_view> Header(const Request& req, std::string_view name) {
-  auto it = req.find(beast::string_view(name.data(), name.size()));
-  if (it == req.end()) return std::nullopt;
-  return View(it->value());
-}
-
-uint64_t BodyLimit(const HttpServerOptions& opt, uint64_t own) {
-  return opt.max_body_bytes == 0 ? own : std::min(own, opt.max_body_bytes);
-}
-
-TextResponse Json(unsigned version, bhttp::status st, std::string body) {
-  TextResponse res{st, version};
-  res.set(bhttp::field::content_type, "application/json");
-  res.body() = std::move(body);
-  return res;
-}
-
 // The answer to a failed call: the code's status (docs/http.md), but a compare-and-swap that
 // does not hold is 412 Precondition Failed (kAlreadyExists already is).
 TextResponse KvError(unsigned version, const Status& s) {
@@ -124,63 +107,6 @@ Result<std::string> CommitBatch(KvStore& kv, const std::string& ns, const std::s
 Status CreateNamespace(KvStore& kv, const std::string& ns, const std::string& body) {
   PACKICE_ASSIGN_OR_RETURN(NamespaceOptions o, http_kv::ParseNamespaceOptions(body));
   return kv.CreateNamespace(ns, o);
-}
-
-// --- bodies ----------------------------------------------------------------------------------
-
-// Whether a body of up to `limit` bytes may be read, or the refusal.
-struct BodyPlan {
-  std::optional<TextResponse> refusal;
-  uint64_t size = 0;
-  bool expect_continue = false;
-};
-
-BodyPlan PlanBody(const Parser& parser, uint64_t limit, std::string_view what) {
-  const Request& req = parser.get();
-  BodyPlan plan;
-  if (req.chunked()) {
-    plan.refusal = ErrorResponse(
-        req.version(), bhttp::status::length_required,
-        InvalidArgument(std::string(what) + " needs a Content-Length (no chunked body)"));
-    return plan;
-  }
-  plan.size = parser.content_length() ? *parser.content_length() : 0;  // none: no body
-  if (plan.size > limit) {
-    plan.refusal =
-        ErrorResponse(req.version(), bhttp::status::payload_too_large,
-                      InvalidArgument(std::string(what) + " of " + std::to_string(plan.size) +
-                                      " bytes (at most " + std::to_string(limit) + ")"));
-    return plan;
-  }
-  plan.expect_continue = http::ToLower(View(req[bhttp::field::expect])) == "100-continue";
-  return plan;
-}
-
-// Reads the request's body (up to `limit` bytes) into `*out`. False: it was refused or failed
-// and answered; `*keep` then says whether the connection stays.
-template <typename Stream>
-Task<bool> ReadSmallBody(Connection<Stream>& c, Parser& parser, Exchange& x, uint64_t limit,
-                         std::string_view what, std::string* out, bool* keep) {
-  const Request& req = parser.get();
-  BodyPlan plan = PlanBody(parser, limit, what);
-  if (plan.refusal) {
-    *keep = co_await c.Refuse(parser, x, std::move(*plan.refusal));
-    co_return false;
-  }
-  if (plan.size == 0) co_return true;
-  if (plan.expect_continue) {
-    const bool sent = co_await c.SendContinue(req);
-    if (!sent) {
-      *keep = false;
-      co_return false;
-    }
-  }
-  Status read = co_await c.ReadBodyInto(plan.size, out);
-  if (!read.ok()) {
-    *keep = co_await c.AbortBody(req, x, what, read);
-    co_return false;
-  }
-  co_return true;
 }
 
 // --- a watch as server-sent events -------------------------------------------------------------

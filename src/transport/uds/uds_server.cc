@@ -384,6 +384,7 @@ void UdsServer::Impl::Stop() {
     }
   }
   for (auto& c : live) c->Close();
+  if (queue_) queue_->Stop();  // parked reads answer now, not at the end of their wait
   unlink(options_.path.c_str());
 }
 
