@@ -41,12 +41,8 @@ RECOVERY_BYTES=${RECOVERY_BYTES:-1G}
 KEYS=10000
 DEPTH=16
 
-for tool in redis-server redis-benchmark etcd curl python3; do
-  if ! command -v "$tool" >/dev/null; then
-    echo "kv_run.sh: $tool not found; scripts/install-deps.sh --bench installs it" >&2
-    exit 1
-  fi
-done
+source "$ROOT/bench/lib.sh"
+need_tools redis-server redis-benchmark etcd curl python3
 
 # --- build -------------------------------------------------------------------------------------
 build() {
@@ -81,24 +77,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-step() { echo "kv_run.sh: $*" >&2; }
-# Runs a measurement in the background and waits for it, so that Ctrl-C stops it at once.
-run() {
-  "$@" &
-  CHILD=$!
-  wait "$CHILD"
-  CHILD=
-}
-wait_socket() {  # PATH LOG
-  for _ in $(seq 200); do [[ -S $1 ]] && return; sleep 0.05; done
-  echo "kv_run.sh: no socket at $1; its log:" >&2
-  cat "$2" >&2
-  exit 1
-}
-stop() {  # PID
-  kill "$1" 2>/dev/null || true
-  wait "$1" 2>/dev/null || true
-}
 
 OUT=$TMP/kv.out    # kv_bench lines (key=value pairs)
 RCSV=$TMP/redis.out  # redis-benchmark CSV lines, each prefixed by "mode,pipeline,"

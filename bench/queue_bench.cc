@@ -1,12 +1,19 @@
 // queue_bench: appends to the queue (include/packice/queue.h) in-process, for bench/queue_run.sh
 // (docs/benchmarks.md, "Queue").
 //
-//   queue_bench append --dir D [--size 1K] [--threads 8] [--batch 1] [--seconds 3]
-//                      [--fsync always|interval|never] [--buckets 1]
-//       THREADS writers append to one topic (created in D) for SECONDS: one record at a time
-//       (--batch 1) or PutBatch of --batch records, records of --size bytes. With fsync
-//       always the bucket's log group-commits the appends that wait together (one pwrite, one
-//       fdatasync). Prints records/s, MB/s of record values, p50/p99 per append.
+//   queue_bench append --dir D | --url U [--size 1K] [--threads 8] [--batch 1] [--seconds 3]
+//                      [--fsync always|interval|never] [--interval-ms 100] [--buckets 1]
+//                      [--topic bench]
+//       THREADS writers append to one topic (created in D, or on the node at U) for SECONDS:
+//       one record at a time (--batch 1) or PutBatch of --batch records, records of --size
+//       bytes. With fsync always the bucket's log group-commits the appends that wait together
+//       (one pwrite, one fdatasync). Prints records/s, MB/s of record values, p50/p99 per
+//       append.
+//   queue_bench range --url U [--size 128] [--count 100] [--fill 10000] [--threads 8]
+//                     [--seconds 3] [--topic range]
+//       Fills a topic on the node with --fill records, then THREADS readers each read --count
+//       records from offset 0 again and again (as XRANGE s - + COUNT n does). Prints reads/s
+//       and records/s.
 //   queue_bench read --dir D [--size 1K] [--mb 512] [--cold]
 //       Fills a topic with --mb of records (fsync never), then reads it sequentially from
 //       offset 0 with one reader; --cold drops the log's pages from the page cache first
@@ -37,42 +44,46 @@ using Clock = packice::bench::BenchClock;
   std::exit(1);
 }
 
-packice::QueueFsync ParseFsync(const std::string& s) {
-  if (s == "always") return packice::QueueFsync::kAlways;
-  if (s == "interval") return packice::QueueFsync::kInterval;
-  return packice::QueueFsync::kNever;
-}
-
-std::shared_ptr<packice::Queue> Open(const std::string& dir) {
-  auto q = packice::OpenQueue({.dir = dir, .retention_interval = std::chrono::milliseconds(0)});
-  if (!q.ok()) Die("open " + dir, q.status());
+// The queue in D, in-process; or the node's at `url` when it is given.
+std::shared_ptr<packice::Queue> Open(const std::string& dir, const std::string& url = "") {
+  auto q =
+      url.empty()
+          ? packice::OpenQueue({.dir = dir, .retention_interval = std::chrono::milliseconds(0)})
+          : packice::ConnectQueue(url);
+  if (!q.ok()) Die("open " + (url.empty() ? dir : url), q.status());
   return *q;
 }
 
 struct AppendOptions {
   std::string dir;
+  std::string url;
+  std::string topic = "bench";
   uint64_t size = 1024;
   int threads = 8;
   int batch = 1;
   double seconds = 3;
   std::string fsync = "always";
+  int interval_ms = 100;
   uint32_t buckets = 1;
 };
 
 void Append(const AppendOptions& o) {
-  auto q = Open(o.dir);
+  auto q = Open(o.dir, o.url);
   packice::TopicOptions t;
   t.buckets = o.buckets;
-  t.fsync = ParseFsync(o.fsync);
-  if (Status s = q->CreateTopic("bench", t); !s.ok()) Die("create", s);
-  auto w = packice::QueueWriter::Open(q, "bench");
+  t.fsync = *packice::ParseQueueFsync(o.fsync);
+  t.fsync_interval = std::chrono::milliseconds(o.interval_ms);
+  if (Status s = q->CreateTopic(o.topic, t); !s.ok()) Die("create", s);
+  auto w = packice::QueueWriter::Open(q, o.topic);
   if (!w.ok()) Die("writer", w.status());
   packice::QueueRecord rec;
   rec.value.assign(o.size, 'q');
   const std::vector<packice::QueueRecord> batch(static_cast<size_t>(o.batch), rec);
   char label[200];
-  std::snprintf(label, sizeof label, "bench=queue op=append fsync=%s size=%llu batch=%d buckets=%u",
-                o.fsync.c_str(), static_cast<unsigned long long>(o.size), o.batch, o.buckets);
+  std::snprintf(label, sizeof label,
+                "bench=queue op=append where=%s fsync=%s size=%llu batch=%d buckets=%u",
+                o.url.empty() ? "local" : "node", o.fsync.c_str(),
+                static_cast<unsigned long long>(o.size), o.batch, o.buckets);
   const auto t0 = Clock::now();
   RunThreads(label, o.threads, o.seconds,
              [&](int, Clock::time_point deadline, std::vector<double>& lat, uint64_t& errors) {
@@ -89,7 +100,7 @@ void Append(const AppendOptions& o) {
                }
                return done;
              });
-  auto buckets = q->Buckets("bench");
+  auto buckets = q->Buckets(o.topic);
   uint64_t records = 0;
   for (const auto& b : *buckets) records += b.end_offset;
   const double secs = Seconds(Clock::now() - t0);
@@ -152,6 +163,55 @@ void Read(const ReadOptions& o) {
       static_cast<double>(bytes) / secs / 1e6);
 }
 
+struct RangeOptions {
+  std::string url;
+  std::string topic = "range";
+  uint64_t size = 128;
+  int count = 100;
+  int fill = 10000;
+  int threads = 8;
+  double seconds = 3;
+};
+
+void Range(const RangeOptions& o) {
+  if (o.fill < o.count) {
+    std::fprintf(stderr, "queue_bench range: --fill must be at least --count\n");
+    std::exit(2);
+  }
+  auto q = Open("", o.url);
+  packice::TopicOptions t;
+  t.fsync = packice::QueueFsync::kNever;
+  if (Status s = q->CreateTopic(o.topic, t); !s.ok()) Die("create", s);
+  packice::QueueRecord rec;
+  rec.value.assign(o.size, 'r');
+  const std::vector<packice::QueueRecord> batch(1000, rec);
+  for (int n = 0; n < o.fill; n += 1000) {
+    const size_t k = std::min<size_t>(1000, static_cast<size_t>(o.fill - n));
+    if (auto r = q->Append(o.topic, 0, std::span(batch).first(k)); !r.ok()) Die("fill", r.status());
+  }
+  char label[200];
+  std::snprintf(label, sizeof label, "bench=queue op=range size=%llu count=%d",
+                static_cast<unsigned long long>(o.size), o.count);
+  const packice::QueuePosition from[] = {{0, 0}};
+  RunThreads(label, o.threads, o.seconds,
+             [&](int, Clock::time_point deadline, std::vector<double>& lat, uint64_t& errors) {
+               uint64_t done = 0;
+               while (Clock::now() < deadline) {
+                 const auto a = Clock::now();
+                 auto got = q->Read(o.topic, from, static_cast<size_t>(o.count),
+                                    std::chrono::milliseconds(0));
+                 lat.push_back(Micros(Clock::now() - a));
+                 if (got.ok() && got->size() == 1 &&
+                     (*got)[0].records.size() == static_cast<size_t>(o.count)) {
+                   ++done;
+                 } else {
+                   ++errors;
+                 }
+               }
+               return done;
+             });
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -163,12 +223,16 @@ int main(int argc, char** argv) {
   };
   AppendOptions append;
   CLI::App* a = app.add_subcommand("append", "writers appending to one topic");
-  a->add_option("--dir", append.dir)->required();
+  a->add_option("--dir", append.dir, "the queue's directory, in-process");
+  a->add_option("--url", append.url, "a node's queue (uds://..., grpc://...)");
+  a->add_option("--topic", append.topic);
   size_option(a, &append.size, "--size");
   a->add_option("--threads", append.threads)->check(CLI::Range(1, 256));
   a->add_option("--batch", append.batch)->check(CLI::Range(1, 4096));
   a->add_option("--seconds", append.seconds);
   a->add_option("--fsync", append.fsync)->check(CLI::IsMember({"always", "interval", "never"}));
+  a->add_option("--interval-ms", append.interval_ms, "fsync interval: every so many ms")
+      ->check(CLI::Range(1, 60000));
   a->add_option("--buckets", append.buckets)->check(CLI::Range(1, 1024));
   ReadOptions read;
   CLI::App* r = app.add_subcommand("read", "a sequential read of a filled topic");
@@ -176,8 +240,22 @@ int main(int argc, char** argv) {
   size_option(r, &read.size, "--size");
   r->add_option("--mb", read.mb)->check(CLI::Range(1, 65536));
   r->add_flag("--cold", read.cold, "drop the log's pages from the page cache first");
+  RangeOptions range;
+  CLI::App* g = app.add_subcommand("range", "readers of the same records again and again");
+  g->add_option("--url", range.url, "a node's queue (uds://..., grpc://...)")->required();
+  g->add_option("--topic", range.topic);
+  size_option(g, &range.size, "--size");
+  g->add_option("--count", range.count)->check(CLI::Range(1, 100000));
+  g->add_option("--fill", range.fill)->check(CLI::Range(1, 10000000));
+  g->add_option("--threads", range.threads)->check(CLI::Range(1, 256));
+  g->add_option("--seconds", range.seconds);
   CLI11_PARSE(app, argc, argv);
+  if (a->parsed() && append.dir.empty() == append.url.empty()) {
+    std::fprintf(stderr, "queue_bench append: give one of --dir and --url\n");
+    return 2;
+  }
   if (a->parsed()) Append(append);
+  if (g->parsed()) Range(range);
   if (r->parsed()) Read(read);
   return 0;
 }

@@ -126,6 +126,39 @@ struct AppendResult {
   uint64_t offset = 0;
 };
 
+// A topic's schema (docs/queue.md, "Schemas"): the fields of its records, each a JSON object
+// in UTF-8. Versions count from 1; a new one keeps every field of the one before with its
+// type (a required field may become optional) and may add optional fields. Appends are
+// checked against the newest version (all or none) and stamped with it (the header
+// "schema-version", and "content-type: application/json"); a read gives a record written
+// under an older version under the newest one: the fields it lacks, with their defaults.
+enum class SchemaType { kBool, kInt, kFloat, kString, kArray, kObject, kAny };
+
+struct SchemaField {
+  std::string name;  // 1..128 bytes of UTF-8, unique in the schema
+  SchemaType type = SchemaType::kAny;
+  bool required = false;
+  // An optional field's value where a record lacks it, as JSON text; empty: null.
+  std::string default_json;
+  bool operator==(const SchemaField&) const = default;
+};
+
+struct QueueSchema {
+  uint32_t version = 0;  // set by the queue
+  std::vector<SchemaField> fields;
+  bool operator==(const QueueSchema&) const = default;
+};
+
+inline constexpr std::string_view kSchemaVersionHeader = "schema-version";
+
+// {"fields": [{"name": "user", "type": "int", "required": true},
+//             {"name": "tag", "type": "string", "default": "none"}], "version": N}
+// ("version" is optional and ignored when setting one; types: bool int float string array
+// object any). ParseQueueSchema errors: kInvalidArgument, naming what is wrong.
+Result<QueueSchema> ParseQueueSchema(std::string_view json);
+std::string QueueSchemaJson(const QueueSchema& schema);
+std::string_view SchemaTypeName(SchemaType type);
+
 class Queue {
  public:
   virtual ~Queue() = default;
@@ -172,6 +205,14 @@ class Queue {
   // once the handle is dropped it is not running and never runs again.
   virtual Result<QueueSubscription> Subscribe(std::string_view topic,
                                               std::function<void()> notify) = 0;
+
+  // Makes `schema` the topic's newest version and returns its number; the same fields as the
+  // newest already is: that version, nothing changes. Durable once it returned. Errors:
+  // kInvalidArgument (a bad schema, or one that is not an evolution of the newest: the
+  // message says which field).
+  virtual Result<uint32_t> SetSchema(std::string_view topic, const QueueSchema& schema) = 0;
+  // Every version, oldest first; empty: the topic has no schema.
+  virtual Result<std::vector<QueueSchema>> Schemas(std::string_view topic) = 0;
 };
 
 // The queue of the node at `url`: uds:///path/to/socket or a bare absolute path, or its gRPC

@@ -221,6 +221,18 @@ class Queue:
         }
         return {"buckets": buckets, "groups": out_groups, "lag": lag}
 
+    def set_schema(self, schema: Dict[str, Any]) -> int:
+        """Adds a schema version and returns its number (docs/queue.md, "Schemas"):
+        ``{"fields": [{"name": "user", "type": "int", "required": True},
+        {"name": "tag", "type": "string", "default": "none"}]}``. A new version keeps every
+        field and may add optional ones; records must then be dicts that fit it, and older
+        ones read back with the new fields' defaults."""
+        return self._q().set_schema(self.topic, json.dumps(schema))
+
+    def schemas(self) -> List[Dict[str, Any]]:
+        """Every schema version, oldest first (each with its ``version``)."""
+        return [json.loads(s) for s in self._q().schemas(self.topic)]
+
     def writer(self) -> QueueWriter:
         return QueueWriter(self._q().writer(self.topic))
 

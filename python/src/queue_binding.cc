@@ -184,6 +184,17 @@ class QueueClient {
   void import_topic(const std::string& topic, const std::string& path) {
     Check(WithoutGil([&] { return packice::ImportTopic(*q_, topic, path); }));
   }
+  // Schemas travel as their JSON text (QueueSchemaJson); queue.py turns them into dicts.
+  uint32_t set_schema(const std::string& topic, const std::string& json) {
+    packice::QueueSchema schema = Take(packice::ParseQueueSchema(json));
+    return Take(WithoutGil([&] { return q_->SetSchema(topic, schema); }));
+  }
+  std::vector<std::string> schemas(const std::string& topic) {
+    auto versions = Take(WithoutGil([&] { return q_->Schemas(topic); }));
+    std::vector<std::string> out;
+    for (const packice::QueueSchema& v : versions) out.push_back(packice::QueueSchemaJson(v));
+    return out;
+  }
   std::unique_ptr<QueueWriterHandle> writer(const std::string& topic) {
     auto w = WithoutGil([&] { return packice::QueueWriter::Open(q_, topic); });
     return std::make_unique<QueueWriterHandle>(Take(std::move(w)));
@@ -227,6 +238,8 @@ void BindQueue(py::module_& m) {
            py::arg("offset"))
       .def("export_topic", &QueueClient::export_topic, py::arg("topic"), py::arg("path"))
       .def("import_topic", &QueueClient::import_topic, py::arg("topic"), py::arg("path"))
+      .def("set_schema", &QueueClient::set_schema, py::arg("topic"), py::arg("json"))
+      .def("schemas", &QueueClient::schemas, py::arg("topic"))
       .def("writer", &QueueClient::writer, py::keep_alive<0, 1>(), py::arg("topic"))
       .def("reader", &QueueClient::reader, py::keep_alive<0, 1>(), py::arg("topic"),
            py::arg("group"));

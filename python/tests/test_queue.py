@@ -71,6 +71,37 @@ def test_writers_and_group_readers_round_trip(client):
     assert first and [x.offset for x in first] == list(range(len(first)))
 
 
+def test_schemas_check_dicts_and_old_records_read_under_the_newest(client):
+    users = client.queue("users")
+    users.create()
+    assert users.schemas() == []
+    v1 = {"fields": [{"name": "user", "type": "int", "required": True},
+                     {"name": "action", "type": "string"}]}
+    assert users.set_schema(v1) == 1
+    assert users.set_schema(v1) == 1  # the same fields: no new version
+    w = users.writer()
+    w.put({"user": 1, "action": "click"})
+    with pytest.raises(packice.InvalidArgument, match="field 'user' is int, not string"):
+        w.put({"user": "one"})
+    with pytest.raises(packice.InvalidArgument, match="is not a JSON object"):
+        w.put(b"raw bytes")
+    with pytest.raises(packice.InvalidArgument, match="a new field is optional"):
+        users.set_schema({"fields": v1["fields"] + [{"name": "n", "type": "int",
+                                                     "required": True}]})
+    with pytest.raises(packice.InvalidArgument, match="not one of bool int"):
+        users.set_schema({"fields": [{"name": "user", "type": "integer"}]})
+    v2 = {"fields": v1["fields"] + [{"name": "score", "type": "float", "default": 0.5}]}
+    assert users.set_schema(v2) == 2
+    w.put({"user": 2, "score": 3.5})
+    got = users.read(0, 0, limit=10)
+    assert [g.value for g in got] == [{"user": 1, "action": "click", "score": 0.5},
+                                      {"user": 2, "score": 3.5}]
+    assert [g.header("schema-version") for g in got] == ["2", "2"]
+    versions = users.schemas()
+    assert [v["version"] for v in versions] == [1, 2]
+    assert versions[1]["fields"][2] == {"name": "score", "type": "float", "default": 0.5}
+
+
 def test_a_blocked_reader_releases_the_gil_and_wakes_on_append(client):
     q = client.queue("live")
     q.create()

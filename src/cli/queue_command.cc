@@ -1,6 +1,8 @@
 #include "cli/queue_command.h"
 
+#include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include "cli/cli_util.h"
 #include "core/parse.h"
@@ -124,6 +126,31 @@ int Stat(Queue& queue, const QueueArgs& a) {
   return 0;
 }
 
+// With a file ("-": stdin): a new schema version of the topic; without: its versions, one
+// JSON line each.
+int Schema(Queue& queue, const QueueArgs& a) {
+  if (a.file.empty()) {
+    auto versions = queue.Schemas(a.topic);
+    if (!versions.ok()) return Fail(versions.status());
+    for (const QueueSchema& s : *versions) std::cout << QueueSchemaJson(s) << "\n";
+    return 0;
+  }
+  std::ostringstream text;
+  if (a.file == "-") {
+    text << std::cin.rdbuf();
+  } else {
+    std::ifstream in(a.file);
+    if (!in) return Fail(InvalidArgument("cannot read " + a.file));
+    text << in.rdbuf();
+  }
+  auto schema = ParseQueueSchema(text.str());
+  if (!schema.ok()) return Fail(schema.status());
+  auto version = queue.SetSchema(a.topic, *schema);
+  if (!version.ok()) return Fail(version.status());
+  Line("version " + std::to_string(*version));
+  return 0;
+}
+
 }  // namespace
 
 CLI::App* AddQueueCommand(CLI::App& app, QueueArgs* a) {
@@ -139,12 +166,16 @@ CLI::App* AddQueueCommand(CLI::App& app, QueueArgs* a) {
   a->stat = q->add_subcommand("stat", "a topic's buckets, and its groups' positions and lag");
   a->export_ = q->add_subcommand("export", "write a topic's records to FILE");
   a->import = q->add_subcommand("import", "create TOPIC from an export FILE");
-  for (CLI::App* sub : {a->create, a->rm, a->produce, a->consume, a->stat, a->export_, a->import}) {
+  a->schema = q->add_subcommand(
+      "schema", "a topic's schema versions; with FILE (JSON, - for stdin), add a version");
+  for (CLI::App* sub :
+       {a->create, a->rm, a->produce, a->consume, a->stat, a->export_, a->import, a->schema}) {
     sub->add_option("topic", a->topic, "topic")->required();
   }
   for (CLI::App* sub : {a->export_, a->import}) {
     sub->add_option("file", a->file, "the export file")->required();
   }
+  a->schema->add_option("file", a->file, "the new version: {\"fields\": [...]} (docs/queue.md)");
   a->create->add_option("--buckets", a->buckets, "buckets (1..1024, default 1)");
   a->create->add_option("--fsync", a->fsync, "always (default), interval or never");
   a->create->add_option("--fsync-interval", a->fsync_interval, "with interval: e.g. 10ms");
@@ -200,6 +231,7 @@ int RunQueueCommand(const QueueArgs& a, const std::string& url) {
     Line("OK");
     return 0;
   }
+  if (*a.schema) return Schema(*queue, a);
   return Fail(InvalidArgument("queue: no subcommand"));
 }
 

@@ -19,6 +19,7 @@ struct QueueArgs {
   CLI::App* stat = nullptr;
   CLI::App* export_ = nullptr;
   CLI::App* import = nullptr;
+  CLI::App* schema = nullptr;
   std::string topic, value, key, group = "default", wait = "1s", file;
   std::vector<std::string> headers;  // name=value
   uint32_t buckets = 1;

@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "client/make_client.h"
+#include "core/json.h"
 #include "transport/http/http_common.h"
 
 namespace packice {
@@ -358,7 +359,7 @@ class HttpEndpoint final : public CasEndpoint {
     req.has_body = true;
     req.headers.push_back("Content-Type: application/json");
     PACKICE_ASSIGN_OR_RETURN(Reply r, Do(req));
-    nlohmann::json answer = nlohmann::json::parse(r.body, nullptr, false);
+    nlohmann::json answer = ParseJson(r.body);
     if (!answer.is_object() || !answer["missing"].is_array()) {
       return ProtocolError("the node's /v1/cas:missing answer is not {\"missing\": [...]}");
     }

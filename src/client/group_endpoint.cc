@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "client/make_client.h"
+#include "core/json.h"
 #include "services/cache/group_registry.h"
 #include "transport/http/http_common.h"
 
@@ -58,7 +59,7 @@ class HttpEndpoint final : public GroupEndpoint {
   Result<GroupStats> Stats(const std::string& g) override {
     PACKICE_ASSIGN_OR_RETURN(
         std::string body, Do("GET", base_ + "/v1/groups/" + http::PercentEncode(g), nullptr, {}));
-    auto json = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+    auto json = ParseJson(body);
     if (!json.is_object()) return ProtocolError("the node's stats are not a JSON object");
     GroupStats s;
     for (const GroupStatField& f : GroupStatFields()) {
@@ -69,7 +70,7 @@ class HttpEndpoint final : public GroupEndpoint {
   }
   Result<std::vector<GroupListing>> List() override {
     PACKICE_ASSIGN_OR_RETURN(std::string body, Do("GET", base_ + "/v1/groups", nullptr, {}));
-    auto json = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+    auto json = ParseJson(body);
     if (!json.is_object() || !json["groups"].is_array()) {
       return ProtocolError("the node's group list is not {\"groups\": [...]}");
     }

@@ -19,6 +19,10 @@ inline bool IsNameChar(char c) {
          c == '_' || c == '-';
 }
 
+// Whether `s` is well-formed UTF-8 (no overlong forms, surrogates, or code points past
+// U+10FFFF).
+bool IsUtf8(std::string_view s);
+
 // At most kMaxMetaEntries entries and kMaxMetaBytes in all; names non-empty, no NUL.
 Status ValidateMeta(const Meta& meta);
 

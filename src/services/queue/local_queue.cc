@@ -4,6 +4,7 @@
 //   DIR/TOPICS                          the topic table (text; replaced atomically)
 //   DIR/topics/<id>/buckets/<b>/        bucket b's log
 //   DIR/topics/<id>/groups/             the group positions' log
+//   DIR/topics/<id>/SCHEMAS             its schema versions (JSON; replaced atomically)
 //
 // Ids are never reused: a topic deleted and created again starts in fresh directories, and
 // directories no table entry names (a deletion a crash interrupted) are removed at open.
@@ -26,11 +27,13 @@
 #include "packice/clock.h"
 #include "packice/queue.h"
 #include "services/queue/group_positions.h"
+#include "services/queue/queue_schema.h"
 
 namespace packice {
 namespace {
 
 using queue::GroupPositions;
+using queue::SchemaSet;
 
 constexpr const char* kTableHeader = "packice-queue-topics 1";
 constexpr uint32_t kMaxBuckets = 1024;
@@ -93,6 +96,14 @@ struct Topic {
   bool deleted = false;  // guarded by mu; once set, the files go with the topic
   std::map<uint64_t, std::function<void()>> subscribers;  // guarded by mu
   uint64_t next_subscriber = 0;                           // guarded by mu
+  // Its schema versions: replaced whole (under schema_mu, then mu), read under mu.
+  std::shared_ptr<const SchemaSet> schemas = std::make_shared<SchemaSet>();
+  std::mutex schema_mu;  // one SetSchema at a time: the file and the swap
+
+  std::shared_ptr<const SchemaSet> Schemas() {
+    std::lock_guard<std::mutex> lock(mu);
+    return schemas;
+  }
   // Per bucket, since the open (BucketInfo's counters).
   struct Counters {
     std::atomic<uint64_t> records_in{0}, bytes_in{0}, records_out{0}, bytes_out{0}, appends{0},
@@ -218,6 +229,11 @@ class LocalQueue final : public Queue {
                           std::span<const QueueRecord> records) override {
     PACKICE_ASSIGN_OR_RETURN(std::shared_ptr<Topic> t, Find(name));
     PACKICE_RETURN_IF_ERROR(CheckBucket(*t, bucket));
+    std::vector<QueueRecord> stamped;
+    if (std::shared_ptr<const SchemaSet> schemas = t->Schemas(); !schemas->empty()) {
+      PACKICE_RETURN_IF_ERROR(schemas->Stamp(records, &stamped));
+      records = stamped;
+    }
     const auto start = std::chrono::steady_clock::now();
     Result<uint64_t> at = t->buckets[bucket]->Append(records, clock_->UnixMillis());
     if (at.ok()) {
@@ -244,6 +260,7 @@ class LocalQueue final : public Queue {
     for (const QueuePosition& p : from) PACKICE_RETURN_IF_ERROR(CheckBucket(*t, p.bucket));
     if (wait.count() < 0) return InvalidArgument("negative wait");
     const auto deadline = std::chrono::steady_clock::now() + wait;
+    const std::shared_ptr<const SchemaSet> schemas = t->Schemas();
     while (true) {
       uint64_t seen;
       {
@@ -267,6 +284,9 @@ class LocalQueue final : public Queue {
         }
         t->counters[p.bucket].records_out += got.size();
         t->counters[p.bucket].bytes_out += got_bytes;
+        if (schemas->newest_version() > 1) {
+          for (StoredRecord& r : got) schemas->Upgrade(&r.record);
+        }
         out.push_back({p.bucket, std::move(got)});
         if (bytes_left == 0) break;
       }
@@ -327,6 +347,26 @@ class LocalQueue final : public Queue {
     });
   }
 
+  Result<uint32_t> SetSchema(std::string_view name, const QueueSchema& schema) override {
+    PACKICE_ASSIGN_OR_RETURN(std::shared_ptr<Topic> t, Find(name));
+    std::lock_guard<std::mutex> one_at_a_time(t->schema_mu);
+    std::shared_ptr<const SchemaSet> now = t->Schemas();
+    PACKICE_ASSIGN_OR_RETURN(std::optional<SchemaSet> next, now->With(schema));
+    if (!next) return now->newest_version();  // the newest already
+    if (!t->dir.empty()) {
+      PACKICE_RETURN_IF_ERROR(ReplaceFile(*env_, t->dir, "SCHEMAS", next->Serialize()));
+    }
+    auto installed = std::make_shared<const SchemaSet>(*std::move(next));
+    std::lock_guard<std::mutex> lock(t->mu);
+    t->schemas = installed;
+    return installed->newest_version();
+  }
+
+  Result<std::vector<QueueSchema>> Schemas(std::string_view name) override {
+    PACKICE_ASSIGN_OR_RETURN(std::shared_ptr<Topic> t, Find(name));
+    return t->Schemas()->versions();
+  }
+
  private:
   Result<std::shared_ptr<Topic>> Find(std::string_view name) {
     PACKICE_RETURN_IF_ERROR(ValidateName("topic", name));
@@ -374,6 +414,13 @@ class LocalQueue final : public Queue {
       lo.max_record_bytes = std::min<uint64_t>(4ull << 20, lo.max_batch_bytes - 20);
       PACKICE_ASSIGN_OR_RETURN(std::unique_ptr<QueueBackend> backend, OpenLogQueueBackend(lo));
       t->buckets.push_back(std::move(backend));
+    }
+    PACKICE_ASSIGN_OR_RETURN(std::optional<std::string> schemas,
+                             ReadFileIfExists(*env_, t->dir + "/SCHEMAS"));
+    if (schemas) {
+      Result<SchemaSet> set = SchemaSet::Parse(*schemas);
+      if (!set.ok()) return DataLoss(t->dir + "/" + std::string(set.status().message()));
+      t->schemas = std::make_shared<const SchemaSet>(*std::move(set));
     }
     LogOptions go;
     go.dir = t->dir + "/groups";

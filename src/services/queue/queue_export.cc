@@ -1,13 +1,16 @@
 // ExportTopic / ImportTopic (include/packice/queue.h): a topic as one file (docs/queue.md,
 // "Export format"). Little-endian:
 //
-//   "PKQEXP01"                         magic, 8 bytes
+//   "PKQEXP02"                         magic, 8 bytes ("PKQEXP01": no schemas, still read)
 //   u32 buckets, u8 fsync, u64 fsync_interval_ms, u64 segment_bytes, u64 retention_bytes,
 //   u64 retention_age_ms               the topic's options
+//   u32 versions, then each: u32 length, QueueSchemaJson     its schema versions, oldest first
 //   entries: u32 bucket, u32 length, u32 crc, record   (the record codec's bytes; crc: zlib's
 //                                                       CRC-32 of them)
 //   u32 0xffffffff, u64 records        the end, and how many entries came before it
 //
+// Records are exported as a read gives them (under the newest schema version); an import
+// appends them and then sets the versions, so that records from before the schema come back.
 // An export is written to PATH.tmp and renamed once complete, so a file at PATH is whole.
 #include <zlib.h>
 
@@ -25,7 +28,10 @@
 namespace packice {
 namespace {
 
-constexpr char kMagic[8] = {'P', 'K', 'Q', 'E', 'X', 'P', '0', '1'};
+constexpr char kMagic[8] = {'P', 'K', 'Q', 'E', 'X', 'P', '0', '2'};
+constexpr char kMagicV1[8] = {'P', 'K', 'Q', 'E', 'X', 'P', '0', '1'};
+constexpr uint32_t kMaxSchemaVersions = 1000;
+constexpr uint32_t kMaxSchemaBytes = 1u << 20;
 constexpr uint32_t kEnd = 0xffffffffu;
 constexpr uint32_t kMaxEntryBytes = 5u << 20;  // a record is at most 4 MiB encoded
 constexpr size_t kImportBatchRecords = 1024;
@@ -77,6 +83,13 @@ Status ExportTopic(Queue& queue, std::string_view topic, const std::string& path
   AppendU64(&out, o.segment_bytes);
   AppendU64(&out, o.retention_bytes);
   AppendU64(&out, o.retention_age.count());
+  PACKICE_ASSIGN_OR_RETURN(std::vector<QueueSchema> schemas, queue.Schemas(topic));
+  AppendU32(&out, static_cast<uint32_t>(schemas.size()));
+  for (const QueueSchema& schema : schemas) {
+    const std::string json = QueueSchemaJson(schema);
+    AppendU32(&out, static_cast<uint32_t>(json.size()));
+    out += json;
+  }
   uint64_t count = 0;
   std::string encoded;
   for (const BucketInfo& b : buckets) {
@@ -124,9 +137,11 @@ Status ImportTopic(Queue& queue, std::string_view topic, const std::string& path
   const Status torn = DataLoss(path + " is not a whole queue export");
   std::string buf;
   constexpr size_t kHeaderBytes = sizeof kMagic + 4 + 1 + 8 * 4;
-  if (!ReadExact(f.get(), &buf, kHeaderBytes) || std::memcmp(buf.data(), kMagic, 8) != 0) {
-    return DataLoss(path + " is not a queue export (no PKQEXP01 header)");
+  if (!ReadExact(f.get(), &buf, kHeaderBytes) ||
+      (std::memcmp(buf.data(), kMagic, 8) != 0 && std::memcmp(buf.data(), kMagicV1, 8) != 0)) {
+    return DataLoss(path + " is not a queue export (no PKQEXP02 or PKQEXP01 header)");
   }
+  const bool has_schemas = std::memcmp(buf.data(), kMagic, 8) == 0;
   ByteReader header(AsBytes(buf).subspan(sizeof kMagic));
   TopicOptions o;
   uint8_t fsync = 0;
@@ -141,6 +156,22 @@ Status ImportTopic(Queue& queue, std::string_view topic, const std::string& path
   o.fsync = static_cast<QueueFsync>(fsync);
   o.fsync_interval = std::chrono::milliseconds(interval);
   o.retention_age = std::chrono::milliseconds(age);
+  std::vector<QueueSchema> schemas;
+  if (has_schemas) {
+    if (!ReadExact(f.get(), &buf, 4)) return torn;
+    const uint32_t versions = GetU32(reinterpret_cast<const std::byte*>(buf.data()));
+    if (versions > kMaxSchemaVersions) return DataLoss(path + ": too many schema versions");
+    for (uint32_t v = 0; v < versions; ++v) {
+      if (!ReadExact(f.get(), &buf, 4)) return torn;
+      const uint32_t length = GetU32(reinterpret_cast<const std::byte*>(buf.data()));
+      if (length > kMaxSchemaBytes || !ReadExact(f.get(), &buf, length)) return torn;
+      Result<QueueSchema> schema = ParseQueueSchema(buf);
+      if (!schema.ok())
+        return DataLoss(path + ": schema version " + std::to_string(v + 1) + ": " +
+                        std::string(schema.status().message()));
+      schemas.push_back(*std::move(schema));
+    }
+  }
   PACKICE_RETURN_IF_ERROR(queue.CreateTopic(topic, o));
 
   // Imports everything or nothing: on an error the new topic goes again.
@@ -190,6 +221,9 @@ Status ImportTopic(Queue& queue, std::string_view topic, const std::string& path
   }
   for (uint32_t b = 0; b < o.buckets; ++b) {
     if (Status s = flush(b); !s.ok()) return fail(s);
+  }
+  for (const QueueSchema& schema : schemas) {
+    if (Result<uint32_t> v = queue.SetSchema(topic, schema); !v.ok()) return fail(v.status());
   }
   return Status::Ok();
 }

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "core/json.h"
 #include "services/cas/cas_store.h"
 #include "transport/http/http_common.h"
 #include "transport/http/http_routes.h"
@@ -333,7 +334,7 @@ Task<bool> ServeBazelAc(Connection<Stream>& c, Parser& parser, Exchange& x, std:
 
 // The digests of a {"digests": [...]} body. Errors: kInvalidArgument.
 Result<std::vector<Digest>> ParseMissingRequest(const std::string& body) {
-  nlohmann::json j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  nlohmann::json j = ParseJson(body);
   if (!j.is_object() || !j.contains("digests") || !j["digests"].is_array()) {
     return InvalidArgument("the body must be {\"digests\": [\"blake3:<hex>/<size>\", ...]}");
   }

@@ -9,6 +9,8 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 
+#include "core/json.h"
+
 namespace packice::http {
 namespace {
 
@@ -56,9 +58,6 @@ std::optional<T> ParseAll(std::string_view s, int base = 10) {
 constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
 constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                    "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-
-// A JSON string for bytes that may not be UTF-8 (dump() replaces bad bytes with U+FFFD).
-std::string Dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
 
 Json InfoToJson(const ObjectInfo& info) {
   Json o = Json::object();
@@ -367,54 +366,16 @@ StatusCode CodeForHttpStatus(int http_status) {
 
 // --- JSON bodies -------------------------------------------------------------------------------
 
-bool IsUtf8(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    size_t len;
-    uint32_t cp;
-    if (c >= 0xc2 && c <= 0xdf) {
-      len = 2;
-      cp = c & 0x1f;
-    } else if (c >= 0xe0 && c <= 0xef) {
-      len = 3;
-      cp = c & 0x0f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-      len = 4;
-      cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (i + len > s.size()) return false;
-    for (size_t k = 1; k < len; ++k) {
-      const auto cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xc0) != 0x80) return false;
-      cp = cp << 6 | (cc & 0x3f);
-    }
-    // Overlong forms, surrogates, beyond U+10FFFF.
-    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10ffff ||
-        (cp >= 0xd800 && cp <= 0xdfff)) {
-      return false;
-    }
-    i += len;
-  }
-  return true;
-}
-
 std::string ErrorJson(const Status& status) {
   Json o = Json::object();
   o["code"] = static_cast<int32_t>(status.code());
   o["error"] = std::string(StatusCodeName(status.code()));
   o["message"] = std::string(status.message());
-  return Dump(o);
+  return DumpJson(o);
 }
 
 std::string ErrorMessageFromJson(std::string_view body) {
-  Json o = Json::parse(body, nullptr, /*allow_exceptions=*/false);
+  Json o = ParseJson(body);
   if (!o.is_object()) return "";
   std::string message;
   if (!GetString(o, "message", &message)) return "";
@@ -428,11 +389,11 @@ std::string PutResultJson(const ObjectInfo& info) {
   o["version"] = info.version;
   o["size"] = info.size;
   o["etag"] = FormatETag(info.version, info.created_unix_ms);
-  return Dump(o);
+  return DumpJson(o);
 }
 
 Status ParsePutResultJson(std::string_view body, ObjectInfo* info) {
-  Json o = Json::parse(body, nullptr, /*allow_exceptions=*/false);
+  Json o = ParseJson(body);
   if (!o.is_object()) return ProtocolError("PUT result is not a JSON object");
   std::string key, key_percent;
   if (!GetString(o, "key", &key) || !GetString(o, "key_percent", &key_percent) ||
@@ -454,11 +415,11 @@ std::string ListPageToJson(const ListPage& page) {
   Json o = Json::object();
   o["objects"] = std::move(objects);
   o["truncated"] = page.truncated;
-  return Dump(o);
+  return DumpJson(o);
 }
 
 Result<ListPage> ListPageFromJson(std::string_view body) {
-  Json o = Json::parse(body, nullptr, /*allow_exceptions=*/false);
+  Json o = ParseJson(body);
   if (!o.is_object()) return ProtocolError("listing is not a JSON object");
   auto objects = o.find("objects");
   if (objects == o.end() || !objects->is_array()) {

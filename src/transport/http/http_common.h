@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/validate.h"
 #include "packice/status.h"
 #include "packice/types.h"
 
@@ -100,7 +101,7 @@ StatusCode CodeForHttpStatus(int http_status);
 // "meta_percent" with every name and value percent-encoded when any of them is not UTF-8.
 
 // Whether `s` is well-formed UTF-8.
-bool IsUtf8(std::string_view s);
+using ::packice::IsUtf8;  // core/validate.h
 
 // The body of an error: {"code": 1, "error": "not_found", "message": "..."}.
 std::string ErrorJson(const Status& status);

@@ -8,12 +8,12 @@
 namespace packice::http_server {
 
 std::span<const Route> AllRoutes() {
-  static const std::array<Route, 18> kRoutes = {
+  static const std::array<Route, 19> kRoutes = {
       HealthRoute(),           MetricsRoute(),    ObjectCollectionRoute(), ObjectRoute(),
       GroupListRoute(),        GroupRoute(),      GroupKeyRoute(),         BazelCasRoute(),
       BazelActionCacheRoute(), CasBlobRoute(),    CasMissingRoute(),       KvListRoute(),
       KvNamespaceRoute(),      KvKeyRoute(),      QueueListRoute(),        QueueTopicRoute(),
-      QueueRecordsRoute(),     QueueGroupRoute(),
+      QueueRecordsRoute(),     QueueGroupRoute(), QueueSchemaRoute(),
   };
   return kRoutes;
 }

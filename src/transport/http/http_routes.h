@@ -58,6 +58,7 @@ Route QueueListRoute();         // /v1/queue: the topics
 Route QueueTopicRoute();        // /v1/queue/{topic}: create, delete, stat
 Route QueueRecordsRoute();      // /v1/queue/{topic}/records: append, read (long poll)
 Route QueueGroupRoute();        // /v1/queue/{topic}/groups/{group}: commit, positions
+Route QueueSchemaRoute();       // /v1/queue/{topic}/schema: its versions, a new one
 
 // The 405 answer to a method a route does not serve, with its Allow header.
 TextResponse MethodNotAllowed(const Request& req, std::string_view allow, std::string_view hint);

@@ -5,6 +5,7 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
+#include "core/json.h"
 #include "core/parse.h"
 #include "transport/http/http_common.h"
 #include "transport/http/http_request.h"
@@ -18,8 +19,6 @@ constexpr std::string_view kAlphabet =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 // The most events one watch may buffer when a client asks (?buffer_events).
 constexpr uint64_t kMaxBufferEvents = 1'000'000;
-
-std::string Dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
 
 // A decimal integer in [min, max], the whole of `s`.
 std::optional<int64_t> ParseInt(std::string_view s, int64_t min, int64_t max) {
@@ -351,7 +350,7 @@ Result<DeleteOptions> ParseDeleteOptions(const KvQuery& q, std::optional<int64_t
 Result<NamespaceOptions> ParseNamespaceOptions(std::string_view body) {
   NamespaceOptions o;
   if (Trim(body).empty()) return o;
-  Json j = Json::parse(body, nullptr, /*allow_exceptions=*/false);
+  Json j = ParseJson(body);
   if (!j.is_object()) {
     return InvalidArgument(
         "a namespace's options are a JSON object: {\"engine\": \"memtable\", ...}");
@@ -418,13 +417,13 @@ std::string NamespaceListJson(std::span<const NamespaceInfo> list) {
   }
   Json body = Json::object();
   body["namespaces"] = std::move(out);
-  return Dump(body);
+  return DumpJson(body);
 }
 
 std::string NamespaceCreatedJson(std::string_view ns) {
   Json body = Json::object();
   body["namespace"] = std::string(ns);
-  return Dump(body);
+  return DumpJson(body);
 }
 
 std::string ScanJson(const ScanResult& page, bool keys_only) {
@@ -434,18 +433,18 @@ std::string ScanJson(const ScanResult& page, bool keys_only) {
   body["kvs"] = std::move(kvs);
   body["next"] = Base64Encode(page.next);
   body["revision"] = page.revision;
-  return Dump(body);
+  return DumpJson(body);
 }
 
 std::string RevisionJson(int64_t revision, const std::optional<KeyValue>& prev) {
   Json body = Json::object();
   body["revision"] = revision;
   if (prev) body["prev"] = KeyValueJson(*prev, true);
-  return Dump(body);
+  return DumpJson(body);
 }
 
 Result<std::vector<BatchOp>> ParseBatch(std::string_view body) {
-  Json j = Json::parse(body, nullptr, /*allow_exceptions=*/false);
+  Json j = ParseJson(body);
   if (!j.is_object() || !j.contains("ops") || !j["ops"].is_array() || j.size() != 1) {
     return InvalidArgument(
         "a batch is {\"ops\": [{\"op\": \"put\", \"key\": b64, \"value\": b64}, "
@@ -476,17 +475,17 @@ std::string SseEvents(std::span<const KvEvent> events, bool open_tail) {
         i + 1 == events.size() ? !open_tail : events[i + 1].kv.mod_revision != e.kv.mod_revision;
     if (last_of_revision) out += "id: " + std::to_string(e.kv.mod_revision) + "\n";
     out += put ? "event: put\ndata: " : "event: delete\ndata: ";
-    out += Dump(data);  // one line: dump without indentation escapes every newline
+    out += DumpJson(data);  // one line: dump without indentation escapes every newline
     out += "\n\n";
   }
   return out;
 }
 
 std::string SseEnd(const Status& end, int64_t resume_revision) {
-  Json data = Json::parse(http::ErrorJson(end), nullptr, /*allow_exceptions=*/false);
+  Json data = ParseJson(http::ErrorJson(end));
   if (!data.is_object()) data = Json::object();
   data["resume_revision"] = resume_revision;
-  return "event: end\ndata: " + Dump(data) + "\n\n";
+  return "event: end\ndata: " + DumpJson(data) + "\n\n";
 }
 
 }  // namespace packice::http_kv

@@ -4,6 +4,7 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
+#include "core/json.h"
 #include "core/parse.h"
 #include "transport/http/http_common.h"
 #include "transport/http/kv_request.h"
@@ -19,8 +20,6 @@ using http_kv::Base64Encode;
 constexpr size_t kMaxRecordsPerAppend = 100'000;
 // The most positions one read or commit names (a topic has at most 1024 buckets).
 constexpr size_t kMaxPositions = 1024;
-
-std::string Dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
 
 std::string_view Trim(std::string_view s) {
   while (!s.empty() &&
@@ -59,7 +58,7 @@ Status Unsigned(const Json& v, std::string_view what, uint64_t max, uint64_t* ou
 }
 
 Result<Json> ParseObject(std::string_view body, std::string_view what, std::string_view example) {
-  Json j = Json::parse(body, nullptr, /*allow_exceptions=*/false);
+  Json j = ParseJson(body);
   if (!j.is_object()) {
     return InvalidArgument(std::string(what) + " is a JSON object: " + std::string(example));
   }
@@ -158,7 +157,7 @@ Result<QueueRecord> ParseRecord(const Json& j, size_t index) {
       r.value = v.get<std::string>();
     } else if (field == "json") {
       ++values;
-      r.value = Dump(v);
+      r.value = DumpJson(v);
     } else if (field == "key") {
       if (j.contains("key_percent")) continue;  // the exact bytes win
       if (!v.is_string()) return InvalidArgument(at + ".key must be a string");
@@ -246,6 +245,10 @@ Result<QueuePath> ParseQueuePath(std::string_view rest) {
     p.kind = QueuePath::Kind::kRecords;
     return p;
   }
+  if (tail == "schema") {
+    p.kind = QueuePath::Kind::kSchema;
+    return p;
+  }
   constexpr std::string_view kGroups = "groups/";
   if (tail.starts_with(kGroups)) {
     std::string_view group = tail.substr(kGroups.size());
@@ -257,7 +260,13 @@ Result<QueuePath> ParseQueuePath(std::string_view rest) {
     }
   }
   return NotFound("no queue resource at /v1/queue/" + std::string(rest.substr(0, 200)) +
-                  " (/v1/queue/{topic}, .../records, .../groups/{group})");
+                  " (/v1/queue/{topic}, .../records, .../groups/{group}, .../schema)");
+}
+
+std::string SchemasJson(std::string_view topic, const std::vector<QueueSchema>& versions) {
+  Json list = Json::array();
+  for (const QueueSchema& s : versions) list.push_back(ParseJson(QueueSchemaJson(s)));
+  return DumpJson(Json({{"topic", std::string(topic)}, {"versions", std::move(list)}}));
 }
 
 Result<ReadQuery> ParseReadQuery(
@@ -349,7 +358,7 @@ std::string TopicListJson(std::span<const TopicInfo> topics) {
   }
   Json body = Json::object();
   body["topics"] = std::move(list);
-  return Dump(body);
+  return DumpJson(body);
 }
 
 std::string TopicStatJson(const TopicInfo& topic, std::span<const BucketInfo> buckets,
@@ -388,13 +397,13 @@ std::string TopicStatJson(const TopicInfo& topic, std::span<const BucketInfo> bu
     gs.push_back(std::move(j));
   }
   body["groups"] = std::move(gs);
-  return Dump(body);
+  return DumpJson(body);
 }
 
 std::string TopicCreatedJson(std::string_view topic) {
   Json body = Json::object();
   body["topic"] = std::string(topic);
-  return Dump(body);
+  return DumpJson(body);
 }
 
 Result<std::vector<QueueRecord>> ParseRecords(std::string_view body) {
@@ -422,7 +431,7 @@ std::string AppendedJson(std::span<const AppendResult> appended) {
   for (const AppendResult& a : appended) list.push_back(PositionJson(a.bucket, a.offset));
   Json body = Json::object();
   body["records"] = std::move(list);
-  return Dump(body);
+  return DumpJson(body);
 }
 
 std::string ReadJson(std::span<const BucketRecords> read, std::span<const QueuePosition> from) {
@@ -446,7 +455,7 @@ std::string ReadJson(std::span<const BucketRecords> read, std::span<const QueueP
   Json body = Json::object();
   body["buckets"] = std::move(buckets);
   body["next"] = std::move(next);
-  return Dump(body);
+  return DumpJson(body);
 }
 
 Result<std::vector<QueuePosition>> ParsePositions(std::string_view body) {
@@ -477,7 +486,7 @@ std::string GroupJson(std::string_view group, std::span<const GroupPosition> pos
   Json body = Json::object();
   body["group"] = std::string(group);
   body["positions"] = std::move(list);
-  return Dump(body);
+  return DumpJson(body);
 }
 
 }  // namespace packice::http_queue

@@ -41,6 +41,7 @@ struct QueuePath {
     kTopic,    // /v1/queue/{topic}
     kRecords,  // /v1/queue/{topic}/records
     kGroup,    // /v1/queue/{topic}/groups/{group}
+    kSchema,   // /v1/queue/{topic}/schema
   };
   Kind kind = Kind::kTopic;
   std::string topic;
@@ -51,6 +52,9 @@ struct QueuePath {
 // A-Z a-z 0-9 . _ -; the queue checks them: kInvalidArgument). Errors: kNotFound (a path under
 // /v1/queue that names no resource), kInvalidArgument (an empty topic or group).
 Result<QueuePath> ParseQueuePath(std::string_view rest);
+
+// {"topic": T, "versions": [schema, ...]} (QueueSchemaJson each, oldest first).
+std::string SchemasJson(std::string_view topic, const std::vector<QueueSchema>& versions);
 
 // --- a read's query ---------------------------------------------------------------------------
 

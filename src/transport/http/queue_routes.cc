@@ -10,6 +10,8 @@
 //          &limit=N&wait=5s&max_bytes=1M          read; with &wait, a long poll
 //   GET    /v1/queue/{topic}/groups/{group}       the group's committed positions
 //   POST   /v1/queue/{topic}/groups/{group}       commit {"positions": [{"bucket", "offset"}]}
+//   GET    /v1/queue/{topic}/schema               its schema versions
+//   PUT    /v1/queue/{topic}/schema               a new version (body: the schema, JSON)
 //
 // What the requests say is parsed by queue_request.h. Calls run on the connection's queue pool
 // (Connection::QueueCall), never on an io thread; a read goes through the server's QueueCalls
@@ -40,6 +42,7 @@ constexpr uint64_t kMaxOptionsBodyBytes = 64 * 1024;
 constexpr uint64_t kMaxAppendBodyBytes = 16ull << 20;
 constexpr uint64_t kMaxRawRecordBytes = 4ull << 20;
 constexpr uint64_t kMaxCommitBodyBytes = 256 * 1024;
+constexpr uint64_t kMaxSchemaBodyBytes = 1024 * 1024;
 
 Status NoQueue() {
   return NotFound(
@@ -123,6 +126,17 @@ Result<std::string> Commit(Queue& queue, const std::string& topic, const std::st
     PACKICE_RETURN_IF_ERROR(queue.Commit(topic, group, p.bucket, p.offset));
   }
   return GroupPositions(queue, topic, group);
+}
+
+Result<std::string> SetSchema(Queue& queue, const std::string& topic, const std::string& body) {
+  PACKICE_ASSIGN_OR_RETURN(QueueSchema schema, ParseQueueSchema(body));
+  PACKICE_ASSIGN_OR_RETURN(uint32_t version, queue.SetSchema(topic, schema));
+  return "{\"topic\":\"" + topic + "\",\"version\":" + std::to_string(version) + "}";
+}
+
+Result<std::string> Schemas(Queue& queue, const std::string& topic) {
+  PACKICE_ASSIGN_OR_RETURN(std::vector<QueueSchema> versions, queue.Schemas(topic));
+  return http_queue::SchemasJson(topic, versions);
 }
 
 wire::QueueRequest ReadRequest(const std::string& topic, const ReadQuery& q,
@@ -366,6 +380,50 @@ Task<bool> ServeGroup(Connection<Stream>& c, Parser& parser, Exchange& x, std::s
   }
 }
 
+// --- /v1/queue/{topic}/schema ------------------------------------------------------------------
+
+template <typename Stream>
+Task<bool> HandleSetSchema(Connection<Stream>& c, Parser& parser, Exchange& x,
+                           const std::string& topic) {
+  const Request& req = parser.get();
+  bool keep = req.keep_alive();
+  std::string body;
+  if (!co_await ReadSmallBody(c, parser, x, kMaxSchemaBodyBytes, "a schema", &body, &keep)) {
+    co_return keep;
+  }
+  Queue* queue = c.queue().get();
+  const std::string* t = &topic;
+  const std::string* b = &body;
+  Result<std::string> answer =
+      co_await c.QueueCall([queue, t, b] { return SetSchema(*queue, *t, *b); });
+  if (!answer.ok()) co_return co_await c.SendError(req, x, answer.status(), keep);
+  co_return co_await c.Send(Json(req.version(), bhttp::status::ok, *std::move(answer)), x, keep);
+}
+
+template <typename Stream>
+Task<bool> ServeSchema(Connection<Stream>& c, Parser& parser, Exchange& x, std::string_view path,
+                       std::string_view query) {
+  const Request& req = parser.get();
+  const bool keep = req.keep_alive();
+  Result<QueueTarget> target = ParseTarget(c.queue() != nullptr, path, query);
+  if (!target.ok()) co_return co_await c.SendError(req, x, target.status(), keep);
+  const std::string* t = &target->path.topic;
+  Queue* queue = c.queue().get();
+  switch (req.method()) {
+    case bhttp::verb::get: {
+      Result<std::string> body = co_await c.QueueCall([queue, t] { return Schemas(*queue, *t); });
+      if (!body.ok()) co_return co_await c.SendError(req, x, body.status(), keep);
+      co_return co_await c.Send(Json(req.version(), bhttp::status::ok, *std::move(body)), x, keep);
+    }
+    case bhttp::verb::put:
+      co_return co_await HandleSetSchema(c, parser, x, *t);
+    default:
+      co_return co_await c.Send(
+          MethodNotAllowed(req, "GET, PUT", "use PUT to add a version, GET for the versions"), x,
+          keep);
+  }
+}
+
 // The rest of a path after "/v1/queue/".
 std::string_view Rest(std::string_view path) {
   return path.substr(http_queue::kQueuePrefix.size());
@@ -381,10 +439,17 @@ bool IsRecords(std::string_view path) {
   const size_t slash = rest.find('/');
   return slash != std::string_view::npos && rest.substr(slash) == "/records";
 }
+bool IsSchema(std::string_view path) {
+  if (!path.starts_with(http_queue::kQueuePrefix)) return false;
+  const std::string_view rest = Rest(path);
+  const size_t slash = rest.find('/');
+  return slash != std::string_view::npos && rest.substr(slash) == "/schema";
+}
 // Everything else under /v1/queue/{topic}/: groups, and paths that name nothing (404, with
 // the resources that exist).
 bool IsGroup(std::string_view path) {
-  return path.starts_with(http_queue::kQueuePrefix) && !IsTopic(path) && !IsRecords(path);
+  return path.starts_with(http_queue::kQueuePrefix) && !IsTopic(path) && !IsRecords(path) &&
+         !IsSchema(path);
 }
 
 }  // namespace
@@ -402,6 +467,11 @@ Route QueueTopicRoute() {
 Route QueueRecordsRoute() {
   return {"/v1/queue/{topic}/records", &IsRecords, /*needs_token=*/true, &ServeRecords<PlainStream>,
           &ServeRecords<TlsStream>};
+}
+
+Route QueueSchemaRoute() {
+  return {"/v1/queue/{topic}/schema", &IsSchema, /*needs_token=*/true, &ServeSchema<PlainStream>,
+          &ServeSchema<TlsStream>};
 }
 
 Route QueueGroupRoute() {

@@ -303,6 +303,47 @@ TEST(QueueHttpTest, StoppingTheServerEndsParkedPolls) {
   EXPECT_NE(r.status, 200);
 }
 
+TEST(QueueHttpTest, SchemasAreSetCheckedAndOldRecordsReadUnderTheNewest) {
+  TempDir dir;
+  QueueNode node(dir.path() + "/q");
+  ASSERT_EQ(Put(node.Url("/v1/queue/s"), "").status, 201);
+  EXPECT_TRUE(Parse(Http("GET", node.Url("/v1/queue/s/schema")))["versions"].empty());
+  HttpReply v1 = Put(node.Url("/v1/queue/s/schema"),
+                     R"({"fields": [{"name": "user", "type": "int", "required": true}]})");
+  ASSERT_EQ(v1.status, 200) << v1.body;
+  EXPECT_EQ(Parse(v1)["version"], 1);
+  ASSERT_EQ(
+      PostJson(node.Url("/v1/queue/s/records"), R"({"records": [{"json": {"user": 1}}]})").status,
+      200);
+  HttpReply bad = PostJson(node.Url("/v1/queue/s/records"),
+                           R"({"records": [{"json": {"user": 2}}, {"json": {"user": "x"}}]})");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_NE(bad.body.find("records[1]: field 'user' is int, not string"), std::string::npos)
+      << bad.body;
+  const std::string raw = "plain";
+  EXPECT_EQ(Http("POST", node.Url("/v1/queue/s/records"), &raw).status, 400);
+  // A field that is not optional cannot be added; an optional one can.
+  HttpReply refused = Put(node.Url("/v1/queue/s/schema"),
+                          R"({"fields": [{"name": "user", "type": "int", "required": true},
+                                         {"name": "n", "type": "int", "required": true}]})");
+  EXPECT_EQ(refused.status, 400);
+  EXPECT_TRUE(refused.Has("x-packice-error: invalid_argument")) << refused.headers;
+  HttpReply v2 = Put(node.Url("/v1/queue/s/schema"),
+                     R"({"fields": [{"name": "user", "type": "int", "required": true},
+                                    {"name": "n", "type": "int", "default": 3}]})");
+  ASSERT_EQ(v2.status, 200) << v2.body;
+  EXPECT_EQ(Parse(v2)["version"], 2);
+  const Json versions = Parse(Http("GET", node.Url("/v1/queue/s/schema")))["versions"];
+  ASSERT_EQ(versions.size(), 2u);
+  EXPECT_EQ(versions[1]["fields"][1], Json({{"name", "n"}, {"type", "int"}, {"default", 3}}));
+  const Json read = Parse(Http("GET", node.Url("/v1/queue/s/records?bucket=0&offset=0")));
+  const Json rec = read["buckets"][0]["records"][0];
+  EXPECT_EQ(Json::parse(Unb64(rec["value"])), Json({{"user", 1}, {"n", 3}}));
+  EXPECT_EQ(Http("DELETE", node.Url("/v1/queue/s/schema")).status, 405);
+  EXPECT_EQ(Http("GET", node.Url("/v1/queue/nosuch/schema")).status, 404);
+  EXPECT_EQ(Put(node.Url("/v1/queue/s/schema"), "{").status, 400);
+}
+
 TEST(QueueHttpTest, BadRequestsGetClearErrors) {
   TempDir dir;
   QueueNode node(dir.path() + "/q");

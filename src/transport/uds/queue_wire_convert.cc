@@ -163,6 +163,25 @@ class WireQueue final : public Queue {
     return Unimplemented("a remote queue has no subscriptions: read with a wait");
   }
 
+  Result<uint32_t> SetSchema(std::string_view topic, const QueueSchema& schema) override {
+    wire::QueueRequest req = Request(topic);
+    req.set_set_schema(QueueSchemaJson(schema));
+    PACKICE_ASSIGN_OR_RETURN(wire::QueueResponse resp, call_(std::move(req)));
+    return resp.schema_version();
+  }
+
+  Result<std::vector<QueueSchema>> Schemas(std::string_view topic) override {
+    wire::QueueRequest req = Request(topic);
+    req.set_schemas(true);
+    PACKICE_ASSIGN_OR_RETURN(wire::QueueResponse resp, call_(std::move(req)));
+    std::vector<QueueSchema> out;
+    for (const std::string& text : resp.schemas().schemas()) {
+      PACKICE_ASSIGN_OR_RETURN(QueueSchema s, ParseQueueSchema(text));
+      out.push_back(std::move(s));
+    }
+    return out;
+  }
+
  private:
   static wire::QueueRequest Request(std::string_view topic) {
     wire::QueueRequest req;
@@ -288,6 +307,18 @@ Status HandleQueueRequest(Queue& queue, const wire::QueueRequest& req, wire::Que
     }
     case wire::QueueRequest::kEnforceRetention:
       return queue.EnforceRetention();
+    case wire::QueueRequest::kSetSchema: {
+      PACKICE_ASSIGN_OR_RETURN(QueueSchema schema, ParseQueueSchema(req.set_schema()));
+      PACKICE_ASSIGN_OR_RETURN(uint32_t version, queue.SetSchema(topic, schema));
+      resp->set_schema_version(version);
+      return Status::Ok();
+    }
+    case wire::QueueRequest::kSchemas: {
+      PACKICE_ASSIGN_OR_RETURN(std::vector<QueueSchema> versions, queue.Schemas(topic));
+      wire::QueueSchemaList* out = resp->mutable_schemas();
+      for (const QueueSchema& s : versions) out->add_schemas(QueueSchemaJson(s));
+      return Status::Ok();
+    }
     case wire::QueueRequest::OP_NOT_SET:
       break;
   }
