@@ -192,6 +192,16 @@ TextResponse QueueError(unsigned version, const Status& s, bool creating = false
 
 // --- /v1/queue ---------------------------------------------------------------------------------
 
+// Runs `call` (a Result<std::string>: a JSON body) on the queue pool; answers 200 with the body,
+// or the call's error.
+template <typename Stream, typename Call>
+Task<bool> AnswerJson(Connection<Stream>& c, const Request& req, Exchange& x, bool keep,
+                      Call call) {
+  Result<std::string> body = co_await c.QueueCall(std::move(call));
+  if (!body.ok()) co_return co_await c.SendError(req, x, body.status(), keep);
+  co_return co_await c.Send(Json(req.version(), bhttp::status::ok, *std::move(body)), x, keep);
+}
+
 template <typename Stream>
 Task<bool> ServeList(Connection<Stream>& c, Parser& parser, Exchange& x, std::string_view,
                      std::string_view) {
@@ -202,9 +212,7 @@ Task<bool> ServeList(Connection<Stream>& c, Parser& parser, Exchange& x, std::st
   }
   if (c.queue() == nullptr) co_return co_await c.SendError(req, x, NoQueue(), keep);
   Queue* queue = c.queue().get();
-  Result<std::string> body = co_await c.QueueCall([queue] { return ListTopics(*queue); });
-  if (!body.ok()) co_return co_await c.SendError(req, x, body.status(), keep);
-  co_return co_await c.Send(Json(req.version(), bhttp::status::ok, *std::move(body)), x, keep);
+  co_return co_await AnswerJson(c, req, x, keep, [queue] { return ListTopics(*queue); });
 }
 
 // --- /v1/queue/{topic} -------------------------------------------------------------------------
@@ -239,9 +247,7 @@ Task<bool> ServeTopic(Connection<Stream>& c, Parser& parser, Exchange& x, std::s
   const std::string* t = &target->path.topic;
   switch (req.method()) {
     case bhttp::verb::get: {
-      Result<std::string> body = co_await c.QueueCall([queue, t] { return TopicStat(*queue, *t); });
-      if (!body.ok()) co_return co_await c.SendError(req, x, body.status(), keep);
-      co_return co_await c.Send(Json(req.version(), bhttp::status::ok, *std::move(body)), x, keep);
+      co_return co_await AnswerJson(c, req, x, keep, [queue, t] { return TopicStat(*queue, *t); });
     }
     case bhttp::verb::put:
       co_return co_await HandleCreate(c, parser, x, *t);
@@ -287,10 +293,8 @@ Task<bool> HandleAppend(Connection<Stream>& c, Parser& parser, Exchange& x,
   const std::string* t = &topic;
   const std::vector<QueueRecord>* rs = &records;
   const std::optional<uint32_t>* at = &*bucket;
-  Result<std::string> answer = co_await c.QueueCall(
-      [queue, t, rs, at, turn] { return Append(*queue, *t, *rs, *at, *turn); });
-  if (!answer.ok()) co_return co_await c.SendError(req, x, answer.status(), keep);
-  co_return co_await c.Send(Json(req.version(), bhttp::status::ok, *std::move(answer)), x, keep);
+  co_return co_await AnswerJson(
+      c, req, x, keep, [queue, t, rs, at, turn] { return Append(*queue, *t, *rs, *at, *turn); });
 }
 
 template <typename Stream>
@@ -350,10 +354,8 @@ Task<bool> HandleCommit(Connection<Stream>& c, Parser& parser, Exchange& x, cons
   Queue* queue = c.queue().get();
   const QueuePath* at = &p;
   const std::string* b = &body;
-  Result<std::string> answer =
-      co_await c.QueueCall([queue, at, b] { return Commit(*queue, at->topic, at->group, *b); });
-  if (!answer.ok()) co_return co_await c.SendError(req, x, answer.status(), keep);
-  co_return co_await c.Send(Json(req.version(), bhttp::status::ok, *std::move(answer)), x, keep);
+  co_return co_await AnswerJson(
+      c, req, x, keep, [queue, at, b] { return Commit(*queue, at->topic, at->group, *b); });
 }
 
 template <typename Stream>
@@ -367,10 +369,8 @@ Task<bool> ServeGroup(Connection<Stream>& c, Parser& parser, Exchange& x, std::s
   Queue* queue = c.queue().get();
   switch (req.method()) {
     case bhttp::verb::get: {
-      Result<std::string> body = co_await c.QueueCall(
-          [queue, at] { return GroupPositions(*queue, at->topic, at->group); });
-      if (!body.ok()) co_return co_await c.SendError(req, x, body.status(), keep);
-      co_return co_await c.Send(Json(req.version(), bhttp::status::ok, *std::move(body)), x, keep);
+      co_return co_await AnswerJson(
+          c, req, x, keep, [queue, at] { return GroupPositions(*queue, at->topic, at->group); });
     }
     case bhttp::verb::post:
       co_return co_await HandleCommit(c, parser, x, *at);
@@ -394,10 +394,8 @@ Task<bool> HandleSetSchema(Connection<Stream>& c, Parser& parser, Exchange& x,
   Queue* queue = c.queue().get();
   const std::string* t = &topic;
   const std::string* b = &body;
-  Result<std::string> answer =
-      co_await c.QueueCall([queue, t, b] { return SetSchema(*queue, *t, *b); });
-  if (!answer.ok()) co_return co_await c.SendError(req, x, answer.status(), keep);
-  co_return co_await c.Send(Json(req.version(), bhttp::status::ok, *std::move(answer)), x, keep);
+  co_return co_await AnswerJson(c, req, x, keep,
+                                [queue, t, b] { return SetSchema(*queue, *t, *b); });
 }
 
 template <typename Stream>
@@ -411,9 +409,7 @@ Task<bool> ServeSchema(Connection<Stream>& c, Parser& parser, Exchange& x, std::
   Queue* queue = c.queue().get();
   switch (req.method()) {
     case bhttp::verb::get: {
-      Result<std::string> body = co_await c.QueueCall([queue, t] { return Schemas(*queue, *t); });
-      if (!body.ok()) co_return co_await c.SendError(req, x, body.status(), keep);
-      co_return co_await c.Send(Json(req.version(), bhttp::status::ok, *std::move(body)), x, keep);
+      co_return co_await AnswerJson(c, req, x, keep, [queue, t] { return Schemas(*queue, *t); });
     }
     case bhttp::verb::put:
       co_return co_await HandleSetSchema(c, parser, x, *t);
