@@ -181,14 +181,21 @@ Task<typename Connection<Stream>::QueueAnswer> Connection<Stream>::QueueRun(
   QueueCalls* calls = server_->queue_calls();
   const auto here = co_await asio::this_coro::executor;
   // The answer comes on a pool thread or the timers' executor; the coroutine resumes here.
+  // The lambdas hold pointers only (GCC 12 destroys a coroutine's temporaries twice: an
+  // executor copied into one lost a reference): `here` lives in this frame until resumed.
+  const auto* at = &here;
   co_return co_await asio::async_initiate<const asio::use_awaitable_t<>&, void(QueueAnswer)>(
-      [calls, here](auto handler, wire::QueueRequest r) {
+      [calls, at](auto handler, wire::QueueRequest r) {
+        // The handler goes whole to the io thread: no copy of it stays on the pool thread,
+        // where its last owner would destroy the coroutine's state while the io thread runs it.
         auto h = std::make_shared<decltype(handler)>(std::move(handler));
-        calls->Run(std::move(r), [h, here](Status s, wire::QueueResponse resp) {
-          asio::post(here, [h, answer = QueueAnswer{std::move(s), std::move(resp)}]() mutable {
-            (*h)(std::move(answer));
-          });
-        });
+        calls->Run(
+            std::move(r), [h = std::move(h), at](Status s, wire::QueueResponse resp) mutable {
+              asio::post(*at, [h = std::move(h),
+                               answer = QueueAnswer{std::move(s), std::move(resp)}]() mutable {
+                (*h)(std::move(answer));
+              });
+            });
       },
       asio::use_awaitable, std::move(req));
 }
