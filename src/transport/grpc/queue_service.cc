@@ -48,7 +48,7 @@ void QueueService::Stop() { calls_->Stop(); }
       s = InvalidArgument("queue: an answer of " + std::to_string(resp.ByteSizeLong()) +
                           " bytes is over gRPC's message limit of " +
                           std::to_string(kMaxMessageBytes) +
-                          " (a record this large reads over the Unix socket or HTTP)");
+                          " (a record this large reads over HTTP)");
     }
     if (s.ok()) reply->Swap(&resp);
     reactor->Finish(ToGrpc(s, context));
