@@ -14,11 +14,21 @@ class LogQueueBackend final : public QueueBackend {
 
   Result<uint64_t> Append(std::span<const QueueRecord> records, int64_t now_unix_ms) override {
     if (records.empty()) return InvalidArgument("queue: an append of no records");
-    std::vector<std::string> payloads(records.size());
-    std::vector<LogEntry> entries(records.size());
+    // One buffer for the whole append (one allocation, not one a record); the entries point
+    // into it once it is complete.
+    size_t total = 0;
+    for (const QueueRecord& r : records) total += EncodedRecordBytes(r);
+    std::string payloads;
+    payloads.reserve(total);
+    std::vector<size_t> ends(records.size());
     for (size_t i = 0; i < records.size(); ++i) {
-      EncodeRecord(records[i], &payloads[i], now_unix_ms);
-      entries[i] = {kRecordType, std::as_bytes(std::span(payloads[i]))};
+      EncodeRecord(records[i], &payloads, now_unix_ms);
+      ends[i] = payloads.size();
+    }
+    const std::span<const std::byte> all = std::as_bytes(std::span(payloads));
+    std::vector<LogEntry> entries(records.size());
+    for (size_t i = 0, begin = 0; i < records.size(); begin = ends[i++]) {
+      entries[i] = {kRecordType, all.subspan(begin, ends[i] - begin)};
     }
     return log_->Append(entries);
   }

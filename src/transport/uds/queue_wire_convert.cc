@@ -115,7 +115,7 @@ class WireQueue final : public Queue {
       BucketRecords got{b.bucket(), {}};
       got.records.reserve(b.records_size());
       for (wire::QueueRecordMsg& m : *b.mutable_records()) {
-        got.records.push_back({m.offset(), FromWire(m)});
+        got.records.push_back({m.offset(), FromWire(std::move(m))});
       }
       out.push_back(std::move(got));
     }
@@ -205,6 +205,18 @@ void ToWire(const QueueRecord& r, wire::QueueRecordMsg* out) {
   out->set_timestamp_unix_ms(r.timestamp_unix_ms);
 }
 
+QueueRecord FromWire(wire::QueueRecordMsg&& in) {
+  QueueRecord r;
+  if (in.has_key()) r.key = std::move(*in.mutable_key());
+  r.headers.reserve(in.headers_size());
+  for (wire::QueueHeader& h : *in.mutable_headers()) {
+    r.headers.emplace_back(std::move(*h.mutable_name()), std::move(*h.mutable_value()));
+  }
+  r.value = std::move(*in.mutable_value());
+  r.timestamp_unix_ms = in.timestamp_unix_ms();
+  return r;
+}
+
 QueueRecord FromWire(const wire::QueueRecordMsg& in) {
   QueueRecord r;
   if (in.has_key()) r.key = in.key();
@@ -244,7 +256,7 @@ bool IsEmptyRead(const wire::QueueResponse& resp) {
   return resp.result_case() == wire::QueueResponse::kRead && resp.read().buckets_size() == 0;
 }
 
-Status HandleQueueRequest(Queue& queue, const wire::QueueRequest& req, wire::QueueResponse* resp) {
+Status HandleQueueRequest(Queue& queue, wire::QueueRequest& req, wire::QueueResponse* resp) {
   const std::string& topic = req.topic();
   switch (req.op_case()) {
     case wire::QueueRequest::kCreateTopic: {
@@ -272,8 +284,8 @@ Status HandleQueueRequest(Queue& queue, const wire::QueueRequest& req, wire::Que
     case wire::QueueRequest::kAppend: {
       std::vector<QueueRecord> records;
       records.reserve(req.append().records_size());
-      for (const wire::QueueRecordMsg& m : req.append().records()) {
-        records.push_back(FromWire(m));
+      for (wire::QueueRecordMsg& m : *req.mutable_append()->mutable_records()) {
+        records.push_back(FromWire(std::move(m)));
       }
       PACKICE_ASSIGN_OR_RETURN(uint64_t at, queue.Append(topic, req.append().bucket(), records));
       resp->set_append_offset(at);

@@ -14,13 +14,16 @@ namespace packice {
 
 void ToWire(const QueueRecord& r, wire::QueueRecordMsg* out);
 QueueRecord FromWire(const wire::QueueRecordMsg& in);
+// The same, moving the bytes out of `in`.
+QueueRecord FromWire(wire::QueueRecordMsg&& in);
 void ToWire(const TopicOptions& o, wire::QueueTopicOptions* out);
 // Errors: kInvalidArgument (an fsync policy out of range).
 Result<TopicOptions> FromWire(const wire::QueueTopicOptions& in);
 
 // Runs `req` on `queue`; a read does not wait (its wait_ms is the caller's to honour: see
-// queue_calls.h). Errors: the call's, kInvalidArgument (no operation, a negative limit).
-Status HandleQueueRequest(Queue& queue, const wire::QueueRequest& req, wire::QueueResponse* resp);
+// queue_calls.h), and an append's records are moved out of `req`. Errors: the call's,
+// kInvalidArgument (no operation, a negative limit).
+Status HandleQueueRequest(Queue& queue, wire::QueueRequest& req, wire::QueueResponse* resp);
 // Whether `resp` is a read that found nothing (a waiting read parks then).
 bool IsEmptyRead(const wire::QueueResponse& resp);
 
