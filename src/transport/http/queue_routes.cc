@@ -429,18 +429,15 @@ bool IsTopic(std::string_view path) {
   return path.starts_with(http_queue::kQueuePrefix) &&
          Rest(path).find('/') == std::string_view::npos;
 }
-bool IsRecords(std::string_view path) {
+// /v1/queue/{topic}`tail`, e.g. tail "/records".
+bool IsTopicChild(std::string_view path, std::string_view tail) {
   if (!path.starts_with(http_queue::kQueuePrefix)) return false;
   const std::string_view rest = Rest(path);
   const size_t slash = rest.find('/');
-  return slash != std::string_view::npos && rest.substr(slash) == "/records";
+  return slash != std::string_view::npos && rest.substr(slash) == tail;
 }
-bool IsSchema(std::string_view path) {
-  if (!path.starts_with(http_queue::kQueuePrefix)) return false;
-  const std::string_view rest = Rest(path);
-  const size_t slash = rest.find('/');
-  return slash != std::string_view::npos && rest.substr(slash) == "/schema";
-}
+bool IsRecords(std::string_view path) { return IsTopicChild(path, "/records"); }
+bool IsSchema(std::string_view path) { return IsTopicChild(path, "/schema"); }
 // Everything else under /v1/queue/{topic}/: groups, and paths that name nothing (404, with
 // the resources that exist).
 bool IsGroup(std::string_view path) {
