@@ -14,10 +14,13 @@
 //       Fills a topic on the node with --fill records, then THREADS readers each read --count
 //       records from offset 0 again and again (as XRANGE s - + COUNT n does). Prints reads/s
 //       and records/s.
-//   queue_bench read --dir D [--size 1K] [--mb 512] [--cold]
+//   queue_bench read --dir D [--size 1K] [--mb 512] [--cold] [--store log|memory|disk]
 //       Fills a topic with --mb of records (fsync never), then reads it sequentially from
-//       offset 0 with one reader; --cold drops the log's pages from the page cache first
-//       (POSIX_FADV_DONTNEED). Prints MB/s.
+//       offset 0 with one reader; --cold drops the pages of D's files from the page cache
+//       first (POSIX_FADV_DONTNEED). --store memory / disk: a tiered topic (docs/queue.md)
+//       whose full 64 MiB segments are sealed into a memory store (hot) or a disk store in
+//       D/objects, waited for before the read, so that the read takes them from the objects.
+//       Prints MB/s.
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -25,9 +28,12 @@
 #include <cstdio>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "bench_util.h"
+#include "packice/file_peer.h"
+#include "packice/memory_peer.h"
 #include "packice/queue.h"
 
 namespace {
@@ -44,12 +50,14 @@ using Clock = packice::bench::BenchClock;
   std::exit(1);
 }
 
-// The queue in D, in-process; or the node's at `url` when it is given.
-std::shared_ptr<packice::Queue> Open(const std::string& dir, const std::string& url = "") {
-  auto q =
-      url.empty()
-          ? packice::OpenQueue({.dir = dir, .retention_interval = std::chrono::milliseconds(0)})
-          : packice::ConnectQueue(url);
+// The queue in D, in-process (tiered topics sealing into `store`); or the node's at `url`
+// when it is given.
+std::shared_ptr<packice::Queue> Open(const std::string& dir, const std::string& url = "",
+                                     std::shared_ptr<packice::Peer> store = nullptr) {
+  auto q = url.empty() ? packice::OpenQueue({.dir = dir,
+                                             .retention_interval = std::chrono::milliseconds(0),
+                                             .object_store = std::move(store)})
+                       : packice::ConnectQueue(url);
   if (!q.ok()) Die("open " + (url.empty() ? dir : url), q.status());
   return *q;
 }
@@ -114,13 +122,24 @@ struct ReadOptions {
   uint64_t size = 1024;
   uint64_t mb = 512;
   bool cold = false;
+  std::string store = "log";
 };
 
 void Read(const ReadOptions& o) {
+  std::shared_ptr<packice::Peer> store;
+  if (o.store == "memory") {
+    store = packice::MemoryPeer::Create({.capacity_bytes = (o.mb << 20) * 2 + (256u << 20)});
+  } else if (o.store == "disk") {
+    auto disk = packice::FilePeer::Open({.dir = o.dir + "/objects", .sync = false});
+    if (!disk.ok()) Die("open the disk store", disk.status());
+    store = *disk;
+  }
+  uint64_t encoded = 0;
   {
-    auto q = Open(o.dir);
+    auto q = Open(o.dir, "", store);
     packice::TopicOptions t;
     t.fsync = packice::QueueFsync::kNever;
+    if (store) t.storage = packice::QueueStorage::kTiered;
     if (Status s = q->CreateTopic("bench", t); !s.ok()) Die("create", s);
     packice::QueueRecord rec;
     rec.value.assign(o.size, 'r');
@@ -128,6 +147,21 @@ void Read(const ReadOptions& o) {
     const std::vector<packice::QueueRecord> batch(per, rec);
     for (uint64_t bytes = 0; bytes < (o.mb << 20); bytes += per * o.size) {
       if (auto r = q->Append("bench", 0, batch); !r.ok()) Die("fill", r.status());
+      encoded += per * (o.size + 18);  // the record encoding's 18 bytes of a keyless record
+    }
+    // Every full segment sealed (the background pass), before the read starts.
+    const uint64_t want = store ? encoded / t.segment_bytes : 0;
+    const auto until = Clock::now() + std::chrono::minutes(2);
+    size_t have = 0;
+    while (store && Clock::now() < until) {
+      auto page = store->List({.prefix = "queue/"});
+      have = page.ok() ? page->objects.size() : 0;
+      if (have >= want) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    if (have < want) {
+      Die("seal", packice::Timeout(std::to_string(have) + " of " + std::to_string(want) +
+                                   " segments sealed after 2 minutes"));
     }
   }
   if (o.cold) {
@@ -140,7 +174,7 @@ void Read(const ReadOptions& o) {
       ::close(fd);
     }
   }
-  auto q = Open(o.dir);
+  auto q = Open(o.dir, "", store);
   const auto t0 = Clock::now();
   packice::QueuePosition at{0, 0};
   uint64_t bytes = 0, records = 0;
@@ -156,9 +190,9 @@ void Read(const ReadOptions& o) {
   }
   const double secs = Seconds(Clock::now() - t0);
   std::printf(
-      "bench=queue op=read cache=%s size=%llu records=%llu value_bytes=%llu seconds=%.3f "
-      "mb_per_s=%.0f\n",
-      o.cold ? "cold" : "warm", static_cast<unsigned long long>(o.size),
+      "bench=queue op=read store=%s cache=%s size=%llu records=%llu value_bytes=%llu "
+      "seconds=%.3f mb_per_s=%.0f\n",
+      o.store.c_str(), o.cold ? "cold" : "warm", static_cast<unsigned long long>(o.size),
       static_cast<unsigned long long>(records), static_cast<unsigned long long>(bytes), secs,
       static_cast<double>(bytes) / secs / 1e6);
 }
@@ -239,7 +273,9 @@ int main(int argc, char** argv) {
   r->add_option("--dir", read.dir)->required();
   size_option(r, &read.size, "--size");
   r->add_option("--mb", read.mb)->check(CLI::Range(1, 65536));
-  r->add_flag("--cold", read.cold, "drop the log's pages from the page cache first");
+  r->add_flag("--cold", read.cold, "drop the files' pages from the page cache first");
+  r->add_option("--store", read.store, "log, or a tiered topic over a memory or disk store")
+      ->check(CLI::IsMember({"log", "memory", "disk"}));
   RangeOptions range;
   CLI::App* g = app.add_subcommand("range", "readers of the same records again and again");
   g->add_option("--url", range.url, "a node's queue (uds://..., grpc://...)")->required();

@@ -5,7 +5,9 @@
 #   2. appends with fsync always (group commit), 8 writer threads, one bucket: 1 KiB and 64 KiB
 #      records, one record per append and PutBatch batches; MB/s of record values, and as a
 #      fraction of dd (target: >= 80% with batching);
-#   3. a sequential read of 512 MiB of 1 KiB and 64 KiB records, warm and cold;
+#   3. a sequential read of 512 MiB of 1 KiB and 64 KiB records: from the log, warm and cold,
+#      and from a tiered topic's sealed objects in a memory store (hot) and a disk store
+#      (warm and cold);
 #   4. small (128 B) records against Redis Streams, both over a Unix socket, 8 clients:
 #      redis-benchmark XADD (-P 1 and -P 64) next to queue_bench append against packiced (one
 #      record per append, and PutBatch of 64), Redis without AOF next to fsync never and
@@ -74,15 +76,23 @@ for spec in "1K 1" "1K 64" "64K 1" "64K 16"; do
   rm -rf "$TMP/a$n"
 done
 echo
-echo "| sequential read, $READ_MB MiB | page cache | MB/s |"
-echo "| --- | --- | ---: |"
+echo "| sequential read, $READ_MB MiB | read from | page cache | MB/s |"
+echo "| --- | --- | --- | ---: |"
 for size in 1K 64K; do
-  for cold in "" --cold; do
-    out=$("$QB" read --dir "$TMP/r" --size "$size" --mb "$READ_MB" $cold)
-    printf '| %s records | %s | %s |\n' "$size" "$([[ -n $cold ]] && echo "dropped (cold)" || echo "warm")" "$(field mb_per_s <<<"$out")"
+  for spec in "log " "log --cold" "memory " "disk " "disk --cold"; do
+    read -r store cold <<<"$spec"
+    out=$("$QB" read --dir "$TMP/r" --size "$size" --mb "$READ_MB" --store "$store" $cold)
+    case $store in
+      log) from="the log" ;;
+      memory) from="tiered: sealed objects in memory (hot)" ;;
+      disk) from="tiered: sealed objects on disk" ;;
+    esac
+    cache=$([[ $store == memory ]] && echo "-" || { [[ -n $cold ]] && echo "dropped (cold)" || echo "warm"; })
+    printf '| %s records | %s | %s | %s |\n' "$size" "$from" "$cache" "$(field mb_per_s <<<"$out")"
     rm -rf "$TMP/r"
   done
 done
+echo
 
 # --- 4. small records against Redis Streams ----------------------------------------------------
 PSOCK=$TMP/packice.sock

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <future>
 #include <map>
 #include <sstream>
 #include <string>
@@ -22,6 +23,7 @@
 #include "packice/cas.h"
 #include "packice/client.h"
 #include "packice/kv.h"
+#include "packice/queue.h"
 #include "testing.h"
 
 namespace packice {
@@ -518,6 +520,130 @@ TEST_F(ClusterTest, KvNamespacesLiveOnTheirOwnersAndEveryNodeIsAnEntry) {
   }
   ASSERT_OK(kv[dead]->CreateNamespace("/teams/t0", {}));
   EXPECT_EQ(kv[entry]->Get("/teams/t0", "k").status().code(), StatusCode::kNotFound);
+}
+
+// The queue in a cluster (docs/queue.md, "In a cluster"): each bucket of a topic lives on the
+// node the ring named for it when the topic was created, recorded in etcd; every node is an
+// entry that routes appends, reads and commits to the bucket's owner.
+TEST_F(ClusterTest, QueueBucketsLiveOnTheirOwnersAndEveryNodeIsAnEntry) {
+  for (size_t i = 0; i < 3; ++i) StartNode(i);
+  WaitForRing({0, 1, 2});
+  const Ring ring = RingOf({0, 1, 2});
+  std::vector<std::shared_ptr<Queue>> q;
+  for (size_t i = 0; i < 3; ++i) {
+    auto c = ConnectQueue(node(i).url());
+    ASSERT_OK_R(c);
+    q.push_back(*std::move(c));
+  }
+  constexpr uint32_t kBuckets = 6;
+  ASSERT_OK(q[0]->CreateTopic("events", {.buckets = kBuckets}));
+  EXPECT_EQ(q[1]->CreateTopic("events", {.buckets = kBuckets}).code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(q[1]->CreateTopic("bad@name", {}).code(), StatusCode::kInvalidArgument);
+  std::vector<size_t> owner(kBuckets);
+  std::map<size_t, int> owned;  // node -> buckets
+  for (uint32_t b = 0; b < kBuckets; ++b) {
+    for (size_t i = 0; i < 3; ++i) {
+      if (ring.Owner("events@" + std::to_string(b)) == ReadNodeId(node(i))) owner[b] = i;
+    }
+    ++owned[owner[b]];
+  }
+  ASSERT_GE(owned.size(), 2u) << "the ring put every bucket on one node";
+  // Each node holds exactly its own buckets (its /metrics lists its local parts).
+  for (size_t i = 0; i < 3; ++i) {
+    std::string metrics;
+    ASSERT_EQ(HttpGet(http(i) + "/metrics", &metrics), 200);
+    int parts = 0;
+    for (size_t at = 0; (at = metrics.find("packice_queue_end_offset{", at)) != std::string::npos;
+         ++at) {
+      parts += metrics.compare(metrics.find("topic=\"", at) + 7, 7, "events@") == 0;
+    }
+    EXPECT_EQ(parts, owned[i]) << "node " << i;
+  }
+
+  // Written through node 1, read through node 2, consumed as a group through node 0.
+  ASSERT_OK_AND_ASSIGN(QueueWriter writer, QueueWriter::Open(q[1], "events"));
+  std::vector<QueueRecord> batch;
+  for (int i = 0; i < 60; ++i) {
+    QueueRecord r;
+    r.key = "k" + std::to_string(i);
+    r.value = "v" + std::to_string(i);
+    batch.push_back(std::move(r));
+  }
+  ASSERT_OK_AND_ASSIGN(std::vector<AppendResult> placed, writer.PutBatch(batch));
+  ASSERT_OK_AND_ASSIGN(std::vector<BucketInfo> buckets, q[2]->Buckets("events"));
+  ASSERT_EQ(buckets.size(), kBuckets);
+  uint64_t total = 0;
+  for (const BucketInfo& b : buckets) total += b.end_offset;
+  EXPECT_EQ(total, 60u);
+  for (int i = 0; i < 60; ++i) {
+    const QueuePosition at{placed[i].bucket, placed[i].offset};
+    ASSERT_OK_AND_ASSIGN(std::vector<BucketRecords> got,
+                         q[2]->Read("events", std::span(&at, 1), 1, 0ms));
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].bucket, placed[i].bucket);
+    EXPECT_EQ(got[0].records.at(0).record.value, "v" + std::to_string(i));
+  }
+  ASSERT_OK_AND_ASSIGN(QueueReader reader, QueueReader::Open(q[0], "events", "g"));
+  size_t consumed = 0;
+  for (int round = 0; consumed < 60 && round < 100; ++round) {
+    ASSERT_OK_AND_ASSIGN(std::vector<BucketRecords> got, reader.Get(25, 1000ms));
+    for (const BucketRecords& b : got) consumed += b.records.size();
+  }
+  EXPECT_EQ(consumed, 60u);
+  ASSERT_OK(reader.Commit());
+  ASSERT_OK_AND_ASSIGN(std::vector<GroupPosition> groups, q[2]->Groups("events"));
+  uint64_t committed = 0;
+  for (const GroupPosition& g : groups) committed += g.offset;
+  EXPECT_EQ(committed, 60u);
+  ASSERT_OK_AND_ASSIGN(std::vector<TopicInfo> topics, q[1]->ListTopics());
+  ASSERT_EQ(topics.size(), 1u);
+  EXPECT_EQ(topics[0].name, "events");
+  EXPECT_EQ(topics[0].options.buckets, kBuckets);
+
+  // A read waiting on a node that does not own the bucket wakes on an append through another.
+  const uint32_t far = 0;
+  const size_t entry = (owner[far] + 1) % 3, writer_node = (owner[far] + 2) % 3;
+  const QueuePosition end{far, buckets[far].end_offset};
+  auto waiting = std::async(std::launch::async, [&] {
+    return q[entry]->Read("events", std::span(&end, 1), 10, 10000ms);
+  });
+  std::this_thread::sleep_for(300ms);
+  QueueRecord late;
+  late.value = "late";
+  const auto appended = std::chrono::steady_clock::now();
+  ASSERT_OK_R(q[writer_node]->Append("events", far, std::span(&late, 1)));
+  auto woke = waiting.get();
+  ASSERT_OK_R(woke);
+  ASSERT_EQ(woke->size(), 1u);
+  EXPECT_EQ((*woke)[0].records.at(0).record.value, "late");
+  EXPECT_LT(std::chrono::steady_clock::now() - appended, 3s);
+
+  // The owner of bucket 0 dies: its buckets are unavailable, the others are served.
+  const size_t dead = owner[far];
+  const size_t live = (dead + 1) % 3;
+  node(dead).Stop(SIGKILL);
+  q[dead].reset();
+  for (uint32_t b = 0; b < kBuckets; ++b) {
+    Result<uint64_t> at = q[live]->Append("events", b, std::span(&late, 1));
+    if (owner[b] == dead) {
+      EXPECT_EQ(at.status().code(), StatusCode::kUnavailable) << b;
+    } else {
+      EXPECT_TRUE(at.ok()) << b << ": " << at.status().ToString();
+    }
+  }
+  // Back: its buckets come back with their records (they are its, on its disk).
+  StartNode(dead);
+  WaitForRing({0, 1, 2});
+  const QueuePosition first{far, 0};
+  ASSERT_TRUE(
+      WaitUntil([&] { return q[live]->Read("events", std::span(&first, 1), 1, 0ms).ok(); }, 20s));
+  // Deleted through an entry: gone for every node, and the name is free again.
+  ASSERT_OK(q[live]->DeleteTopic("events"));
+  EXPECT_EQ(q[(live + 1) % 3]->Buckets("events").status().code(), StatusCode::kNotFound);
+  ASSERT_OK(q[live]->CreateTopic("events", {.buckets = 2}));
+  ASSERT_OK_AND_ASSIGN(buckets, q[(live + 1) % 3]->Buckets("events"));
+  EXPECT_EQ(buckets.size(), 2u);
+  EXPECT_EQ(buckets[0].end_offset + buckets[1].end_offset, 0u);
 }
 
 }  // namespace

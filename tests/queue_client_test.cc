@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "http_testing.h"
+#include "packice/client.h"
 #include "packice/queue.h"
 #include "testing.h"
 
@@ -203,10 +204,48 @@ TEST_P(QueueClientTest, RecordsAndPositionsSurviveKill9) {
   EXPECT_EQ(next[0].records[0].offset, next[0].bucket == 0 ? 20u : 0u);
 }
 
+// A tiered topic on the node (its default store: memory in front of disk) seals full segments
+// as objects of the node's store, which any client sees under "queue/"; kill -9 loses the ones
+// only in memory, and the log, which kept their records, has them sealed again.
+TEST_P(QueueClientTest, ATieredTopicSealsIntoTheNodesStoreAndLosesNothingToKill9) {
+  TopicOptions o;
+  o.segment_bytes = 1 << 20;
+  o.fsync = QueueFsync::kNever;
+  o.storage = QueueStorage::kTiered;
+  ASSERT_OK(queue_->CreateTopic("cold", o));
+  std::vector<QueueRecord> batch;
+  for (int i = 0; i < 200; ++i) batch.push_back(Rec(std::string(4000, 'a' + i % 26)));
+  for (int round = 0; round < 6; ++round) ASSERT_OK_R(queue_->Append("cold", 0, batch));
+  const auto before = All(*queue_, "cold");
+  ASSERT_EQ(before[0].size(), 1200u);
+  ASSERT_OK_AND_ASSIGN(Client objects, ::packice::Connect(node_.url()));
+  auto sealed = [&] {
+    auto page = objects.List({.prefix = "queue/"});
+    return page.ok() ? page->objects.size() : 0;
+  };
+  const auto until = steady_clock::now() + std::chrono::seconds(30);
+  while (sealed() < 4 && steady_clock::now() < until) std::this_thread::sleep_for(milliseconds(10));
+  ASSERT_GE(sealed(), 4u);  // 4.8 MB of records: four full 1 MiB runs at least
+  EXPECT_EQ(All(*queue_, "cold"), before);
+
+  queue_.reset();
+  node_.Stop(SIGKILL);
+  ASSERT_OK(node_.Start({"--grpc", "127.0.0.1:0"}));
+  Connect();
+  EXPECT_EQ(All(*queue_, "cold"), before);
+  ASSERT_OK_AND_ASSIGN(objects, ::packice::Connect(node_.url()));
+  const auto again = steady_clock::now() + std::chrono::seconds(30);
+  while (sealed() < 4 && steady_clock::now() < again) std::this_thread::sleep_for(milliseconds(10));
+  EXPECT_GE(sealed(), 4u);
+  EXPECT_EQ(All(*queue_, "cold"), before);
+  ASSERT_OK(queue_->DeleteTopic("cold"));
+}
+
 TEST_P(QueueClientTest, ExportAndImportRoundTripAndATornFileImportsNothing) {
   TopicOptions o;
   o.buckets = 3;
   o.retention_age = std::chrono::hours(24);
+  o.storage = QueueStorage::kTiered;  // the node's store takes its segments; the export keeps it
   ASSERT_OK(queue_->CreateTopic("src", o));
   ASSERT_OK_AND_ASSIGN(QueueWriter writer, QueueWriter::Open(queue_, "src"));
   for (int i = 0; i < 40; ++i)

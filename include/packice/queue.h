@@ -32,6 +32,7 @@
 #include <utility>
 #include <vector>
 
+#include "packice/peer.h"
 #include "packice/status.h"
 
 namespace packice {
@@ -66,6 +67,17 @@ enum class QueueFsync {
 std::string_view QueueFsyncName(QueueFsync f);
 Result<QueueFsync> ParseQueueFsync(std::string_view name);
 
+// Where a topic's buckets keep their records (docs/queue.md, "Backends").
+enum class QueueStorage {
+  kLog,     // the bucket's segmented log
+  kTiered,  // the log for new records; full runs of them sealed as objects into the node's
+            // object store, where they move between memory and disk under its tier policy
+};
+
+// "log", "tiered"; ParseQueueStorage errors: kInvalidArgument.
+std::string_view QueueStorageName(QueueStorage s);
+Result<QueueStorage> ParseQueueStorage(std::string_view name);
+
 struct TopicOptions {
   uint32_t buckets = 1;  // 1 .. 1024, fixed at creation
   QueueFsync fsync = QueueFsync::kAlways;
@@ -75,6 +87,8 @@ struct TopicOptions {
   // retention_bytes or a segment's newest record is older than retention_age (0: no bound).
   uint64_t retention_bytes = 0;
   std::chrono::milliseconds retention_age{0};
+  // kTiered needs a queue opened with an object store (QueueOptions::object_store).
+  QueueStorage storage = QueueStorage::kLog;
 
   bool operator==(const TopicOptions&) const = default;
 };
@@ -163,7 +177,8 @@ class Queue {
  public:
   virtual ~Queue() = default;
 
-  // Topic names are 1..128 of A-Z a-z 0-9 . _ - (not "." or ".."). Errors: kAlreadyExists.
+  // Topic names are 1..128 of A-Z a-z 0-9 . _ - (not "." or ".."); "NAME@B" (B a bucket
+  // number) names bucket B of a cluster's topic NAME on its owner. Errors: kAlreadyExists.
   virtual Status CreateTopic(std::string_view topic, const TopicOptions& options) = 0;
   // Removes the topic, its records and its groups' positions. Readers waiting on it get
   // kNotFound.
@@ -248,6 +263,15 @@ struct QueueOptions {
   std::shared_ptr<Clock> clock;  // nullptr = Clock::System() (record timestamps, retention)
   // How often retention runs by itself; 0: only when EnforceRetention is called.
   std::chrono::milliseconds retention_interval{10000};
+  // Where tiered topics seal their records (the node's own store, not a cluster's), as
+  // objects "queue/<topic id>/<bucket>/<first offset>"; the queue owns the keys under
+  // "queue/". nullptr: no tiered topics (creating one is kInvalidArgument).
+  std::shared_ptr<Peer> object_store;
+  // Whether the store keeps an object across a crash (a bucket's log keeps the records of an
+  // object until it does). Empty: when the object is on the disk tier.
+  std::function<bool(const ObjectInfo&)> object_durable;
+  // Encoded record bytes in one sealed object; 0: the topic's segment_bytes.
+  uint64_t object_bytes = 0;
 };
 
 // Opens the queue in `options.dir` and recovers its topics. Errors: kDataLoss (a topic table

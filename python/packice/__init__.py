@@ -687,13 +687,14 @@ class Client:
 
     def queue_topics(self) -> List[Dict[str, Any]]:
         """The node's topics: one dict each, ``name``, ``buckets``, ``fsync``,
-        ``fsync_interval`` and ``retention_age`` (seconds), ``segment_bytes`` and
-        ``retention_bytes``."""
+        ``fsync_interval`` and ``retention_age`` (seconds), ``segment_bytes``,
+        ``retention_bytes`` and ``storage``."""
         names = {0: "always", 1: "interval", 2: "never"}
         return [
             {"name": n, "buckets": b, "fsync": names.get(f, str(f)), "fsync_interval": fi / 1000,
-             "segment_bytes": sb, "retention_bytes": rb, "retention_age": ra / 1000}
-            for n, b, f, fi, sb, rb, ra in self._queue_client().topics()
+             "segment_bytes": sb, "retention_bytes": rb, "retention_age": ra / 1000,
+             "storage": st}
+            for n, b, f, fi, sb, rb, ra, st in self._queue_client().topics()
         ]
 
     def _queue_url(self) -> str:

@@ -194,14 +194,17 @@ class Queue:
         segment_bytes: int = 0,
         retention_bytes: int = 0,
         retention_age: float = 0.0,
+        storage: str = "log",
     ) -> None:
         """Creates the topic: ``buckets`` (1..1024), ``fsync`` (``always``, ``interval``,
         ``never``), ``fsync_interval`` and ``retention_age`` in seconds, sizes in bytes (0: the
-        default segment size of 64 MiB; no retention bound)."""
+        default segment size of 64 MiB; no retention bound), ``storage`` (``log``, or
+        ``tiered``: full segments sealed as objects into the node's object store)."""
         if fsync not in _FSYNC:
             raise InvalidArgument(f"fsync is always, interval or never, not {fsync!r}")
         self._q().create_topic(self.topic, buckets, _FSYNC[fsync], int(fsync_interval * 1000),
-                               segment_bytes, retention_bytes, int(retention_age * 1000))
+                               segment_bytes, retention_bytes, int(retention_age * 1000),
+                               storage)
 
     def delete(self) -> None:
         """Deletes the topic, its records and its groups' positions."""

@@ -110,7 +110,8 @@ class QueueClient {
   explicit QueueClient(std::shared_ptr<packice::Queue> q) : q_(std::move(q)) {}
 
   void create_topic(const std::string& name, uint32_t buckets, int fsync, int64_t fsync_interval_ms,
-                    uint64_t segment_bytes, uint64_t retention_bytes, int64_t retention_age_ms) {
+                    uint64_t segment_bytes, uint64_t retention_bytes, int64_t retention_age_ms,
+                    const std::string& storage) {
     packice::TopicOptions o;
     o.buckets = buckets;
     if (fsync < 0 || fsync > static_cast<int>(packice::QueueFsync::kNever)) {
@@ -121,12 +122,14 @@ class QueueClient {
     if (segment_bytes > 0) o.segment_bytes = segment_bytes;
     o.retention_bytes = retention_bytes;
     o.retention_age = std::chrono::milliseconds(retention_age_ms);
+    o.storage = Take(packice::ParseQueueStorage(storage));
     Check(WithoutGil([&] { return q_->CreateTopic(name, o); }));
   }
   void delete_topic(const std::string& name) {
     Check(WithoutGil([&] { return q_->DeleteTopic(name); }));
   }
-  // [(name, buckets, fsync, fsync_interval_ms, segment_bytes, retention_bytes, retention_age_ms)]
+  // [(name, buckets, fsync, fsync_interval_ms, segment_bytes, retention_bytes, retention_age_ms,
+  //   storage)]
   py::list topics() {
     auto got = Take(WithoutGil([&] { return q_->ListTopics(); }));
     py::list out;
@@ -134,7 +137,8 @@ class QueueClient {
       const packice::TopicOptions& o = t.options;
       out.append(py::make_tuple(t.name, o.buckets, static_cast<int>(o.fsync),
                                 o.fsync_interval.count(), o.segment_bytes, o.retention_bytes,
-                                o.retention_age.count()));
+                                o.retention_age.count(),
+                                std::string(packice::QueueStorageName(o.storage))));
     }
     return out;
   }
@@ -227,7 +231,7 @@ void BindQueue(py::module_& m) {
   py::class_<QueueClient>(m, "QueueClient")
       .def("create_topic", &QueueClient::create_topic, py::arg("name"), py::arg("buckets"),
            py::arg("fsync"), py::arg("fsync_interval_ms"), py::arg("segment_bytes"),
-           py::arg("retention_bytes"), py::arg("retention_age_ms"))
+           py::arg("retention_bytes"), py::arg("retention_age_ms"), py::arg("storage") = "log")
       .def("delete_topic", &QueueClient::delete_topic, py::arg("name"))
       .def("topics", &QueueClient::topics)
       .def("stat", &QueueClient::stat, py::arg("name"))

@@ -169,6 +169,12 @@ def test_export_import_and_errors(client, tmp_path):
     with pytest.raises(packice.InvalidArgument):
         q.create(fsync="sometimes")
     with pytest.raises(packice.InvalidArgument):
+        q.create(storage="cold")
+    # A --store memory node has no object store for a tiered topic's segments.
+    with pytest.raises(packice.InvalidArgument):
+        client.queue("tiered").create(storage="tiered")
+    assert {t["name"]: t["storage"] for t in client.queue_topics()}["src"] == "log"
+    with pytest.raises(packice.InvalidArgument):
         q.reader().get(limit=-1)
     with pytest.raises(packice.InvalidArgument):
         q.writer().put(b"x" * (5 << 20))

@@ -17,6 +17,7 @@ Result<TopicOptions> TopicOptionsOf(const QueueArgs& a) {
   TopicOptions o;
   o.buckets = a.buckets;
   PACKICE_ASSIGN_OR_RETURN(o.fsync, ParseQueueFsync(a.fsync));
+  PACKICE_ASSIGN_OR_RETURN(o.storage, ParseQueueStorage(a.storage));
   if (!a.fsync_interval.empty()) {
     PACKICE_ASSIGN_OR_RETURN(Duration d, ParseDuration(a.fsync_interval));
     o.fsync_interval = std::chrono::duration_cast<std::chrono::milliseconds>(d);
@@ -182,6 +183,8 @@ CLI::App* AddQueueCommand(CLI::App& app, QueueArgs* a) {
   a->create->add_option("--segment-bytes", a->segment_bytes, "log segment size (default 64MiB)");
   a->create->add_option("--retention-bytes", a->retention_bytes, "keep about this much a bucket");
   a->create->add_option("--retention-age", a->retention_age, "drop segments older, e.g. 7d");
+  a->create->add_option("--storage", a->storage,
+                        "log (default), or tiered: full segments sealed into the object store");
   a->produce->add_option("value", a->value, "the record's value (default: lines of stdin)");
   a->produce->add_option("--key", a->key, "the records' key (its hash picks the bucket)");
   a->produce->add_option("--header", a->headers, "a header NAME=VALUE (repeatable)");
@@ -209,7 +212,8 @@ int RunQueueCommand(const QueueArgs& a, const std::string& url) {
     if (!topics.ok()) return Fail(topics.status());
     for (const TopicInfo& t : *topics) {
       std::cout << t.name << " buckets=" << t.options.buckets
-                << " fsync=" << QueueFsyncName(t.options.fsync) << "\n";
+                << " fsync=" << QueueFsyncName(t.options.fsync)
+                << " storage=" << QueueStorageName(t.options.storage) << "\n";
     }
     return 0;
   }

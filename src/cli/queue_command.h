@@ -24,6 +24,7 @@ struct QueueArgs {
   std::vector<std::string> headers;  // name=value
   uint32_t buckets = 1;
   std::string fsync = "always", fsync_interval, segment_bytes, retention_bytes, retention_age;
+  std::string storage = "log";
   uint64_t limit = 0;  // consume: stop after this many (0: once a wait brings none)
   bool no_commit = false, print_offsets = false;
 };

@@ -224,13 +224,17 @@ int RunDaemon(const DaemonOptions& options) {
   std::shared_ptr<KvStore> kv = local_kv;
   if (cluster && kv) kv = cluster->ServeKv(local_kv);
 
-  Result<std::shared_ptr<Queue>> opened_queue = OpenNodeQueue(options, *metrics);
+  Result<std::shared_ptr<Queue>> opened_queue = OpenNodeQueue(options, *metrics, local);
   if (!opened_queue.ok()) {
     spdlog::error("event=start_failed part=queue dir={} error=\"{}\"", NodeQueueDir(options),
                   opened_queue.status().ToString());
     return 1;
   }
-  std::shared_ptr<Queue> queue = *std::move(opened_queue);
+  // As the KV: in a cluster the node serves the ClusterQueue over its own (each bucket on its
+  // owner, any node an entry).
+  std::shared_ptr<Queue> local_queue = *std::move(opened_queue);
+  std::shared_ptr<Queue> queue = local_queue;
+  if (cluster && queue) queue = cluster->ServeQueue(local_queue);
   const std::string queue_dir = NodeQueueDir(options);
 
   UdsServerOptions uds;
@@ -295,8 +299,8 @@ int RunDaemon(const DaemonOptions& options) {
     }
     if (queue) {
       grpc_queue = std::make_shared<rpc::QueueService>(
-          queue,
-          rpc::QueueServiceOptions{objects.bearer_token, static_cast<int>(options.kv.threads)});
+          queue, rpc::QueueServiceOptions{objects.bearer_token,
+                                          static_cast<int>(options.kv.threads), local_queue});
       grpc->AddService(grpc_queue);
     }
     if (Status s = grpc->Start(); !s.ok()) {

@@ -14,6 +14,7 @@
 #include "transport/grpc/cluster_node.h"
 #include "transport/grpc/group_channel.h"
 #include "transport/grpc/grpc_kv_channel.h"
+#include "transport/grpc/grpc_queue_caller.h"
 #include "transport/grpc/reapi/reapi_cas.h"
 
 namespace packice {
@@ -89,13 +90,42 @@ Result<std::string> StoredNodeId(const std::string& dir) {
   return std::string(id);
 }
 
+// A caller that dials `address` at its first call (the membership listener never waits for a
+// node to answer), and again after a failed dial.
+QueueCaller LazyGrpcQueueCaller(std::string address, GrpcChannelOptions options) {
+  struct State {
+    std::mutex mu;
+    QueueCaller call;  // guarded by mu
+  };
+  auto state = std::make_shared<State>();
+  return [state, address = std::move(address),
+          options = std::move(options)](wire::QueueRequest req) -> Result<wire::QueueResponse> {
+    QueueCaller call;
+    {
+      std::lock_guard<std::mutex> lock(state->mu);
+      if (!state->call) {
+        PACKICE_ASSIGN_OR_RETURN(state->call, NewGrpcQueueCaller(address, options));
+      }
+      call = state->call;
+    }
+    return call(std::move(req));
+  };
+}
+
 }  // namespace
 
 std::shared_ptr<KvStore> NodeCluster::ServeKv(std::shared_ptr<KvStore> local) {
   kv_ = std::make_shared<ClusterKvStore>(
       std::move(local),
-      NewEtcdNamespaceDirectory(etcd_, "/packice/" + options_.cluster.name + "/kv/ns"));
+      NewEtcdOwnerDirectory(etcd_, "/packice/" + options_.cluster.name + "/kv/ns"));
   return kv_;
+}
+
+std::shared_ptr<Queue> NodeCluster::ServeQueue(std::shared_ptr<Queue> local) {
+  queue_ = std::make_shared<ClusterQueue>(
+      std::move(local),
+      NewEtcdOwnerDirectory(etcd_, "/packice/" + options_.cluster.name + "/queue/topics/"));
+  return queue_;
 }
 
 Status NodeCluster::Join(uint16_t grpc_port, const std::string& http_url) {
@@ -155,8 +185,11 @@ Status NodeCluster::Join(uint16_t grpc_port, const std::string& http_url) {
   kv_channel.bearer_token = options_.http.bearer_token;
   kv_channel.forwarded = true;
   auto kv_clients = std::make_shared<std::map<std::string, std::shared_ptr<KvStore>>>();
+  // The queue's members the same way, over the same channel options.
+  std::weak_ptr<ClusterQueue> weak_queue = queue_;
+  auto queue_clients = std::make_shared<std::map<std::string, std::shared_ptr<Queue>>>();
   auto listener = [weak, weak_groups, loaders, group_channel, weak_owners, owner_cas, cas_scheme,
-                   owner_clients, weak_kv, kv_channel, kv_clients,
+                   owner_clients, weak_kv, kv_channel, kv_clients, weak_queue, queue_clients,
                    self = node_id_](const cluster::MembershipView& view) {
     std::shared_ptr<ClusterPeer> peer = weak.lock();
     std::shared_ptr<RingPeers> groups = weak_groups.lock();
@@ -166,6 +199,7 @@ Status NodeCluster::Join(uint16_t grpc_port, const std::string& http_url) {
     RingPeers::Loaders group_loaders;
     OwnerCas::Members cas_members;
     ClusterKvStore::Members kv_members;
+    ClusterQueue::Members queue_members;
     for (const cluster::MemberRecord& r : view.members) {
       members.push_back({r.node_id, r.grpc_address});
       ids.push_back(r.node_id);
@@ -189,12 +223,18 @@ Status NodeCluster::Join(uint16_t grpc_port, const std::string& http_url) {
         });
       }
       kv_members.emplace(r.node_id, kv);
+      std::shared_ptr<Queue>& queue = (*queue_clients)[r.node_id + "@" + r.grpc_address];
+      if (queue == nullptr) queue = NewWireQueue(LazyGrpcQueueCaller(r.grpc_address, kv_channel));
+      queue_members.emplace(r.node_id, queue);
     }
     ids.push_back(self);
     peer->SetMembers(members);
     groups->Update(Ring(ids), std::move(group_loaders));
     if (std::shared_ptr<ClusterKvStore> kv = weak_kv.lock()) {
       kv->Update(self, Ring(ids), std::move(kv_members));
+    }
+    if (std::shared_ptr<ClusterQueue> queue = weak_queue.lock()) {
+      queue->Update(self, Ring(ids), std::move(queue_members));
     }
     if (std::shared_ptr<OwnerCas> owners = weak_owners.lock()) {
       owners->Update(self, Ring(std::move(ids)), std::move(cas_members));

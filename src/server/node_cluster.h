@@ -14,6 +14,7 @@
 #include "services/cache/ring_peers.h"
 #include "services/cas/owner_cas.h"
 #include "services/kv/cluster_kv_store.h"
+#include "services/queue/cluster_queue.h"
 
 namespace packice {
 
@@ -37,6 +38,9 @@ class NodeCluster {
   // The KV the node serves in the cluster (call before Join): a ClusterKvStore over `local`,
   // its namespace table in etcd under /packice/<cluster>/kv/ns/, its members set by Join.
   std::shared_ptr<KvStore> ServeKv(std::shared_ptr<KvStore> local);
+  // The queue the node serves in the cluster (call before Join): a ClusterQueue over `local`,
+  // its topic table in etcd under /packice/<cluster>/queue/topics/, its members set by Join.
+  std::shared_ptr<Queue> ServeQueue(std::shared_ptr<Queue> local);
 
   // Joins once the gRPC port is bound at `grpc_port`: the advertised address and the node id
   // are settled, and the node registers in etcd (in the background: an unreachable etcd is
@@ -63,6 +67,7 @@ class NodeCluster {
   std::shared_ptr<RingPeers> group_peers_;
   std::shared_ptr<OwnerCas> cas_owners_ = std::make_shared<OwnerCas>();
   std::shared_ptr<ClusterKvStore> kv_;  // with ServeKv
+  std::shared_ptr<ClusterQueue> queue_;  // with ServeQueue
   std::unique_ptr<cluster::Membership> membership_;
   std::string node_id_;
   std::string advertise_;

@@ -1,10 +1,5 @@
 #include "server/node_kv.h"
 
-#include <map>
-#include <mutex>
-
-#include "cluster/etcd_client.h"
-
 namespace packice {
 namespace {
 
@@ -26,57 +21,7 @@ void RegisterKvMetrics(MetricsRegistry& registry, std::weak_ptr<KvStore> weak) {
   });
 }
 
-class EtcdNamespaceDirectory final : public NamespaceDirectory {
- public:
-  EtcdNamespaceDirectory(std::shared_ptr<cluster::EtcdClient> etcd, std::string prefix)
-      : etcd_(std::move(etcd)), prefix_(std::move(prefix)) {}
-
-  std::optional<std::string> Owner(std::string_view path) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = owners_.find(path);
-    if (it == owners_.end()) return std::nullopt;
-    return it->second;
-  }
-
-  Result<std::string> Claim(std::string_view path, std::string_view owner) override {
-    PACKICE_ASSIGN_OR_RETURN(std::string recorded,
-                             etcd_->CreateOrGet(prefix_ + std::string(path), owner));
-    std::lock_guard<std::mutex> lock(mu_);
-    owners_.insert_or_assign(std::string(path), recorded);
-    return recorded;
-  }
-
-  Status Release(std::string_view path) override {
-    PACKICE_RETURN_IF_ERROR(etcd_->Delete(prefix_ + std::string(path)).status());
-    std::lock_guard<std::mutex> lock(mu_);
-    if (auto it = owners_.find(path); it != owners_.end()) owners_.erase(it);
-    return Status::Ok();
-  }
-
-  Status Refresh() override {
-    PACKICE_ASSIGN_OR_RETURN(cluster::EtcdRange range, etcd_->GetPrefix(prefix_ + "/"));
-    std::map<std::string, std::string, std::less<>> owners;
-    for (cluster::EtcdKeyValue& kv : range.kvs) {
-      owners.emplace(kv.key.substr(prefix_.size()), std::move(kv.value));
-    }
-    std::lock_guard<std::mutex> lock(mu_);
-    owners_ = std::move(owners);
-    return Status::Ok();
-  }
-
- private:
-  const std::shared_ptr<cluster::EtcdClient> etcd_;
-  const std::string prefix_;
-  std::mutex mu_;
-  std::map<std::string, std::string, std::less<>> owners_;  // guarded by mu_
-};
-
 }  // namespace
-
-std::shared_ptr<NamespaceDirectory> NewEtcdNamespaceDirectory(
-    std::shared_ptr<cluster::EtcdClient> etcd, std::string prefix) {
-  return std::make_shared<EtcdNamespaceDirectory>(std::move(etcd), std::move(prefix));
-}
 
 std::string NodeKvDir(const DaemonOptions& options) {
   if (!options.kv.enabled) return "";

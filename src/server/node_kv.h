@@ -11,10 +11,6 @@
 #include "server/daemon.h"
 #include "services/kv/cluster_kv_store.h"
 
-namespace packice::cluster {
-class EtcdClient;
-}  // namespace packice::cluster
-
 namespace packice {
 
 // Where the KV of `options` keeps its namespaces; empty when the node serves none (disabled,
@@ -25,12 +21,6 @@ std::string NodeKvDir(const DaemonOptions& options);
 // `metrics`. Errors: those of OpenKvStore (kAlreadyExists: another process has the directory;
 // kDataLoss: a corrupt log, refused).
 Result<std::shared_ptr<KvStore>> OpenNodeKv(const DaemonOptions& options, MetricsRegistry& metrics);
-
-// The namespace table of a cluster's KV in etcd: `prefix` + path -> owner node id, created with
-// a Txn (the first claim wins). Read into a cache on a miss and on Refresh (a stale route);
-// not watched: an owner never changes while its namespace exists.
-std::shared_ptr<NamespaceDirectory> NewEtcdNamespaceDirectory(
-    std::shared_ptr<cluster::EtcdClient> etcd, std::string prefix);
 
 }  // namespace packice
 

@@ -94,11 +94,19 @@ std::string NodeQueueDir(const DaemonOptions& options) {
   return NodeDataDir(options) + "/queue";
 }
 
-Result<std::shared_ptr<Queue>> OpenNodeQueue(const DaemonOptions& options,
-                                             MetricsRegistry& metrics) {
+Result<std::shared_ptr<Queue>> OpenNodeQueue(const DaemonOptions& options, MetricsRegistry& metrics,
+                                             std::shared_ptr<LocalPeer> store) {
   if (!options.queue.enabled) return std::shared_ptr<Queue>();
   QueueOptions o;
   o.dir = NodeQueueDir(options);
+  // Tiered topics seal into the node's own store; a write-through one holds every object on
+  // the disk as well from its seal on.
+  if (!o.dir.empty() && (options.store == "tiered" || options.store == "disk")) {
+    o.object_store = std::move(store);
+    if (options.store == "tiered" && options.tiered.write_through) {
+      o.object_durable = [](const ObjectInfo&) { return true; };
+    }
+  }
   PACKICE_ASSIGN_OR_RETURN(std::shared_ptr<Queue> queue, OpenQueue(std::move(o)));
   RegisterQueueMetrics(metrics, queue);
   return queue;

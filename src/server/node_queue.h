@@ -18,9 +18,10 @@ std::string NodeQueueDir(const DaemonOptions& options);
 
 // The queue of `options` (nullptr when disabled), with packice_queue_* metrics in `metrics`:
 // per topic and bucket records and bytes in and out, start and end offsets, bytes kept,
-// appends and their time; per group and bucket the consumer lag. Errors: those of OpenQueue.
-Result<std::shared_ptr<Queue>> OpenNodeQueue(const DaemonOptions& options,
-                                             MetricsRegistry& metrics);
+// appends and their time; per group and bucket the consumer lag. Tiered topics seal their
+// segments into `store` (the node's own peer) under "queue/". Errors: those of OpenQueue.
+Result<std::shared_ptr<Queue>> OpenNodeQueue(const DaemonOptions& options, MetricsRegistry& metrics,
+                                             std::shared_ptr<LocalPeer> store);
 
 }  // namespace packice
 

@@ -17,12 +17,14 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "backends/log/log.h"
+#include "packice/peer.h"
 #include "packice/queue.h"
 #include "packice/status.h"
 
@@ -92,6 +94,33 @@ std::unique_ptr<QueueBackend> NewMemoryQueueBackend(MemoryQueueBackendOptions op
 // and the file-system seam are the log's; retention removes whole segments. Opening recovers
 // what is in `log.dir`. Errors: those of Log::Open.
 Result<std::unique_ptr<QueueBackend>> OpenLogQueueBackend(LogOptions log);
+
+struct TieredQueueBackendOptions {
+  LogOptions log;  // the log of new records; its dir also holds the MANIFEST of the objects
+  // Where sealed runs of records go, as objects `key_prefix` + the first offset (20 digits).
+  // The backend owns the keys under the prefix (it deletes those its manifest does not name).
+  std::shared_ptr<Peer> store;
+  std::string key_prefix;
+  // Encoded record bytes sealed into one object (it holds whole records, so a little more).
+  uint64_t object_bytes = 64ull << 20;
+  // Whether the store keeps an object across a crash; the log keeps the records of an object
+  // until it does. Empty: when the object is on the disk tier (ObjectInfo::tier == "disk").
+  std::function<bool(const ObjectInfo&)> durable;
+  // How often the background pass seals, checks durability and trims the log (it also runs as
+  // soon as an object's worth is appended). 0: never (tests of the log part alone).
+  std::chrono::milliseconds interval{1000};
+};
+// The log backend for new records; once object_bytes of records follow the last object, a
+// background pass seals them as one object into `store` (records framed with CRC-32s and an
+// offset index: docs/queue.md, "The tiered backend"), names it in the manifest, and — once
+// the store holds it durably — truncates the log before it. Reads take records from the
+// objects (a read lease and a view of the bytes: a mapping for a file, no read call) and from
+// the log; an object gone from the store is read from the log while it still has the records,
+// and is kDataLoss after. Retention removes whole objects, then the log's segments. Opening
+// recovers the log, checks the manifest against the store (an object lost while the log
+// still has its records is sealed again) and deletes orphans under the prefix. Errors: those
+// of OpenLogQueueBackend, kDataLoss (a MANIFEST that does not parse), the store's.
+Result<std::unique_ptr<QueueBackend>> OpenTieredQueueBackend(TieredQueueBackendOptions options);
 
 }  // namespace packice
 

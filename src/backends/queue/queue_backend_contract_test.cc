@@ -15,6 +15,7 @@
 #include "backends/log/log_testing.h"
 #include "backends/queue/queue_backend.h"
 #include "backends/queue/record_codec.h"
+#include "packice/file_peer.h"
 #include "testing.h"
 
 namespace packice {
@@ -59,6 +60,34 @@ class LogFactory final : public Factory {
   testing::TempDir dir_;
 };
 
+// Objects of about 4 KiB in a disk store of its own, sealed by the background pass as the
+// suite appends (every 2 ms), so that reads, retention and reopens meet objects and the log.
+class TieredFactory final : public Factory {
+ public:
+  std::unique_ptr<QueueBackend> Open() override {
+    if (store_ == nullptr) {
+      auto peer = FilePeer::Open({.dir = store_dir_.path(), .sync = false});
+      EXPECT_TRUE(peer.ok()) << peer.status().ToString();
+      if (!peer.ok()) return nullptr;
+      store_ = *peer;
+    }
+    TieredQueueBackendOptions o;
+    o.log = log_testing::SmallOptions(log_dir_.path());
+    o.store = store_;
+    o.key_prefix = "queue/1/0/";
+    o.object_bytes = 4 << 10;
+    o.interval = std::chrono::milliseconds(2);
+    auto b = OpenTieredQueueBackend(std::move(o));
+    EXPECT_TRUE(b.ok()) << b.status().ToString();
+    return b.ok() ? *std::move(b) : nullptr;
+  }
+  bool durable() const override { return true; }
+
+ private:
+  testing::TempDir log_dir_, store_dir_;
+  std::shared_ptr<Peer> store_;
+};
+
 struct Backend {
   std::string name;
   std::function<std::unique_ptr<Factory>()> make;
@@ -67,6 +96,7 @@ struct Backend {
 const Backend kBackends[] = {
     {"memory", [] { return std::make_unique<MemoryFactory>(); }},
     {"log", [] { return std::make_unique<LogFactory>(); }},
+    {"tiered", [] { return std::make_unique<TieredFactory>(); }},
 };
 
 QueueRecord Rec(std::string value, std::optional<std::string> key = std::nullopt,

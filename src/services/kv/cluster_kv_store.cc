@@ -13,7 +13,7 @@ Status NotJoined() {
 }  // namespace
 
 ClusterKvStore::ClusterKvStore(std::shared_ptr<KvStore> local,
-                               std::shared_ptr<NamespaceDirectory> directory)
+                               std::shared_ptr<OwnerDirectory> directory)
     : local_(std::move(local)), directory_(std::move(directory)) {}
 
 void ClusterKvStore::Update(std::string self_id, Ring ring, Members members) {

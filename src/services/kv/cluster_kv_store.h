@@ -3,7 +3,7 @@
 //
 // Each namespace lives whole on one node, its owner. The owner is chosen when the namespace is
 // created — the path's node on the consistent-hash ring of that moment — and recorded in the
-// namespace table (a NamespaceDirectory: etcd, in packiced), so a node joining or leaving later
+// namespace table (a OwnerDirectory: etcd, in packiced), so a node joining or leaving later
 // moves no namespace. Any node is an entry: it serves a call itself when it owns the namespace
 // and forwards the call to the owner otherwise (over gRPC, marked forwarded: the owner answers
 // from its local store and never forwards again). Entries cache the table (the directory
@@ -23,29 +23,17 @@
 #include <optional>
 #include <string>
 
+#include "cluster/owner_directory.h"
 #include "cluster/ring.h"
 #include "packice/kv.h"
 
 namespace packice {
 
-// The namespace table: namespace path -> owner node id.
-class NamespaceDirectory {
- public:
-  virtual ~NamespaceDirectory() = default;
-  // The owner recorded for `path` in the cached table; nullopt when none is known.
-  virtual std::optional<std::string> Owner(std::string_view path) = 0;
-  // Records `owner` for `path` unless one is recorded; returns the owner recorded now.
-  virtual Result<std::string> Claim(std::string_view path, std::string_view owner) = 0;
-  virtual Status Release(std::string_view path) = 0;
-  // Reads the whole table again (after a stale route).
-  virtual Status Refresh() = 0;
-};
-
 class ClusterKvStore final : public KvStore {
  public:
   using Members = std::map<std::string, std::shared_ptr<KvStore>, std::less<>>;
 
-  ClusterKvStore(std::shared_ptr<KvStore> local, std::shared_ptr<NamespaceDirectory> directory);
+  ClusterKvStore(std::shared_ptr<KvStore> local, std::shared_ptr<OwnerDirectory> directory);
 
   // A new membership: this node is `self_id`, `ring` places new namespaces, `members` reach
   // the other nodes (calls to them must be marked forwarded).
@@ -91,7 +79,7 @@ class ClusterKvStore final : public KvStore {
   Result<T> Routed(std::string_view ns, const std::function<Result<T>(KvStore&)>& call);
 
   const std::shared_ptr<KvStore> local_;
-  const std::shared_ptr<NamespaceDirectory> directory_;
+  const std::shared_ptr<OwnerDirectory> directory_;
   mutable std::mutex mu_;
   std::string self_;  // guarded by mu_, as ring_ and members_
   Ring ring_;

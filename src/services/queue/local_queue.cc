@@ -37,8 +37,19 @@ using queue::SchemaSet;
 
 constexpr const char* kTableHeader = "packice-queue-topics 1";
 constexpr uint32_t kMaxBuckets = 1024;
+constexpr const char* kObjectPrefix = "queue/";  // tiered topics' objects
 
 Status ValidateName(std::string_view what, std::string_view name) {
+  // A cluster keeps bucket b of topic T as the topic "T@b" of its owner (cluster_queue.h).
+  if (const size_t at = name.rfind('@'); what == "topic" && at != std::string_view::npos) {
+    const std::string_view part = name.substr(at + 1);
+    if (part.empty() || part.size() > 4 || name.find('@') != at ||
+        !std::all_of(part.begin(), part.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+      return InvalidArgument("topic name '" + std::string(name.substr(0, 80)) +
+                             "': '@' only comes before a bucket number");
+    }
+    return ValidateName(what, name.substr(0, at));
+  }
   auto bad = [&](const std::string& why) {
     return InvalidArgument(std::string(what) + " name '" + std::string(name.substr(0, 80)) +
                            "': " + why);
@@ -67,6 +78,9 @@ Status ValidateOptions(const TopicOptions& o) {
     return InvalidArgument("segment size must be 1 MiB .. 1 GiB");
   }
   if (o.retention_age.count() < 0) return InvalidArgument("negative retention age");
+  if (o.storage != QueueStorage::kLog && o.storage != QueueStorage::kTiered) {
+    return InvalidArgument("unknown storage");
+  }
   return Status::Ok();
 }
 
@@ -119,6 +133,10 @@ struct Topic {
   }
 
   ~Topic() {
+    if (deleted && options.storage == QueueStorage::kTiered) {
+      // Its objects in the store go with it (a leftover is swept at the next open).
+      for (auto& b : buckets) b->TruncateBefore(~0ull).IgnoreError();
+    }
     buckets.clear();  // closes the logs before their files go
     groups.reset();
     if (deleted && !dir.empty()) {
@@ -134,7 +152,10 @@ class LocalQueue final : public Queue {
       : dir_(std::move(o.dir)),
         env_(o.env ? std::move(o.env) : Env::Default()),
         clock_(o.clock ? std::move(o.clock) : Clock::System()),
-        retention_interval_(o.retention_interval) {}
+        retention_interval_(o.retention_interval),
+        object_store_(std::move(o.object_store)),
+        object_durable_(std::move(o.object_durable)),
+        object_bytes_(o.object_bytes) {}
 
   Status Load();
   void StartRetention() {
@@ -167,6 +188,11 @@ class LocalQueue final : public Queue {
   Status CreateTopic(std::string_view name, const TopicOptions& options) override {
     PACKICE_RETURN_IF_ERROR(ValidateName("topic", name));
     PACKICE_RETURN_IF_ERROR(ValidateOptions(options));
+    if (options.storage == QueueStorage::kTiered && (dir_.empty() || object_store_ == nullptr)) {
+      return InvalidArgument(
+          "a tiered topic needs a queue on disk with an object store (packiced with --store "
+          "tiered or disk)");
+    }
     std::lock_guard<std::mutex> lock(mu_);
     if (topics_.contains(std::string(name))) {
       return AlreadyExists("topic " + std::string(name) + " exists");
@@ -412,7 +438,7 @@ class LocalQueue final : public Queue {
       lo.segment_bytes = options.segment_bytes;
       lo.max_batch_bytes = std::min<uint64_t>(8ull << 20, options.segment_bytes - 32);
       lo.max_record_bytes = std::min<uint64_t>(4ull << 20, lo.max_batch_bytes - 20);
-      PACKICE_ASSIGN_OR_RETURN(std::unique_ptr<QueueBackend> backend, OpenLogQueueBackend(lo));
+      PACKICE_ASSIGN_OR_RETURN(std::unique_ptr<QueueBackend> backend, OpenBucket(*t, b, lo));
       t->buckets.push_back(std::move(backend));
     }
     PACKICE_ASSIGN_OR_RETURN(std::optional<std::string> schemas,
@@ -432,6 +458,47 @@ class LocalQueue final : public Queue {
     return t;
   }
 
+  Result<std::unique_ptr<QueueBackend>> OpenBucket(const Topic& t, uint32_t bucket,
+                                                   LogOptions log) {
+    if (t.options.storage == QueueStorage::kLog) return OpenLogQueueBackend(std::move(log));
+    if (object_store_ == nullptr) {
+      return InvalidArgument("topic " + t.name +
+                             " is tiered, and this queue has no object store to seal into");
+    }
+    TieredQueueBackendOptions o;
+    o.log = std::move(log);
+    o.store = object_store_;
+    o.key_prefix = ObjectPrefix(t.id) + std::to_string(bucket) + "/";
+    o.object_bytes = object_bytes_ != 0 ? object_bytes_ : t.options.segment_bytes;
+    o.durable = object_durable_;
+    return OpenTieredQueueBackend(std::move(o));
+  }
+
+  static std::string ObjectPrefix(uint64_t topic_id) {
+    return std::string(kObjectPrefix) + std::to_string(topic_id) + "/";
+  }
+
+  // Objects of topics no longer in the table (a deletion a crash interrupted).
+  Status SweepObjects(const std::map<uint64_t, std::pair<std::string, TopicOptions>>& entries) {
+    if (object_store_ == nullptr) return Status::Ok();
+    ListOptions lo;
+    lo.prefix = kObjectPrefix;
+    std::vector<std::string> orphans;
+    while (true) {
+      PACKICE_ASSIGN_OR_RETURN(ListPage page, object_store_->List(lo));
+      for (const ObjectInfo& o : page.objects) {
+        char* end = nullptr;
+        const char* id = o.key.c_str() + lo.prefix.size();
+        const uint64_t topic = std::strtoull(id, &end, 10);
+        if (end != id && *end == '/' && !entries.contains(topic)) orphans.push_back(o.key);
+      }
+      if (!page.truncated || page.objects.empty()) break;
+      lo.start_after = page.objects.back().key;
+    }
+    for (const std::string& key : orphans) object_store_->Delete(key).IgnoreError();
+    return Status::Ok();
+  }
+
   std::map<std::string, std::pair<uint64_t, TopicOptions>> Table() const {
     std::map<std::string, std::pair<uint64_t, TopicOptions>> table;
     for (const auto& [name, t] : topics_) table[name] = {t->id, t->options};
@@ -447,7 +514,8 @@ class LocalQueue final : public Queue {
       text += "topic " + std::to_string(entry.first) + " " + std::to_string(o.buckets) + " " +
               std::to_string(int(o.fsync)) + " " + std::to_string(o.fsync_interval.count()) + " " +
               std::to_string(o.segment_bytes) + " " + std::to_string(o.retention_bytes) + " " +
-              std::to_string(o.retention_age.count()) + " " + name + "\n";
+              std::to_string(o.retention_age.count()) + " " + name + " " +
+              std::string(QueueStorageName(o.storage)) + "\n";
     }
     text += "end " + std::to_string(table.size()) + "\n";
     return ReplaceFile(*env_, dir_, "TOPICS", text);
@@ -457,6 +525,9 @@ class LocalQueue final : public Queue {
   const std::shared_ptr<Env> env_;
   const std::shared_ptr<Clock> clock_;
   const std::chrono::milliseconds retention_interval_;
+  const std::shared_ptr<Peer> object_store_;
+  const std::function<bool(const ObjectInfo&)> object_durable_;
+  const uint64_t object_bytes_;
   std::mutex mu_;  // the table: topics_, next_id_ and the file
   std::map<std::string, std::shared_ptr<Topic>> topics_;
   uint64_t next_id_ = 1;
@@ -498,6 +569,11 @@ Status LocalQueue::Load() {
       o.fsync = static_cast<QueueFsync>(fsync);
       o.fsync_interval = std::chrono::milliseconds(interval);
       o.retention_age = std::chrono::milliseconds(age);
+      std::string storage = "log";  // tables written before tiered topics end at the name
+      f >> storage;
+      Result<QueueStorage> parsed = ParseQueueStorage(storage);
+      if (!parsed.ok()) return corrupt("bad storage of " + name);
+      o.storage = *parsed;
       if (!ValidateOptions(o).ok()) return corrupt("bad options of " + name);
       if (!entries.emplace(id, std::make_pair(name, o)).second) {
         return corrupt("id " + std::to_string(id) + " twice");
@@ -509,6 +585,7 @@ Status LocalQueue::Load() {
     if (topics_.contains(entry.first)) return DataLoss(path + ": topic " + entry.first + " twice");
     PACKICE_ASSIGN_OR_RETURN(topics_[entry.first], OpenTopic(id, entry.first, entry.second));
   }
+  PACKICE_RETURN_IF_ERROR(SweepObjects(entries));
   // Directories of topics no longer in the table: deletions a crash interrupted.
   std::vector<std::string> names;
   if (env_->ListDir(dir_ + "/topics", &names) == 0) {

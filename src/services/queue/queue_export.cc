@@ -2,8 +2,8 @@
 // "Export format"). Little-endian:
 //
 //   "PKQEXP02"                         magic, 8 bytes ("PKQEXP01": no schemas, still read)
-//   u32 buckets, u8 fsync, u64 fsync_interval_ms, u64 segment_bytes, u64 retention_bytes,
-//   u64 retention_age_ms               the topic's options
+//   u32 buckets, u8 fsync | storage << 4, u64 fsync_interval_ms, u64 segment_bytes,
+//   u64 retention_bytes, u64 retention_age_ms     the topic's options
 //   u32 versions, then each: u32 length, QueueSchemaJson     its schema versions, oldest first
 //   entries: u32 bucket, u32 length, u32 crc, record   (the record codec's bytes; crc: zlib's
 //                                                       CRC-32 of them)
@@ -78,7 +78,8 @@ Status ExportTopic(Queue& queue, std::string_view topic, const std::string& path
   std::string out(kMagic, sizeof kMagic);
   const TopicOptions& o = info->options;
   AppendU32(&out, o.buckets);
-  AppendU8(&out, static_cast<uint8_t>(o.fsync));
+  AppendU8(&out,
+           static_cast<uint8_t>(static_cast<int>(o.fsync) | static_cast<int>(o.storage) << 4));
   AppendU64(&out, o.fsync_interval.count());
   AppendU64(&out, o.segment_bytes);
   AppendU64(&out, o.retention_bytes);
@@ -152,8 +153,14 @@ Status ImportTopic(Queue& queue, std::string_view topic, const std::string& path
   header.U64(&o.segment_bytes);
   header.U64(&o.retention_bytes);
   header.U64(&age);
-  if (fsync > static_cast<uint8_t>(QueueFsync::kNever)) return torn;
+  const uint8_t storage = fsync >> 4;
+  fsync &= 0x0f;
+  if (fsync > static_cast<uint8_t>(QueueFsync::kNever) ||
+      storage > static_cast<uint8_t>(QueueStorage::kTiered)) {
+    return torn;
+  }
   o.fsync = static_cast<QueueFsync>(fsync);
+  o.storage = static_cast<QueueStorage>(storage);
   o.fsync_interval = std::chrono::milliseconds(interval);
   o.retention_age = std::chrono::milliseconds(age);
   std::vector<QueueSchema> schemas;

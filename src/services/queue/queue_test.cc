@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "core/env.h"
+#include "packice/file_peer.h"
 #include "testing.h"
 
 namespace packice {
@@ -295,6 +296,78 @@ TEST(QueueDurabilityTest, RecordsAndPositionsSurviveAReopen) {
   // Only the live topic's directory is left.
   std::vector<std::string> names = NamesWithSuffix(*Env::Default(), dir.path() + "/topics", "");
   EXPECT_EQ(names.size(), 1u);
+}
+
+// A tiered topic seals its full segments into the object store as "queue/<id>/<bucket>/...":
+// its records read back the same, across a reopen, and its objects go with the topic.
+TEST(QueueTieredTest, SegmentsGoToTheObjectStoreAndReadBack) {
+  TempDir dir;
+  ASSERT_OK_AND_ASSIGN(std::shared_ptr<Peer> store,
+                       FilePeer::Open({.dir = dir.path() + "/objects", .sync = false}));
+  auto open = [&] {
+    return OpenQueue({.dir = dir.path() + "/q", .object_store = store, .object_bytes = 64 << 10});
+  };
+  auto keys = [&](const std::string& prefix) {
+    auto page = store->List({.prefix = prefix});
+    return page.ok() ? page->objects.size() : 0;
+  };
+  const TopicOptions tiered{
+      .buckets = 2, .segment_bytes = 1 << 20, .storage = QueueStorage::kTiered};
+  {
+    ASSERT_OK_AND_ASSIGN(auto q, open());
+    ASSERT_OK(q->CreateTopic("t", tiered));
+    ASSERT_OK(q->CreateTopic("plain", {}));
+    ASSERT_OK_AND_ASSIGN(QueueWriter w, QueueWriter::Open(q, "t"));
+    for (int i = 0; i < 3000; ++i) {
+      ASSERT_OK(w.Put(Rec(std::string(200, 'v') + std::to_string(i), std::to_string(i))).status());
+    }
+    const auto until = std::chrono::steady_clock::now() + 20s;
+    while (keys("queue/1/") < 8 && std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(5ms);
+    }
+    EXPECT_GE(keys("queue/1/0/"), 3u);
+    EXPECT_GE(keys("queue/1/1/"), 3u);
+  }
+  ASSERT_OK_AND_ASSIGN(auto q, open());
+  ASSERT_OK_AND_ASSIGN(auto topics, q->ListTopics());
+  ASSERT_EQ(topics.size(), 2u);
+  EXPECT_EQ(topics[1].name, "t");
+  EXPECT_EQ(topics[1].options, tiered);
+  EXPECT_EQ(topics[0].options.storage, QueueStorage::kLog);
+  std::set<std::string> seen;
+  ASSERT_OK_AND_ASSIGN(auto buckets, q->Buckets("t"));
+  for (const BucketInfo& b : buckets) {
+    for (uint64_t at = b.start_offset; at < b.end_offset;) {
+      const QueuePosition p{b.bucket, at};
+      ASSERT_OK_AND_ASSIGN(auto got, q->Read("t", std::span(&p, 1), 500, 0ms));
+      ASSERT_EQ(got.size(), 1u);
+      ASSERT_FALSE(got[0].records.empty());
+      for (const StoredRecord& r : got[0].records) {
+        EXPECT_EQ(r.offset, at++);
+        seen.insert(r.record.value);
+      }
+    }
+  }
+  EXPECT_EQ(seen.size(), 3000u);
+  EXPECT_TRUE(seen.contains(std::string(200, 'v') + "2999"));
+  // Deleting the topic deletes its objects.
+  ASSERT_OK(q->DeleteTopic("t"));
+  q.reset();
+  EXPECT_EQ(keys("queue/"), 0u);
+}
+
+TEST(QueueTieredTest, ATieredTopicNeedsADiskQueueWithAStore) {
+  const TopicOptions tiered{.storage = QueueStorage::kTiered};
+  ASSERT_OK_AND_ASSIGN(auto memory, OpenQueue({}));
+  EXPECT_CODE(memory->CreateTopic("t", tiered), kInvalidArgument);
+  TempDir dir;
+  ASSERT_OK_AND_ASSIGN(auto no_store, OpenQueue({.dir = dir.path()}));
+  EXPECT_CODE(no_store->CreateTopic("t", tiered), kInvalidArgument);
+  ASSERT_OK_AND_ASSIGN(auto topics, no_store->ListTopics());
+  EXPECT_TRUE(topics.empty());
+  EXPECT_CODE(ParseQueueStorage("cold").status(), kInvalidArgument);
+  EXPECT_EQ(ParseQueueStorage(QueueStorageName(QueueStorage::kTiered)).value(),
+            QueueStorage::kTiered);
 }
 
 using testing::ReadFile;

@@ -28,6 +28,18 @@ Result<QueueFsync> ParseQueueFsync(std::string_view name) {
                          std::string(name.substr(0, 32)) + "\"");
 }
 
+std::string_view QueueStorageName(QueueStorage s) {
+  return s == QueueStorage::kTiered ? "tiered" : "log";
+}
+
+Result<QueueStorage> ParseQueueStorage(std::string_view name) {
+  for (QueueStorage s : {QueueStorage::kLog, QueueStorage::kTiered}) {
+    if (name == QueueStorageName(s)) return s;
+  }
+  return InvalidArgument("storage is \"log\" or \"tiered\", not \"" +
+                         std::string(name.substr(0, 32)) + "\"");
+}
+
 Result<QueueWriter> QueueWriter::Open(std::shared_ptr<Queue> queue, std::string topic,
                                       std::shared_ptr<std::atomic<uint64_t>> turn) {
   PACKICE_ASSIGN_OR_RETURN(std::vector<BucketInfo> buckets, queue->Buckets(topic));

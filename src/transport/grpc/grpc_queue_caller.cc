@@ -33,6 +33,7 @@ Result<QueueCaller> NewGrpcQueueCaller(const std::string& target,
     if (!options.bearer_token.empty()) {
       ctx.AddMetadata(rpc::kAuthorizationKey, "Bearer " + options.bearer_token);
     }
+    if (options.forwarded) ctx.AddMetadata(rpc::kForwardedKey, "1");  // node to node
     wire::QueueResponse resp;
     ::grpc::Status status = stub->Call(&ctx, req, &resp);
     if (!status.ok()) return rpc::FromGrpc(status, ctx);

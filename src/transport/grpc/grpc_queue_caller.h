@@ -16,8 +16,8 @@
 
 namespace packice {
 
-// `target`: "host:port". Uses options' tls, ca_file, bearer_token, connect_timeout and
-// call_timeout. Errors as DialGrpc's: kInvalidArgument (bad target or token, an unreadable CA
+// `target`: "host:port". Uses options' tls, ca_file, bearer_token, connect_timeout,
+// call_timeout and forwarded (a cluster node's call: the receiver answers from its own queue). Errors as DialGrpc's: kInvalidArgument (bad target or token, an unreadable CA
 // file), kUnavailable (no node answers within connect_timeout).
 Result<QueueCaller> NewGrpcQueueCaller(const std::string& target,
                                        const GrpcChannelOptions& options);

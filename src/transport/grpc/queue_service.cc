@@ -18,14 +18,22 @@ QueueService::QueueService(std::shared_ptr<::packice::Queue> queue, QueueService
     : options_(std::move(options)),
       pool_(static_cast<size_t>(std::max(1, options_.threads))),
       // The pool is the parked reads' timers too: they need no io_context.
-      calls_(std::make_shared<QueueCalls>(std::move(queue), &pool_, pool_.get_executor())) {}
+      calls_(std::make_shared<QueueCalls>(std::move(queue), &pool_, pool_.get_executor())) {
+  if (options_.forwarded_queue != nullptr) {
+    forwarded_calls_ =
+        std::make_shared<QueueCalls>(options_.forwarded_queue, &pool_, pool_.get_executor());
+  }
+}
 
 QueueService::~QueueService() {
   Stop();
   pool_.join();
 }
 
-void QueueService::Stop() { calls_->Stop(); }
+void QueueService::Stop() {
+  calls_->Stop();
+  if (forwarded_calls_) forwarded_calls_->Stop();
+}
 
 ::grpc::ServerUnaryReactor* QueueService::Call(::grpc::CallbackServerContext* context,
                                                const wire::QueueRequest* request,
@@ -42,8 +50,12 @@ void QueueService::Stop() { calls_->Stop(); }
       read->set_max_bytes(kMaxReadBytes);
     }
   }
+  QueueCalls& calls =
+      forwarded_calls_ != nullptr && !ClientMetadata(*context, kForwardedKey).empty()
+          ? *forwarded_calls_
+          : *calls_;
   // `reply` lives until Finish; the answer is moved into it.
-  calls_->Run(std::move(req), [reactor, context, reply](Status s, wire::QueueResponse resp) {
+  calls.Run(std::move(req), [reactor, context, reply](Status s, wire::QueueResponse resp) {
     if (s.ok() && resp.ByteSizeLong() > static_cast<size_t>(kMaxMessageBytes)) {
       s = InvalidArgument("queue: an answer of " + std::to_string(resp.ByteSizeLong()) +
                           " bytes is over gRPC's message limit of " +

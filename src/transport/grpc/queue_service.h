@@ -30,6 +30,9 @@ struct QueueServiceOptions {
   std::string bearer_token;
   // Threads running the calls (an append waits for its fdatasync).
   int threads = 4;
+  // Calls marked forwarded (another node of a cluster routing to this one) run on this queue,
+  // the node's own, instead of the served one; nullptr: every call on the served one.
+  std::shared_ptr<::packice::Queue> forwarded_queue;
 };
 
 class QueueService final : public Queue::CallbackService {
@@ -49,6 +52,7 @@ class QueueService final : public Queue::CallbackService {
   QueueServiceOptions options_;
   boost::asio::thread_pool pool_;
   std::shared_ptr<QueueCalls> calls_;
+  std::shared_ptr<QueueCalls> forwarded_calls_;  // with forwarded_queue
 };
 
 }  // namespace packice::rpc

@@ -73,6 +73,7 @@ Json OptionsJson(const TopicOptions& o) {
   j["segment_bytes"] = o.segment_bytes;
   j["retention_bytes"] = o.retention_bytes;
   j["retention_age_ms"] = o.retention_age.count();
+  j["storage"] = QueueStorageName(o.storage);
   return j;
 }
 
@@ -327,6 +328,11 @@ Result<TopicOptions> ParseTopicOptions(std::string_view body) {
       PACKICE_ASSIGN_OR_RETURN(o.fsync, ParseQueueFsync(v.get_ref<const std::string&>()));
       continue;
     }
+    if (field == "storage") {
+      if (!v.is_string()) return InvalidArgument("storage must be a string");
+      PACKICE_ASSIGN_OR_RETURN(o.storage, ParseQueueStorage(v.get_ref<const std::string&>()));
+      continue;
+    }
     PACKICE_RETURN_IF_ERROR(Unsigned(v, field, std::numeric_limits<int64_t>::max(), &n));
     if (field == "buckets") {
       if (n > std::numeric_limits<uint32_t>::max()) return InvalidArgument("buckets is too big");
@@ -342,7 +348,7 @@ Result<TopicOptions> ParseTopicOptions(std::string_view body) {
     } else {
       return InvalidArgument("unknown topic option " + Quoted(field) +
                              " (buckets, fsync, fsync_interval_ms, segment_bytes, "
-                             "retention_bytes, retention_age_ms)");
+                             "retention_bytes, retention_age_ms, storage)");
     }
   }
   return o;  // the queue checks the ranges

@@ -106,6 +106,12 @@ TEST(QueueHttpTest, TopicsAreCreatedListedStatedAndDeleted) {
   EXPECT_EQ(topics[0]["options"]["buckets"], 3);
   EXPECT_EQ(topics[0]["options"]["fsync"], "never");
   EXPECT_EQ(topics[1]["options"]["fsync"], "always");
+  EXPECT_EQ(topics[1]["options"]["storage"], "log");
+  // This queue has no object store for a tiered topic; an unknown storage is refused too.
+  HttpReply tiered = Put(node.Url("/v1/queue/cold"), R"({"storage": "tiered"})");
+  EXPECT_EQ(tiered.status, 400) << tiered.body;
+  EXPECT_EQ(Put(node.Url("/v1/queue/cold"), R"({"storage": "tape"})").status, 400);
+  EXPECT_EQ(Put(node.Url("/v1/queue/cold"), R"({"storage": 1})").status, 400);
 
   HttpReply stat = Http("GET", node.Url("/v1/queue/events"));
   ASSERT_EQ(stat.status, 200) << stat.body;

@@ -234,6 +234,7 @@ void ToWire(const TopicOptions& o, wire::QueueTopicOptions* out) {
   out->set_segment_bytes(o.segment_bytes);
   out->set_retention_bytes(o.retention_bytes);
   out->set_retention_age_ms(o.retention_age.count());
+  out->set_storage(static_cast<uint32_t>(o.storage));
 }
 
 Result<TopicOptions> FromWire(const wire::QueueTopicOptions& in) {
@@ -249,6 +250,10 @@ Result<TopicOptions> FromWire(const wire::QueueTopicOptions& in) {
   if (in.segment_bytes() != 0) o.segment_bytes = in.segment_bytes();
   o.retention_bytes = in.retention_bytes();
   o.retention_age = std::chrono::milliseconds(in.retention_age_ms());
+  if (in.storage() > static_cast<uint32_t>(QueueStorage::kTiered)) {
+    return InvalidArgument("unknown storage " + std::to_string(in.storage()));
+  }
+  o.storage = static_cast<QueueStorage>(in.storage());
   return o;
 }
 
