@@ -1,6 +1,7 @@
 #include "core/huge_pages.h"
 
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <fstream>
@@ -90,6 +91,14 @@ Result<void*> MapShared(int fd, uint64_t offset, uint64_t map_size, bool writabl
     if (populate) madvise(p, map_size, writable ? MADV_POPULATE_WRITE : MADV_POPULATE_READ);
   }
   return p;
+}
+
+void PrefaultForRead(std::span<const std::byte> bytes) {
+  if (bytes.empty()) return;
+  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = reinterpret_cast<uintptr_t>(bytes.data()) & ~(page - 1);
+  const uintptr_t end = reinterpret_cast<uintptr_t>(bytes.data()) + bytes.size();
+  (void)madvise(reinterpret_cast<void*>(begin), end - begin, MADV_POPULATE_READ);
 }
 
 }  // namespace packice

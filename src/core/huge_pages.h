@@ -13,6 +13,7 @@
 #define PACKICE_CORE_HUGE_PAGES_H_
 
 #include <cstdint>
+#include <span>
 #include <string>
 
 #include "packice/status.h"
@@ -46,6 +47,11 @@ std::string SelectedWord(const std::string& text);
 // Errors: kInternal (mmap failed).
 Result<void*> MapShared(int fd, uint64_t offset, uint64_t map_size, bool writable, bool huge,
                         bool populate);
+
+// Faults in the pages of the mapping under `bytes` for reading with one call
+// (MADV_POPULATE_READ), for a reader that will touch them all: one page fault each costs more
+// than the call. Best effort: nothing happens where the kernel lacks it.
+void PrefaultForRead(std::span<const std::byte> bytes);
 
 }  // namespace packice
 

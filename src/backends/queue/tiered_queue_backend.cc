@@ -16,6 +16,7 @@
 #include <atomic>
 #include <cinttypes>
 #include <cstring>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <sstream>
@@ -24,6 +25,7 @@
 #include "backends/queue/queue_backend.h"
 #include "backends/queue/record_codec.h"
 #include "core/byte_order.h"
+#include "core/huge_pages.h"
 #include "core/periodic_thread.h"
 
 namespace packice {
@@ -397,6 +399,7 @@ class TieredQueueBackend final : public QueueBackend {
     std::vector<Entry> gone(m->entries.begin(), m->entries.begin() + n);
     m->entries.erase(m->entries.begin(), m->entries.begin() + n);
     PACKICE_RETURN_IF_ERROR(Commit(*m));
+    ForgetViews(gone.back().end);
     for (const Entry& e : gone) {
       Status s = options_.store->Delete(Key(e.first));
       if (!s.ok() && s.code() != StatusCode::kNotFound) return s;
@@ -539,18 +542,68 @@ class TieredQueueBackend final : public QueueBackend {
                       " are gone: their segment object " + key +
                       " was not in the store when the queue opened");
     }
+    PACKICE_ASSIGN_OR_RETURN(std::shared_ptr<const Held> held, View(e.first));
+    return ReadObject(held->bytes, key, e.first, e.end, offset, limit, budget, out);
+  }
+
+  // An object's bytes under a read lease; the lease ends when the last holder lets go.
+  struct Held {
+    Held(std::shared_ptr<Peer> s, Grant g, std::shared_ptr<BlobView> v)
+        : store(std::move(s)), grant(std::move(g)), view(std::move(v)) {
+      const std::span<std::byte> all = view->bytes();
+      bytes = all.first(std::min<uint64_t>(all.size(), grant.info.size));
+      PrefaultForRead(bytes);  // a file's mapping: one call, not a fault a page
+    }
+    ~Held() { store->Release(grant.lease).IgnoreError(); }
+    std::shared_ptr<Peer> store;
+    Grant grant;
+    std::shared_ptr<BlobView> view;
+    std::span<const std::byte> bytes;
+    std::chrono::steady_clock::time_point fresh_until;  // reused until then
+  };
+
+  // The object that starts at `first`, from the few kept open (a sequential reader maps each
+  // object once, not once a read), or acquired now. Errors: the store's (kNotFound: gone).
+  Result<std::shared_ptr<const Held>> View(uint64_t first) const {
+    const auto now = std::chrono::steady_clock::now();
+    {
+      std::lock_guard<std::mutex> lock(views_mu_);
+      auto it = views_.find(first);
+      if (it != views_.end() && it->second->fresh_until > now) return it->second;
+    }
     AcquireRequest req;
-    req.key = key;
+    req.key = Key(first);
     req.mode = LeaseMode::kRead;
     PACKICE_ASSIGN_OR_RETURN(Grant g, options_.store->Acquire(req));
-    Result<uint64_t> next = [&]() -> Result<uint64_t> {
-      PACKICE_ASSIGN_OR_RETURN(std::shared_ptr<BlobView> view, g.blob->OpenView(LeaseMode::kRead));
-      std::span<const std::byte> bytes = view->bytes();
-      bytes = bytes.first(std::min<uint64_t>(bytes.size(), g.info.size));
-      return ReadObject(bytes, key, e.first, e.end, offset, limit, budget, out);
-    }();
-    options_.store->Release(g.lease).IgnoreError();
-    return next;
+    Result<std::shared_ptr<BlobView>> view = g.blob->OpenView(LeaseMode::kRead);
+    if (!view.ok()) {
+      options_.store->Release(g.lease).IgnoreError();
+      return view.status();
+    }
+    auto held = std::make_shared<Held>(options_.store, std::move(g), *std::move(view));
+    held->fresh_until = now + held->grant.lease_ttl / 2;
+    std::shared_ptr<const Held> evicted;  // released outside the lock
+    std::lock_guard<std::mutex> lock(views_mu_);
+    if (views_.size() >= kKeptViews && !views_.contains(first)) {
+      auto oldest =
+          std::min_element(views_.begin(), views_.end(), [](const auto& a, const auto& b) {
+            return a.second->fresh_until < b.second->fresh_until;
+          });
+      evicted = std::move(oldest->second);
+      views_.erase(oldest);
+    }
+    views_[first] = held;
+    return std::shared_ptr<const Held>(held);
+  }
+
+  // Lets go of the kept views of objects before `end` (retention removed them).
+  void ForgetViews(uint64_t end) {
+    std::vector<std::shared_ptr<const Held>> gone;  // released outside the lock
+    std::lock_guard<std::mutex> lock(views_mu_);
+    for (auto it = views_.begin(); it != views_.end() && it->first < end;) {
+      gone.push_back(std::move(it->second));
+      it = views_.erase(it);
+    }
   }
 
   const TieredQueueBackendOptions options_;
@@ -562,8 +615,11 @@ class TieredQueueBackend final : public QueueBackend {
   // Encoded bytes of the records after sealed_end: an append adds its own once the log has
   // them (so the count never runs ahead of what a seal reads), a seal takes its own off.
   std::atomic<uint64_t> unsealed_bytes_{0};
-  std::string last_error_;                  // of the thread's passes
-  std::unique_ptr<PeriodicThread> thread_;  // last: stops first
+  static constexpr size_t kKeptViews = 4;
+  mutable std::mutex views_mu_;
+  mutable std::map<uint64_t, std::shared_ptr<const Held>> views_;  // by first offset
+  std::string last_error_;                                         // of the thread's passes
+  std::unique_ptr<PeriodicThread> thread_;                         // last: stops first
 };
 
 }  // namespace
