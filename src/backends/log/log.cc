@@ -36,6 +36,15 @@ Status LogIoError(std::string_view what, const std::string& path, int err) {
   return ErrnoError(std::string(what) + " " + path, err);
 }
 
+// Batches written and not yet published (syncing, or waiting for an earlier one): one syncs
+// while the next is written; more would only split the waiting appenders into smaller
+// batches, each with a sync of its own.
+constexpr size_t kMaxInFlight = 2;
+
+// A group commit's appends of at least this many bytes each are written from their own
+// buffers rather than copied into one.
+constexpr uint64_t kDirectWriteBytes = 64u << 10;
+
 Status LogWriteAll(Env& env, int fd, std::span<const std::byte> bytes, uint64_t offset,
                    const std::string& path) {
   uint64_t done = 0;
@@ -57,9 +66,11 @@ struct Log::Impl::BatchOutcome {
   Status error;        // for the writers from `written` on
   bool fatal = false;  // bytes may have reached a file: the log is read-only from now on
   std::shared_ptr<LogSegment> new_segment;
-  uint64_t sealed_seq = 0;         // with new_segment: the records before it were synced
-  uint64_t sealed_end_offset = 0;  // with new_segment: where the full segment's records end
-  bool synced = false;             // the records written are durable
+  uint64_t sealed_seq = 0;              // with new_segment: the records before it were synced
+  uint64_t sealed_end_offset = 0;       // with new_segment: where the full segment's records end
+  bool synced = false;                  // the records written are durable
+  std::shared_ptr<LogSegment> segment;  // the active segment after the write
+  uint64_t end_offset = 0;              // and where its records end
   std::vector<std::pair<LogSegment*, LogIndexEntry>> index;
   uint64_t bytes = 0;
   uint64_t syncs = 0;
@@ -110,26 +121,55 @@ Result<uint64_t> Log::Impl::Append(std::span<const LogEntry> entries) {
     at += kFrameHeaderBytes + e.payload.size();
   }
 
+  // The pipeline: one leader writes its batch while the leader before it waits for its
+  // fdatasync, and batches are published (acknowledged) in the order they were written.
   std::vector<LogWriter*> batch;
+  InFlight ticket;
   {
     MutexLock lock(&mu_);
     if (!failed_.ok()) return failed_;
     writers_.push_back(&w);
-    while (!w.done && writers_.front() != &w) Wait(w.cv, mu_);
+    while (!w.done && (writing_ || inflight_.size() >= kMaxInFlight || writers_.front() != &w)) {
+      Wait(w.cv, mu_);
+    }
     if (w.done) {
       if (!w.status.ok()) return w.status;
       return w.first_seq;
     }
-    if (!failed_.ok()) {  // the batch before ours failed
+    if (!failed_.ok()) {  // a batch before ours failed
       writers_.pop_front();
       WakeLeader();
       return failed_;
     }
     batch = TakeBatch();
+    writing_ = true;
   }
   BatchOutcome out = WriteBatch(batch);
+  {
+    MutexLock lock(&mu_);
+    writing_ = false;
+    // Writers of the batch that were not written give their numbers back before the next
+    // leader takes any; after a failed write no later batch writes.
+    if (out.written < batch.size()) next_seq_ = batch[out.written]->first_seq;
+    if (out.fatal) Fail(out.error, batch.front()->first_seq);
+    inflight_.push_back(&ticket);
+    WakeLeader();
+  }
+  if (!out.fatal && out.written > 0 && options_.sync == SyncPolicy::kAlways) {
+    if (int err = env_.SyncData(out.segment->fd.get()); err != 0) {
+      out.error = ErrnoError("fdatasync " + out.segment->path, err);
+      out.fatal = true;
+    } else {
+      ++out.syncs;
+      out.synced = true;
+    }
+  }
   MutexLock lock(&mu_);
+  while (inflight_.front() != &ticket) Wait(ticket.cv, mu_);
   Publish(batch, out);
+  inflight_.pop_front();
+  if (!inflight_.empty()) inflight_.front()->cv.notify_one();
+  WakeLeader();  // there is room in the pipeline again
   if (!w.status.ok()) return w.status;
   return w.first_seq;
 }
@@ -137,12 +177,14 @@ Result<uint64_t> Log::Impl::Append(std::span<const LogEntry> entries) {
 std::vector<LogWriter*> Log::Impl::TakeBatch() {
   std::vector<LogWriter*> batch;
   uint64_t bytes = 0;
-  for (LogWriter* w : writers_) {
+  while (!writers_.empty()) {
+    LogWriter* w = writers_.front();
     if (!batch.empty() && bytes + w->frames.size() > options_.max_batch_bytes) break;
     bytes += w->frames.size();
     w->first_seq = next_seq_;
     next_seq_ += w->count();
     batch.push_back(w);
+    writers_.pop_front();
   }
   return batch;
 }
@@ -176,6 +218,8 @@ Log::Impl::BatchOutcome Log::Impl::WriteBatch(const std::vector<LogWriter*>& bat
         out.written = i;
         out.error = next.status();
         out.synced = true;  // the roll's sync covered what was written before
+        out.segment = active_;
+        out.end_offset = write_offset_;
         return out;
       }
       // The full segment gives its unused preallocated tail back. Not synced: a crash before
@@ -194,16 +238,9 @@ Log::Impl::BatchOutcome Log::Impl::WriteBatch(const std::vector<LogWriter*>& bat
     out.fatal = true;
     return out;
   }
-  if (options_.sync == SyncPolicy::kAlways) {
-    if (int err = env_.SyncData(active_->fd.get()); err != 0) {
-      out.error = ErrnoError("fdatasync " + active_->path, err);
-      out.fatal = true;
-      return out;
-    }
-    ++out.syncs;
-    out.synced = true;
-  }
   out.written = batch.size();
+  out.segment = active_;  // what the caller syncs (kAlways), with the lock released
+  out.end_offset = write_offset_;
   return out;
 }
 
@@ -227,24 +264,36 @@ Status Log::Impl::WriteRun(const std::vector<LogWriter*>& run, BatchOutcome* out
     }
     at += w->frames.size();
   }
-  std::span<const std::byte> bytes;
-  if (run.size() == 1) {
-    bytes = run[0]->frames;
-  } else {
+  // Small appends are gathered into one write; large ones (at least kDirectWriteBytes each,
+  // on average) are written one after another from their own buffers, saving the copy.
+  const uint64_t total = at - write_offset_;
+  if (run.size() > 1 && total / run.size() < kDirectWriteBytes) {
     run_buf_.clear();
     for (LogWriter* w : run) run_buf_.insert(run_buf_.end(), w->frames.begin(), w->frames.end());
-    bytes = run_buf_;
+    PACKICE_RETURN_IF_ERROR(
+        LogWriteAll(env_, active_->fd.get(), run_buf_, write_offset_, active_->path));
+  } else {
+    uint64_t offset = write_offset_;
+    for (LogWriter* w : run) {
+      PACKICE_RETURN_IF_ERROR(
+          LogWriteAll(env_, active_->fd.get(), w->frames, offset, active_->path));
+      offset += w->frames.size();
+    }
   }
-  PACKICE_RETURN_IF_ERROR(
-      LogWriteAll(env_, active_->fd.get(), bytes, write_offset_, active_->path));
-  write_offset_ += bytes.size();
-  out->bytes += bytes.size();
+  write_offset_ += total;
+  out->bytes += total;
   return Status::Ok();
 }
 
 void Log::Impl::Publish(const std::vector<LogWriter*>& batch, BatchOutcome& out) {
+  // A batch after one that failed (written, or synced, or the log's Sync) is not acknowledged:
+  // a later fdatasync may succeed where an earlier one lost data.
+  if (!out.fatal && !failed_.ok() && batch.front()->first_seq >= failed_from_) {
+    out.fatal = true;
+    out.error = failed_;
+  }
   if (out.fatal) {
-    Fail(out.error);
+    Fail(out.error, batch.front()->first_seq);
     out.written = 0;
   } else {
     if (out.new_segment) {
@@ -264,9 +313,8 @@ void Log::Impl::Publish(const std::vector<LogWriter*>& batch, BatchOutcome& out)
     for (auto& [segment, entry] : out.index) segment->index.push_back(entry);
     LogSegment& active = *segments_.back();
     active.end_seq = visible_seq_;
-    active.end_offset = write_offset_;
+    active.end_offset = out.end_offset;
     if (out.synced) durable_seq_ = std::max(durable_seq_, visible_seq_);
-    if (out.written < batch.size()) next_seq_ = batch[out.written]->first_seq;
     ++counters_.batches;
     counters_.bytes_written += out.bytes;
     counters_.syncs += out.syncs;
@@ -275,14 +323,13 @@ void Log::Impl::Publish(const std::vector<LogWriter*>& batch, BatchOutcome& out)
     LogWriter* w = batch[i];
     if (i >= out.written) w->status = out.error;
     w->done = true;
-    writers_.pop_front();
     w->cv.notify_one();
   }
-  WakeLeader();
   readable_cv_.notify_all();
 }
 
-void Log::Impl::Fail(const Status& error) {
+void Log::Impl::Fail(const Status& error, uint64_t from_seq) {
+  failed_from_ = std::min(failed_from_, from_seq);
   if (!failed_.ok()) return;
   failed_ = Status(error.code(),
                    "the log is read-only after a failed write or sync (reopen it "
@@ -311,7 +358,7 @@ Status Log::Impl::Sync() {
   const int err = env_.SyncData(segment->fd.get());
   MutexLock lock(&mu_);
   if (err != 0) {
-    Fail(ErrnoError("fdatasync " + segment->path, err));
+    Fail(ErrnoError("fdatasync " + segment->path, err), upto);
     return failed_;
   }
   ++counters_.syncs;

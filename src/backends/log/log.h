@@ -12,8 +12,9 @@
 // framed with its length, sequence number and a CRC-32 (docs/log.md has the byte layout).
 //
 // Appends are group-committed: concurrent Append calls queue up, and one of them (the leader)
-// writes the whole queue with one pwrite and, under SyncPolicy::kAlways, one fdatasync, while
-// the others wait. Readers never wait for a write or a sync: they read what was acknowledged.
+// writes the whole queue and, under SyncPolicy::kAlways, fdatasyncs it while the next leader
+// writes the next batch; batches are acknowledged in order. Readers never wait for a write or a
+// sync: they read what was acknowledged.
 //
 // Guarantees:
 //  - A record is readable (Read, WaitFor) exactly when its Append has returned it: no reader

@@ -174,6 +174,49 @@ TEST_F(LogFaultTest, CrashAtEveryWriteAndSyncKeepsWhatWasAcknowledged) {
   }
 }
 
+// One fdatasync fails (EIO, the machine goes on: a later fdatasync may succeed) while other
+// appenders' batches are written and synced behind it: what was acknowledged is exactly the
+// records before the failed batch — none after it, though their own sync may have succeeded.
+TEST_F(LogFaultTest, AFailedSyncAcknowledgesNothingAfterIt) {
+  int failed = 0;  // runs in which the fault hit (the appenders may batch into fewer syncs)
+  for (int skip = 0; skip < 12; ++skip) {
+    SCOPED_TRACE("skip " + std::to_string(skip));
+    TempDir dir;
+    LogOptions options = Options();
+    options.dir = dir.path();
+    std::map<uint64_t, std::string> acked;
+    Mutex mu;
+    ASSERT_OK_AND_ASSIGN(auto log, Log::Open(options));
+    const int hits_before = env_->faults_hit();
+    env_->InjectFault({.op = Op::kSyncData, .error = EIO, .skip = skip, .path_part = ".log"});
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 6; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < 40; ++i) {
+          std::string p = log_testing::TaggedPayload(t, i, 200 + (i * 89) % 700);
+          Result<uint64_t> seq = log->Append(Bytes(p));
+          if (!seq.ok()) return;
+          MutexLock lock(&mu);
+          acked[*seq] = p;
+        }
+      });
+    }
+    for (std::thread& t : threads) t.join();
+    const bool hit = env_->faults_hit() > hits_before;
+    env_->ClearFaults();
+    if (hit) {
+      ++failed;
+      EXPECT_CODE(log->health(), kInternal);
+    }
+    uint64_t expect = 0;
+    for (const auto& [seq, payload] : acked) ASSERT_EQ(seq, expect++) << "a gap before " << seq;
+    std::vector<std::string> all = ReadAll(*log);
+    ASSERT_EQ(all.size(), acked.size());
+    for (const auto& [seq, payload] : acked) ASSERT_EQ(all[seq], payload);
+  }
+  EXPECT_GE(failed, 6);
+}
+
 // SyncPolicy::kNever and kInterval: a crash loses at most the unsynced suffix, and the log opens
 // (no gap, no refusal), with everything up to the last Sync.
 TEST_F(LogFaultTest, CrashWithoutSyncsLosesOnlyASuffix) {

@@ -3,8 +3,11 @@
 //
 // Locking. mu_ guards the list of segments, what is readable, the queue of appenders and the
 // counters; it is held only for bookkeeping, never across I/O. The appender at the head of
-// writers_ is the leader: it alone writes, and it alone touches the "leader-only" members
-// below, without mu_. Readers take mu_ only to find where to read.
+// writers_ becomes the leader once no other leader is writing (writing_): it takes a batch,
+// alone writes it, and alone touches the "leader-only" members below, without mu_. Then, with
+// writing_ cleared so that the next leader writes meanwhile, it syncs (kAlways) and waits for
+// its turn in inflight_ to publish: batches are acknowledged in the order they were written.
+// Readers take mu_ only to find where to read.
 #ifndef PACKICE_BACKENDS_LOG_LOG_IMPL_H_
 #define PACKICE_BACKENDS_LOG_LOG_IMPL_H_
 
@@ -55,6 +58,11 @@ struct LogWriter {
   size_t count() const { return offsets.size(); }
 };
 
+// A written batch waiting to be published, in inflight_.
+struct InFlight {
+  std::condition_variable cv;  // notified when it is the oldest
+};
+
 class Log::Impl {
  public:
   Impl(LogOptions options, UniqueFd lock);
@@ -89,7 +97,8 @@ class Log::Impl {
   Status WriteRun(const std::vector<LogWriter*>& run, BatchOutcome* out);
   void Publish(const std::vector<LogWriter*>& batch, BatchOutcome& out)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void Fail(const Status& error) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Makes the log read-only with `error`; batches from `from_seq` on are not acknowledged.
+  void Fail(const Status& error, uint64_t from_seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Wakes the appender now at the head of the queue, if any.
   void WakeLeader() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Status RecoverSegment(uint64_t first_seq, const std::string& name, bool last,
@@ -101,9 +110,12 @@ class Log::Impl {
 
   mutable Mutex mu_;
   std::vector<std::shared_ptr<LogSegment>> segments_ ABSL_GUARDED_BY(mu_);  // oldest first
-  std::deque<LogWriter*> writers_ ABSL_GUARDED_BY(mu_);
-  uint64_t next_seq_ ABSL_GUARDED_BY(mu_) = 0;     // the next to assign
-  uint64_t visible_seq_ ABSL_GUARDED_BY(mu_) = 0;  // records before it are acknowledged
+  std::deque<LogWriter*> writers_ ABSL_GUARDED_BY(mu_);  // appenders not yet in a batch
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;            // a leader is writing its batch
+  std::deque<InFlight*> inflight_ ABSL_GUARDED_BY(mu_);  // written, not yet published
+  uint64_t failed_from_ ABSL_GUARDED_BY(mu_) = ~0ull;    // with failed_: the first not acknowledged
+  uint64_t next_seq_ ABSL_GUARDED_BY(mu_) = 0;           // the next to assign
+  uint64_t visible_seq_ ABSL_GUARDED_BY(mu_) = 0;        // records before it are acknowledged
   uint64_t durable_seq_ ABSL_GUARDED_BY(mu_) = 0;
   Status failed_ ABSL_GUARDED_BY(mu_);
   LogStats counters_ ABSL_GUARDED_BY(mu_);
