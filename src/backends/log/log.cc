@@ -43,7 +43,7 @@ constexpr size_t kMaxInFlight = 2;
 
 // A group commit's appends of at least this many bytes each are written from their own
 // buffers rather than copied into one.
-constexpr uint64_t kDirectWriteBytes = 64u << 10;
+constexpr uint64_t kDirectWriteBytes = 256u << 10;
 
 Status LogWriteAll(Env& env, int fd, std::span<const std::byte> bytes, uint64_t offset,
                    const std::string& path) {
