@@ -145,17 +145,24 @@ Result<uint64_t> Log::Impl::Append(std::span<const LogEntry> entries) {
     writing_ = true;
   }
   BatchOutcome out = WriteBatch(batch);
+  const bool sync = options_.sync == SyncPolicy::kAlways && !out.fatal && out.written > 0;
   {
     MutexLock lock(&mu_);
     writing_ = false;
     // Writers of the batch that were not written give their numbers back before the next
     // leader takes any; after a failed write no later batch writes.
     if (out.written < batch.size()) next_seq_ = batch[out.written]->first_seq;
+    if (!sync && inflight_.empty()) {  // nothing to wait for: published at once
+      Publish(batch, out);
+      WakeLeader();
+      if (!w.status.ok()) return w.status;
+      return w.first_seq;
+    }
     if (out.fatal) Fail(out.error, batch.front()->first_seq);
     inflight_.push_back(&ticket);
     WakeLeader();
   }
-  if (!out.fatal && out.written > 0 && options_.sync == SyncPolicy::kAlways) {
+  if (sync) {
     if (int err = env_.SyncData(out.segment->fd.get()); err != 0) {
       out.error = ErrnoError("fdatasync " + out.segment->path, err);
       out.fatal = true;
