@@ -24,6 +24,7 @@
 #include "backends/log/log_format.h"
 #include "backends/queue/queue_backend.h"
 #include "backends/queue/record_codec.h"
+#include "backends/queue/segment_object.h"
 #include "core/byte_order.h"
 #include "core/huge_pages.h"
 #include "core/periodic_thread.h"
@@ -31,150 +32,8 @@
 namespace packice {
 namespace {
 
-// --- the segment object -----------------------------------------------------------------------
-//
-//   header  magic "PKQSEG01" | first offset u64 | count u64 | index position u64 |
-//           crc u32 (of the 32 bytes before it) | reserved u32            (40 bytes)
-//   frames  per record: crc u32 (of the record) | length u32 | the record (record_codec.h)
-//   index   count × u64: each frame's position in the object
-// Little-endian; nothing follows the index.
-constexpr char kMagic[8] = {'P', 'K', 'Q', 'S', 'E', 'G', '0', '1'};
-constexpr size_t kHeaderBytes = 40;
-constexpr size_t kFrameBytes = 8;
-
-struct SealedRun {
-  uint64_t first = 0;
-  uint64_t count = 0;
-  std::string frames;              // framed records
-  std::vector<uint64_t> position;  // of each frame, in the object
-  int64_t newest_unix_ms = 0;
-  uint64_t object_bytes() const { return kHeaderBytes + frames.size() + 8 * count; }
-};
-
-void AddFrame(SealedRun* run, const QueueRecord& r) {
-  const size_t at = run->frames.size();
-  run->position.push_back(kHeaderBytes + at);
-  run->frames.resize(at + kFrameBytes);
-  EncodeRecord(r, &run->frames);
-  const size_t length = run->frames.size() - at - kFrameBytes;
-  auto* p = reinterpret_cast<std::byte*>(run->frames.data() + at);
-  PutU32(p, log_format::Crc32(0, std::span(p + kFrameBytes, length)));
-  PutU32(p + 4, static_cast<uint32_t>(length));
-  ++run->count;
-  run->newest_unix_ms = std::max(run->newest_unix_ms, r.timestamp_unix_ms);
-}
-
-void WriteObject(const SealedRun& run, std::span<std::byte> out) {
-  std::byte* p = out.data();
-  std::memcpy(p, kMagic, 8);
-  PutU64(p + 8, run.first);
-  PutU64(p + 16, run.count);
-  PutU64(p + 24, kHeaderBytes + run.frames.size());
-  PutU32(p + 32, log_format::Crc32(0, std::span(p, 32)));
-  PutU32(p + 36, 0);
-  std::memcpy(p + kHeaderBytes, run.frames.data(), run.frames.size());
-  std::byte* index = p + kHeaderBytes + run.frames.size();
-  for (uint64_t i = 0; i < run.count; ++i) PutU64(index + 8 * i, run.position[i]);
-}
-
-// Records from `offset` of the object `bytes` (which should hold [first, end)), appended to
-// `out` within `limit` and `*budget` (at least one record when `out` is empty). Returns the
-// offset after the last one read. Errors: kDataLoss naming `key`.
-Result<uint64_t> ReadObject(std::span<const std::byte> bytes, const std::string& key,
-                            uint64_t first, uint64_t end, uint64_t offset, size_t limit,
-                            size_t* budget, std::vector<StoredRecord>* out) {
-  auto bad = [&](const std::string& what) {
-    return DataLoss("queue: segment object " + key + ": " + what);
-  };
-  if (bytes.size() < kHeaderBytes || std::memcmp(bytes.data(), kMagic, 8) != 0) {
-    return bad("not a segment object");
-  }
-  const std::byte* h = bytes.data();
-  if (GetU32(h + 32) != log_format::Crc32(0, bytes.first(32)))
-    return bad("header checksum mismatch");
-  const uint64_t count = GetU64(h + 16), index_at = GetU64(h + 24);
-  if (GetU64(h + 8) != first || count != end - first) {
-    return bad("holds records " + std::to_string(GetU64(h + 8)) + " +" + std::to_string(count) +
-               ", not " + std::to_string(first) + ".." + std::to_string(end));
-  }
-  if (index_at < kHeaderBytes || index_at > bytes.size() ||
-      (bytes.size() - index_at) / 8 != count || (bytes.size() - index_at) % 8 != 0) {
-    return bad("index out of bounds");
-  }
-  const std::byte* index = h + index_at;
-  uint64_t o = offset;
-  for (; o < end && out->size() < limit; ++o) {
-    const uint64_t at = GetU64(index + 8 * (o - first));
-    if (at < kHeaderBytes || at > index_at - kFrameBytes) return bad("frame out of bounds");
-    const uint32_t length = GetU32(h + at + 4);
-    if (length > index_at - at - kFrameBytes) return bad("record out of bounds");
-    if (!out->empty() && length > *budget) break;
-    const std::span<const std::byte> record = bytes.subspan(at + kFrameBytes, length);
-    if (GetU32(h + at) != log_format::Crc32(0, record)) {
-      return bad("record " + std::to_string(o) + " checksum mismatch");
-    }
-    auto r = DecodeRecord(record);
-    if (!r.ok())
-      return bad("record " + std::to_string(o) + ": " + std::string(r.status().message()));
-    out->push_back({o, *std::move(r)});
-    *budget = length >= *budget ? 0 : *budget - length;
-  }
-  return o;
-}
-
-// --- the manifest -----------------------------------------------------------------------------
-
-struct Entry {
-  uint64_t first = 0, end = 0, bytes = 0;
-  int64_t newest_unix_ms = 0;
-  bool durable = false;
-  bool lost = false;  // gone from the store while the log no longer had its records
-};
-
-struct Manifest {
-  uint64_t sealed_end = 0;
-  std::vector<Entry> entries;
-};
-
-constexpr std::string_view kManifestHeader = "packice-queue-tiers 1";
-
-std::string SerializeManifest(const Manifest& m) {
-  std::ostringstream s;
-  s << kManifestHeader << "\nsealed_end " << m.sealed_end << "\n";
-  for (const Entry& e : m.entries) {
-    s << "object " << e.first << " " << e.end << " " << e.bytes << " " << e.newest_unix_ms << " "
-      << (e.durable ? 1 : 0) << " " << (e.lost ? 1 : 0) << "\n";
-  }
-  s << "end\n";
-  return s.str();
-}
-
-Result<Manifest> ParseManifest(const std::string& text, const std::string& path) {
-  auto bad = [&](const std::string& what) {
-    return DataLoss("queue: " + path + " is not a tier manifest: " + what);
-  };
-  std::istringstream in(text);
-  std::string line;
-  if (!std::getline(in, line) || line != kManifestHeader) return bad("header");
-  Manifest m;
-  std::string tag;
-  if (!(in >> tag >> m.sealed_end) || tag != "sealed_end") return bad("sealed_end");
-  uint64_t prev_end = 0;
-  while (in >> tag && tag == "object") {
-    Entry e;
-    int durable = 0, lost = 0;
-    if (!(in >> e.first >> e.end >> e.bytes >> e.newest_unix_ms >> durable >> lost) ||
-        e.end <= e.first || (!m.entries.empty() && e.first != prev_end) || e.end > m.sealed_end) {
-      return bad("object line " + std::to_string(m.entries.size() + 1));
-    }
-    e.durable = durable != 0;
-    e.lost = lost != 0;
-    prev_end = e.end;
-    m.entries.push_back(e);
-  }
-  if (tag != "end") return bad("no end line (cut?)");
-  return m;
-}
+using Entry = TierEntry;
+using Manifest = TierManifest;
 
 // --- the backend ------------------------------------------------------------------------------
 
@@ -387,7 +246,8 @@ class TieredQueueBackend final : public QueueBackend {
 
   // Writes `m` and makes it the state readers see. REQUIRES: pass_mu_.
   Status Commit(const Manifest& m) {
-    PACKICE_RETURN_IF_ERROR(ReplaceFile(*env_, options_.log.dir, "MANIFEST", SerializeManifest(m)));
+    PACKICE_RETURN_IF_ERROR(
+        ReplaceFile(*env_, options_.log.dir, "MANIFEST", SerializeTierManifest(m)));
     std::lock_guard<std::mutex> lock(mu_);
     m_ = m;
     return Status::Ok();
@@ -496,7 +356,7 @@ class TieredQueueBackend final : public QueueBackend {
           log_->Read(offset, 4096, std::min<size_t>(4u << 20, options_.object_bytes - bytes)));
       if (got.empty()) break;
       for (const StoredRecord& r : got) {
-        AddFrame(&run, r.record);
+        AddToRun(&run, r.record);
         bytes += EncodedRecordBytes(r.record);
       }
       offset = got.back().offset + 1;
@@ -516,7 +376,7 @@ class TieredQueueBackend final : public QueueBackend {
       PACKICE_ASSIGN_OR_RETURN(std::shared_ptr<BlobView> view,
                                g.blob->OpenView(LeaseMode::kCreate));
       if (view->bytes().size() < run.object_bytes()) return Internal("queue: short object view");
-      WriteObject(run, view->bytes().first(run.object_bytes()));
+      WriteSegmentObject(run, view->bytes().first(run.object_bytes()));
       return Status::Ok();
     }();
     if (!wrote.ok()) {
@@ -543,7 +403,7 @@ class TieredQueueBackend final : public QueueBackend {
                       " was not in the store when the queue opened");
     }
     PACKICE_ASSIGN_OR_RETURN(std::shared_ptr<const Held> held, View(e.first));
-    return ReadObject(held->bytes, key, e.first, e.end, offset, limit, budget, out);
+    return ReadSegmentObject(held->bytes, key, e.first, e.end, offset, limit, budget, out);
   }
 
   // An object's bytes under a read lease; the lease ends when the last holder lets go.
@@ -636,7 +496,7 @@ Result<std::unique_ptr<QueueBackend>> OpenTieredQueueBackend(TieredQueueBackendO
   PACKICE_ASSIGN_OR_RETURN(std::optional<std::string> text, ReadFileIfExists(*env, path));
   Manifest m;
   if (text) {
-    PACKICE_ASSIGN_OR_RETURN(m, ParseManifest(*text, path));
+    PACKICE_ASSIGN_OR_RETURN(m, ParseTierManifest(*text, path));
   } else {
     m.sealed_end = log->stats().start_offset;
   }
