@@ -21,6 +21,27 @@ using log_testing::SmallOptions;
 using testing::TempDir;
 using Op = FaultInjectionEnv::Op;
 
+// `threads` appenders of `appends` tagged payloads each, until their first error; returns what
+// was acknowledged, by sequence number.
+std::map<uint64_t, std::string> AppendConcurrently(Log& log, int threads, int appends) {
+  std::map<uint64_t, std::string> acked;
+  Mutex mu;
+  std::vector<std::thread> running;
+  for (int t = 0; t < threads; ++t) {
+    running.emplace_back([&, t] {
+      for (int i = 0; i < appends; ++i) {
+        std::string p = log_testing::TaggedPayload(t, i, 200 + (i * 97) % 900);
+        Result<uint64_t> seq = log.Append(Bytes(p));
+        if (!seq.ok()) return;
+        MutexLock lock(&mu);
+        acked[*seq] = p;
+      }
+    });
+  }
+  for (std::thread& t : running) t.join();
+  return acked;
+}
+
 class LogFaultTest : public ::testing::Test {
  protected:
   LogOptions Options() {
@@ -143,23 +164,10 @@ TEST_F(LogFaultTest, CrashAtEveryWriteAndSyncKeepsWhatWasAcknowledged) {
       LogOptions options = Options();
       options.dir = dir.path();
       std::map<uint64_t, std::string> acked;
-      Mutex mu;
       {
         ASSERT_OK_AND_ASSIGN(auto log, Log::Open(options));
         env_->InjectFault({.op = op, .skip = skip, .crash = true});
-        std::vector<std::thread> threads;
-        for (int t = 0; t < 4; ++t) {
-          threads.emplace_back([&, t] {
-            for (int i = 0; i < 40; ++i) {
-              std::string p = log_testing::TaggedPayload(t, i, 300 + (i * 97) % 900);
-              Result<uint64_t> seq = log->Append(Bytes(p));
-              if (!seq.ok()) return;
-              MutexLock lock(&mu);
-              acked[*seq] = p;
-            }
-          });
-        }
-        for (std::thread& t : threads) t.join();
+        acked = AppendConcurrently(*log, 4, 40);
       }
       env_->ClearFaults();
       ASSERT_OK(env_->SimulateCrash());
@@ -184,24 +192,10 @@ TEST_F(LogFaultTest, AFailedSyncAcknowledgesNothingAfterIt) {
     TempDir dir;
     LogOptions options = Options();
     options.dir = dir.path();
-    std::map<uint64_t, std::string> acked;
-    Mutex mu;
     ASSERT_OK_AND_ASSIGN(auto log, Log::Open(options));
     const int hits_before = env_->faults_hit();
     env_->InjectFault({.op = Op::kSyncData, .error = EIO, .skip = skip, .path_part = ".log"});
-    std::vector<std::thread> threads;
-    for (int t = 0; t < 6; ++t) {
-      threads.emplace_back([&, t] {
-        for (int i = 0; i < 40; ++i) {
-          std::string p = log_testing::TaggedPayload(t, i, 200 + (i * 89) % 700);
-          Result<uint64_t> seq = log->Append(Bytes(p));
-          if (!seq.ok()) return;
-          MutexLock lock(&mu);
-          acked[*seq] = p;
-        }
-      });
-    }
-    for (std::thread& t : threads) t.join();
+    const std::map<uint64_t, std::string> acked = AppendConcurrently(*log, 6, 40);
     const bool hit = env_->faults_hit() > hits_before;
     env_->ClearFaults();
     if (hit) {
