@@ -1,6 +1,7 @@
 // The client side of the gRPC transport; see grpc_channel.h.
 #include "transport/grpc/grpc_channel.h"
 
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
@@ -12,6 +13,7 @@
 
 #include "core/io.h"
 #include "core/mutex.h"
+#include "transport/grpc/chunk_codec.h"
 #include "transport/grpc/grpc_common.h"
 #include "transport/grpc/objects.grpc.pb.h"
 #include "transport/uds/wire_convert.h"
@@ -34,11 +36,131 @@ struct SessionStream {
   }
 };
 
+// A server-streaming call made on the generic stub and driven on a completion queue of its own,
+// so that each response arrives as gRPC's received slices (read by ReceivedChunk) instead of
+// a message protobuf copied the bytes into.
+class RawServerStream {
+ public:
+  RawServerStream(::grpc::GenericStub& stub, ::grpc::ClientContext* ctx, const std::string& method,
+                  const google::protobuf::MessageLite& request)
+      : ctx_(ctx), call_(stub.PrepareCall(ctx, method, &cq_)) {
+    call_->StartCall(this);
+    open_ = Wait();
+    if (!open_) return;
+    const std::string bytes = request.SerializeAsString();
+    ::grpc::Slice slice(bytes);
+    call_->WriteLast(::grpc::ByteBuffer(&slice, 1), ::grpc::WriteOptions(), this);
+    open_ = Wait();
+  }
+  RawServerStream(const RawServerStream&) = delete;
+  RawServerStream& operator=(const RawServerStream&) = delete;
+
+  // Ends a call not read to its end (cancelled), then drains the queue.
+  ~RawServerStream() {
+    if (!finished_) {
+      ctx_->TryCancel();
+      Finish();
+    }
+    cq_.Shutdown();
+    void* tag;
+    bool ok;
+    while (cq_.Next(&tag, &ok)) {
+    }
+  }
+
+  // The next response; false at the stream's end (Finish says how it ended).
+  bool Read(::grpc::ByteBuffer* out) {
+    if (!open_) return false;
+    call_->Read(out, this);
+    open_ = Wait();
+    return open_;
+  }
+
+  ::grpc::Status Finish() {
+    if (!finished_) {
+      call_->Finish(&status_, this);
+      Wait();
+      finished_ = true;
+    }
+    return status_;
+  }
+
+ private:
+  bool Wait() {
+    void* tag;
+    bool ok = false;
+    return cq_.Next(&tag, &ok) && ok;
+  }
+
+  ::grpc::ClientContext* ctx_;
+  ::grpc::CompletionQueue cq_;
+  std::unique_ptr<::grpc::GenericClientAsyncReaderWriter> call_;
+  bool open_ = false;
+  bool finished_ = false;
+  ::grpc::Status status_;
+};
+
+// One received chunk message (GetChunk, Chunk): its other fields parsed into `fields`, its
+// bytes field as spans of the received slices, copied out once by CopyTo.
+class ReceivedChunk {
+ public:
+  Status Parse(const ::grpc::ByteBuffer& buffer, uint32_t field,
+               google::protobuf::MessageLite* fields) {
+    slices_.clear();
+    pieces_.clear();
+    data_.clear();
+    rest_.clear();
+    if (!buffer.Dump(&slices_).ok()) return ProtocolError("an unreadable message from the node");
+    for (const auto& s : slices_) {
+      pieces_.push_back(std::as_bytes(std::span(s.begin(), s.size())));
+    }
+    data_bytes_ = 0;
+    PACKICE_RETURN_IF_ERROR(
+        rpc::SplitBytesField(pieces_, field, &rest_, [this](std::span<const std::byte> d) {
+          data_.push_back(d);
+          data_bytes_ += d.size();
+          return Status::Ok();
+        }));
+    if (!fields->ParseFromString(rest_)) {
+      return ProtocolError("a malformed " + fields->GetTypeName() + " message from the node");
+    }
+    return Status::Ok();
+  }
+
+  // Copies the bytes to the end of what `out` has received so far.
+  Status CopyTo(std::span<std::byte> out, uint64_t* received) const {
+    if (data_bytes_ > out.size() - *received) {
+      return ProtocolError("the node sent more bytes than the object's " +
+                           std::to_string(out.size()));
+    }
+    for (std::span<const std::byte> d : data_) {
+      std::memcpy(out.data() + *received, d.data(), d.size());
+      *received += d.size();
+    }
+    return Status::Ok();
+  }
+
+ private:
+  std::vector<::grpc::Slice> slices_;
+  std::vector<std::span<const std::byte>> pieces_;
+  std::vector<std::span<const std::byte>> data_;
+  uint64_t data_bytes_ = 0;
+  std::string rest_;
+};
+
+std::string MethodName(const char* name) {
+  return "/" + std::string(rpc::Objects::service_full_name()) + "/" + name;
+}
+
 class GrpcChannelImpl final : public GrpcChannel {
  public:
+  inline static const std::string kGetMethod = MethodName("Get");
+  inline static const std::string kReadMethod = MethodName("Read");
+
   GrpcChannelImpl(std::shared_ptr<::grpc::Channel> channel, GrpcChannelOptions options)
       : channel_(std::move(channel)),
         stub_(rpc::Objects::NewStub(channel_)),
+        generic_(channel_),
         options_(std::move(options)) {}
 
   Result<OpenedObject> Create(std::string_view key, uint64_t size,
@@ -201,13 +323,18 @@ class GrpcChannelImpl final : public GrpcChannel {
     Prepare(&ctx, /*unary=*/false, session);
     wire::GetRequest req;
     req.set_key(std::string(key));
-    auto reader = stub_->Get(&ctx, req);
+    RawServerStream stream(generic_, &ctx, kGetMethod, req);
+    ::grpc::ByteBuffer buffer;
+    ReceivedChunk chunk;
     rpc::GetChunk msg;
     std::optional<ObjectInfo> info;
     std::span<std::byte> out;
     uint64_t received = 0;
     Status status;
-    while (status.ok() && reader->Read(&msg)) {
+    while (status.ok() && stream.Read(&buffer)) {
+      status = chunk.Parse(buffer, rpc::GetChunk::kDataFieldNumber, &msg);
+      buffer.Clear();
+      if (!status.ok()) break;
       if (!info) {
         if (!msg.has_info()) {
           status = ProtocolError("the node's first message carries no object info");
@@ -225,9 +352,9 @@ class GrpcChannelImpl final : public GrpcChannel {
         }
         out = *span;
       }
-      status = Append(msg.data(), out, &received);
+      status = chunk.CopyTo(out, &received);
     }
-    Status finished = status.ok() ? rpc::FromGrpc(reader->Finish(), ctx) : status;
+    Status finished = status.ok() ? rpc::FromGrpc(stream.Finish(), ctx) : status;
     if (finished.ok() && !info) {
       finished = ProtocolError("the node ended the get without the object's info");
     }
@@ -235,7 +362,7 @@ class GrpcChannelImpl final : public GrpcChannel {
     if (!finished.ok()) {
       if (!status.ok()) {
         ctx.TryCancel();
-        reader->Finish().IgnoreError();
+        stream.Finish().IgnoreError();
       }
       // The node releases a lease it kept for a get that failed on its side; one that failed
       // here is released here.
@@ -267,17 +394,6 @@ class GrpcChannelImpl final : public GrpcChannel {
   static Status ShortStream(uint64_t received, uint64_t size) {
     return ProtocolError("the node sent " + std::to_string(received) + " bytes of an object of " +
                          std::to_string(size));
-  }
-
-  // Copies one message's bytes to the end of what `out` has received so far.
-  static Status Append(const std::string& data, std::span<std::byte> out, uint64_t* received) {
-    if (data.size() > out.size() - *received) {
-      return ProtocolError("the node sent more bytes than the object's " +
-                           std::to_string(out.size()));
-    }
-    if (!data.empty()) std::memcpy(out.data() + *received, data.data(), data.size());
-    *received += data.size();
-    return Status::Ok();
   }
 
   // Writes `bytes` in chunks, the first in `first` (whose other fields are set), and
@@ -314,17 +430,23 @@ class GrpcChannelImpl final : public GrpcChannel {
     Prepare(&ctx, /*unary=*/false, session);
     rpc::ReadRequest req;
     req.set_lease(lease);
-    auto reader = stub_->Read(&ctx, req);
+    RawServerStream stream(generic_, &ctx, kReadMethod, req);
+    ::grpc::ByteBuffer buffer;
+    ReceivedChunk chunk;
     rpc::Chunk msg;
     uint64_t received = 0;
     Status status;
-    while (status.ok() && reader->Read(&msg)) status = Append(msg.data(), view->bytes(), &received);
+    while (status.ok() && stream.Read(&buffer)) {
+      status = chunk.Parse(buffer, rpc::Chunk::kDataFieldNumber, &msg);
+      buffer.Clear();
+      if (status.ok()) status = chunk.CopyTo(view->bytes(), &received);
+    }
     if (!status.ok()) {
       ctx.TryCancel();
-      reader->Finish().IgnoreError();
+      stream.Finish().IgnoreError();
       return status;
     }
-    PACKICE_RETURN_IF_ERROR(rpc::FromGrpc(reader->Finish(), ctx));
+    PACKICE_RETURN_IF_ERROR(rpc::FromGrpc(stream.Finish(), ctx));
     if (received != size) return ShortStream(received, size);
     return view;
   }
@@ -396,6 +518,7 @@ class GrpcChannelImpl final : public GrpcChannel {
 
   std::shared_ptr<::grpc::Channel> channel_;
   std::unique_ptr<rpc::Objects::Stub> stub_;
+  ::grpc::GenericStub generic_;  // Get and Read (RawServerStream)
   GrpcChannelOptions options_;
   Mutex open_mu_ ABSL_ACQUIRED_BEFORE(mu_);  // held by the caller opening a session
   Mutex mu_;

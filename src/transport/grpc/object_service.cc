@@ -1,8 +1,11 @@
 #include "transport/grpc/object_service.h"
 
 #include <algorithm>
+#include <boost/asio/post.hpp>
 #include <charconv>
+#include <functional>
 
+#include "transport/grpc/chunk_codec.h"
 #include "transport/grpc/grpc_common.h"
 #include "transport/uds/wire_convert.h"
 
@@ -40,23 +43,17 @@ class BlobFiller {
   uint64_t offset_ = 0;
 };
 
-// Streams [offset, end) of `blob` to `send`, one chunk per message. False when the client went
-// away (the call is over).
-// The message is reused: its buffer is resized, not reallocated, from one chunk to the next.
-template <typename Message, typename Send>
-Status SendBytes(Blob& blob, uint64_t offset, uint64_t end, Message* msg, Send&& send) {
-  while (offset < end) {
-    const uint64_t n = std::min<uint64_t>(kChunkBytes, end - offset);
-    std::string* data = msg->mutable_data();
-    data->resize(n);
-    PACKICE_RETURN_IF_ERROR(blob.Read(offset, std::as_writable_bytes(std::span(*data))));
-    if (!send(*msg)) return Aborted("the client cancelled the stream");
-    if constexpr (requires { msg->clear_info(); }) {  // the first message's fields
-      msg->clear_info();
-      msg->clear_lease();
-      msg->clear_lease_ttl_ms();
-    }
-    offset += n;
+// Every request of a raw (ByteBuffer) method is small: parsed from one copy of its bytes.
+template <typename Message>
+Status ParseRequest(const ::grpc::ByteBuffer& buffer, Message* out) {
+  std::vector<::grpc::Slice> slices;
+  std::string bytes;
+  if (buffer.Dump(&slices).ok()) {
+    for (const auto& slice : slices)
+      bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+  }
+  if (!out->ParseFromString(bytes)) {
+    return InvalidArgument("malformed " + out->GetTypeName() + " message");
   }
   return Status::Ok();
 }
@@ -107,10 +104,115 @@ class ObjectService::SessionReactor final
   SessionRequest request_;
 };
 
+// What a Get or Read sends: [offset, end) of `blob`, in messages of at most kChunkBytes of
+// field `field`, the first one with the other fields `first` (serialized). At least one message
+// when `first` is not empty.
+struct ObjectService::StreamPlan {
+  std::shared_ptr<Blob> blob;
+  uint64_t offset = 0;
+  uint64_t end = 0;
+  uint32_t field = 0;
+  std::string first;
+  std::function<void()> failed;  // the client did not get it all (may be empty)
+  std::function<void()> done;    // after the last message or the failure (may be empty)
+};
+
+// A Get or Read stream. Its plan runs on the service's pool; each message is ChunkPrefix and a
+// slice of the blob's mapped bytes, which holds the view (and so the bytes) until gRPC is done
+// with it. One message is in flight at a time, so a stream holds at most two chunks' slices.
+class ObjectService::BlobStream final : public ::grpc::ServerWriteReactor<::grpc::ByteBuffer> {
+ public:
+  BlobStream(ObjectService* service, ::grpc::CallbackServerContext* context,
+             std::function<Result<StreamPlan>()> plan)
+      : context_(context) {
+    if (Status auth = CheckBearer(*context, service->options_.bearer_token); !auth.ok()) {
+      Finish(Unauthenticated(auth, context));
+      return;
+    }
+    boost::asio::post(service->pool_, [this, plan = std::move(plan)] {
+      Result<StreamPlan> planned = Internal("the stream's plan threw");
+      try {
+        planned = plan();
+      } catch (const std::exception& e) {
+        planned = Internal(std::string("unexpected exception: ") + e.what());
+      }
+      if (!planned.ok()) return End(planned.status());
+      plan_ = *std::move(planned);
+      if (plan_.offset < plan_.end) {
+        Result<std::shared_ptr<BlobView>> view = plan_.blob->OpenView(LeaseMode::kRead);
+        if (view.ok()) view_ = *std::move(view);  // else each chunk is copied out
+      }
+      Next();
+    });
+  }
+
+  void OnWriteDone(bool ok) override {
+    if (!ok) return End(Aborted("the client cancelled the stream"));
+    if (plan_.offset == plan_.end) return End(Status::Ok());
+    Next();
+  }
+
+  void OnDone() override {
+    if (!ok_ && plan_.failed) plan_.failed();
+    if (plan_.done) plan_.done();
+    delete this;
+  }
+
+ private:
+  void Next() {
+    const uint64_t n = std::min<uint64_t>(kChunkBytes, plan_.end - plan_.offset);
+    if (n == 0 && plan_.first.empty()) return End(Status::Ok());
+    ::grpc::Slice slices[2];
+    size_t count = 1;
+    if (n == 0) {
+      slices[0] = ::grpc::Slice(plan_.first);
+    } else {
+      slices[0] = ::grpc::Slice(ChunkPrefix(std::move(plan_.first), plan_.field, n));
+      Result<::grpc::Slice> data = Data(plan_.offset, n);
+      if (!data.ok()) return End(data.status());
+      slices[count++] = *std::move(data);
+    }
+    plan_.first.clear();
+    plan_.offset += n;
+    message_ = ::grpc::ByteBuffer(slices, count);
+    StartWrite(&message_);
+  }
+
+  // Bytes [offset, offset + n) of the blob as one slice: of its view, or a copy.
+  Result<::grpc::Slice> Data(uint64_t offset, uint64_t n) {
+    if (view_ != nullptr) {
+      std::span<std::byte> bytes = view_->bytes().subspan(offset, n);
+      return ::grpc::Slice(
+          bytes.data(), n, [](void* keep) { delete static_cast<std::shared_ptr<BlobView>*>(keep); },
+          new std::shared_ptr<BlobView>(view_));
+    }
+    auto copy = std::make_unique<std::string>(n, '\0');
+    PACKICE_RETURN_IF_ERROR(
+        plan_.blob->Read(offset, std::as_writable_bytes(std::span(copy->data(), n))));
+    char* data = copy->data();
+    return ::grpc::Slice(
+        data, n, [](void* s) { delete static_cast<std::string*>(s); }, copy.release());
+  }
+
+  void End(const Status& status) {
+    ok_ = status.ok();
+    Finish(ToGrpc(status, context_));
+  }
+
+  ::grpc::CallbackServerContext* context_;
+  StreamPlan plan_;
+  std::shared_ptr<BlobView> view_;
+  ::grpc::ByteBuffer message_;
+  bool ok_ = false;
+};
+
 ObjectService::ObjectService(std::shared_ptr<Peer> peer, ObjectServiceOptions options)
-    : peer_(std::move(peer)), options_(std::move(options)) {}
+    : peer_(std::move(peer)),
+      options_(std::move(options)),
+      pool_(static_cast<size_t>(std::max(1, options_.threads))) {}
 
 ObjectService::~ObjectService() {
+  pool_.join();
   std::vector<SessionId> open;
   {
     MutexLock lock(&mu_);
@@ -296,20 +398,31 @@ Status ObjectService::EndLease(::grpc::ServerContext* context, LeaseId lease, bo
   });
 }
 
-::grpc::Status ObjectService::Read(::grpc::ServerContext* context, const ReadRequest* request,
-                                   ::grpc::ServerWriter<Chunk>* writer) {
-  return Serve(context, options_.bearer_token, [&]() -> Status {
-    PACKICE_ASSIGN_OR_RETURN(HeldLease held, Held(*context, request->lease()));
-    if (held.mode != LeaseMode::kRead) return PermissionDenied("read of a create lease");
-    if (request->offset() > held.size) {
-      return InvalidArgument("offset " + std::to_string(request->offset()) +
-                             " is past the object's " + std::to_string(held.size) + " bytes");
-    }
-    const uint64_t left = held.size - request->offset();
-    const uint64_t length = request->length() == 0 ? left : std::min(left, request->length());
-    Chunk msg;
-    return SendBytes(*held.blob, request->offset(), request->offset() + length, &msg,
-                     [&](const Chunk& m) { return writer->Write(m); });
+Result<ObjectService::StreamPlan> ObjectService::PlanRead(
+    const ::grpc::CallbackServerContext& context, const ReadRequest& request) {
+  PACKICE_ASSIGN_OR_RETURN(HeldLease held, Held(context, request.lease()));
+  if (held.mode != LeaseMode::kRead) return PermissionDenied("read of a create lease");
+  if (request.offset() > held.size) {
+    return InvalidArgument("offset " + std::to_string(request.offset()) + " is past the object's " +
+                           std::to_string(held.size) + " bytes");
+  }
+  const uint64_t left = held.size - request.offset();
+  const uint64_t length = request.length() == 0 ? left : std::min(left, request.length());
+  StreamPlan plan;
+  plan.blob = std::move(held.blob);
+  plan.offset = request.offset();
+  plan.end = request.offset() + length;
+  plan.field = Chunk::kDataFieldNumber;
+  return plan;
+}
+
+::grpc::ServerWriteReactor<::grpc::ByteBuffer>* ObjectService::Read(
+    ::grpc::CallbackServerContext* context, const ::grpc::ByteBuffer* request) {
+  auto req = std::make_shared<ReadRequest>();
+  Status parsed = ParseRequest(*request, req.get());
+  return new BlobStream(this, context, [this, context, req, parsed]() -> Result<StreamPlan> {
+    PACKICE_RETURN_IF_ERROR(parsed);
+    return PlanRead(*context, *req);
   });
 }
 
@@ -342,49 +455,55 @@ Status ObjectService::EndLease(::grpc::ServerContext* context, LeaseId lease, bo
   });
 }
 
-::grpc::Status ObjectService::Get(::grpc::ServerContext* context, const wire::GetRequest* request,
-                                  ::grpc::ServerWriter<GetChunk>* writer) {
-  return Serve(context, options_.bearer_token, [&]() -> Status {
-    SessionId session = 0;
-    if (!ClientMetadata(*context, kSessionKey).empty()) {
-      PACKICE_ASSIGN_OR_RETURN(session, CallSession(*context));
+Result<ObjectService::StreamPlan> ObjectService::PlanGet(
+    const ::grpc::CallbackServerContext& context, const wire::GetRequest& request) {
+  SessionId session = 0;
+  if (!ClientMetadata(context, kSessionKey).empty()) {
+    PACKICE_ASSIGN_OR_RETURN(session, CallSession(context));
+  }
+  // A session's lease is the service's peer's; a forwarded get holds none past the call.
+  Peer& peer = session != 0 ? *peer_ : PeerFor(context);
+  AcquireRequest acq{request.key(), LeaseMode::kRead, 0, {}, session, LeaseTtl(request)};
+  PACKICE_ASSIGN_OR_RETURN(packice::Grant grant, peer.Acquire(acq));
+  GetChunk first;
+  const LeaseId lease = grant.lease;
+  // The lease covers the stream only, unless the session keeps it (a large object).
+  bool held = false;
+  if (session != 0 && grant.info.size > options_.inline_max_bytes) {
+    if (Status s = Hold(lease, HeldLease{session, LeaseMode::kRead, grant.info.size, grant.blob});
+        !s.ok()) {
+      peer.Release(lease).IgnoreError();
+      return s;
     }
-    // A session's lease is the service's peer's; a forwarded get holds none past the call.
-    Peer& peer = session != 0 ? *peer_ : PeerFor(*context);
-    AcquireRequest acq{request->key(), LeaseMode::kRead, 0, {}, session, LeaseTtl(*request)};
-    PACKICE_ASSIGN_OR_RETURN(packice::Grant grant, peer.Acquire(acq));
-    GetChunk msg;
-    // The lease covers the stream only, unless the session keeps it (a large object).
-    struct Releaser {
-      Peer& peer;
-      LeaseId lease;
-      ~Releaser() {
-        if (lease != 0) peer.Release(lease).IgnoreError();
-      }
-    } releaser{peer, grant.lease};
-    if (session != 0 && grant.info.size > options_.inline_max_bytes) {
-      PACKICE_RETURN_IF_ERROR(
-          Hold(grant.lease, HeldLease{session, LeaseMode::kRead, grant.info.size, grant.blob}));
-      msg.set_lease(grant.lease);
-      msg.set_lease_ttl_ms(grant.lease_ttl.count());
-      releaser.lease = 0;  // the session's now
-    }
-    const bool held = releaser.lease == 0;
-    ToWire(grant.info, msg.mutable_info());
-    const uint64_t size = grant.info.size;
-    if (size == 0) {
-      if (!writer->Write(msg)) return Aborted("the client cancelled the stream");
-      return Status::Ok();
-    }
-    // The first message carries the info with the first chunk (all of a small object).
-    Status sent =
-        SendBytes(*grant.blob, 0, size, &msg, [&](const GetChunk& m) { return writer->Write(m); });
-    if (!sent.ok() && held) {
-      // The client's get failed, and with it the reader that would have released the lease.
-      Forget(grant.lease);
-      peer.Release(grant.lease).IgnoreError();
-    }
-    return sent;
+    first.set_lease(lease);
+    first.set_lease_ttl_ms(grant.lease_ttl.count());
+    held = true;
+  }
+  ToWire(grant.info, first.mutable_info());
+  StreamPlan plan;
+  plan.blob = std::move(grant.blob);
+  plan.end = grant.info.size;
+  plan.field = GetChunk::kDataFieldNumber;
+  plan.first = first.SerializeAsString();
+  if (held) {
+    // The client's get failed, and with it the reader that would have released the lease.
+    plan.failed = [this, &peer, lease] {
+      Forget(lease);
+      peer.Release(lease).IgnoreError();
+    };
+  } else {
+    plan.done = [&peer, lease] { peer.Release(lease).IgnoreError(); };
+  }
+  return plan;
+}
+
+::grpc::ServerWriteReactor<::grpc::ByteBuffer>* ObjectService::Get(
+    ::grpc::CallbackServerContext* context, const ::grpc::ByteBuffer* request) {
+  auto req = std::make_shared<wire::GetRequest>();
+  Status parsed = ParseRequest(*request, req.get());
+  return new BlobStream(this, context, [this, context, req, parsed]() -> Result<StreamPlan> {
+    PACKICE_RETURN_IF_ERROR(parsed);
+    return PlanGet(*context, *req);
   });
 }
 

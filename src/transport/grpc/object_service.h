@@ -1,6 +1,8 @@
 // The object API over gRPC, server side: service packice.rpc.Objects (objects.proto) calling a
-// Peer. Bytes stream in chunks of kChunkBytes both ways, written into and read out of the
-// object's blob, so a call holds one chunk in memory whatever the object's size.
+// Peer. Bytes stream in chunks of kChunkBytes both ways, so a call holds one chunk in memory
+// whatever the object's size. Put and Seal write the received chunks into the blob; Get and
+// Read send slices of the blob's mapped bytes (chunk_codec.h): no copy in user space, the
+// slices keep the mapping alive until gRPC has sent them.
 //
 // Leases belong to sessions, as over the Unix socket: Create and Open need the call to name an
 // open session (metadata "packice-session", opened by the Session stream), and only calls
@@ -15,6 +17,7 @@
 #include <absl/container/flat_hash_map.h>
 #include <absl/container/flat_hash_set.h>
 
+#include <boost/asio/thread_pool.hpp>
 #include <memory>
 #include <string>
 
@@ -34,9 +37,14 @@ struct ObjectServiceOptions {
   // Serves the calls another node of a cluster forwards (metadata "packice-forwarded"): Put,
   // Get, Stat, List and Delete. nullptr: the service's peer serves them too.
   std::shared_ptr<Peer> forwarded_peer;
+  // Threads that start Gets and Reads (a Get's Acquire may wait: for a cluster's owner, a
+  // disk): gRPC's own callback threads never block on a peer.
+  int threads = 8;
 };
 
-class ObjectService final : public Objects::WithCallbackMethod_Session<Objects::Service> {
+class ObjectService final
+    : public Objects::WithRawCallbackMethod_Read<Objects::WithRawCallbackMethod_Get<
+          Objects::WithCallbackMethod_Session<Objects::Service>>> {
  public:
   ObjectService(std::shared_ptr<Peer> peer, ObjectServiceOptions options);
   ~ObjectService() override;
@@ -55,12 +63,12 @@ class ObjectService final : public Objects::WithCallbackMethod_Session<Objects::
                        wire::RenewResponse* reply) override;
   ::grpc::Status Open(::grpc::ServerContext* context, const wire::OpenRequest* request,
                       LeaseReply* reply) override;
-  ::grpc::Status Read(::grpc::ServerContext* context, const ReadRequest* request,
-                      ::grpc::ServerWriter<Chunk>* writer) override;
+  ::grpc::ServerWriteReactor<::grpc::ByteBuffer>* Read(::grpc::CallbackServerContext* context,
+                                                       const ::grpc::ByteBuffer* request) override;
   ::grpc::Status Put(::grpc::ServerContext* context, ::grpc::ServerReader<PutChunk>* reader,
                      wire::ObjectInfo* reply) override;
-  ::grpc::Status Get(::grpc::ServerContext* context, const wire::GetRequest* request,
-                     ::grpc::ServerWriter<GetChunk>* writer) override;
+  ::grpc::ServerWriteReactor<::grpc::ByteBuffer>* Get(::grpc::CallbackServerContext* context,
+                                                      const ::grpc::ByteBuffer* request) override;
   ::grpc::Status Stat(::grpc::ServerContext* context, const wire::KeyRequest* request,
                       wire::ObjectInfo* reply) override;
   ::grpc::Status List(::grpc::ServerContext* context, const wire::ListRequest* request,
@@ -73,6 +81,8 @@ class ObjectService final : public Objects::WithCallbackMethod_Session<Objects::
 
  private:
   class SessionReactor;
+  class BlobStream;
+  struct StreamPlan;
   // A lease granted over this service and not yet ended through it.
   struct HeldLease {
     SessionId session = 0;
@@ -95,6 +105,11 @@ class ObjectService final : public Objects::WithCallbackMethod_Session<Objects::
 
   // The peer a call is for: the local one for a forwarded call (never forwarded again).
   Peer& PeerFor(const ::grpc::ServerContextBase& context) const;
+  // What a Get or Read streams (run on pool_).
+  Result<StreamPlan> PlanGet(const ::grpc::CallbackServerContext& context,
+                             const wire::GetRequest& request);
+  Result<StreamPlan> PlanRead(const ::grpc::CallbackServerContext& context,
+                              const ReadRequest& request);
 
   std::shared_ptr<Peer> peer_;
   ObjectServiceOptions options_;
@@ -102,6 +117,7 @@ class ObjectService final : public Objects::WithCallbackMethod_Session<Objects::
   absl::flat_hash_map<LeaseId, HeldLease> leases_ ABSL_GUARDED_BY(mu_);
   // Open sessions and the leases each holds.
   absl::flat_hash_map<SessionId, absl::flat_hash_set<LeaseId>> sessions_ ABSL_GUARDED_BY(mu_);
+  boost::asio::thread_pool pool_;  // last: joined before the members its tasks use go
 };
 
 }  // namespace packice::rpc
