@@ -45,7 +45,7 @@ fi
 
 echo "== fuzz (clang, libFuzzer)"
 fuzz=$root/build-fuzz
-PACKICE_TARGETS="fuzz_frame fuzz_file_header fuzz_http_request fuzz_member_record fuzz_digest fuzz_log_segment fuzz_kv fuzz_kv_wire fuzz_kv_http fuzz_queue_record fuzz_queue_segment fuzz_queue_export fuzz_queue_http fuzz_queue_schema" CXX=clang++ "$root/scripts/build.sh" "$fuzz" \
+PACKICE_TARGETS="fuzz_frame fuzz_file_header fuzz_http_request fuzz_member_record fuzz_digest fuzz_log_segment fuzz_kv fuzz_kv_wire fuzz_kv_http fuzz_queue_record fuzz_queue_segment fuzz_queue_export fuzz_queue_http fuzz_queue_schema fuzz_grpc_chunk" CXX=clang++ "$root/scripts/build.sh" "$fuzz" \
   -DPACKICE_FUZZ=ON -DPACKICE_BENCH=OFF
 (cd "$fuzz" && ctest --output-on-failure -R fuzz --timeout 600)
 

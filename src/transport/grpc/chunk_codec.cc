@@ -49,6 +49,18 @@ class Cursor {
     return false;
   }
 
+  // A tag or a length, as protobuf reads them: a varint of at most 5 bytes, at most `max`.
+  bool Varint32(uint64_t* v, uint64_t max) {
+    *v = 0;
+    for (int shift = 0; shift < 35; shift += 7) {
+      uint8_t b;
+      if (!Byte(&b)) return false;
+      *v |= static_cast<uint64_t>(b & 0x7f) << shift;
+      if ((b & 0x80) == 0) return *v <= max;
+    }
+    return false;
+  }
+
   // Hands the next n bytes (REQUIRES: n <= left()) to `f`, one contiguous span at a time.
   template <typename F>
   Status Take(uint64_t n, F&& f) {
@@ -82,8 +94,12 @@ class Cursor {
   uint64_t left_ = 0;
 };
 
+constexpr uint64_t kMaxTag = 0xffffffff;
+constexpr uint64_t kMaxLength = 0x7fffffff;
+
 Status Truncated(const char* what) {
-  return ProtocolError(std::string("a streamed chunk message ends inside ") + what);
+  return ProtocolError(std::string("a streamed chunk message ends inside ") + what +
+                       ", or it is malformed");
 }
 
 }  // namespace
@@ -105,7 +121,7 @@ Status SplitBytesField(std::span<const std::span<const std::byte>> pieces, uint3
   bool seen = false;
   while (in.left() > 0) {
     uint64_t tag;
-    if (!in.Varint(&tag)) return Truncated("a field's tag");
+    if (!in.Varint32(&tag, kMaxTag)) return Truncated("a field's tag");
     const uint64_t number = tag >> 3;
     const uint32_t type = static_cast<uint32_t>(tag & 7);
     if (number == 0 || number > (uint64_t{1} << 29) - 1) {
@@ -120,7 +136,7 @@ Status SplitBytesField(std::span<const std::span<const std::byte>> pieces, uint3
       if (seen) return ProtocolError("a streamed chunk message carries its bytes field twice");
       seen = true;
       uint64_t n;
-      if (!in.Varint(&n)) return Truncated("the bytes field's length");
+      if (!in.Varint32(&n, kMaxLength)) return Truncated("the bytes field's length");
       if (n > in.left()) return Truncated("the bytes field");
       PACKICE_RETURN_IF_ERROR(in.Take(n, data));
       continue;
@@ -142,7 +158,7 @@ Status SplitBytesField(std::span<const std::span<const std::byte>> pieces, uint3
       }
       case kLengthDelimited: {
         uint64_t n;
-        if (!in.Varint(&n)) return Truncated("a field's length");
+        if (!in.Varint32(&n, kMaxLength)) return Truncated("a field's length");
         if (n > in.left()) return Truncated("a length-delimited field");
         AppendVarint(rest, n);
         PACKICE_RETURN_IF_ERROR(in.Take(n, keep));

@@ -231,6 +231,112 @@ TEST(GrpcStreamTest, LargeObjectsStreamBothWays) {
   EXPECT_EQ(node.peer().GetStats().leases, 0u);
 }
 
+// A Get read with the generated stub (protobuf parsing each GetChunk, as a client in another
+// language does) from a node that frames its chunks itself (chunk_codec.h).
+struct StubGet {
+  ::grpc::ClientContext ctx;
+  std::unique_ptr<::grpc::ClientReader<rpc::GetChunk>> reader;
+  std::vector<rpc::GetChunk> messages;
+
+  StubGet(Wire& wire, const std::string& key, uint64_t session = 0) {
+    if (session != 0) Wire::Join(&ctx, session);
+    wire::GetRequest req;
+    req.set_key(key);
+    reader = wire.stub->Get(&ctx, req);
+  }
+  bool ReadOne() {
+    rpc::GetChunk m;
+    if (!reader->Read(&m)) return false;
+    messages.push_back(std::move(m));
+    return true;
+  }
+  std::string Data() const {
+    std::string out;
+    for (const auto& m : messages) out += m.data();
+    return out;
+  }
+};
+
+std::string Pattern(size_t n) {
+  std::string data(n, '\0');
+  for (size_t i = 0; i < n; ++i) data[i] = static_cast<char>((i * 13) ^ (i >> 10));
+  return data;
+}
+
+TEST(GrpcStreamTest, TheNodesChunksAreMessagesAnyGrpcClientParses) {
+  Node node;
+  ASSERT_OK(node.Start());
+  ASSERT_OK_AND_ASSIGN(Client client, Connect("grpc://" + node.target()));
+  const std::string data = Pattern(3 * rpc::kChunkBytes + 5);
+  ASSERT_OK(client.Put("big", data).status());
+  ASSERT_OK(client.Put("empty", std::string_view()).status());
+  Wire wire(node.target());
+  StubGet get(wire, "big");
+  while (get.ReadOne()) {
+  }
+  ASSERT_OK(rpc::FromGrpc(get.reader->Finish(), get.ctx));
+  ASSERT_EQ(get.messages.size(), 4u) << "chunks of kChunkBytes";
+  EXPECT_EQ(get.messages[0].info().key(), "big");
+  EXPECT_EQ(get.messages[0].info().size(), data.size());
+  EXPECT_FALSE(get.messages[1].has_info()) << "the info is in the first message only";
+  EXPECT_EQ(get.messages[0].lease(), 0u) << "no session: no lease outlives the call";
+  EXPECT_TRUE(get.Data() == data);
+  StubGet empty(wire, "empty");
+  while (empty.ReadOne()) {
+  }
+  ASSERT_OK(rpc::FromGrpc(empty.reader->Finish(), empty.ctx));
+  ASSERT_EQ(empty.messages.size(), 1u) << "an empty object is one message, its info";
+  EXPECT_EQ(empty.messages[0].info().size(), 0u);
+  StubGet missing(wire, "missing");
+  EXPECT_FALSE(missing.ReadOne());
+  EXPECT_CODE(rpc::FromGrpc(missing.reader->Finish(), missing.ctx), kNotFound);
+  EXPECT_EQ(node.peer().GetStats().leases, 0u);
+}
+
+TEST(GrpcStreamTest, AnObjectDeletedDuringItsGetArrivesWhole) {
+  Node node;
+  ASSERT_OK(node.Start());
+  ASSERT_OK_AND_ASSIGN(Client client, Connect("grpc://" + node.target()));
+  const std::string data = Pattern(8 * rpc::kChunkBytes);
+  ASSERT_OK(client.Put("big", data).status());
+  Wire wire(node.target());
+  StubGet get(wire, "big");
+  ASSERT_TRUE(get.ReadOne());
+  ASSERT_OK(node.peer().Delete("big"));
+  // The node's memory may now go to other objects; what the stream still sends must not.
+  ASSERT_OK(client.Put("other", std::string(8 * rpc::kChunkBytes, 'o')).status());
+  while (get.ReadOne()) {
+  }
+  ASSERT_OK(rpc::FromGrpc(get.reader->Finish(), get.ctx));
+  EXPECT_TRUE(get.Data() == data) << "the stream's slices keep the bytes they point into";
+  EXPECT_TRUE(Eventually([&] { return node.peer().GetStats().used_bytes <= 9 * rpc::kChunkBytes; }))
+      << "and let them go after it";
+}
+
+TEST(GrpcStreamTest, AGetCancelledMidStreamLeavesNoLease) {
+  Node node;
+  ASSERT_OK(node.Start());
+  ASSERT_OK_AND_ASSIGN(Client client, Connect("grpc://" + node.target()));
+  ASSERT_OK(client.Put("big", Pattern(16 * rpc::kChunkBytes)).status());
+  Wire wire(node.target());
+  ::grpc::ClientContext session_ctx;
+  std::unique_ptr<::grpc::ClientReaderWriter<rpc::SessionRequest, rpc::SessionInfo>> stream;
+  const uint64_t session = wire.OpenSession(&session_ctx, &stream);
+  ASSERT_NE(session, 0u);
+  for (uint64_t s : {uint64_t{0}, session}) {
+    StubGet get(wire, "big", s);
+    ASSERT_TRUE(get.ReadOne());
+    EXPECT_EQ(get.messages[0].lease() != 0, s != 0) << "a session keeps a large object's lease";
+    get.ctx.TryCancel();
+    while (get.ReadOne()) {
+    }
+    EXPECT_CODE(rpc::FromGrpc(get.reader->Finish(), get.ctx), kAborted);
+    EXPECT_TRUE(Eventually([&] { return node.peer().GetStats().leases == 0; }))
+        << "session " << s << ": the cancelled get's lease ends with it";
+  }
+  session_ctx.TryCancel();
+}
+
 TEST(GrpcAuthTest, TokenIsRequiredOnEveryCall) {
   Node node(rpc::ObjectServiceOptions{.bearer_token = "s3cret"});
   ASSERT_OK(node.Start());
