@@ -12,19 +12,21 @@
 #include <utility>
 
 #include "core/eviction.h"
+#include "core/hot_keys.h"
 #include "core/metrics.h"
+#include "core/singleflight.h"
+#include "core/striped_counter.h"
 #include "packice/cache.h"
 #include "services/cache/cache_table.h"
-#include "core/hot_keys.h"
-#include "core/singleflight.h"
 
 namespace packice {
 
 struct Group::Counters {
-  std::atomic<uint64_t> gets{0};
-  std::atomic<uint64_t> hits{0};
-  std::atomic<uint64_t> mirror_hits{0};
-  std::atomic<uint64_t> misses{0};
+  // Every Get with a valid key counts once in one of these three (gets is their sum); they are
+  // bumped on every hit, by every thread, so striped.
+  StripedCounter hits;
+  StripedCounter mirror_hits;
+  StripedCounter misses;
   std::atomic<uint64_t> loads{0};
   std::atomic<uint64_t> load_errors{0};
   std::atomic<uint64_t> load_timeouts{0};
@@ -39,6 +41,7 @@ struct Group::Counters {
 namespace {
 
 void Inc(std::atomic<uint64_t>& c) { c.fetch_add(1, std::memory_order_relaxed); }
+void Inc(StripedCounter& c) { c.Inc(); }
 uint64_t Load(const std::atomic<uint64_t>& c) { return c.load(std::memory_order_relaxed); }
 
 EvictionKind KindOf(CachePolicy policy) {
@@ -114,10 +117,20 @@ Result<CacheValue> Group::Get(std::string_view key) { return Get(key, nullptr); 
 
 Result<CacheValue> Group::Get(std::string_view key, CacheSource* source) {
   PACKICE_RETURN_IF_ERROR(CheckKey(key));
-  Inc(counters_->gets);
   if (CacheValue v = main_->Lookup(key)) {
     Inc(counters_->hits);
     if (source != nullptr) *source = CacheSource::kHit;
+    return v;
+  }
+  // Rates are of keys this node does not own: only those can be mirrored. Every read counts,
+  // mirror hits included, so a key stays mirrored while it stays hot. A mirror hit skips the
+  // owner's pick (the ring's lock, its lookup): the key had another owner when it was mirrored,
+  // and a mirror lives one short TTL (and an invalidation drops it on every node), so a ring
+  // change that made this node the owner serves the owner's value a moment longer.
+  if (CacheValue v = mirror_->Lookup(key)) {
+    rates_->Record(key);
+    Inc(counters_->mirror_hits);
+    if (source != nullptr) *source = CacheSource::kMirror;
     return v;
   }
   if (source != nullptr) *source = CacheSource::kMiss;
@@ -125,16 +138,7 @@ Result<CacheValue> Group::Get(std::string_view key, CacheSource* source) {
   std::optional<PeerPick> pick;
   if (peers) {
     pick = peers->PickOwner(key);
-    if (pick) {
-      // Rates are of keys this node does not own: only those can be mirrored. Every read
-      // counts, mirror hits included, so a key stays mirrored while it stays hot.
-      rates_->Record(key);
-      if (CacheValue v = mirror_->Lookup(key)) {
-        Inc(counters_->mirror_hits);
-        if (source != nullptr) *source = CacheSource::kMirror;
-        return v;
-      }
-    }
+    if (pick) rates_->Record(key);
   }
   Inc(counters_->misses);
   if (pick) {
@@ -268,10 +272,10 @@ Status Group::ServePeerRemove(const PeerRequest& request) {
 GroupStats Group::Stats() const {
   const Counters& c = *counters_;
   GroupStats s;
-  s.gets = Load(c.gets);
-  s.hits = Load(c.hits);
-  s.mirror_hits = Load(c.mirror_hits);
-  s.misses = Load(c.misses);
+  s.hits = c.hits.value();
+  s.mirror_hits = c.mirror_hits.value();
+  s.misses = c.misses.value();
+  s.gets = s.hits + s.mirror_hits + s.misses;
   s.loads = Load(c.loads);
   s.load_errors = Load(c.load_errors);
   s.load_timeouts = Load(c.load_timeouts);
