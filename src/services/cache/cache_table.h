@@ -2,11 +2,10 @@
 // expiry times in lock-sharded hash maps, and the eviction engine (core/eviction.h) deciding
 // what leaves when the capacity in bytes is reached.
 //
-// The maps hold the values; the evictor holds keys and charges (key + value bytes). They are
-// kept in step by one rule: the evictor's Insert and Erase of a key happen under that key's
-// map-shard lock. An eviction (of a key of another shard) is applied to the maps afterwards,
-// under the evicted key's shard lock, and only if the evictor still lacks the key: if it has it
-// again, a newer Insert has replaced the value in the meantime and that one stays.
+// Each shard is one lock over a map (the values) and an evictor of its own with the shard's
+// share of the capacity (keys and charges: key + value bytes), so a hit takes one lock, and an
+// insert evicts keys of its own shard under the lock it already holds. The evicted values are
+// released after the lock (the last reference may free megabytes).
 //
 // Thread safety: every method is safe for concurrent use.
 #ifndef PACKICE_SERVICES_CACHE_CACHE_TABLE_H_
@@ -24,9 +23,9 @@
 
 #include "core/eviction.h"
 #include "core/mutex.h"
+#include "core/singleflight.h"  // KeyHash, KeyEq
 #include "packice/cache.h"
 #include "packice/clock.h"
-#include "core/singleflight.h"  // KeyHash, KeyEq
 
 namespace packice {
 
@@ -50,7 +49,7 @@ class CacheTable {
 
   // The largest charge one entry may have: an evictor shard's share of the capacity.
   uint64_t max_charge() const { return max_charge_; }
-  EvictorStats Stats() const { return evictor_->GetStats(); }
+  EvictorStats Stats() const;
 
  private:
   struct Entry {
@@ -62,17 +61,16 @@ class CacheTable {
     absl::flat_hash_map<std::string, Entry, singleflight_internal::KeyHash,
                         singleflight_internal::KeyEq>
         map ABSL_GUARDED_BY(mu);
+    // One evictor shard (its own lock is never contended: it is taken under mu).
+    std::unique_ptr<Evictor> evictor;
   };
 
   Shard& ShardFor(std::string_view key) const {
-    // The low bits of std::hash; the evictor shards by its high bits, so the two are
-    // independent.
     return *shards_[std::hash<std::string_view>{}(key)&mask_];
   }
-  void DropEvicted(const std::vector<EvictedEntry>& evicted);
 
   const std::shared_ptr<Clock> clock_;
-  const std::unique_ptr<Evictor> evictor_;
+  const uint64_t capacity_bytes_;
   const uint64_t max_charge_;
   uint64_t mask_;
   std::vector<std::unique_ptr<Shard>> shards_;
