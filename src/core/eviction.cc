@@ -106,6 +106,14 @@ std::optional<EvictedEntry> SegmentedLru<kLevels>::PopVictim() {
 }
 
 template <int kLevels>
+std::optional<std::string_view> SegmentedLru<kLevels>::NextVictim() const {
+  for (const Level& level : levels_) {
+    if (!level.lru.empty()) return std::string_view(level.lru.back().key);
+  }
+  return std::nullopt;
+}
+
+template <int kLevels>
 void SegmentedLru<kLevels>::Use(NodeRef node) {
   const int up = std::min(node->level + 1, kLevels - 1);
   if (node->pins > 0) {

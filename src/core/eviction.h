@@ -108,6 +108,9 @@ class SegmentedLru {
   bool Unpin(std::string_view key);
   bool Contains(std::string_view key) const { return index_.contains(key); }
   std::optional<EvictedEntry> PopVictim();
+  // The key PopVictim would remove now, without removing it; nullopt if none. The view stays
+  // valid until that key leaves the policy.
+  std::optional<std::string_view> NextVictim() const;
   uint64_t bytes() const { return bytes_; }
   uint64_t entries() const { return index_.size(); }
 

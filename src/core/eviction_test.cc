@@ -87,6 +87,21 @@ TYPED_TEST(EvictionPolicyTest, UsedEntryIsEvictedLast) {
   EXPECT_EQ(DrainVictims(p), (Strings{"b", "c", "a"}));
 }
 
+TYPED_TEST(EvictionPolicyTest, NextVictimNamesWhatPopVictimRemoves) {
+  TypeParam p;
+  EXPECT_FALSE(p.NextVictim().has_value());
+  for (const char* k : {"a", "b", "c"}) p.Insert(k, 1);
+  EXPECT_TRUE(p.Pin("a"));
+  EXPECT_EQ(p.NextVictim(), "b");
+  EXPECT_EQ(p.entries(), 3u);  // named, not removed
+  EXPECT_TRUE(p.Touch("b"));
+  EXPECT_EQ(p.NextVictim(), "c");
+  EXPECT_EQ(p.PopVictim(), (EvictedEntry{"c", 1}));
+  EXPECT_EQ(p.NextVictim(), "b");
+  EXPECT_EQ(p.PopVictim(), (EvictedEntry{"b", 1}));
+  EXPECT_FALSE(p.NextVictim().has_value());  // only the pinned one is left
+}
+
 TYPED_TEST(EvictionPolicyTest, InsertOfPresentKeyUpdatesCharge) {
   TypeParam p;
   p.Insert("a", 10);

@@ -54,7 +54,7 @@ double HotKeyTracker::Advance(Clock::TimePoint now) {
   return std::clamp(static_cast<double>(now_ns - start) / window_ns_, 0.0, 1.0);
 }
 
-double HotKeyTracker::Estimate(std::string_view key, bool add) {
+double HotKeyTracker::Estimate(std::string_view key, uint32_t add) {
   const double passed = Advance(clock_->Now());
   const uint64_t h = XXH3_64bits(key.data(), key.size());
   // Four row indexes from one hash (Kirsch–Mitzenmacher): h1 + i * h2, h2 odd.
@@ -67,7 +67,7 @@ double HotKeyTracker::Estimate(std::string_view key, bool add) {
   uint32_t prev_min = std::numeric_limits<uint32_t>::max();
   for (uint32_t row = 0; row < kDepth; ++row) {
     const size_t i = size_t{row} * (mask_ + 1) + ((h1 + row * h2) & mask_);
-    const uint32_t c = add ? now[i].fetch_add(1, std::memory_order_relaxed) + 1
+    const uint32_t c = add ? now[i].fetch_add(add, std::memory_order_relaxed) + add
                            : now[i].load(std::memory_order_relaxed);
     now_min = std::min(now_min, c);
     prev_min = std::min(prev_min, prev[i].load(std::memory_order_relaxed));
@@ -76,8 +76,8 @@ double HotKeyTracker::Estimate(std::string_view key, bool add) {
   return count * 1e9 / static_cast<double>(window_ns_);
 }
 
-double HotKeyTracker::Record(std::string_view key) { return Estimate(key, /*add=*/true); }
+double HotKeyTracker::Record(std::string_view key, uint32_t reads) { return Estimate(key, reads); }
 
-double HotKeyTracker::Rate(std::string_view key) { return Estimate(key, /*add=*/false); }
+double HotKeyTracker::Rate(std::string_view key) { return Estimate(key, 0); }
 
 }  // namespace packice

@@ -30,9 +30,9 @@ class HotKeyTracker {
   // `width` is rounded up to a power of two. REQUIRES: window > 0.
   HotKeyTracker(std::shared_ptr<Clock> clock, Duration window, uint32_t width = 1024);
 
-  // Counts one read of `key`; returns its estimated reads per second over the last window,
-  // this one included.
-  double Record(std::string_view key);
+  // Counts `reads` reads of `key` (a caller that samples one read in N counts N); returns its
+  // estimated reads per second over the last window, these included.
+  double Record(std::string_view key, uint32_t reads = 1);
   // The estimated reads per second of `key` over the last window.
   double Rate(std::string_view key);
 
@@ -41,7 +41,7 @@ class HotKeyTracker {
 
   // Moves to the window `now` falls in; returns the part (0..1) of the current window passed.
   double Advance(Clock::TimePoint now);
-  double Estimate(std::string_view key, bool add);
+  double Estimate(std::string_view key, uint32_t add);
   std::atomic<uint32_t>* Sketch(int which) { return sketches_[which].get(); }
 
   const std::shared_ptr<Clock> clock_;

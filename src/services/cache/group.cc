@@ -48,6 +48,17 @@ EvictionKind KindOf(CachePolicy policy) {
   return policy == CachePolicy::kLru ? EvictionKind::kLru : EvictionKind::kLru2;
 }
 
+constexpr uint32_t kMirrorHitSample = 8;  // a power of two
+
+// True for one call in kMirrorHitSample, at random (xorshift64 per thread).
+bool SampleMirrorHit() {
+  thread_local uint64_t state = 0x9E3779B97F4A7C15ull ^ reinterpret_cast<uintptr_t>(&state);
+  state ^= state << 13;
+  state ^= state >> 7;
+  state ^= state << 17;
+  return (state & (kMirrorHitSample - 1)) == 0;
+}
+
 std::string FlightKey(char kind, std::string_view key) {
   std::string k;
   k.reserve(key.size() + 1);
@@ -123,12 +134,15 @@ Result<CacheValue> Group::Get(std::string_view key, CacheSource* source) {
     return v;
   }
   // Rates are of keys this node does not own: only those can be mirrored. Every read counts,
-  // mirror hits included, so a key stays mirrored while it stays hot. A mirror hit skips the
+  // mirror hits included, so a key stays mirrored while it stays hot; a mirror hit counts as
+  // one in kMirrorHitSample, drawn at random, worth kMirrorHitSample reads (the tracker's
+  // clock read and four shared counters cost more than the rest of the hit, and a key whose
+  // mirror hits matter is read often). A mirror hit skips the
   // owner's pick (the ring's lock, its lookup): the key had another owner when it was mirrored,
   // and a mirror lives one short TTL (and an invalidation drops it on every node), so a ring
   // change that made this node the owner serves the owner's value a moment longer.
   if (CacheValue v = mirror_->Lookup(key)) {
-    rates_->Record(key);
+    if (SampleMirrorHit()) rates_->Record(key, kMirrorHitSample);
     Inc(counters_->mirror_hits);
     if (source != nullptr) *source = CacheSource::kMirror;
     return v;

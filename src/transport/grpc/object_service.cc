@@ -159,7 +159,17 @@ class ObjectService::BlobStream final : public ::grpc::ServerWriteReactor<::grpc
   }
 
  private:
+  // Sends the next message. Runs on gRPC's threads (after the first): an exception there
+  // (bad_alloc of a copied chunk, say) would terminate the node, so it ends the stream instead.
   void Next() {
+    try {
+      NextMessage();
+    } catch (const std::exception& e) {
+      End(Internal(std::string("unexpected exception: ") + e.what()));
+    }
+  }
+
+  void NextMessage() {
     const uint64_t n = std::min<uint64_t>(kChunkBytes, plan_.end - plan_.offset);
     if (n == 0 && plan_.first.empty()) return End(Status::Ok());
     ::grpc::Slice slices[2];
