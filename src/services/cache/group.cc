@@ -137,10 +137,10 @@ Result<CacheValue> Group::Get(std::string_view key, CacheSource* source) {
   // mirror hits included, so a key stays mirrored while it stays hot; a mirror hit counts as
   // one in kMirrorHitSample, drawn at random, worth kMirrorHitSample reads (the tracker's
   // clock read and four shared counters cost more than the rest of the hit, and a key whose
-  // mirror hits matter is read often). A mirror hit skips the
-  // owner's pick (the ring's lock, its lookup): the key had another owner when it was mirrored,
-  // and a mirror lives one short TTL (and an invalidation drops it on every node), so a ring
-  // change that made this node the owner serves the owner's value a moment longer.
+  // mirror hits matter is read often). A mirror hit skips the owner's pick (the ring's lock,
+  // its lookup): the key had another owner when it was mirrored, and a mirror lives one short
+  // TTL (and an invalidation drops it on every node), so a ring change that made this node the
+  // owner serves the owner's value a moment longer.
   if (CacheValue v = mirror_->Lookup(key)) {
     if (SampleMirrorHit()) rates_->Record(key, kMirrorHitSample);
     Inc(counters_->mirror_hits);

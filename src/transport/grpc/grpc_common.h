@@ -7,8 +7,10 @@
 #include <grpcpp/grpcpp.h>
 
 #include <cstdint>
+#include <exception>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "packice/status.h"
 
@@ -54,19 +56,24 @@ Status CheckBearer(const ::grpc::ServerContextBase& context, std::string_view to
 // The value of request metadata `key`, or "" when absent.
 std::string_view ClientMetadata(const ::grpc::ServerContextBase& context, std::string_view key);
 
+// Runs `f` (returning a Status or a Result) and returns what it returns, or kInternal if it
+// throws: an exception is a bug, and on a gRPC thread it would terminate the node.
+template <typename F>
+auto CatchAsStatus(F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const std::exception& e) {
+    return Internal(std::string("unexpected exception: ") + e.what());
+  }
+}
+
 // Runs `handler` (returning a Status) for one call: checks the token first, converts the result
 // (and any exception, which is a bug: kInternal) to the gRPC status. Every service's methods
 // go through it, so none can forget the token.
 template <typename F>
 ::grpc::Status Serve(::grpc::ServerContextBase* context, std::string_view token, F&& handler) {
   if (Status auth = CheckBearer(*context, token); !auth.ok()) return Unauthenticated(auth, context);
-  Status status;
-  try {
-    status = handler();
-  } catch (const std::exception& e) {
-    status = Internal(std::string("unexpected exception: ") + e.what());
-  }
-  return ToGrpc(status, context);
+  return ToGrpc(CatchAsStatus(std::forward<F>(handler)), context);
 }
 
 }  // namespace packice::rpc

@@ -130,12 +130,7 @@ class ObjectService::BlobStream final : public ::grpc::ServerWriteReactor<::grpc
       return;
     }
     boost::asio::post(service->pool_, [this, plan = std::move(plan)] {
-      Result<StreamPlan> planned = Internal("the stream's plan threw");
-      try {
-        planned = plan();
-      } catch (const std::exception& e) {
-        planned = Internal(std::string("unexpected exception: ") + e.what());
-      }
+      Result<StreamPlan> planned = CatchAsStatus(plan);
       if (!planned.ok()) return End(planned.status());
       plan_ = *std::move(planned);
       if (plan_.offset < plan_.end) {
@@ -162,11 +157,11 @@ class ObjectService::BlobStream final : public ::grpc::ServerWriteReactor<::grpc
   // Sends the next message. Runs on gRPC's threads (after the first): an exception there
   // (bad_alloc of a copied chunk, say) would terminate the node, so it ends the stream instead.
   void Next() {
-    try {
+    const Status s = CatchAsStatus([this] {
       NextMessage();
-    } catch (const std::exception& e) {
-      End(Internal(std::string("unexpected exception: ") + e.what()));
-    }
+      return Status::Ok();
+    });
+    if (!s.ok()) End(s);  // it threw before writing: no write is in flight
   }
 
   void NextMessage() {
