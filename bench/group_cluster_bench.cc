@@ -4,7 +4,7 @@
 // groupcache's is.
 //
 //   group_cluster_bench --self HOST:PORT --peers A,B,C --origin http://O/{key}
-//                       [--bench --keys K --clients C --seconds S]
+//                       [--bench --keys K --clients C --seconds S] [--mirror-min-rate R]
 //
 // Each node serves its group to the others on a gRPC port (GroupService, as packiced does) and
 // reaches theirs with NewGrpcGroupLoader; RingPeers picks owners on the same ring packiced
@@ -25,6 +25,7 @@
 #include "cluster/ring.h"
 #include "packice/cache.h"
 #include "services/cache/group_registry.h"
+#include "services/cache/http_origin.h"
 #include "services/cache/ring_peers.h"
 #include "transport/grpc/group_channel.h"
 #include "transport/grpc/group_service.h"
@@ -40,6 +41,7 @@ struct Args {
   int keys = 1000, clients = 8;
   double seconds = 3;
   size_t size = 1024;  // for the report only: the origin decides
+  double mirror_min_rate = packice::GroupOptions{}.mirror_min_rate;
 };
 
 std::vector<std::string> Split(const std::string& s) {
@@ -59,17 +61,20 @@ void Die(const std::string& what) {
   std::exit(1);
 }
 
-void Report(const char* name, const Args& a, int clients, double ops, double p50, double p99) {
+void Report(const char* name, const Args& a, int clients, double ops, double p50, double p99,
+            const std::string& extra = "") {
   std::printf(
       "{\"system\":\"packice\",\"case\":\"%s\",\"size\":%zu,\"clients\":%d,\"ops_per_s\":%.1f,"
-      "\"p50_us\":%.2f,\"p99_us\":%.2f}\n",
-      name, a.size, clients, ops, p50, p99);
+      "\"p50_us\":%.2f,\"p99_us\":%.2f%s}\n",
+      name, a.size, clients, ops, p50, p99, extra.c_str());
   std::fflush(stdout);
 }
 
-// Reads `keys` round robin from a.clients threads for a.seconds; reports the case.
+// Reads `keys` round robin from a.clients threads for a.seconds; reports the case, with how
+// many of its reads were mirror hits and fetches from the owner.
 void Run(packice::Group& group, const char* name, const std::vector<std::string>& keys,
          const Args& a) {
+  const packice::GroupStats before = group.Stats();
   std::vector<std::vector<double>> lat(a.clients);
   std::atomic<bool> stop{false};
   std::vector<std::thread> threads;
@@ -93,7 +98,11 @@ void Run(packice::Group& group, const char* name, const std::vector<std::string>
   for (auto& l : lat) all.insert(all.end(), l.begin(), l.end());
   std::sort(all.begin(), all.end());
   auto q = [&](double p) { return all[static_cast<size_t>(p * (all.size() - 1))]; };
-  Report(name, a, a.clients, all.size() / elapsed, q(0.5), q(0.99));
+  const packice::GroupStats after = group.Stats();
+  const std::string extra =
+      ",\"mirror_hits\":" + std::to_string(after.mirror_hits - before.mirror_hits) +
+      ",\"peer_fetches\":" + std::to_string(after.peer_fetches - before.peer_fetches);
+  Report(name, a, a.clients, all.size() / elapsed, q(0.5), q(0.99), extra);
 }
 
 }  // namespace
@@ -106,6 +115,7 @@ int main(int argc, char** argv) {
       if (i + 1 >= argc) Die("missing value after " + arg);
       return argv[++i];
     };
+    // clang-format off
     if (arg == "--self") a.self = next();
     else if (arg == "--peers") a.peers = next();
     else if (arg == "--origin") a.origin = next();
@@ -114,7 +124,9 @@ int main(int argc, char** argv) {
     else if (arg == "--clients") a.clients = std::stoi(next());
     else if (arg == "--seconds") a.seconds = std::stod(next());
     else if (arg == "--size") a.size = std::stoul(next());
+    else if (arg == "--mirror-min-rate") a.mirror_min_rate = std::stod(next());
     else Die("unknown argument " + arg);
+    // clang-format on
   }
   if (a.self.empty() || a.peers.empty() || a.origin.empty()) {
     Die("usage: --self HOST:PORT --peers A,B,C --origin URL [--bench ...]");
@@ -126,7 +138,19 @@ int main(int argc, char** argv) {
   config.capacity_bytes = 1ull << 30;
   config.origin = a.origin;
   config.max_value_bytes = 2u << 20;
-  if (auto s = registry->Add(config); !s.ok()) Die(s.ToString());
+  if (a.mirror_min_rate == packice::GroupOptions{}.mirror_min_rate) {
+    if (auto s = registry->Add(config); !s.ok()) Die(s.ToString());
+  } else {
+    // Another mirror threshold (a very high one: no mirror, every remote read a fetch).
+    auto origin = packice::HttpOrigin::Create(config.origin, {});
+    if (!origin.ok()) Die(origin.status().ToString());
+    packice::GroupOptions options;
+    options.max_value_bytes = config.max_value_bytes;
+    options.mirror_min_rate = a.mirror_min_rate;
+    auto g = std::make_shared<packice::Group>(config.name, config.capacity_bytes,
+                                              (*origin)->Getter(), options);
+    if (auto s = registry->Add(std::move(g), config); !s.ok()) Die(s.ToString());
+  }
   auto group = *registry->Find("bench");
 
   // The ring of every node, and a loader for each of the others.
@@ -143,8 +167,8 @@ int main(int argc, char** argv) {
   registry->SetPeers(peers);
 
   packice::GrpcServer server(packice::GrpcServerOptions{.listen = a.self});
-  server.AddService(std::make_shared<packice::rpc::GroupService>(
-      registry, packice::rpc::GroupServiceOptions{}));
+  server.AddService(
+      std::make_shared<packice::rpc::GroupService>(registry, packice::rpc::GroupServiceOptions{}));
   if (auto s = server.Start(); !s.ok()) Die(s.ToString());
   if (!a.bench) {
     for (;;) std::this_thread::sleep_for(std::chrono::hours(1));

@@ -195,6 +195,12 @@ class Group {
   // another node. Mirrors on other nodes expire on their own (mirror_ttl).
   Status Delete(std::string_view key);
 
+  // A Get that never waits, for a caller on an event loop (the node's gRPC service): the value
+  // when the cache or the mirror holds it, counted and reported as Get does; else nullptr, with
+  // nothing counted (an invalid key included) — the caller then calls Get on a thread that may
+  // wait, and Get counts the read.
+  CacheValue GetCached(std::string_view key, CacheSource* source = nullptr);
+
   // Routes misses through `peers` from now on (null: every key is local).
   void SetPeers(std::shared_ptr<GroupPeers> peers);
 
@@ -202,6 +208,8 @@ class Group {
   Result<CacheValue> ServePeer(const PeerRequest& request);
   Status ServePeerStore(const PeerRequest& request, std::string value, std::optional<Duration> ttl);
   Status ServePeerRemove(const PeerRequest& request);
+  // ServePeer when the cache holds the key (as GetCached: nullptr otherwise, nothing counted).
+  CacheValue ServePeerCached(const PeerRequest& request);
 
   GroupStats Stats() const;
 
@@ -210,6 +218,8 @@ class Group {
   Status CheckKey(std::string_view key) const;
   std::shared_ptr<GroupPeers> peers() const;
   Clock::TimePoint ExpiryFor(std::optional<Duration> ttl) const;
+  // Counts a peer's request (and whether its ring is this node's).
+  void CountPeerRequest(const PeerRequest& request);
   // Fetches from `pick`; an unreachable owner falls back to the getter, uncached.
   Result<CacheValue> FetchFromOwner(const std::string& key, const PeerPick& pick);
   // Calls the getter; stores the value in the main cache if `cache`.

@@ -128,6 +128,29 @@ Result<CacheValue> Group::Get(std::string_view key) { return Get(key, nullptr); 
 
 Result<CacheValue> Group::Get(std::string_view key, CacheSource* source) {
   PACKICE_RETURN_IF_ERROR(CheckKey(key));
+  if (CacheValue v = GetCached(key, source)) return v;
+  if (source != nullptr) *source = CacheSource::kMiss;
+  std::shared_ptr<GroupPeers> peers = this->peers();
+  std::optional<PeerPick> pick;
+  if (peers) {
+    pick = peers->PickOwner(key);
+    if (pick) rates_->Record(key);
+  }
+  Inc(counters_->misses);
+  if (pick) {
+    return Flight(FlightKey('F', key), [this, k = std::string(key), p = std::move(*pick)] {
+      return FetchFromOwner(k, p);
+    });
+  }
+  return Flight(FlightKey('L', key), [this, k = std::string(key)]() -> Result<CacheValue> {
+    // A load that finished between this Get's lookup and its flight filled the cache.
+    if (CacheValue v = main_->Lookup(k)) return v;
+    return LoadLocally(k, /*cache=*/true);
+  });
+}
+
+CacheValue Group::GetCached(std::string_view key, CacheSource* source) {
+  if (!CheckKey(key).ok()) return nullptr;
   if (CacheValue v = main_->Lookup(key)) {
     Inc(counters_->hits);
     if (source != nullptr) *source = CacheSource::kHit;
@@ -147,24 +170,7 @@ Result<CacheValue> Group::Get(std::string_view key, CacheSource* source) {
     if (source != nullptr) *source = CacheSource::kMirror;
     return v;
   }
-  if (source != nullptr) *source = CacheSource::kMiss;
-  std::shared_ptr<GroupPeers> peers = this->peers();
-  std::optional<PeerPick> pick;
-  if (peers) {
-    pick = peers->PickOwner(key);
-    if (pick) rates_->Record(key);
-  }
-  Inc(counters_->misses);
-  if (pick) {
-    return Flight(FlightKey('F', key), [this, k = std::string(key), p = std::move(*pick)] {
-      return FetchFromOwner(k, p);
-    });
-  }
-  return Flight(FlightKey('L', key), [this, k = std::string(key)]() -> Result<CacheValue> {
-    // A load that finished between this Get's lookup and its flight filled the cache.
-    if (CacheValue v = main_->Lookup(k)) return v;
-    return LoadLocally(k, /*cache=*/true);
-  });
+  return nullptr;
 }
 
 Result<CacheValue> Group::Flight(std::string flight_key, std::function<Result<CacheValue>()> load) {
@@ -253,13 +259,24 @@ Status Group::Delete(std::string_view key) {
   return Status::Ok();
 }
 
-Result<CacheValue> Group::ServePeer(const PeerRequest& request) {
-  PACKICE_RETURN_IF_ERROR(CheckKey(request.key));
+void Group::CountPeerRequest(const PeerRequest& request) {
   Inc(counters_->peer_requests);
   if (std::shared_ptr<GroupPeers> peers = this->peers();
       peers && peers->ring_epoch() != request.ring_epoch) {
     Inc(counters_->ring_disagreements);
   }
+}
+
+CacheValue Group::ServePeerCached(const PeerRequest& request) {
+  if (!CheckKey(request.key).ok()) return nullptr;
+  CacheValue v = main_->Lookup(request.key);
+  if (v) CountPeerRequest(request);
+  return v;
+}
+
+Result<CacheValue> Group::ServePeer(const PeerRequest& request) {
+  PACKICE_RETURN_IF_ERROR(CheckKey(request.key));
+  CountPeerRequest(request);
   if (CacheValue v = main_->Lookup(request.key)) return v;
   return Flight(FlightKey('L', request.key),
                 [this, k = std::string(request.key)]() -> Result<CacheValue> {

@@ -157,6 +157,34 @@ TEST(GroupTest, SetAndDelete) {
   EXPECT_EQ(getter.calls.load(), 1);
 }
 
+TEST(GroupTest, GetCachedAnswersOnlyFromMemoryAndCountsOnlyHits) {
+  CountingGetter getter;
+  Group g("g", 1 << 20, getter.Fn());
+  CacheSource source = CacheSource::kMiss;
+  EXPECT_EQ(g.GetCached("k", &source), nullptr);  // not cached: nothing loaded, nothing counted
+  EXPECT_EQ(g.GetCached("", &source), nullptr);   // an invalid key: Get reports it
+  EXPECT_EQ(getter.calls.load(), 0);
+  EXPECT_EQ(g.Stats().gets, 0u);
+  ASSERT_VALUE(g, "k", "v:k");
+  CacheValue v = g.GetCached("k", &source);
+  ASSERT_NE(v, nullptr);
+  EXPECT_EQ(*v, "v:k");
+  EXPECT_EQ(source, CacheSource::kHit);
+  GroupStats s = g.Stats();
+  EXPECT_EQ(s.gets, 2u);
+  EXPECT_EQ(s.hits, 1u);
+  EXPECT_EQ(s.misses, 1u);
+
+  // The peer side: counted as a peer's request only when it answers.
+  const PeerRequest request{.group = "g", .key = "other", .hops = 1, .ring_epoch = 0};
+  EXPECT_EQ(g.ServePeerCached(request), nullptr);
+  EXPECT_EQ(g.Stats().peer_requests, 0u);
+  ASSERT_OK(g.ServePeer(request).status());
+  ASSERT_NE(g.ServePeerCached(request), nullptr);
+  EXPECT_EQ(g.Stats().peer_requests, 2u);
+  EXPECT_EQ(getter.calls.load(), 2);
+}
+
 TEST(GroupTest, ConcurrentMissesOfOneKeyCallTheGetterOnce) {
   std::atomic<int> calls{0};
   Gate gate;

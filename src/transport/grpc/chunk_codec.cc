@@ -1,6 +1,8 @@
 #include "transport/grpc/chunk_codec.h"
 
 #include <algorithm>
+#include <utility>
+#include <vector>
 
 namespace packice::rpc {
 namespace {
@@ -168,6 +170,37 @@ Status SplitBytesField(std::span<const std::span<const std::byte>> pieces, uint3
         return ProtocolError("a streamed chunk message has a field of wire type " +
                              std::to_string(type));
     }
+  }
+  return Status::Ok();
+}
+
+::grpc::Slice SharedSlice(std::span<const std::byte> data, std::shared_ptr<const void> owner) {
+  // gRPC's slice API takes a mutable pointer; it never writes through it.
+  void* bytes = const_cast<std::byte*>(data.data());
+  return ::grpc::Slice(
+      bytes, data.size(),
+      [](void* keep) { delete static_cast<std::shared_ptr<const void>*>(keep); },
+      new std::shared_ptr<const void>(std::move(owner)));
+}
+
+::grpc::ByteBuffer MessageWithBytes(std::string other, uint32_t field,
+                                    std::span<const std::byte> data,
+                                    std::shared_ptr<const void> owner) {
+  ::grpc::Slice slices[2] = {::grpc::Slice(ChunkPrefix(std::move(other), field, data.size())),
+                             SharedSlice(data, std::move(owner))};
+  return ::grpc::ByteBuffer(slices, data.empty() ? 1 : 2);
+}
+
+Status ParseSmallMessage(const ::grpc::ByteBuffer& buffer, google::protobuf::MessageLite* out) {
+  std::vector<::grpc::Slice> slices;
+  std::string bytes;
+  if (buffer.Dump(&slices).ok()) {
+    for (const auto& slice : slices) {
+      bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+    }
+  }
+  if (!out->ParseFromString(bytes)) {
+    return InvalidArgument("malformed " + out->GetTypeName() + " message");
   }
   return Status::Ok();
 }

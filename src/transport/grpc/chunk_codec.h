@@ -7,13 +7,20 @@
 //   blob — no copy in user space;
 // - the client walks the received slices with SplitBytesField, copying the bytes field once,
 //   straight to where the object goes, and parses only the rest (small) with protobuf.
+//
+// A unary reply with one large bytes field (a cache group's value) is sent the same way
+// (MessageWithBytes); requests of raw (ByteBuffer) methods, always small, are parsed with
+// ParseSmallMessage.
 #ifndef PACKICE_TRANSPORT_GRPC_CHUNK_CODEC_H_
 #define PACKICE_TRANSPORT_GRPC_CHUNK_CODEC_H_
 
 #include <absl/functional/function_ref.h>
+#include <google/protobuf/message_lite.h>
+#include <grpcpp/support/byte_buffer.h>
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 
@@ -35,6 +42,19 @@ std::string ChunkPrefix(std::string other, uint32_t field, uint64_t data_bytes);
 Status SplitBytesField(std::span<const std::span<const std::byte>> pieces, uint32_t field,
                        std::string* rest,
                        absl::FunctionRef<Status(std::span<const std::byte>)> data);
+
+// A slice of `data` that holds `owner` (which keeps `data` alive) until gRPC is done with it.
+::grpc::Slice SharedSlice(std::span<const std::byte> data, std::shared_ptr<const void> owner);
+
+// One message: `other` (the message's other fields, serialized), then `data` as the bytes field
+// `field`, uncopied (SharedSlice).
+::grpc::ByteBuffer MessageWithBytes(std::string other, uint32_t field,
+                                    std::span<const std::byte> data,
+                                    std::shared_ptr<const void> owner);
+
+// Parses `buffer` (a small message: one copy of its bytes) into `out`. Errors: kInvalidArgument
+// for bytes that are not such a message.
+Status ParseSmallMessage(const ::grpc::ByteBuffer& buffer, google::protobuf::MessageLite* out);
 
 }  // namespace packice::rpc
 

@@ -4,11 +4,18 @@
 // never forwarded). Errors go through rpc::Serve: the bearer token first, then the Packice code
 // in the trailing metadata; an unknown group is kNotFound, a malformed name kInvalidArgument.
 //
-// Thread safety: gRPC calls the methods from its threads concurrently. A Get that misses waits
-// for its load on the calling gRPC thread (bounded by the group's load_timeout).
+// Get is a raw callback method: the value goes out as a slice of the cached bytes, uncopied
+// (chunk_codec.h's MessageWithBytes; the message is a plain GroupValue). A Get the cache
+// answers runs on gRPC's thread; one that must wait for a load or a fetch from the owner runs
+// on the service's threads (at most max_waiting of them queued or waiting: more is
+// kUnavailable).
+//
+// Thread safety: gRPC calls the methods from its threads concurrently.
 #ifndef PACKICE_TRANSPORT_GRPC_GROUP_SERVICE_H_
 #define PACKICE_TRANSPORT_GRPC_GROUP_SERVICE_H_
 
+#include <atomic>
+#include <boost/asio/thread_pool.hpp>
 #include <memory>
 #include <string>
 
@@ -20,14 +27,22 @@ namespace packice::rpc {
 struct GroupServiceOptions {
   // Required as "authorization: Bearer <token>" on every call; empty: none.
   std::string bearer_token;
+  // Threads that run the Gets the cache does not answer (they wait for a load or a fetch, up to
+  // the group's load_timeout).
+  int threads = 16;
+  // Such Gets queued or running at once; past this, kUnavailable.
+  size_t max_waiting = 1024;
 };
 
-class GroupService final : public Groups::Service {
+class GroupService final : public Groups::WithRawCallbackMethod_Get<Groups::Service> {
  public:
   GroupService(std::shared_ptr<GroupRegistry> registry, GroupServiceOptions options);
+  ~GroupService() override;
 
-  ::grpc::Status Get(::grpc::ServerContext* context, const GroupKeyRequest* request,
-                     GroupValue* reply) override;
+  // A GroupKeyRequest in, a GroupValue out.
+  ::grpc::ServerUnaryReactor* Get(::grpc::CallbackServerContext* context,
+                                  const ::grpc::ByteBuffer* request,
+                                  ::grpc::ByteBuffer* reply) override;
   ::grpc::Status Set(::grpc::ServerContext* context, const GroupSetRequest* request,
                      GroupDone* reply) override;
   ::grpc::Status Delete(::grpc::ServerContext* context, const GroupKeyRequest* request,
@@ -40,6 +55,8 @@ class GroupService final : public Groups::Service {
  private:
   std::shared_ptr<GroupRegistry> registry_;
   GroupServiceOptions options_;
+  std::atomic<size_t> waiting_{0};  // Gets posted to pool_ and not yet answered
+  boost::asio::thread_pool pool_;   // last: joined before the members its tasks use go
 };
 
 }  // namespace packice::rpc

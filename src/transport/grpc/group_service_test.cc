@@ -7,7 +7,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <future>
 #include <string>
+#include <thread>
 
 #include "services/cache/group_registry.h"
 #include "testing.h"
@@ -97,6 +99,71 @@ TEST(GroupServiceTest, GetSetDeleteStatsList) {
   ASSERT_EQ(list.size(), 1u);
   EXPECT_EQ(list[0].name, "users");
   EXPECT_EQ(list[0].policy, "lru2");
+}
+
+TEST(GroupServiceTest, ValuesOfAnySizeArriveWhole) {
+  Origin origin("o");
+  Node node(&origin);
+  ASSERT_OK(node.Start());
+  auto c = node.Client();
+  std::string big(1 << 20, '\0');
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 7 + (i >> 12));
+  for (const std::string& value : {std::string(), std::string("x"), big}) {
+    ASSERT_OK(c->Set("users", "k", value));
+    CacheSource source = CacheSource::kMiss;
+    ASSERT_OK_AND_ASSIGN(std::string got, c->Get("users", "k", &source));  // answered inline
+    EXPECT_EQ(got.size(), value.size());
+    EXPECT_TRUE(got == value);
+    EXPECT_EQ(source, CacheSource::kHit);
+  }
+  // A miss, answered from the service's threads, and its hit.
+  for (CacheSource expected : {CacheSource::kMiss, CacheSource::kHit}) {
+    CacheSource source = CacheSource::kHit;
+    ASSERT_OK_AND_ASSIGN(std::string got, c->Get("users", "m", &source));
+    EXPECT_EQ(got, "o:m");
+    EXPECT_EQ(source, expected);
+  }
+  EXPECT_EQ(origin.calls, 1);
+}
+
+TEST(GroupServiceTest, GetsWaitingForLoadsAreBounded) {
+  // A getter that holds keys starting with "slow" until the test lets them go.
+  std::atomic<int> calls{0};
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  auto registry = std::make_shared<GroupRegistry>();
+  auto group = std::make_shared<Group>("users", 1 << 20, [&](std::string_view key) {
+    calls++;
+    if (key.starts_with("slow")) released.wait();
+    return Result<std::string>("v:" + std::string(key));
+  });
+  ASSERT_OK(registry->Add(group, GroupConfig{.name = "users"}));
+  GrpcServer server(GrpcServerOptions{.listen = "127.0.0.1:0"});
+  server.AddService(std::make_shared<rpc::GroupService>(
+      registry, rpc::GroupServiceOptions{.threads = 1, .max_waiting = 1}));
+  ASSERT_OK(server.Start());
+  ASSERT_OK(group->Set("hot", "cached"));
+  auto c = GrpcGroupClient::Create("127.0.0.1:" + std::to_string(server.port()),
+                                   GrpcGroupOptions{.timeout = 5s});
+  ASSERT_OK(c.status());
+
+  auto first = std::async(std::launch::async, [&] { return (*c)->Get("users", "slow1"); });
+  while (calls.load() == 0) std::this_thread::sleep_for(1ms);
+  // One Get waits for its load: a second miss is refused at once, a hit is still answered.
+  Result<std::string> second = (*c)->Get("users", "slow2");
+  EXPECT_EQ(second.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(second.status().message().find("cache gets waiting"), std::string_view::npos)
+      << second.status().ToString();  // the node's refusal, not the client's deadline
+  ASSERT_OK_AND_ASSIGN(std::string hot, (*c)->Get("users", "hot"));
+  EXPECT_EQ(hot, "cached");
+  release.set_value();
+  Result<std::string> v = first.get();
+  ASSERT_OK(v.status());
+  EXPECT_EQ(*v, "v:slow1");
+  // Room again.
+  ASSERT_OK_AND_ASSIGN(std::string again, (*c)->Get("users", "slow2"));
+  EXPECT_EQ(again, "v:slow2");
+  server.Stop();
 }
 
 TEST(GroupServiceTest, GroupNamesKeysAndValuesAreChecked) {

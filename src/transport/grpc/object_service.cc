@@ -43,21 +43,6 @@ class BlobFiller {
   uint64_t offset_ = 0;
 };
 
-// Every request of a raw (ByteBuffer) method is small: parsed from one copy of its bytes.
-template <typename Message>
-Status ParseRequest(const ::grpc::ByteBuffer& buffer, Message* out) {
-  std::vector<::grpc::Slice> slices;
-  std::string bytes;
-  if (buffer.Dump(&slices).ok()) {
-    for (const auto& slice : slices)
-      bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
-  }
-  if (!out->ParseFromString(bytes)) {
-    return InvalidArgument("malformed " + out->GetTypeName() + " message");
-  }
-  return Status::Ok();
-}
-
 }  // namespace
 
 // The Session stream: opens a session at once, sends its id, and closes it when the stream ends
@@ -185,18 +170,11 @@ class ObjectService::BlobStream final : public ::grpc::ServerWriteReactor<::grpc
 
   // Bytes [offset, offset + n) of the blob as one slice: of its view, or a copy.
   Result<::grpc::Slice> Data(uint64_t offset, uint64_t n) {
-    if (view_ != nullptr) {
-      std::span<std::byte> bytes = view_->bytes().subspan(offset, n);
-      return ::grpc::Slice(
-          bytes.data(), n, [](void* keep) { delete static_cast<std::shared_ptr<BlobView>*>(keep); },
-          new std::shared_ptr<BlobView>(view_));
-    }
-    auto copy = std::make_unique<std::string>(n, '\0');
+    if (view_ != nullptr) return SharedSlice(view_->bytes().subspan(offset, n), view_);
+    auto copy = std::make_shared<std::string>(n, '\0');
     PACKICE_RETURN_IF_ERROR(
         plan_.blob->Read(offset, std::as_writable_bytes(std::span(copy->data(), n))));
-    char* data = copy->data();
-    return ::grpc::Slice(
-        data, n, [](void* s) { delete static_cast<std::string*>(s); }, copy.release());
+    return SharedSlice(std::as_bytes(std::span(copy->data(), n)), copy);
   }
 
   void End(const Status& status) {
@@ -424,7 +402,7 @@ Result<ObjectService::StreamPlan> ObjectService::PlanRead(
 ::grpc::ServerWriteReactor<::grpc::ByteBuffer>* ObjectService::Read(
     ::grpc::CallbackServerContext* context, const ::grpc::ByteBuffer* request) {
   auto req = std::make_shared<ReadRequest>();
-  Status parsed = ParseRequest(*request, req.get());
+  Status parsed = ParseSmallMessage(*request, req.get());
   return new BlobStream(this, context, [this, context, req, parsed]() -> Result<StreamPlan> {
     PACKICE_RETURN_IF_ERROR(parsed);
     return PlanRead(*context, *req);
@@ -505,7 +483,7 @@ Result<ObjectService::StreamPlan> ObjectService::PlanGet(
 ::grpc::ServerWriteReactor<::grpc::ByteBuffer>* ObjectService::Get(
     ::grpc::CallbackServerContext* context, const ::grpc::ByteBuffer* request) {
   auto req = std::make_shared<wire::GetRequest>();
-  Status parsed = ParseRequest(*request, req.get());
+  Status parsed = ParseSmallMessage(*request, req.get());
   return new BlobStream(this, context, [this, context, req, parsed]() -> Result<StreamPlan> {
     PACKICE_RETURN_IF_ERROR(parsed);
     return PlanGet(*context, *req);
