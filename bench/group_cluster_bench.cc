@@ -11,6 +11,7 @@
 // uses. A benchmarking node first loads every key once (the misses, each loaded by its owner),
 // then reads keys it owns and keys others own from C threads for S seconds each, and prints
 // one JSON line per case (ops per second, p50 and p99 in microseconds), as the Go side does.
+// Every node sets glibc malloc as packiced does (core/malloc_tuning.h).
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -23,6 +24,7 @@
 #include <vector>
 
 #include "cluster/ring.h"
+#include "core/malloc_tuning.h"
 #include "packice/cache.h"
 #include "services/cache/group_registry.h"
 #include "services/cache/http_origin.h"
@@ -108,6 +110,7 @@ void Run(packice::Group& group, const char* name, const std::vector<std::string>
 }  // namespace
 
 int main(int argc, char** argv) {
+  packice::TuneMallocForLargeBlocks();  // as packiced does
   Args a;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];

@@ -1,9 +1,9 @@
 // packiced: the Packice node.
-#include <malloc.h>
 
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "core/malloc_tuning.h"
 #include "core/parse.h"
 #include "packice/client.h"
 #include "server/config.h"
@@ -53,12 +53,7 @@ packice::Status ApplyGroupFlag(const std::string& flag, std::vector<packice::Gro
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Streams between nodes (gRPC) pass through buffers of about a megabyte. By default glibc
-  // maps each such block afresh and unmaps it when freed, so every chunk received pays page
-  // faults for memory the kernel zeroes: a fetch from another node ran at a quarter of the
-  // speed. Keep blocks up to 32 MiB on the heap, and up to 128 MiB of freed heap untrimmed.
-  mallopt(M_MMAP_THRESHOLD, 32 << 20);
-  mallopt(M_TRIM_THRESHOLD, 128 << 20);
+  packice::TuneMallocForLargeBlocks();
   packice::DaemonOptions opt;
   std::string config_path;
   CLI::App app{"packiced: the Packice cache and storage node"};

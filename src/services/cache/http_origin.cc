@@ -40,6 +40,14 @@ size_t OnBody(char* data, size_t size, size_t n, void* arg) {
     curl_easy_getinfo(t->handle, CURLINFO_RESPONSE_CODE, &code);
     t->success = code >= 200 && code < 300;
     t->status_checked = true;
+    // A body of a stated length is received into one allocation, not grown (a copy of all
+    // received so far at each doubling).
+    curl_off_t length = -1;
+    if (t->success &&
+        curl_easy_getinfo(t->handle, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length) == CURLE_OK &&
+        length > 0 && static_cast<uint64_t>(length) <= t->max_bytes) {
+      t->body.reserve(static_cast<size_t>(length));
+    }
   }
   if (!t->success) {  // an error page: only its start, for the message
     const size_t keep = std::min(len, kErrorBodyBytes - std::min(kErrorBodyBytes, t->body.size()));
