@@ -43,11 +43,12 @@ bool IsQuickWrite(const wire::KvRequest& req) {
   }
 }
 
-std::string Frame(uint64_t id, const Status& s, const wire::KvResponse* body) {
+// `body` (may be null) is moved into the frame's message, not copied.
+std::string Frame(uint64_t id, const Status& s, wire::KvResponse* body) {
   wire::Response resp;
   resp.set_id(id);
   ToWire(s, &resp);
-  if (body != nullptr) *resp.mutable_kv() = *body;
+  if (body != nullptr) *resp.mutable_kv() = std::move(*body);
   std::string frame;
   AppendFrame(resp, &frame);
   return frame;
@@ -66,7 +67,7 @@ KvSession::KvSession(std::shared_ptr<KvStore> kv, asio::thread_pool* pool, KvSes
 
 KvSession::~KvSession() = default;
 
-void KvSession::Respond(uint64_t id, const Status& s, const wire::KvResponse* body) {
+void KvSession::Respond(uint64_t id, const Status& s, wire::KvResponse* body) {
   if (!closed_) host_.queue(Frame(id, s, body));
 }
 

@@ -75,8 +75,9 @@ class KvSession : public std::enable_shared_from_this<KvSession> {
     std::unique_ptr<KvWatcher> watcher;
   };
 
-  // Queues the answer (Handle's caller flushes once for all it handled).
-  void Respond(uint64_t id, const Status& s, const wire::KvResponse* body);
+  // Queues the answer (Handle's caller flushes once for all it handled); `body` (may be null)
+  // is moved into it.
+  void Respond(uint64_t id, const Status& s, wire::KvResponse* body);
   void RunQueued();                       // hands the queue to the pool
   void Finished(std::vector<Done> done);  // back on the strand
   void StartWatch(uint64_t id, std::unique_ptr<KvWatcher> watcher);

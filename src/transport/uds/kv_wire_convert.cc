@@ -130,9 +130,27 @@ void ToWire(const KeyValue& kv, wire::KvKeyValue* out) {
   out->set_expires_unix_ms(kv.expires_unix_ms);
 }
 
+void ToWire(KeyValue&& kv, wire::KvKeyValue* out) {
+  out->set_key(std::move(kv.key));
+  out->set_value(std::move(kv.value));
+  out->set_create_revision(kv.create_revision);
+  out->set_mod_revision(kv.mod_revision);
+  out->set_version(kv.version);
+  out->set_expires_unix_ms(kv.expires_unix_ms);
+}
+
 KeyValue FromWire(const wire::KvKeyValue& in) {
   return KeyValue{in.key(),          in.value(),   in.create_revision(),
                   in.mod_revision(), in.version(), in.expires_unix_ms()};
+}
+
+KeyValue FromWire(wire::KvKeyValue&& in) {
+  return KeyValue{std::move(*in.mutable_key()),
+                  std::move(*in.mutable_value()),
+                  in.create_revision(),
+                  in.mod_revision(),
+                  in.version(),
+                  in.expires_unix_ms()};
 }
 
 void ToWire(const NamespaceOptions& o, wire::KvNamespaceOptions* out) {
@@ -215,7 +233,7 @@ Status HandleKvRequest(KvStore& kv, const wire::KvRequest& req, wire::KvResponse
     }
     case wire::KvRequest::kGet: {
       PACKICE_ASSIGN_OR_RETURN(KeyValue got, kv.Get(ns, req.get().key()));
-      ToWire(got, resp->mutable_kv());
+      ToWire(std::move(got), resp->mutable_kv());
       return Status::Ok();
     }
     case wire::KvRequest::kPut: {
@@ -238,7 +256,7 @@ Status HandleKvRequest(KvStore& kv, const wire::KvRequest& req, wire::KvResponse
                     s.keys_only()};
       PACKICE_ASSIGN_OR_RETURN(ScanResult r, kv.Scan(ns, o));
       auto* out = resp->mutable_scan();
-      for (const KeyValue& k : r.kvs) ToWire(k, out->add_kvs());
+      for (KeyValue& k : r.kvs) ToWire(std::move(k), out->add_kvs());
       out->set_next(r.next);
       out->set_revision(r.revision);
       return Status::Ok();
@@ -278,7 +296,7 @@ Status HandleKvRequest(KvStore& kv, const wire::KvRequest& req, wire::KvResponse
         ItemStatusToWire(got.status(), item);
         if (got.ok()) {
           bytes += got->key.size() + got->value.size();
-          ToWire(*got, item->mutable_kv());
+          ToWire(*std::move(got), item->mutable_kv());
         }
       }
       return Status::Ok();
@@ -340,7 +358,7 @@ wire::KvRequest WireKvStore::GetRequest(std::string_view ns, std::string_view ke
 
 Result<KeyValue> WireKvStore::ParseGet(Result<wire::KvResponse> resp) {
   PACKICE_ASSIGN_OR_RETURN(wire::KvResponse r, Expect(std::move(resp), wire::KvResponse::kKv));
-  return FromWire(r.kv());
+  return FromWire(std::move(*r.mutable_kv()));
 }
 
 wire::KvRequest WireKvStore::PutRequest(std::string_view ns, std::string_view key,
@@ -438,10 +456,10 @@ Result<std::vector<Result<KeyValue>>> WireKvStore::MultiGet(std::string_view ns,
   }
   std::vector<Result<KeyValue>> out;
   out.reserve(keys.size());
-  for (const wire::KvItemResult& item : r.multi().items()) {
+  for (wire::KvItemResult& item : *r.mutable_multi()->mutable_items()) {
     Status s = ItemStatusFromWire(item);
     if (s.ok()) {
-      out.emplace_back(FromWire(item.kv()));
+      out.emplace_back(FromWire(std::move(*item.mutable_kv())));
     } else {
       out.emplace_back(std::move(s));
     }

@@ -19,7 +19,9 @@
 namespace packice {
 
 void ToWire(const KeyValue& kv, wire::KvKeyValue* out);
+void ToWire(KeyValue&& kv, wire::KvKeyValue* out);  // moves the key and the value
 KeyValue FromWire(const wire::KvKeyValue& in);
+KeyValue FromWire(wire::KvKeyValue&& in);  // moves the key and the value
 void ToWire(const NamespaceOptions& options, wire::KvNamespaceOptions* out);
 // kInvalidArgument for an unknown engine, mode or fsync policy, or a negative duration.
 Result<NamespaceOptions> FromWire(const wire::KvNamespaceOptions& in);
