@@ -81,16 +81,23 @@ namespace {
            CacheSource::kMiss);
     return reactor;
   }
-  boost::asio::post(pool_, [this, req, g = *std::move(group), answer] {
-    CacheSource source = CacheSource::kMiss;
-    Result<CacheValue> v = CatchAsStatus([&] {
-      return req->hops() == 0
-                 ? g->Get(req->key(), &source)
-                 : g->ServePeer(PeerOf(req->group(), req->key(), req->hops(), req->ring_epoch()));
+  Status posted = CatchAsStatus([&] {
+    boost::asio::post(pool_, [this, req, g = *std::move(group), answer] {
+      CacheSource source = CacheSource::kMiss;
+      Result<CacheValue> v = CatchAsStatus([&] {
+        return req->hops() == 0
+                   ? g->Get(req->key(), &source)
+                   : g->ServePeer(PeerOf(req->group(), req->key(), req->hops(), req->ring_epoch()));
+      });
+      waiting_.fetch_sub(1, std::memory_order_relaxed);
+      answer(v, source);
     });
-    waiting_.fetch_sub(1, std::memory_order_relaxed);
-    answer(v, source);
+    return Status::Ok();
   });
+  if (!posted.ok()) {  // nothing was posted: answered here
+    waiting_.fetch_sub(1, std::memory_order_relaxed);
+    answer(posted, CacheSource::kMiss);
+  }
   return reactor;
 }
 
