@@ -121,15 +121,6 @@ wire::KvRequest OnNamespace(std::string_view ns) {
 
 }  // namespace
 
-void ToWire(const KeyValue& kv, wire::KvKeyValue* out) {
-  out->set_key(kv.key);
-  out->set_value(kv.value);
-  out->set_create_revision(kv.create_revision);
-  out->set_mod_revision(kv.mod_revision);
-  out->set_version(kv.version);
-  out->set_expires_unix_ms(kv.expires_unix_ms);
-}
-
 void ToWire(KeyValue&& kv, wire::KvKeyValue* out) {
   out->set_key(std::move(kv.key));
   out->set_value(std::move(kv.value));
@@ -137,11 +128,6 @@ void ToWire(KeyValue&& kv, wire::KvKeyValue* out) {
   out->set_mod_revision(kv.mod_revision);
   out->set_version(kv.version);
   out->set_expires_unix_ms(kv.expires_unix_ms);
-}
-
-KeyValue FromWire(const wire::KvKeyValue& in) {
-  return KeyValue{in.key(),          in.value(),   in.create_revision(),
-                  in.mod_revision(), in.version(), in.expires_unix_ms()};
 }
 
 KeyValue FromWire(wire::KvKeyValue&& in) {
@@ -152,6 +138,10 @@ KeyValue FromWire(wire::KvKeyValue&& in) {
                   in.version(),
                   in.expires_unix_ms()};
 }
+
+void ToWire(const KeyValue& kv, wire::KvKeyValue* out) { ToWire(KeyValue(kv), out); }
+
+KeyValue FromWire(const wire::KvKeyValue& in) { return FromWire(wire::KvKeyValue(in)); }
 
 void ToWire(const NamespaceOptions& o, wire::KvNamespaceOptions* out) {
   out->set_engine(static_cast<uint32_t>(o.engine));
