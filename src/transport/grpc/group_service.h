@@ -1,8 +1,9 @@
 // Cache groups over gRPC, server side: service packice.rpc.Groups (groups.proto) over the node's
 // GroupRegistry. A request with hops = 0 is a client's (Group::Get / Set / Delete, which may
 // forward to the key's owner); hops >= 1 is another node's (Group::ServePeer*, served here and
-// never forwarded). Errors go through rpc::Serve: the bearer token first, then the Packice code
-// in the trailing metadata; an unknown group is kNotFound, a malformed name kInvalidArgument.
+// never forwarded). Errors as rpc::Serve gives them (Get makes the same checks itself): the
+// bearer token first, then the Packice code in the trailing metadata; an unknown group is
+// kNotFound, a malformed name kInvalidArgument.
 //
 // Get is a raw callback method: the value goes out as a slice of the cached bytes, uncopied
 // (chunk_codec.h's MessageWithBytes; the message is a plain GroupValue). A Get the cache
