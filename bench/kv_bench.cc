@@ -170,8 +170,8 @@ void Load(const LoadOptions& o) {
                Rng rng{0x9e3779b97f4a7c15ull * static_cast<uint64_t>(t + 1)};
                uint64_t done = 0;
                std::vector<std::string> keys(static_cast<size_t>(o.depth));
-               std::vector<std::future<packice::Result<packice::PutResult>>> puts;
-               std::vector<std::future<packice::Result<packice::KeyValue>>> gets;
+               std::vector<packice::KvFuture<packice::PutResult>> puts;
+               std::vector<packice::KvFuture<packice::KeyValue>> gets;
                while (Clock::now() < deadline) {
                  for (auto& k : keys) k = KeyName(rng.Next() % o.keys);
                  const Clock::time_point t0 = Clock::now();

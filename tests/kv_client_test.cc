@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 
+#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <future>
@@ -147,7 +148,7 @@ TEST_P(KvClientTest, EveryCallRoundTrips) {
 TEST_P(KvClientTest, PipelinedCallsRunInTheOrderMade) {
   ASSERT_OK(kv_->CreateNamespace(ns_, {}));  // Linear, fsync always
   constexpr int kCalls = 1000;
-  std::vector<std::future<Result<PutResult>>> puts;
+  std::vector<KvFuture<PutResult>> puts;
   for (int i = 0; i < kCalls; ++i) puts.push_back(kv_->PutAsync(ns_, "k", std::to_string(i)));
   auto read = kv_->GetAsync(ns_, "k");  // made after every put: sees the last
   int64_t last = 0;
@@ -162,6 +163,65 @@ TEST_P(KvClientTest, PipelinedCallsRunInTheOrderMade) {
   EXPECT_EQ(got->value, std::to_string(kCalls - 1));
   EXPECT_EQ(got->mod_revision, last);
   EXPECT_EQ(got->version, kCalls);
+}
+
+TEST_P(KvClientTest, AsyncCallsNobodyWaitsForStillRun) {
+  ASSERT_OK(kv_->CreateNamespace(ns_, {}));
+  // Dropped at once: the put is still sent and applied, and the connection keeps working.
+  for (int i = 0; i < 100; ++i) (void)kv_->PutAsync(ns_, "dropped/" + std::to_string(i), "v");
+  auto other = ConnectKv(url_);
+  ASSERT_OK_R(other);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  Result<KeyValue> seen = NotFound("not yet");
+  while (!seen.ok() && std::chrono::steady_clock::now() < deadline) {
+    seen = (*other)->Get(ns_, "dropped/99");  // another connection: nothing here flushes it
+    if (!seen.ok()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_OK_R(seen);
+  EXPECT_EQ(seen->value, "v");
+  // A synchronous call after async ones sees their writes (one connection, in order).
+  KvFuture<PutResult> put = kv_->PutAsync(ns_, "k", "async");
+  Result<KeyValue> got = kv_->Get(ns_, "k");
+  ASSERT_OK_R(got);
+  EXPECT_EQ(got->value, "async");
+  ASSERT_TRUE(put.wait_for(std::chrono::seconds(10)));
+  EXPECT_TRUE(put.ready());
+  Result<PutResult> r = put.get();
+  ASSERT_OK_R(r);
+  EXPECT_EQ(r->revision, got->mod_revision);
+  EXPECT_FALSE(put.valid());
+}
+
+TEST_P(KvClientTest, FuturesAreAwaitedFromAnyThread) {
+  NamespaceOptions o;
+  o.fsync = KvFsync::kNever;
+  ASSERT_OK(kv_->CreateNamespace(ns_, o));
+  ASSERT_OK(kv_->Put(ns_, "k", "v").status());
+  constexpr int kThreads = 4;
+  constexpr int kCalls = 500;
+  std::vector<std::vector<KvFuture<KeyValue>>> gets(kThreads);
+  for (int i = 0; i < kCalls; ++i) gets[i % kThreads].push_back(kv_->GetAsync(ns_, "k"));
+  gets[0].push_back(kv_->GetAsync(ns_, "absent"));
+  std::atomic<int> ok{0};
+  std::atomic<int> not_found{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      // Some poll first, some wait at once: either way each answer reaches its future.
+      for (auto& f : gets[t]) {
+        if (t % 2 == 0) {
+          while (!f.wait_for(std::chrono::microseconds(50))) {
+          }
+        }
+        Result<KeyValue> r = f.get();
+        if (r.ok() && r->value == "v") ++ok;
+        if (r.status().code() == StatusCode::kNotFound) ++not_found;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), kCalls);
+  EXPECT_EQ(not_found.load(), 1);
 }
 
 TEST_P(KvClientTest, ConcurrentCallersShareOneClient) {

@@ -22,7 +22,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
-#include <future>
 #include <memory>
 #include <optional>
 #include <span>
@@ -284,6 +283,65 @@ class KvStore {
   virtual bool WritesWait(std::string_view ns) { return true; }
 };
 
+namespace internal {
+// What a KvFuture waits on: a call in flight, answered by its transport.
+template <typename T>
+class KvAnswer {
+ public:
+  virtual ~KvAnswer() = default;
+  // Waits until the answer is in, or `deadline` passed (false then; none: as long as it
+  // takes). The waiting thread may receive the connection's answers itself.
+  virtual bool WaitUntil(std::optional<std::chrono::steady_clock::time_point> deadline) = 0;
+  // The answer. REQUIRES: WaitUntil returned true. Called once.
+  virtual Result<T> Take() = 0;
+};
+
+template <typename T>
+class KnownKvAnswer final : public KvAnswer<T> {
+ public:
+  explicit KnownKvAnswer(Result<T> r) : r_(std::move(r)) {}
+  bool WaitUntil(std::optional<std::chrono::steady_clock::time_point>) override { return true; }
+  Result<T> Take() override { return std::move(r_); }
+
+ private:
+  Result<T> r_;
+};
+}  // namespace internal
+
+// The result of an asynchronous KV call (GetAsync, PutAsync): as std::future, without its
+// thread hand-off — the thread that waits may read the answer off the connection itself, and
+// answering a call wakes no one when no one waits. Move-only; get() once.
+template <typename T>
+class KvFuture {
+ public:
+  KvFuture() = default;
+  explicit KvFuture(std::shared_ptr<internal::KvAnswer<T>> answer) : answer_(std::move(answer)) {}
+  // A future already holding `r` (a call that failed before it was sent).
+  static KvFuture Known(Result<T> r) {
+    return KvFuture(std::make_shared<internal::KnownKvAnswer<T>>(std::move(r)));
+  }
+
+  bool valid() const { return answer_ != nullptr; }
+  // Waits for the answer and returns it; the future is then !valid(). REQUIRES: valid().
+  Result<T> get() {
+    std::shared_ptr<internal::KvAnswer<T>> answer = std::move(answer_);
+    answer->WaitUntil(std::nullopt);
+    return answer->Take();
+  }
+  // True once the answer is in (get() then returns at once). REQUIRES: valid().
+  bool wait_until(std::chrono::steady_clock::time_point deadline) {
+    return answer_->WaitUntil(deadline);
+  }
+  template <typename Rep, typename Period>
+  bool wait_for(std::chrono::duration<Rep, Period> timeout) {
+    return wait_until(std::chrono::steady_clock::now() + timeout);
+  }
+  bool ready() { return wait_until(std::chrono::steady_clock::time_point::min()); }
+
+ private:
+  std::shared_ptr<internal::KvAnswer<T>> answer_;
+};
+
 // A node's KV (ConnectKv): every KvStore call, plus calls that do not wait for one answer
 // before the next is sent (many in flight on one connection, answers matched by id) and
 // batched calls. The node runs one client's calls in the order they were made, so a Get made
@@ -294,11 +352,11 @@ class KvStore {
 // it; the next call connects again).
 class KvClient : public KvStore {
  public:
-  // Sends the call and returns at once; the future holds its result.
-  virtual std::future<Result<KeyValue>> GetAsync(std::string_view ns, std::string_view key) = 0;
-  virtual std::future<Result<PutResult>> PutAsync(std::string_view ns, std::string_view key,
-                                                  std::string_view value,
-                                                  const PutOptions& options = {}) = 0;
+  // Queues the call and returns at once; the future holds its result. Calls made one after
+  // another without waiting (a pipeline) go to the node together, in one write.
+  virtual KvFuture<KeyValue> GetAsync(std::string_view ns, std::string_view key) = 0;
+  virtual KvFuture<PutResult> PutAsync(std::string_view ns, std::string_view key,
+                                       std::string_view value, const PutOptions& options = {}) = 0;
   // Up to 1024 keys in one message; one result per key, in order (kNotFound for an absent
   // key; kOutOfCapacity for keys past the reply's 2 MiB: get them again). The outer error is
   // the call's (no such namespace, too many keys, transport).

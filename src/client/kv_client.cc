@@ -1,7 +1,6 @@
 // ConnectKv: a KvClient over the KvChannel of the URL's transport (the Unix socket or gRPC).
 #include "client/kv_client.h"
 
-#include <future>
 #include <mutex>
 
 #include "client/make_client.h"
@@ -51,12 +50,11 @@ class RemoteKvClient final : public KvClient {
     return channel->Watch(WireKvStore::WatchRequest(ns, options));
   }
 
-  std::future<Result<KeyValue>> GetAsync(std::string_view ns, std::string_view key) override {
+  KvFuture<KeyValue> GetAsync(std::string_view ns, std::string_view key) override {
     return Async(WireKvStore::GetRequest(ns, key), &WireKvStore::ParseGet);
   }
-  std::future<Result<PutResult>> PutAsync(std::string_view ns, std::string_view key,
-                                          std::string_view value,
-                                          const PutOptions& options) override {
+  KvFuture<PutResult> PutAsync(std::string_view ns, std::string_view key, std::string_view value,
+                               const PutOptions& options) override {
     return Async(WireKvStore::PutRequest(ns, key, value, options), &WireKvStore::ParsePut);
   }
   Result<std::vector<Result<KeyValue>>> MultiGet(std::string_view ns,
@@ -79,19 +77,28 @@ class RemoteKvClient final : public KvClient {
     return channel_;
   }
 
+  // The channel's answer, parsed when taken.
   template <typename T>
-  std::future<Result<T>> Async(wire::KvRequest req, Result<T> (*parse)(Result<wire::KvResponse>)) {
-    auto promise = std::make_shared<std::promise<Result<T>>>();
-    std::future<Result<T>> future = promise->get_future();
-    auto channel = Channel();
-    if (!channel.ok()) {
-      promise->set_value(channel.status());
-      return future;
+  class ParsedAnswer final : public internal::KvAnswer<T> {
+   public:
+    using Parse = Result<T> (*)(Result<wire::KvResponse>);
+    ParsedAnswer(std::shared_ptr<internal::KvAnswer<wire::KvResponse>> a, Parse parse)
+        : a_(std::move(a)), parse_(parse) {}
+    bool WaitUntil(std::optional<std::chrono::steady_clock::time_point> deadline) override {
+      return a_->WaitUntil(deadline);
     }
-    (*channel)->Send(std::move(req), [promise, parse](Result<wire::KvResponse> resp) {
-      promise->set_value(parse(std::move(resp)));
-    });
-    return future;
+    Result<T> Take() override { return parse_(a_->Take()); }
+
+   private:
+    std::shared_ptr<internal::KvAnswer<wire::KvResponse>> a_;
+    Parse parse_;
+  };
+
+  template <typename T>
+  KvFuture<T> Async(wire::KvRequest req, Result<T> (*parse)(Result<wire::KvResponse>)) {
+    auto channel = Channel();
+    if (!channel.ok()) return KvFuture<T>::Known(channel.status());
+    return KvFuture<T>(std::make_shared<ParsedAnswer<T>>((*channel)->Start(std::move(req)), parse));
   }
 
   Result<wire::KvResponse> Call(const wire::KvRequest& req) {

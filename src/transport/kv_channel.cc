@@ -1,7 +1,6 @@
 #include "transport/kv_channel.h"
 
 #include <algorithm>
-#include <future>
 
 #include "transport/uds/kv_wire_convert.h"
 
@@ -16,12 +15,48 @@ size_t EventBytes(const KvEvent& e) {
 
 }  // namespace
 
+namespace {
+
+// Start's answer through Send: set by the transport's thread, waited for under a mutex.
+class SentAnswer final : public internal::KvAnswer<wire::KvResponse> {
+ public:
+  void Set(Result<wire::KvResponse> r) {
+    std::lock_guard<std::mutex> lock(mu_);
+    r_.emplace(std::move(r));
+    cv_.notify_all();
+  }
+  bool WaitUntil(std::optional<std::chrono::steady_clock::time_point> deadline) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!deadline) {
+      cv_.wait(lock, [&] { return r_.has_value(); });
+      return true;
+    }
+    return cv_.wait_until(lock, *deadline, [&] { return r_.has_value(); });
+  }
+  Result<wire::KvResponse> Take() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return std::move(*r_);
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::optional<Result<wire::KvResponse>> r_;
+};
+
+}  // namespace
+
+std::shared_ptr<internal::KvAnswer<wire::KvResponse>> KvChannel::Start(wire::KvRequest req) {
+  auto answer = std::make_shared<SentAnswer>();
+  // The channel answers every call: a broken connection fails it.
+  Send(std::move(req), [answer](Result<wire::KvResponse> resp) { answer->Set(std::move(resp)); });
+  return answer;
+}
+
 Result<wire::KvResponse> KvChannel::Call(wire::KvRequest req) {
-  auto promise = std::make_shared<std::promise<Result<wire::KvResponse>>>();
-  std::future<Result<wire::KvResponse>> future = promise->get_future();
-  Send(std::move(req),
-       [promise](Result<wire::KvResponse> resp) { promise->set_value(std::move(resp)); });
-  return future.get();  // the channel answers every call: a broken connection fails it
+  auto answer = Start(std::move(req));
+  answer->WaitUntil(std::nullopt);
+  return answer->Take();
 }
 
 KvEventQueue::KvEventQueue(int64_t start_revision, size_t max_events, size_t max_bytes,

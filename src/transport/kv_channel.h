@@ -37,9 +37,12 @@ class KvChannel {
   // error (kUnavailable: the connection broke), on a thread of the transport: it must not
   // block.
   virtual void Send(wire::KvRequest req, Done done) = 0;
-  // Sends one call and waits for its answer (by default through Send; a transport may have
+  // Sends one call and waits for its answer (by default through Start; a transport may have
   // the calling thread receive it itself).
   virtual Result<wire::KvResponse> Call(wire::KvRequest req);
+  // Sends one call as Send does; its answer is waited for on the result (a KvFuture's). By
+  // default through Send; a transport may have the waiting thread receive it itself.
+  virtual std::shared_ptr<internal::KvAnswer<wire::KvResponse>> Start(wire::KvRequest req);
   // Starts the watch of `req` (its `watch` set) and returns once the node said it started.
   virtual Result<std::unique_ptr<KvWatcher>> Watch(wire::KvRequest req) = 0;
   // False once the channel is known broken: the client connects again.

@@ -1,18 +1,24 @@
 // The KV over the Unix socket, client side (uds_kv_channel.h).
 //
-// Reading: whoever needs an answer reads the socket. A thread making a synchronous call
-// (Call) reads itself when no other thread is reading, and hands the socket on to another
-// waiting caller when its own answer arrived (leader/follower): a call costs its send and its
-// receive on the caller's thread, no wake-up of another. Answers to asynchronous calls
-// (Send: futures) and watch frames are read by a background thread, which reads only while
-// such calls or watches are outstanding and no caller is reading. Whoever reads dispatches
-// every frame it receives, to whichever call or watch it belongs. Otherwise the background
-// thread waits in poll for the node to hang up (not woken by data: a caller reads that), so
-// a connection the node closed while idle is known broken before the next call is sent on
-// it, and the client connects again.
+// Reading: whoever needs an answer reads the socket. A thread waiting for an answer — a
+// synchronous call (Call), or a future's get (Start, Await) — reads itself when no other
+// thread is reading, and hands the socket on to another waiting thread when its own answer
+// arrived (leader/follower): a call costs its send and its receive on the caller's thread, no
+// wake-up of another. Answers to calls answered by callbacks (Send) and watch frames are read
+// by a background thread, which reads only while such calls or watches are outstanding and no
+// caller is reading. Whoever reads dispatches every frame it receives, to whichever call or
+// watch it belongs. Otherwise the background thread waits in poll for the node to hang up
+// (not woken by data: a caller reads that), so a connection the node closed while idle is
+// known broken before the next call is sent on it, and the client connects again; while
+// futures are out it also ticks (kTick), writing and reading for futures nobody waits for.
 //
-// Sending: a frame is appended to the outgoing buffer; the thread that finds no send under
-// way writes the buffer, and whatever other threads appended meanwhile, in one write.
+// Sending: a frame is appended to the outgoing buffer. A synchronous call's thread, finding no
+// send under way, writes the buffer, and whatever other threads appended meanwhile, in one
+// write. A future's frame waits to be written by whoever writes next: the thread that waits
+// for a future (first of all), any synchronous call, or the background thread's tick — so the
+// calls of a pipeline, made one after another before the first is waited for, go out in one
+// write, the node receives them together too, and answers them in one write. A callback
+// call's frame is written by the background thread, woken by the first one queued.
 #include "transport/uds/uds_kv_channel.h"
 
 #include <absl/container/flat_hash_map.h>
@@ -46,6 +52,10 @@ constexpr auto kReplyTimeout = std::chrono::seconds(60);
 // holds up to 16 MiB of values).
 constexpr uint32_t kMaxReplyFrameBytes = 64u << 20;
 constexpr size_t kReadChunk = 64 * 1024;
+// The background thread's tick while futures are out (Core::Start), and how many idle ticks
+// it keeps ticking after.
+constexpr auto kTick = std::chrono::milliseconds(1);
+constexpr int kIdleTicks = 100;
 
 // The connection's state, shared by the channel (the application's handle), the background
 // reader thread, and watches' cancel callbacks (weakly): the thread keeps it alive, so no
@@ -54,7 +64,7 @@ class Core final : public std::enable_shared_from_this<Core> {
  public:
   using Handler = std::function<void(Result<wire::Response>)>;
 
-  // A synchronous caller's slot: its answer, and its wake-up.
+  // A waiting caller's slot: its answer, and its wake-up.
   struct Waiter {
     std::optional<Result<wire::Response>> result;
     std::condition_variable cv;
@@ -85,42 +95,84 @@ class Core final : public std::enable_shared_from_this<Core> {
     Wake();
   }
 
-  // Sends `r` and reads until its answer is in (or another reader hands it over).
+  // Sends `r` and reads until its answer is in (or another reader hands it over). Past
+  // `deadline` the connection is broken (the call fails kTimeout).
   Result<wire::Response> Call(wire::Request r,
                               std::optional<Clock::time_point> deadline = std::nullopt) {
     Waiter w;
     // A send that fails after registering fails the connection, and so answers `w`.
-    PACKICE_RETURN_IF_ERROR(Enqueue(std::move(r), [&](uint64_t id) -> Status {
-      calls_[id] = Pending{nullptr, &w};
-      return Status::Ok();
-    }));
+    PACKICE_RETURN_IF_ERROR(Enqueue(
+        std::move(r),
+        [&](uint64_t id) -> Status {
+          calls_[id] = Pending{nullptr, &w, nullptr};
+          return Status::Ok();
+        },
+        SendBy::kNow));
+    if (!Await(w, deadline)) {
+      Break(Timeout("kv: no answer from the node in " +
+                    std::to_string(std::chrono::seconds(kReplyTimeout).count()) + " s"));
+    }
+    return std::move(*w.result);  // Break answered it, if nothing else did
+  }
+
+  // Queues `r`; its answer is awaited on the slot returned (Await), whose waiter writes it
+  // (with the calls queued after it) and reads the answer. One nobody waits for is written and
+  // read by the background thread within kTick.
+  std::shared_ptr<Waiter> Start(wire::Request r) {
+    auto w = std::make_shared<Waiter>();
+    bool wake = false;
+    Status s = Enqueue(
+        std::move(r),
+        [&](uint64_t id) -> Status {
+          calls_[id] = Pending{nullptr, w.get(), w};
+          ++future_calls_;
+          wake = !ticking_;  // the background thread sleeps without a tick: start it
+          return Status::Ok();
+        },
+        SendBy::kLazy);
+    if (!s.ok()) w->result.emplace(s);  // not registered: answered here
+    if (wake) Wake();
+    return w;
+  }
+
+  // Waits until `w` is answered or `deadline` passed (false then; none: without end). The
+  // calling thread writes the deferred calls (its own among them) and reads the socket when
+  // no other thread does, or else waits to be handed the answer or the socket.
+  bool Await(Waiter& w, std::optional<Clock::time_point> deadline) {
     std::unique_lock<std::mutex> lock(mu_);
+    if (w.result) return true;
+    lock.unlock();
+    FlushDeferred();
+    lock.lock();
     while (!w.result) {
+      if (deadline && Clock::now() >= *deadline) break;
       if (reading_) {
         waiters_.push_back(&w);
-        w.cv.wait(lock);
+        if (deadline) {
+          w.cv.wait_until(lock, *deadline);
+        } else {
+          w.cv.wait(lock);
+        }
         waiters_.erase(std::find(waiters_.begin(), waiters_.end(), &w));
         continue;
       }
-      if (!ReadAsReader(lock) && !w.result && deadline && Clock::now() >= *deadline) {
-        lock.unlock();
-        Break(Timeout("kv: no answer from the node in " +
-                      std::to_string(std::chrono::seconds(kReplyTimeout).count()) + " s"));
-        lock.lock();
-      }
+      ReadAsReader(lock, /*background=*/false, deadline);
     }
     HandOffLocked();
-    return std::move(*w.result);
+    return w.result.has_value();
   }
 
   // Sends `r`; `handler` runs with its answer on whichever thread reads it.
   void Send(wire::Request r, Handler handler) {
-    Status s = Enqueue(std::move(r), [&](uint64_t id) -> Status {
-      calls_[id] = Pending{std::move(handler), nullptr};
-      ++async_calls_;
-      WakeBackgroundLocked();
-      return Status::Ok();
-    });
+    // The background thread, woken to write it, then reads its answer.
+    Status s = Enqueue(
+        std::move(r),
+        [&](uint64_t id) -> Status {
+          calls_[id] = Pending{std::move(handler), nullptr, nullptr};
+          ++callback_calls_;
+          return Status::Ok();
+        },
+        SendBy::kBackground);
     if (!s.ok()) handler(s);  // not registered (so not moved from): answered here
   }
 
@@ -130,8 +182,9 @@ class Core final : public std::enable_shared_from_this<Core> {
 
  private:
   struct Pending {
-    Handler handler;           // an asynchronous call
-    Waiter* waiter = nullptr;  // a synchronous one
+    Handler handler;                // an asynchronous call answered by a callback
+    Waiter* waiter = nullptr;       // one a caller waits for (Call, Start)
+    std::shared_ptr<Waiter> owned;  // Start's: the slot lives until answered
   };
   struct WatchEntry {
     std::shared_ptr<KvEventQueue> queue;
@@ -139,10 +192,16 @@ class Core final : public std::enable_shared_from_this<Core> {
     bool is_started = false;
   };
 
-  // Assigns `r` its id, registers it (`add`, under mu_), and sends it, with whatever other
-  // threads queued meanwhile. Fails without registering when the connection is broken or the
-  // frame is over the node's limit.
-  Status Enqueue(wire::Request r, const std::function<Status(uint64_t)>& add) {
+  // How Enqueue sends: now, with whatever other threads queued meanwhile; by the background
+  // thread, woken by the first frame queued since its last write; or lazily, by whoever next
+  // writes (a waiter's Await, any call sent now, the background thread's tick).
+  enum class SendBy { kNow, kBackground, kLazy };
+
+  // Assigns `r` its id, registers it (`add`, under mu_), and queues it to be sent as `how`
+  // says. Fails without registering when the connection is broken or the frame is over the
+  // node's limit.
+  Status Enqueue(wire::Request r, const std::function<Status(uint64_t)>& add, SendBy how) {
+    bool wake = false;
     {
       std::lock_guard<std::mutex> out(out_mu_);
       const uint64_t id = next_id_++;
@@ -165,8 +224,36 @@ class Core final : public std::enable_shared_from_this<Core> {
         }
       }
       if (sending_) return Status::Ok();  // the thread sending now sends this too
+      switch (how) {
+        case SendBy::kNow:
+          sending_ = true;
+          break;
+        case SendBy::kBackground:
+          wake = !flush_wanted_;
+          flush_wanted_ = true;
+          break;
+        case SendBy::kLazy:
+          break;
+      }
+    }
+    if (how == SendBy::kNow) SendQueued();
+    if (wake) Wake();
+    return Status::Ok();
+  }
+
+  // Writes what asynchronous calls queued, unless a send is under way (which writes it).
+  void FlushDeferred() {
+    {
+      std::lock_guard<std::mutex> out(out_mu_);
+      if (sending_ || out_.empty()) return;
       sending_ = true;
     }
+    SendQueued();
+  }
+
+  // REQUIRES: this thread set sending_. Writes out_ until it stays empty; a failure breaks
+  // the connection (every call in flight fails with it, the one just queued too).
+  void SendQueued() {
     std::string buf;
     while (true) {
       {
@@ -174,9 +261,10 @@ class Core final : public std::enable_shared_from_this<Core> {
         buf.clear();
         if (out_.empty()) {
           sending_ = false;
-          return Status::Ok();
+          return;
         }
         buf.swap(out_);
+        flush_wanted_ = false;
       }
       if (Status s = SendAll(fd_.get(), buf, {}); !s.ok()) {
         {
@@ -184,9 +272,8 @@ class Core final : public std::enable_shared_from_this<Core> {
           sending_ = false;
           out_.clear();
         }
-        // Fails every call in flight, the one just registered too.
         Break(Unavailable("kv: sending to the node failed: " + std::string(s.message())));
-        return Status::Ok();
+        return;
       }
     }
   }
@@ -198,9 +285,12 @@ class Core final : public std::enable_shared_from_this<Core> {
     Send(std::move(r), [](Result<wire::Response>) {});
   }
 
-  // The background thread reads while asynchronous calls or watches wait and no caller does.
-  // (Or to read the end of a connection the node closed.)
-  bool BackgroundNeededLocked() const { return async_calls_ > 0 || !watches_.empty() || hung_up_; }
+  // The background thread reads while calls answered by callbacks or watches wait and no
+  // caller does (or to read the end of a connection the node closed). Futures' answers are
+  // read by their waiters; those nobody waits for, on the thread's tick.
+  bool BackgroundNeededLocked() const {
+    return callback_calls_ > 0 || !watches_.empty() || hung_up_;
+  }
   void WakeBackgroundLocked() {
     if (!reading_ && background_polling_) Wake();
   }
@@ -224,37 +314,51 @@ class Core final : public std::enable_shared_from_this<Core> {
  public:
   void BackgroundLoop() {
     std::unique_lock<std::mutex> lock(mu_);
+    int idle_ticks = 0;
     while (true) {
       if (stopping_ || broken_) return;
-      if (reading_ || !BackgroundNeededLocked()) {
-        // Woken by Wake; by the socket only when the node hangs up (once seen, not again:
-        // the hang-up stays readable until someone reads the end).
-        background_polling_ = true;
-        const bool watch_socket = !hung_up_;
-        lock.unlock();
-        pollfd p[2] = {{wake_.get(), POLLIN, 0}, {fd_.get(), POLLRDHUP, 0}};
-        const int ready = poll(p, watch_socket ? 2 : 1, -1);
-        if (ready > 0 && (p[0].revents & POLLIN) != 0) {
-          uint64_t n;
-          (void)!read(wake_.get(), &n, sizeof n);
-        }
-        lock.lock();
-        background_polling_ = false;
-        if (ready > 0 && watch_socket && p[1].revents != 0) hung_up_ = true;
+      if (!reading_ && BackgroundNeededLocked()) {
+        ReadAsReader(lock, /*background=*/true);
+        HandOffLocked();
         continue;
       }
-      ReadAsReader(lock);
-      HandOffLocked();
+      // Woken by Wake; by the socket only when the node hangs up (once seen, not again: the
+      // hang-up stays readable until someone reads the end). While futures are out, and for
+      // kIdleTicks after, also every kTick.
+      idle_ticks = future_calls_ > 0 ? 0 : idle_ticks + 1;
+      ticking_ = future_calls_ > 0 || (ticking_ && idle_ticks < kIdleTicks);
+      background_polling_ = true;
+      const bool watch_socket = !hung_up_;
+      const int timeout = ticking_ ? static_cast<int>(kTick.count()) : -1;
+      lock.unlock();
+      pollfd p[2] = {{wake_.get(), POLLIN, 0}, {fd_.get(), POLLRDHUP, 0}};
+      const int ready = poll(p, watch_socket ? 2 : 1, timeout);
+      if (ready > 0 && (p[0].revents & POLLIN) != 0) {
+        uint64_t n;
+        (void)!read(wake_.get(), &n, sizeof n);
+      }
+      FlushDeferred();
+      lock.lock();
+      background_polling_ = false;
+      if (ready > 0 && watch_socket && p[1].revents != 0) hung_up_ = true;
+      if (ready == 0) {
+        // A tick: answers of futures nobody is waiting for, as far as they have arrived.
+        while (future_calls_ > 0 && !reading_ && !broken_ &&
+               ReadAsReader(lock, /*background=*/true, Clock::now())) {
+        }
+        HandOffLocked();
+      }
     }
   }
 
  private:
   // Takes the receiving side (REQUIRES: `lock` holds mu_, reading_ is false), receives once,
   // and gives it back; a failure breaks the connection. False when nothing was received.
-  bool ReadAsReader(std::unique_lock<std::mutex>& lock) {
+  bool ReadAsReader(std::unique_lock<std::mutex>& lock, bool background,
+                    std::optional<Clock::time_point> deadline = std::nullopt) {
     reading_ = true;
     lock.unlock();
-    Result<bool> got = ReadOnce();
+    Result<bool> got = ReadOnce(background, deadline);
     lock.lock();
     reading_ = false;
     if (got.ok()) return *got;
@@ -265,17 +369,29 @@ class Core final : public std::enable_shared_from_this<Core> {
   }
 
   // One receive, and every complete frame in it dispatched. False when the receive timed out
-  // with nothing. REQUIRES: this thread holds reading_.
-  Result<bool> ReadOnce() {
+  // with nothing. `background`: the background thread, which also wakes to write deferred
+  // calls (FlushDeferred) and then returns. REQUIRES: this thread holds reading_.
+  Result<bool> ReadOnce(bool background, std::optional<Clock::time_point> deadline) {
     // poll, then a receive that does not block: a thread blocked in recv on a Unix stream
     // socket is woken each time the node consumes what this side sent (the kernel's
     // write-space wake-up is not filtered for readers), poll's wait is woken only by data.
-    pollfd p{fd_.get(), POLLIN, 0};
+    pollfd p[2] = {{fd_.get(), POLLIN, 0}, {wake_.get(), POLLIN, 0}};
+    auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(kReplyTimeout);
+    if (deadline) {
+      wait = std::clamp(std::chrono::ceil<std::chrono::milliseconds>(*deadline - Clock::now()),
+                        std::chrono::milliseconds(0), wait);
+    }
     int ready;
     do {
-      ready = poll(&p, 1, static_cast<int>(std::chrono::milliseconds(kReplyTimeout).count()));
+      ready = poll(p, background ? 2 : 1, static_cast<int>(wait.count()));
     } while (ready < 0 && errno == EINTR);
     if (ready == 0) return false;
+    if (background && (p[1].revents & POLLIN) != 0) {
+      uint64_t n;
+      (void)!read(wake_.get(), &n, sizeof n);
+      FlushDeferred();
+      if ((p[0].revents & POLLIN) == 0) return true;
+    }
     std::span<char> tail = reader_.WritableTail(kReadChunk);
     ssize_t n;
     do {
@@ -307,6 +423,7 @@ class Core final : public std::enable_shared_from_this<Core> {
       calls_.erase(it);
       Status s = StatusFromWire(resp);
       if (p.waiter != nullptr) {
+        if (p.owned != nullptr) --future_calls_;
         // Under mu_: the caller may return (and its slot go) as soon as it sees the result.
         if (s.ok()) {
           p.waiter->result.emplace(std::move(resp));
@@ -316,7 +433,7 @@ class Core final : public std::enable_shared_from_this<Core> {
         p.waiter->cv.notify_one();
         return;
       }
-      --async_calls_;
+      --callback_calls_;
       lock.unlock();
       if (s.ok()) {
         p.handler(std::move(resp));
@@ -368,7 +485,8 @@ class Core final : public std::enable_shared_from_this<Core> {
       broken_ = true;
       calls.swap(calls_);
       watches.swap(watches_);
-      async_calls_ = 0;
+      callback_calls_ = 0;
+      future_calls_ = 0;
       for (auto& [id, p] : calls) {
         if (p.waiter != nullptr) {
           p.waiter->result.emplace(lost);
@@ -397,16 +515,19 @@ class Core final : public std::enable_shared_from_this<Core> {
   const KvWatchBounds bounds_;
   std::atomic<uint32_t> max_frame_{0};  // the node's, from its hello
 
-  std::mutex out_mu_;     // before mu_ when both are held
-  uint64_t next_id_ = 1;  // guarded by out_mu_: ids in sending order
-  std::string out_;       // guarded by out_mu_: frames not yet handed to the socket
-  bool sending_ = false;  // guarded by out_mu_: a thread is writing out_
+  std::mutex out_mu_;          // before mu_ when both are held
+  uint64_t next_id_ = 1;       // guarded by out_mu_: ids in sending order
+  std::string out_;            // guarded by out_mu_: frames not yet handed to the socket
+  bool sending_ = false;       // guarded by out_mu_: a thread is writing out_
+  bool flush_wanted_ = false;  // guarded by out_mu_: the background thread was woken to write
 
   std::mutex mu_;
   std::atomic<bool> broken_{false};  // set under mu_
   bool stopping_ = false;            // guarded by mu_
   bool reading_ = false;             // guarded by mu_: a thread owns the receiving side
-  size_t async_calls_ = 0;           // guarded by mu_
+  size_t callback_calls_ = 0;        // guarded by mu_: Send's in flight
+  size_t future_calls_ = 0;          // guarded by mu_: Start's in flight
+  bool ticking_ = false;             // guarded by mu_: the background thread polls with kTick
   std::vector<Waiter*> waiters_;     // guarded by mu_: callers waiting while another reads
   absl::flat_hash_map<uint64_t, Pending> calls_;       // guarded by mu_
   absl::flat_hash_map<uint64_t, WatchEntry> watches_;  // guarded by mu_
@@ -439,15 +560,18 @@ Result<std::unique_ptr<KvWatcher>> Core::Watch(wire::KvRequest req) {
   const int64_t start = req.watch().start_revision();
   wire::Request r;
   *r.mutable_kv() = std::move(req);
-  PACKICE_RETURN_IF_ERROR(Enqueue(std::move(r), [&](uint64_t id) -> Status {
-    queue = std::make_shared<KvEventQueue>(start, bounds_.events, bounds_.bytes,
-                                           [weak = weak_from_this(), id] {
-                                             if (auto self = weak.lock()) self->SendCancel(id);
-                                           });
-    watches_[id] = WatchEntry{queue, started, false};
-    WakeBackgroundLocked();
-    return Status::Ok();
-  }));
+  PACKICE_RETURN_IF_ERROR(Enqueue(
+      std::move(r),
+      [&](uint64_t id) -> Status {
+        queue = std::make_shared<KvEventQueue>(start, bounds_.events, bounds_.bytes,
+                                               [weak = weak_from_this(), id] {
+                                                 if (auto self = weak.lock()) self->SendCancel(id);
+                                               });
+        watches_[id] = WatchEntry{queue, started, false};
+        WakeBackgroundLocked();
+        return Status::Ok();
+      },
+      SendBy::kNow));
   if (future.wait_for(kReplyTimeout) != std::future_status::ready) {
     queue->Cancel();
     return Timeout("kv: the node did not start the watch in 60 s");
@@ -478,14 +602,20 @@ class UdsKvChannel final : public KvChannel {
     wire::Request r;
     *r.mutable_kv() = std::move(req);
     core_->Send(std::move(r), [done = std::move(done)](Result<wire::Response> resp) {
-      done(KvAnswer(std::move(resp)));
+      done(ToKvResponse(std::move(resp)));
     });
   }
 
   Result<wire::KvResponse> Call(wire::KvRequest req) override {
     wire::Request r;
     *r.mutable_kv() = std::move(req);
-    return KvAnswer(core_->Call(std::move(r)));
+    return ToKvResponse(core_->Call(std::move(r)));
+  }
+
+  std::shared_ptr<internal::KvAnswer<wire::KvResponse>> Start(wire::KvRequest req) override {
+    wire::Request r;
+    *r.mutable_kv() = std::move(req);
+    return std::make_shared<Answer>(core_, core_->Start(std::move(r)));
   }
 
   Result<std::unique_ptr<KvWatcher>> Watch(wire::KvRequest req) override {
@@ -495,7 +625,23 @@ class UdsKvChannel final : public KvChannel {
   bool healthy() const override { return core_->healthy(); }
 
  private:
-  static Result<wire::KvResponse> KvAnswer(Result<wire::Response> resp) {
+  // Start's: the caller that waits reads the answer itself when no other thread reads.
+  class Answer final : public internal::KvAnswer<wire::KvResponse> {
+   public:
+    Answer(std::shared_ptr<Core> core, std::shared_ptr<Core::Waiter> w)
+        : core_(std::move(core)), w_(std::move(w)) {}
+    bool WaitUntil(std::optional<Clock::time_point> deadline) override {
+      return core_->Await(*w_, deadline);
+    }
+    // After WaitUntil saw the result (under the core's mutex): no one writes it again.
+    Result<wire::KvResponse> Take() override { return ToKvResponse(std::move(*w_->result)); }
+
+   private:
+    std::shared_ptr<Core> core_;
+    std::shared_ptr<Core::Waiter> w_;
+  };
+
+  static Result<wire::KvResponse> ToKvResponse(Result<wire::Response> resp) {
     PACKICE_RETURN_IF_ERROR(resp.status());
     if (!resp->has_kv()) return ProtocolError("kv: the node's answer is not a KV response");
     return std::move(*resp->mutable_kv());
