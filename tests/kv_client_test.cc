@@ -165,6 +165,48 @@ TEST_P(KvClientTest, PipelinedCallsRunInTheOrderMade) {
   EXPECT_EQ(got->version, kCalls);
 }
 
+// Puts that do not wait on the log (fsync never) and arrive together run as one PutMany on
+// the node: each keeps its own answer and its place among the calls around it.
+TEST_P(KvClientTest, QuickPipelinedPutsKeepTheirOrderAndTheirOwnAnswers) {
+  NamespaceOptions never;
+  never.fsync = KvFsync::kNever;
+  const std::string other = ns_ + "/other";
+  ASSERT_OK(kv_->CreateNamespace(ns_, never));
+  ASSERT_OK(kv_->CreateNamespace(other, never));
+  constexpr int kCalls = 600;
+  std::vector<KvFuture<PutResult>> puts, failing, others;
+  std::vector<std::pair<int, KvFuture<KeyValue>>> reads;
+  PutOptions wrong;
+  wrong.if_mod_revision = 1'000'000;  // no such revision: kWrongState, nothing written
+  for (int i = 0; i < kCalls; ++i) {
+    puts.push_back(kv_->PutAsync(ns_, "k", std::to_string(i)));
+    if (i % 7 == 3) failing.push_back(kv_->PutAsync(ns_, "k", "never", wrong));
+    if (i % 11 == 5) others.push_back(kv_->PutAsync(other, "k", std::to_string(i)));
+    if (i % 10 == 9) reads.emplace_back(i, kv_->GetAsync(ns_, "k"));
+  }
+  int64_t last = 0;
+  for (auto& f : puts) {
+    Result<PutResult> r = f.get();
+    ASSERT_OK_R(r);
+    EXPECT_EQ(r->revision, last + 1);  // one revision each, in the order made
+    last = r->revision;
+  }
+  for (auto& f : failing) EXPECT_EQ(f.get().status().code(), StatusCode::kWrongState);
+  int64_t last_other = 0;
+  for (auto& f : others) {
+    Result<PutResult> r = f.get();
+    ASSERT_OK_R(r);
+    EXPECT_EQ(r->revision, last_other + 1);
+    last_other = r->revision;
+  }
+  for (auto& [i, f] : reads) {
+    Result<KeyValue> got = f.get();
+    ASSERT_OK_R(got);
+    EXPECT_EQ(got->value, std::to_string(i));  // the puts made before it, not one after
+    EXPECT_EQ(got->version, i + 1);
+  }
+}
+
 TEST_P(KvClientTest, AsyncCallsNobodyWaitsForStillRun) {
   ASSERT_OK(kv_->CreateNamespace(ns_, {}));
   // Dropped at once: the put is still sent and applied, and the connection keeps working.

@@ -200,6 +200,9 @@ Status Bucket::Snapshot() {
   std::lock_guard<std::mutex> one(snapshot_mu_);
   uint64_t seq = 0;
   std::string bytes;
+  // Most of the log is made durable before writers are held up: the sync under the lock below
+  // then has only the records since (with fsync never, up to snapshot_after_bytes of them).
+  PACKICE_RETURN_IF_ERROR(log_->Sync());
   {
     for (auto& s : shards_) s->write_mu.lock();
     struct Unlocker {
@@ -257,6 +260,7 @@ Result<Bucket::Op> Bucket::PutOp(std::string_view key, std::string_view value,
   op.value = value;
   op.ttl = o.ttl;
   op.if_mod_revision = o.if_mod_revision;
+  op.want_prev = o.prev_kv;
   return op;
 }
 
@@ -315,6 +319,7 @@ Result<DeleteResult> Bucket::Delete(std::string_view key, const DeleteOptions& o
   op.kind = BatchOp::Kind::kDelete;
   op.key = key;
   op.if_mod_revision = o.if_mod_revision;
+  op.want_prev = o.prev_kv;
   PACKICE_ASSIGN_OR_RETURN(Outcome out, Write(std::span(&op, 1), kRecordWrite));
   MaybeSnapshot();
   DeleteResult r;

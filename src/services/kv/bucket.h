@@ -107,6 +107,7 @@ class Bucket {
     std::optional<int64_t> if_mod_revision;
     bool ignore_missing = false;
     bool expired_only = false;  // the reaper's delete: only if present and expired
+    bool want_prev = false;     // the outcome's prev holds the value this op replaced
   };
   struct Outcome {
     int64_t revision = 0;

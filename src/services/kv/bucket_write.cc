@@ -46,7 +46,7 @@ Result<Bucket::Prepared> Bucket::Prepare(
                           std::to_string(cur->mod_revision) + ", expected " + std::to_string(want));
       }
     }
-    if (live) out.prev[i] = ToKeyValue(op.key, *cur);
+    if (live && op.want_prev) out.prev[i] = ToKeyValue(op.key, *cur);
     if (op.kind == BatchOp::Kind::kDelete) {
       if (!live) {
         if (op.ignore_missing) continue;

@@ -16,6 +16,9 @@ namespace asio = boost::asio;
 // event may be larger: a 1 MiB value with its 1 MiB previous value).
 constexpr size_t kEventsPerFrame = 256;
 constexpr size_t kFrameBytes = 1u << 20;
+// Quick puts held back for one PutMany: at most this many, and this many bytes of requests.
+constexpr size_t kMaxHeldPuts = 256;
+constexpr size_t kMaxHeldBytes = 4u << 20;
 
 // Calls that never wait on a log: with nothing queued before them they run on the strand.
 bool IsRead(const wire::KvRequest& req) {
@@ -76,6 +79,15 @@ bool KvSession::backlogged() const {
 }
 
 void KvSession::Handle(uint64_t id, wire::KvRequest req, size_t bytes) {
+  if (kv_ != nullptr && !running_ && queue_.empty() && req.op_case() == wire::KvRequest::kPut &&
+      (held_puts_.empty() || held_puts_.front().req.ns() == req.ns()) &&
+      !kv_->WritesWait(req.ns())) {
+    held_bytes_ += bytes;
+    held_puts_.push_back(Call{id, std::move(req), bytes});
+    if (held_puts_.size() >= kMaxHeldPuts || held_bytes_ >= kMaxHeldBytes) RunHeldPuts();
+    return;
+  }
+  RunHeldPuts();  // calls run in order: what was held first
   if (kv_ == nullptr) return Respond(id, Unimplemented("this node serves no KV"), nullptr);
   if (req.op_case() == wire::KvRequest::kCancelWatch) return CancelWatch(id, req.watch_id());
   if (req.op_case() == wire::KvRequest::kWatch && watches_.size() >= kMaxWatches) {
@@ -93,6 +105,29 @@ void KvSession::Handle(uint64_t id, wire::KvRequest req, size_t bytes) {
   queue_.push_back(Call{id, std::move(req), bytes});
   if (backlogged()) was_backlogged_ = true;
   if (!running_) RunQueued();
+}
+
+void KvSession::EndOfInput() { RunHeldPuts(); }
+
+void KvSession::RunHeldPuts() {
+  if (held_puts_.empty()) return;
+  std::vector<Call> puts;
+  puts.swap(held_puts_);
+  held_bytes_ = 0;
+  if (puts.size() == 1) {
+    wire::KvResponse resp;
+    Status s = HandleKvRequest(*kv_, puts[0].req, &resp);
+    return Respond(puts[0].id, s, s.ok() ? &resp : nullptr);
+  }
+  std::vector<const wire::KvRequest*> reqs;
+  reqs.reserve(puts.size());
+  for (const Call& c : puts) reqs.push_back(&c.req);
+  std::vector<Status> status;
+  std::vector<wire::KvResponse> resp;
+  HandleKvPuts(*kv_, reqs, &status, &resp);
+  for (size_t i = 0; i < puts.size(); ++i) {
+    Respond(puts[i].id, status[i], status[i].ok() ? &resp[i] : nullptr);
+  }
 }
 
 KvSession::Done KvSession::Run(KvStore& kv, Call& call) {

@@ -7,6 +7,9 @@
 // log append and fdatasync (the bucket's writer queue). A read — or a write that does not wait
 // (KvStore::WritesWait: fsync "interval" or "never") — with nothing queued before it runs at
 // once on the strand, its answer queued with the others of the same read from the socket.
+// Such puts to one namespace, one after another in the same read (a pipeline's), are held
+// until the read's requests are handled (EndOfInput) or another call comes, and then run as
+// one KvStore::PutMany: one log append, one lock of the bucket, for all of them.
 //
 // A watch answers with frames of events carrying its request's id: the first (empty) says it
 // started, the last has end_code set. Events are pulled from the KvWatcher only while the
@@ -56,6 +59,8 @@ class KvSession : public std::enable_shared_from_this<KvSession> {
 
   // Takes request `id`'s KV call (`bytes`: its frame's size, for the queue's bound).
   void Handle(uint64_t id, wire::KvRequest req, size_t bytes);
+  // The requests read from the socket so far are handled: runs the puts held back (above).
+  void EndOfInput();
   // Too much is queued: the connection stops reading until `unblocked`.
   bool backlogged() const;
   // The connection's output drained under its cap: watches paused by it go on.
@@ -78,6 +83,7 @@ class KvSession : public std::enable_shared_from_this<KvSession> {
   // Queues the answer (Handle's caller flushes once for all it handled); `body` (may be null)
   // is moved into it.
   void Respond(uint64_t id, const Status& s, wire::KvResponse* body);
+  void RunHeldPuts();                     // runs held_puts_ on the strand, answers them
   void RunQueued();                       // hands the queue to the pool
   void Finished(std::vector<Done> done);  // back on the strand
   void StartWatch(uint64_t id, std::unique_ptr<KvWatcher> watcher);
@@ -91,6 +97,8 @@ class KvSession : public std::enable_shared_from_this<KvSession> {
   boost::asio::thread_pool* pool_;
   KvSessionHost host_;
   std::deque<Call> queue_;
+  std::vector<Call> held_puts_;  // quick puts to one namespace, run at EndOfInput
+  size_t held_bytes_ = 0;
   size_t queued_bytes_ = 0;
   bool running_ = false;  // a batch is on the pool
   bool was_backlogged_ = false;

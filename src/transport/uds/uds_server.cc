@@ -217,6 +217,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
         auto next = reader_.Next();
         if (!next.ok()) {
           // The stream cannot be resynchronised: say why, then close.
+          kv_->EndOfInput();  // what came before the bad frame still runs
           wire::Response resp;
           ToWire(next.status(), &resp);
           AppendFrame(resp, &batch.frame);
@@ -232,6 +233,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
         }
         session_.Handle(**next, &batch);
       }
+      kv_->EndOfInput();
       Queue(std::move(batch));
       Flush();
       if (!sock_.is_open()) return;
