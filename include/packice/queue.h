@@ -228,6 +228,11 @@ class Queue {
   virtual Result<uint32_t> SetSchema(std::string_view topic, const QueueSchema& schema) = 0;
   // Every version, oldest first; empty: the topic has no schema.
   virtual Result<std::vector<QueueSchema>> Schemas(std::string_view topic) = 0;
+
+  // Whether an append to `topic` may wait before it returns — for the disk (fsync "always")
+  // or another node. A transport runs appends that do not on its io thread instead of handing
+  // them to a pool. A hint, never an error: true when unsure.
+  virtual bool AppendsWait(std::string_view topic) { return true; }
 };
 
 // The queue of the node at `url`: uds:///path/to/socket or a bare absolute path, or its gRPC

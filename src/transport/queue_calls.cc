@@ -41,6 +41,14 @@ void QueueCalls::Run(wire::QueueRequest req, Done done) {
              });
 }
 
+bool QueueCalls::Quick(const wire::QueueRequest& req) const {
+  return req.op_case() == wire::QueueRequest::kAppend && !queue_->AppendsWait(req.topic());
+}
+
+Status QueueCalls::RunHere(wire::QueueRequest& req, wire::QueueResponse* resp) {
+  return HandleQueueRequest(*queue_, req, resp);
+}
+
 void QueueCalls::RunNow(wire::QueueRequest req, Done done) {
   wire::QueueResponse resp;
   Status s = HandleQueueRequest(*queue_, req, &resp);

@@ -8,7 +8,7 @@
 // (a read that would wait answers so too): a server calls it before it waits for its calls to
 // end, so that no read holds the shutdown up for its wait.
 //
-// Thread safety: Run and Stop may be called from any thread; `done` runs once, on a pool
+// Thread safety: every method may be called from any thread; `done` runs once, on a pool
 // thread, the timers' executor or Stop's caller, and must not block.
 #ifndef PACKICE_TRANSPORT_QUEUE_CALLS_H_
 #define PACKICE_TRANSPORT_QUEUE_CALLS_H_
@@ -38,6 +38,11 @@ class QueueCalls : public std::enable_shared_from_this<QueueCalls> {
              boost::asio::any_io_executor timers);
 
   void Run(wire::QueueRequest req, Done done);
+  // Whether `req` needs no pool: an append that does not wait (Queue::AppendsWait). A
+  // transport's io thread runs such a call itself (RunHere), two thread switches fewer a call.
+  bool Quick(const wire::QueueRequest& req) const;
+  // Runs `req` (Quick) on the caller's thread and returns its answer.
+  Status RunHere(wire::QueueRequest& req, wire::QueueResponse* resp);
   void Stop();
 
   size_t parked() const { return parked_.load(); }

@@ -393,6 +393,14 @@ class LocalQueue final : public Queue {
     return t->Schemas()->versions();
   }
 
+  // Only fsync "always" on disk waits: "interval" and "never" return once written (a tiered
+  // topic seals in the background), a queue in memory writes no file, and an append to no
+  // topic fails at once.
+  bool AppendsWait(std::string_view name) override {
+    Result<std::shared_ptr<Topic>> t = Find(name);
+    return t.ok() && !(*t)->dir.empty() && (*t)->options.fsync == QueueFsync::kAlways;
+  }
+
  private:
   Result<std::shared_ptr<Topic>> Find(std::string_view name) {
     PACKICE_RETURN_IF_ERROR(ValidateName("topic", name));

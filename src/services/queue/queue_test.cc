@@ -61,6 +61,10 @@ TEST_P(QueueTest, TopicsAreCreatedListedAndDeleted) {
   EXPECT_EQ(topics[0].name, "events");
   EXPECT_EQ(topics[0].options.buckets, 4u);
   EXPECT_EQ(topics[1].options.fsync, QueueFsync::kNever);
+  // Only a disk's fdatasync makes an append wait (a transport runs the others on its io thread).
+  EXPECT_EQ(queue_->AppendsWait("events"), durable());  // fsync always, the default
+  EXPECT_FALSE(queue_->AppendsWait("logs.v2"));
+  EXPECT_FALSE(queue_->AppendsWait("nosuch"));
   ASSERT_OK_AND_ASSIGN(auto buckets, queue_->Buckets("events"));
   ASSERT_EQ(buckets.size(), 4u);
   EXPECT_EQ(buckets[3].end_offset, 0u);

@@ -142,10 +142,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
     });
   }
 
-  // Queue calls run on the server's QueueCalls; their answers come back to the strand.
+  // Queue calls run on the server's QueueCalls; their answers come back to the strand. An
+  // append that does not wait runs here, its answer sent with the others of the same read.
   void StartQueue() {
     if (server_->queue() == nullptr) return;
     session_.set_queue_handler([this](uint64_t id, wire::QueueRequest&& req) {
+      if (server_->queue()->Quick(req)) {
+        wire::QueueResponse resp;
+        Status s = server_->queue()->RunHere(req, &resp);
+        return Answer(id, s, s.ok() ? &resp : nullptr);
+      }
       if (queue_calls_ >= server_->options().max_queue_calls) {
         return Answer(id,
                       OutOfCapacity("a connection has at most " +
