@@ -14,7 +14,8 @@ packages=(
   libssl-dev openssl                 # TLS for the HTTP transport; tests make certificates
   libtomlplusplus-dev nlohmann-json3-dev libcurl4-openssl-dev  # config, JSON, the HTTP client
   libxxhash-dev                      # hashing (eviction shards, sharedfs file names, the ring)
-  zlib1g-dev                         # CRC-32 of the log's records (no CRC32C library in Debian 12)
+  zlib1g-dev                         # CRC-32 of queue exports; the check of the log's CRC-32
+  libisal-dev                        # CRC-32 of the log's records, fast (no CRC32C in Debian 12)
   librust-blake3-dev                 # BLAKE3 C sources (CAS digests), built by CMakeLists.txt
   libgrpc++-dev protobuf-compiler-grpc  # the gRPC transport and the etcd client
   etcd-server etcd-client            # cluster membership; tests start their own etcd

@@ -1,12 +1,14 @@
-// The log's API: appends and reads, reopen, segments, limits, group commit, readers beside
-// appenders, truncation, sync policies and snapshots. Recovery: log_recovery_test.cc; injected
-// faults and crashes: log_fault_test.cc.
+// The log's checksum against zlib's; the log's API: appends and reads, reopen, segments,
+// limits, group commit, readers beside appenders, truncation, sync policies and snapshots.
+// Recovery: log_recovery_test.cc; injected faults and crashes: log_fault_test.cc.
 #include "backends/log/log.h"
 
 #include <gtest/gtest.h>
+#include <zlib.h>
 
 #include <atomic>
 #include <map>
+#include <random>
 #include <thread>
 
 #include "backends/log/log_format.h"
@@ -22,6 +24,23 @@ using log_testing::OpenLog;
 using log_testing::ReadAll;
 using log_testing::SmallOptions;
 using testing::TempDir;
+
+// Frames written by a build that used zlib's crc32_z read back: the same CRC-32, chained.
+TEST(LogFormatTest, Crc32IsZlibsCrc32) {
+  const std::string check = "123456789";
+  EXPECT_EQ(log_format::Crc32(0, std::as_bytes(std::span(check))), 0xCBF43926u);
+  EXPECT_EQ(log_format::Crc32(0x1234, {}), 0x1234u);
+  std::mt19937_64 rng(7);
+  std::vector<std::byte> buf(1 << 16);
+  for (std::byte& b : buf) b = std::byte(rng());
+  for (int i = 0; i < 500; ++i) {
+    const size_t a = rng() % 5000, b = rng() % 5000, at = rng() % (buf.size() - a - b);
+    const auto first = std::span(buf).subspan(at, a), second = std::span(buf).subspan(at + a, b);
+    uLong z = crc32_z(0, reinterpret_cast<const Bytef*>(first.data()), first.size());
+    z = crc32_z(z, reinterpret_cast<const Bytef*>(second.data()), second.size());
+    ASSERT_EQ(log_format::Crc32(log_format::Crc32(0, first), second), z) << a << " " << b;
+  }
+}
 
 TEST(LogTest, RoundTrip) {
   TempDir dir;
