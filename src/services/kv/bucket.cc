@@ -159,31 +159,36 @@ std::vector<KvEvent> Bucket::Apply(std::vector<Mutation>& muts, int64_t revision
   for (Mutation& m : muts) {
     Engine& engine = *shards_[ShardOf(m.key)]->engine;
     KvEvent ev;
-    const Entry* old = engine.Find(m.key);
-    if (old != nullptr) {
-      // A put that creates the key (create revision 0) replaced nothing live: what was there
-      // had expired, and has no previous value to show.
-      if (!m.put || m.entry.create_revision != 0) ev.prev = ToKeyValue(m.key, *old);
-      if (old->expires_unix_ms != 0) {
+    std::optional<Entry> old;
+    if (m.put) {
+      ev.type = KvEvent::Type::kPut;
+      // Create revision 0 (or this record's: a Linear group sets it): the put creates the key.
+      // What it replaces then had expired, and has no previous value to show.
+      const bool creates = m.entry.create_revision == 0 || m.entry.create_revision == revision;
+      m.entry.mod_revision = revision;
+      m.entry.create_revision = creates ? revision : m.entry.create_revision;
+      ev.kv = ToKeyValue(m.key, m.entry);
+      const int64_t expires = m.entry.expires_unix_ms;
+      old = engine.Put(m.key, std::move(m.entry));
+      if (old && old->expires_unix_ms != 0) {
         MutexLock lock(&expiry_mu_);
         expiry_.erase({old->expires_unix_ms, m.key});
       }
-    }
-    if (m.put) {
-      ev.type = KvEvent::Type::kPut;
-      m.entry.mod_revision = revision;
-      if (m.entry.create_revision == 0) m.entry.create_revision = revision;
-      ev.kv = ToKeyValue(m.key, m.entry);
-      if (m.entry.expires_unix_ms != 0) {
+      if (expires != 0) {
         MutexLock lock(&expiry_mu_);
-        expiry_.emplace(m.entry.expires_unix_ms, m.key);
+        expiry_.emplace(expires, m.key);
       }
-      engine.Put(m.key, std::move(m.entry));
+      if (old && !creates) ev.prev = ToKeyValue(m.key, *std::move(old));
     } else {
       ev.type = KvEvent::Type::kDelete;
       ev.kv.key = m.key;
       ev.kv.mod_revision = revision;
-      engine.Erase(m.key);
+      old = engine.Erase(m.key);
+      if (old && old->expires_unix_ms != 0) {
+        MutexLock lock(&expiry_mu_);
+        expiry_.erase({old->expires_unix_ms, m.key});
+      }
+      if (old) ev.prev = ToKeyValue(m.key, *std::move(old));
     }
     events.push_back(std::move(ev));
   }

@@ -148,7 +148,8 @@ class Bucket {
   Status CheckKey(std::string_view key) const;
   size_t ShardOf(std::string_view key) const;
   // Applies a record's mutations to the engine (shards' read locks held by the caller or
-  // none needed) and returns its events.
+  // none needed), moving their entries into it, and returns its events. A put's create
+  // revision 0 or `revision` says it creates the key.
   std::vector<KvEvent> Apply(std::vector<Mutation>& mutations, int64_t revision);
   void MaybeSnapshot();
   // WatchHub::OlderHistory: revisions [from, to) read back from the log.

@@ -25,6 +25,13 @@ inline KeyValue ToKeyValue(std::string_view key, const Entry& e, bool with_value
   return kv;
 }
 
+// The same, the value moved out of `e`.
+inline KeyValue ToKeyValue(std::string_view key, Entry&& e) {
+  KeyValue kv = ToKeyValue(key, e, false);
+  kv.value = std::move(e.value);
+  return kv;
+}
+
 inline bool Expired(const Entry& e, int64_t now_ms) {
   return e.expires_unix_ms != 0 && e.expires_unix_ms <= now_ms;
 }

@@ -158,11 +158,13 @@ size_t Bucket::RunGroup(const std::vector<PendingWrite*>& group,
   Shard& shard = *shards_[0];
   std::lock_guard<std::mutex> write_lock(shard.write_mu);  // excludes a snapshot's copy
   const int64_t now = kv_.clock->UnixMillis();
-  // What the group's earlier writers change; nullopt = deleted.
-  absl::flat_hash_map<std::string, std::optional<Entry>, KeyHash, KeyEq> overlay;
+  // What the group's earlier writers change: their planned mutations' entries (their keys and
+  // entries stay where they are while `planned` grows: each Planned's vector is moved whole);
+  // null = deleted.
+  absl::flat_hash_map<std::string_view, const Entry*, KeyHash, KeyEq> overlay;
   auto find = [&](std::string_view key) -> const Entry* {
     auto it = overlay.find(key);
-    if (it != overlay.end()) return it->second ? &*it->second : nullptr;
+    if (it != overlay.end()) return it->second;
     return shard.engine->Find(key);
   };
   // Only this leader appends to the log of a Linear bucket: revisions are known in advance.
@@ -198,15 +200,12 @@ size_t Bucket::RunGroup(const std::vector<PendingWrite*>& group,
     bytes += payload.size() + kFrameBytes;
     out.revision = next_rev;
     out.applied = p->muts.size();
-    for (const Mutation& m : p->muts) {
-      if (!m.put) {
-        overlay[m.key] = std::nullopt;
-        continue;
+    for (Mutation& m : p->muts) {  // encoded already: the revisions are set for the overlay
+      if (m.put) {
+        m.entry.mod_revision = next_rev;
+        if (m.entry.create_revision == 0) m.entry.create_revision = next_rev;  // Apply: creates
       }
-      Entry e = m.entry;
-      e.mod_revision = next_rev;
-      if (e.create_revision == 0) e.create_revision = next_rev;
-      overlay[m.key] = std::move(e);
+      overlay[m.key] = m.put ? &m.entry : nullptr;
     }
     planned.push_back({taken, next_rev++, std::move(p->muts), std::move(payload)});
     results->push_back(std::move(out));

@@ -10,21 +10,39 @@
 namespace packice::kv {
 namespace {
 
+// Put and Erase of either map: the key's string is made only for a new key, and what was
+// there is moved out.
+template <typename Map>
+std::optional<Entry> Replace(Map& map, std::string_view key, Entry entry) {
+  auto it = map.find(key);
+  if (it == map.end()) {
+    map.emplace(std::string(key), std::move(entry));
+    return std::nullopt;
+  }
+  std::optional<Entry> old(std::move(it->second));
+  it->second = std::move(entry);
+  return old;
+}
+
+template <typename Map>
+std::optional<Entry> Remove(Map& map, std::string_view key) {
+  auto it = map.find(key);
+  if (it == map.end()) return std::nullopt;
+  std::optional<Entry> old(std::move(it->second));
+  map.erase(it);
+  return old;
+}
+
 class SwissTableEngine final : public Engine {
  public:
   const Entry* Find(std::string_view key) const override {
     auto it = map_.find(key);
     return it == map_.end() ? nullptr : &it->second;
   }
-  void Put(std::string_view key, Entry entry) override {
-    map_.insert_or_assign(std::string(key), std::move(entry));
+  std::optional<Entry> Put(std::string_view key, Entry entry) override {
+    return Replace(map_, key, std::move(entry));
   }
-  bool Erase(std::string_view key) override {
-    auto it = map_.find(key);
-    if (it == map_.end()) return false;
-    map_.erase(it);
-    return true;
-  }
+  std::optional<Entry> Erase(std::string_view key) override { return Remove(map_, key); }
   // The sorted copy of the keys in range (pointers into the table).
   void Scan(const KeyRange& range,
             const std::function<bool(const std::string&, const Entry&)>& fn) const override {
@@ -52,10 +70,10 @@ class MemTableEngine final : public Engine {
     auto it = map_.find(key);
     return it == map_.end() ? nullptr : &it->second;
   }
-  void Put(std::string_view key, Entry entry) override {
-    map_.insert_or_assign(std::string(key), std::move(entry));
+  std::optional<Entry> Put(std::string_view key, Entry entry) override {
+    return Replace(map_, key, std::move(entry));
   }
-  bool Erase(std::string_view key) override { return map_.erase(key) > 0; }
+  std::optional<Entry> Erase(std::string_view key) override { return Remove(map_, key); }
   void Scan(const KeyRange& range,
             const std::function<bool(const std::string&, const Entry&)>& fn) const override {
     auto it = range.lo_inclusive ? map_.lower_bound(range.lo) : map_.upper_bound(range.lo);

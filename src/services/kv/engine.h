@@ -18,6 +18,7 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -57,9 +58,11 @@ class Engine {
   virtual ~Engine() = default;
   // The entry of `key`, or null. Valid until the next mutating call.
   virtual const Entry* Find(std::string_view key) const = 0;
-  virtual void Put(std::string_view key, Entry entry) = 0;
-  // Whether `key` was there.
-  virtual bool Erase(std::string_view key) = 0;
+  // Stores `entry` under `key`; returns the entry it replaced (nullopt: `key` was new), moved
+  // out, not copied (a write's event keeps it as the previous value).
+  virtual std::optional<Entry> Put(std::string_view key, Entry entry) = 0;
+  // Removes `key`; returns its entry, moved out (nullopt: it was not there).
+  virtual std::optional<Entry> Erase(std::string_view key) = 0;
   // Calls `fn` for the keys in `range` in key order until it returns false.
   virtual void Scan(const KeyRange& range,
                     const std::function<bool(const std::string&, const Entry&)>& fn) const = 0;
