@@ -17,7 +17,12 @@ using Reader = ByteReader;
 }  // namespace
 
 std::string EncodeMutations(std::span<const Mutation> mutations) {
+  size_t bytes = 4;  // one allocation, not a series of growing copies of a value
+  for (const Mutation& m : mutations) {
+    bytes += 5 + m.key.size() + (m.put ? 4 + m.entry.value.size() + 24 : 0);
+  }
   std::string out;
+  out.reserve(bytes);
   AppendU32(&out, static_cast<uint32_t>(mutations.size()));
   for (const Mutation& m : mutations) {
     out.push_back(static_cast<char>(m.put ? kOpPut : kOpDelete));
