@@ -160,36 +160,33 @@ std::vector<KvEvent> Bucket::Apply(std::vector<Mutation>& muts, int64_t revision
     Engine& engine = *shards_[ShardOf(m.key)]->engine;
     KvEvent ev;
     std::optional<Entry> old;
+    bool creates = false;  // a put of a key with nothing live: no previous value to show
+    int64_t expires = 0;
     if (m.put) {
       ev.type = KvEvent::Type::kPut;
-      // Create revision 0 (or this record's: a Linear group sets it): the put creates the key.
-      // What it replaces then had expired, and has no previous value to show.
-      const bool creates = m.entry.create_revision == 0 || m.entry.create_revision == revision;
+      // Create revision 0 (or this record's: a Linear group sets it): the put creates the key;
+      // what it replaces, if anything, had expired.
+      creates = m.entry.create_revision == 0 || m.entry.create_revision == revision;
       m.entry.mod_revision = revision;
-      m.entry.create_revision = creates ? revision : m.entry.create_revision;
+      if (creates) m.entry.create_revision = revision;
       ev.kv = ToKeyValue(m.key, m.entry);
-      const int64_t expires = m.entry.expires_unix_ms;
+      expires = m.entry.expires_unix_ms;
       old = engine.Put(m.key, std::move(m.entry));
-      if (old && old->expires_unix_ms != 0) {
-        MutexLock lock(&expiry_mu_);
-        expiry_.erase({old->expires_unix_ms, m.key});
-      }
-      if (expires != 0) {
-        MutexLock lock(&expiry_mu_);
-        expiry_.emplace(expires, m.key);
-      }
-      if (old && !creates) ev.prev = ToKeyValue(m.key, *std::move(old));
     } else {
       ev.type = KvEvent::Type::kDelete;
       ev.kv.key = m.key;
       ev.kv.mod_revision = revision;
       old = engine.Erase(m.key);
-      if (old && old->expires_unix_ms != 0) {
-        MutexLock lock(&expiry_mu_);
-        expiry_.erase({old->expires_unix_ms, m.key});
-      }
-      if (old) ev.prev = ToKeyValue(m.key, *std::move(old));
     }
+    if (old && old->expires_unix_ms != 0) {  // before the new one: they may be equal
+      MutexLock lock(&expiry_mu_);
+      expiry_.erase({old->expires_unix_ms, m.key});
+    }
+    if (expires != 0) {
+      MutexLock lock(&expiry_mu_);
+      expiry_.emplace(expires, m.key);
+    }
+    if (old && !creates) ev.prev = ToKeyValue(m.key, *std::move(old));
     events.push_back(std::move(ev));
   }
   return events;
