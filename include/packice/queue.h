@@ -24,6 +24,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -173,6 +174,9 @@ Result<QueueSchema> ParseQueueSchema(std::string_view json);
 std::string QueueSchemaJson(const QueueSchema& schema);
 std::string_view SchemaTypeName(SchemaType type);
 
+// What an asynchronous append gives back: the offset of its first record, or its error.
+using QueueAppendDone = std::function<void(Result<uint64_t>)>;
+
 class Queue {
  public:
   virtual ~Queue() = default;
@@ -191,6 +195,16 @@ class Queue {
   // 4 MiB encoded, more than 8 MiB in one append: nothing appended).
   virtual Result<uint64_t> Append(std::string_view topic, uint32_t bucket,
                                   std::span<const QueueRecord> records) = 0;
+  // Appends like Append without waiting for the disk: `records` are consumed before it
+  // returns, and `done` is called exactly once with what Append would have returned — on this
+  // thread, or on the queue's once the append is durable. One caller's appends to a bucket
+  // keep the order of its calls, and so do their `done`s. A writer keeps several appends in
+  // flight this way (QueueWriter::PutBatchAsync); it bounds how many. `done` must not block,
+  // call the queue, nor drop the last reference to it. The default runs Append.
+  virtual void AppendAsync(std::string_view topic, uint32_t bucket,
+                           std::span<const QueueRecord> records, QueueAppendDone done) {
+    done(Append(topic, bucket, records));
+  }
 
   // Up to `limit` records in all, from the positions in `from` (bucket by bucket, in that
   // order), and about `max_bytes`. With none there, waits up to `wait` for an append to any
@@ -296,6 +310,14 @@ class QueueWriter {
   // Records with the same bucket go in one append, in order; across buckets not atomic: on an
   // error, the records of the buckets before it were appended.
   Result<std::vector<AppendResult>> PutBatch(std::span<const QueueRecord> records);
+  // PutBatch without waiting for the disk (Queue::AppendAsync): the records are consumed
+  // before it returns, and `done` gets what PutBatch would have, once every bucket's append
+  // has finished — on this thread or the queue's. The buckets' appends are all made: on an
+  // error (the first bucket's that failed) the others may have been appended. A writer's
+  // batches keep their order within a bucket. The caller bounds how many it keeps in flight;
+  // `done` must not block nor call the queue.
+  using PutBatchDone = std::function<void(Result<std::vector<AppendResult>>)>;
+  void PutBatchAsync(std::span<const QueueRecord> records, PutBatchDone done);
   uint32_t buckets() const { return buckets_; }
 
  private:
@@ -306,6 +328,8 @@ class QueueWriter {
         buckets_(buckets),
         next_(turn ? std::move(turn) : std::make_shared<std::atomic<uint64_t>>(0)) {}
   uint32_t BucketFor(const QueueRecord& r);
+  // The records' indexes by bucket, in order.
+  std::map<uint32_t, std::vector<size_t>> ByBucket(std::span<const QueueRecord> records);
 
   std::shared_ptr<Queue> queue_;
   std::string topic_;

@@ -1,6 +1,7 @@
 #include "transport/queue_calls.h"
 
 #include <algorithm>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
@@ -50,6 +51,21 @@ Status QueueCalls::RunHere(wire::QueueRequest& req, wire::QueueResponse* resp) {
 }
 
 void QueueCalls::RunNow(wire::QueueRequest req, Done done) {
+  if (req.op_case() == wire::QueueRequest::kAppend) {
+    // The pool thread does not wait for the append's fdatasync: the queue calls back (and
+    // appends from many connections share the syncs however few the pool's threads).
+    // The work guard keeps the pool's join waiting for the answer, so that a server that joins
+    // its pool before it lets its io_context go still has it when `done` posts there.
+    const std::vector<QueueRecord> records = AppendRecords(req);
+    auto work = std::make_shared<asio::executor_work_guard<asio::thread_pool::executor_type>>(
+        pool_->get_executor());
+    return queue_->AppendAsync(req.topic(), req.append().bucket(), records,
+                               [work, done = std::move(done)](Result<uint64_t> at) {
+                                 wire::QueueResponse resp;
+                                 if (at.ok()) resp.set_append_offset(*at);
+                                 done(at.ok() ? Status::Ok() : at.status(), std::move(resp));
+                               });
+  }
   wire::QueueResponse resp;
   Status s = HandleQueueRequest(*queue_, req, &resp);
   if (s.ok() && IsEmptyRead(resp) && req.read().wait_ms() > 0 && req.read().limit() > 0 &&

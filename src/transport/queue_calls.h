@@ -8,8 +8,12 @@
 // (a read that would wait answers so too): a server calls it before it waits for its calls to
 // end, so that no read holds the shutdown up for its wait.
 //
+// An append runs as Queue::AppendAsync from the pool: no pool thread waits for its
+// fdatasync, and its `done` runs on the queue's thread that finishes it; until then it holds
+// the pool's work (the pool's join waits for it).
+//
 // Thread safety: every method may be called from any thread; `done` runs once, on a pool
-// thread, the timers' executor or Stop's caller, and must not block.
+// thread, the queue's (an append), the timers' executor or Stop's caller, and must not block.
 #ifndef PACKICE_TRANSPORT_QUEUE_CALLS_H_
 #define PACKICE_TRANSPORT_QUEUE_CALLS_H_
 

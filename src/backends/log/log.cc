@@ -36,11 +36,6 @@ Status LogIoError(std::string_view what, const std::string& path, int err) {
   return ErrnoError(std::string(what) + " " + path, err);
 }
 
-// Batches written and not yet published (syncing, or waiting for an earlier one): one syncs
-// while the next is written; more would only split the waiting appenders into smaller
-// batches, each with a sync of its own.
-constexpr size_t kMaxInFlight = 2;
-
 // A group commit's appends of at least this many bytes each are written from their own
 // buffers rather than copied into one.
 constexpr uint64_t kDirectWriteBytes = 256u << 10;
@@ -80,15 +75,22 @@ Log::Impl::Impl(LogOptions options, UniqueFd lock)
     : options_(std::move(options)), env_(*options_.env), lock_(std::move(lock)) {}
 
 Log::Impl::~Impl() {
+  std::vector<std::thread> committers;
+  {
+    MutexLock lock(&mu_);
+    stopping_ = true;
+    committers.swap(committers_);
+    committer_cv_.notify_all();
+  }
+  for (std::thread& t : committers) t.join();  // each returns once the queue is empty
   flusher_.reset();
   if (options_.sync == SyncPolicy::kInterval) Sync().IgnoreError();
 }
 
 // --- appends --------------------------------------------------------------------------------
 
-Result<uint64_t> Log::Impl::Append(std::span<const LogEntry> entries) {
+Status Log::Impl::Prepare(std::span<const LogEntry> entries, LogWriter* w) const {
   if (entries.empty()) return InvalidArgument("an Append of no records");
-  LogWriter w;
   uint64_t total = 0;
   for (const LogEntry& e : entries) {
     if (e.type == 0) return InvalidArgument("record type 0 is reserved");
@@ -106,59 +108,143 @@ Result<uint64_t> Log::Impl::Append(std::span<const LogEntry> entries) {
   }
   // Frames without sequence numbers, and the payloads' checksums, outside the lock: appenders
   // do this in parallel; the leader only finishes the headers.
-  w.frames.resize(total);
-  w.offsets.reserve(entries.size());
-  w.payload_crcs.reserve(entries.size());
-  w.types.reserve(entries.size());
+  w->frames.resize(total);
+  w->offsets.reserve(entries.size());
+  w->payload_crcs.reserve(entries.size());
+  w->types.reserve(entries.size());
   uint64_t at = 0;
   for (const LogEntry& e : entries) {
-    w.offsets.push_back(at);
-    w.types.push_back(e.type);
-    w.payload_crcs.push_back(log_format::Crc32(0, e.payload));
+    w->offsets.push_back(at);
+    w->types.push_back(e.type);
+    w->payload_crcs.push_back(log_format::Crc32(0, e.payload));
     if (!e.payload.empty()) {
-      std::memcpy(w.frames.data() + at + kFrameHeaderBytes, e.payload.data(), e.payload.size());
+      std::memcpy(w->frames.data() + at + kFrameHeaderBytes, e.payload.data(), e.payload.size());
     }
     at += kFrameHeaderBytes + e.payload.size();
   }
+  return Status::Ok();
+}
 
+Result<uint64_t> Log::Impl::Append(std::span<const LogEntry> entries) {
+  LogWriter w;
+  PACKICE_RETURN_IF_ERROR(Prepare(entries, &w));
   // The pipeline: one leader writes its batch while the leader before it waits for its
   // fdatasync, and batches are published (acknowledged) in the order they were written.
   std::vector<LogWriter*> batch;
-  InFlight ticket;
+  std::vector<LogWriter*> failed;
+  Status error;
   {
     MutexLock lock(&mu_);
     if (!failed_.ok()) return failed_;
     writers_.push_back(&w);
-    while (!w.done && (writing_ || inflight_.size() >= kMaxInFlight || writers_.front() != &w)) {
-      Wait(w.cv, mu_);
-    }
-    if (w.done) {
-      if (!w.status.ok()) return w.status;
-      return w.first_seq;
-    }
+    while (!w.done && (!LeaderSlotFree() || writers_.front() != &w)) Wait(w.cv, mu_);
+    if (w.done) return w.result();
     if (!failed_.ok()) {  // a batch before ours failed
       writers_.pop_front();
+      error = failed_;
+      failed = FailAsyncHead();
       WakeLeader();
-      return failed_;
+    } else {
+      batch = TakeBatch();
+      writing_ = true;
     }
-    batch = TakeBatch();
-    writing_ = true;
   }
+  if (!error.ok()) {
+    Finish(failed);
+    return error;
+  }
+  Lead(batch);
+  return w.result();
+}
+
+void Log::Impl::AppendAsync(std::span<const LogEntry> entries, AppendDone done) {
+  auto w = std::make_unique<LogWriter>();
+  if (Status s = Prepare(entries, w.get()); !s.ok()) {
+    done(s);
+    return;
+  }
+  w->on_done = std::move(done);
+  {
+    MutexLock lock(&mu_);
+    if (failed_.ok()) {
+      if (committers_.empty()) {
+        for (size_t i = 0; i < kMaxInFlight; ++i)
+          committers_.emplace_back([this] { CommitLoop(); });
+      }
+      writers_.push_back(w.release());
+      if (writers_.size() == 1) WakeLeader();
+      return;
+    }
+    w->status = failed_;
+  }
+  w->on_done(w->status);
+}
+
+void Log::Impl::CommitLoop() {
+  while (true) {
+    std::vector<LogWriter*> batch;
+    std::vector<LogWriter*> failed;
+    {
+      MutexLock lock(&mu_);
+      while (!(stopping_ && writers_.empty()) &&
+             (writers_.empty() || !writers_.front()->on_done || !LeaderSlotFree())) {
+        Wait(committer_cv_, mu_);
+      }
+      if (writers_.empty()) return;  // stopping, and nothing is left to write
+      if (!failed_.ok()) {
+        failed = FailAsyncHead();
+        WakeLeader();
+      } else {
+        batch = TakeBatch();
+        writing_ = true;
+      }
+    }
+    Finish(failed);
+    if (!batch.empty()) Lead(batch);
+  }
+}
+
+std::vector<LogWriter*> Log::Impl::FailAsyncHead() {
+  std::vector<LogWriter*> out;
+  while (!writers_.empty() && writers_.front()->on_done) {
+    LogWriter* w = writers_.front();
+    writers_.pop_front();
+    w->status = failed_;
+    w->done = true;
+    out.push_back(w);
+  }
+  return out;
+}
+
+void Log::Impl::Finish(const std::vector<LogWriter*>& writers) {
+  for (LogWriter* w : writers) {
+    w->on_done(w->result());
+    delete w;
+  }
+}
+
+void Log::Impl::Lead(const std::vector<LogWriter*>& batch) {
   BatchOutcome out = WriteBatch(batch);
   const bool sync = options_.sync == SyncPolicy::kAlways && !out.fatal && out.written > 0;
+  // The AppendAsync writers, to call back once published (the others may be gone by then).
+  std::vector<LogWriter*> async;
+  for (LogWriter* w : batch) {
+    if (w->on_done) async.push_back(w);
+  }
+  InFlight ticket;
   {
     MutexLock lock(&mu_);
     writing_ = false;
     // Writers of the batch that were not written give their numbers back before the next
     // leader takes any; after a failed write no later batch writes.
     if (out.written < batch.size()) next_seq_ = batch[out.written]->first_seq;
-    if (!sync && inflight_.empty()) {  // nothing to wait for: published at once
+    if (!sync && inflight_.empty() && async.empty()) {  // nothing to wait for: published at once
       Publish(batch, out);
       WakeLeader();
-      if (!w.status.ok()) return w.status;
-      return w.first_seq;
+      return;
     }
     if (out.fatal) Fail(out.error, batch.front()->first_seq);
+    // In the pipeline until published and called back: so the next batch's `done`s come after.
     inflight_.push_back(&ticket);
     WakeLeader();
   }
@@ -171,14 +257,16 @@ Result<uint64_t> Log::Impl::Append(std::span<const LogEntry> entries) {
       out.synced = true;
     }
   }
+  {
+    MutexLock lock(&mu_);
+    while (inflight_.front() != &ticket) Wait(ticket.cv, mu_);
+    Publish(batch, out);
+  }
+  Finish(async);
   MutexLock lock(&mu_);
-  while (inflight_.front() != &ticket) Wait(ticket.cv, mu_);
-  Publish(batch, out);
   inflight_.pop_front();
   if (!inflight_.empty()) inflight_.front()->cv.notify_one();
   WakeLeader();  // there is room in the pipeline again
-  if (!w.status.ok()) return w.status;
-  return w.first_seq;
 }
 
 std::vector<LogWriter*> Log::Impl::TakeBatch() {
@@ -346,7 +434,13 @@ void Log::Impl::Fail(const Status& error, uint64_t from_seq) {
 }
 
 void Log::Impl::WakeLeader() {
-  if (!writers_.empty()) writers_.front()->cv.notify_one();
+  if (writers_.empty()) {
+    if (stopping_) committer_cv_.notify_all();
+  } else if (writers_.front()->on_done) {
+    committer_cv_.notify_one();
+  } else {
+    writers_.front()->cv.notify_one();
+  }
 }
 
 // --- syncs ----------------------------------------------------------------------------------
@@ -560,6 +654,9 @@ Result<uint64_t> Log::Append(std::span<const LogEntry> entries) { return impl_->
 Result<uint64_t> Log::Append(std::span<const std::byte> payload, uint8_t type) {
   const LogEntry entry{type, payload};
   return impl_->Append(std::span(&entry, 1));
+}
+void Log::AppendAsync(std::span<const LogEntry> entries, AppendDone done) {
+  impl_->AppendAsync(entries, std::move(done));
 }
 Status Log::Sync() { return impl_->Sync(); }
 Result<LogReadResult> Log::Read(uint64_t from, size_t max_records, size_t max_bytes) const {

@@ -44,6 +44,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -154,6 +155,20 @@ class Log {
   // the error that made the log read-only (see health()).
   Result<uint64_t> Append(std::span<const LogEntry> entries);
   Result<uint64_t> Append(std::span<const std::byte> payload, uint8_t type = 1);
+
+  // Appends like Append without waiting for the write or the sync: `entries` are copied
+  // before it returns, and `done` is called exactly once with what Append would have returned.
+  // A caller keeps several appends in flight this way — more bytes for each group commit and
+  // its fdatasync than one synchronous appender gives. Appends are ordered as the calls were
+  // made (with those of Append), and `done`s are called in that order: on the calling thread
+  // before AppendAsync returns when the append is refused at once (the arguments, a read-only
+  // log), else on the thread that publishes the batch (one of the log's two committer threads,
+  // started by the first AppendAsync, or a synchronous appender that led it). `done` must not
+  // wait on this log (Append, Sync, WaitFor): the next batch is published after it returns;
+  // nor destroy it (drop the last reference to what owns it). The caller bounds what it keeps
+  // in flight. The destructor waits for every `done`.
+  using AppendDone = std::function<void(Result<uint64_t>)>;
+  void AppendAsync(std::span<const LogEntry> entries, AppendDone done);
 
   // Makes every record acknowledged so far durable. Errors: those of health(); a failed
   // fdatasync (kInternal) makes the log read-only.

@@ -3,6 +3,8 @@
 // log read-only (but readable), and never damages what was acknowledged.
 #include <gtest/gtest.h>
 
+#include <array>
+#include <atomic>
 #include <map>
 #include <thread>
 
@@ -106,6 +108,52 @@ TEST_F(LogFaultTest, FailedSyncOrWriteMakesTheLogReadOnly) {
     ASSERT_OK_AND_ASSIGN(uint64_t seq, log->Append(Bytes("after")));
     EXPECT_EQ(seq, all.size());
   }
+}
+
+// AppendAsync under a failed fdatasync: what was in flight gets the error (none of it is
+// acknowledged after the failure), later AppendAsyncs are refused at once, and a reopen keeps
+// everything acknowledged before.
+TEST_F(LogFaultTest, FailedSyncFailsAppendAsyncsInFlight) {
+  std::vector<std::string> acked;
+  {
+    ASSERT_OK_AND_ASSIGN(auto log, Log::Open(Options()));
+    for (int i = 0; i < 5; ++i) {
+      acked.push_back(P(i));
+      ASSERT_OK_R(log->Append(Bytes(acked.back())));
+    }
+    env_->InjectFault({.op = Op::kSyncData, .error = EIO, .count = -1, .path_part = ".log"});
+    std::atomic<int> failed{0}, succeeded{0};
+    std::vector<std::string> payloads;
+    for (int i = 0; i < 40; ++i) payloads.push_back(P(100 + i));
+    for (const std::string& p : payloads) {
+      log->AppendAsync(std::array{LogEntry{1, Bytes(p)}}, [&](Result<uint64_t> r) {
+        if (r.ok()) {
+          ++succeeded;
+        } else {
+          EXPECT_EQ(r.status().code(), StatusCode::kInternal);
+          ++failed;
+        }
+      });
+    }
+    // The callbacks come from the log's committer threads.
+    for (int i = 0; i < 500 && failed + succeeded < 40; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    EXPECT_EQ(failed + succeeded, 40);
+    EXPECT_EQ(succeeded.load(), 0);
+    bool refused = false;
+    log->AppendAsync(std::array{LogEntry{1, Bytes(P(200))}}, [&](Result<uint64_t> r) {
+      EXPECT_CODE(r, kInternal);
+      refused = true;
+    });
+    EXPECT_TRUE(refused);
+    EXPECT_EQ(ReadAll(*log), acked);
+  }
+  env_->ClearFaults();
+  ASSERT_OK_AND_ASSIGN(auto log, Log::Open(Options()));
+  std::vector<std::string> all = ReadAll(*log);
+  ASSERT_GE(all.size(), acked.size());
+  EXPECT_EQ(std::vector<std::string>(all.begin(), all.begin() + 5), acked);
 }
 
 // No space for a new segment: the Append fails with kOutOfCapacity, nothing is written, and the

@@ -15,6 +15,7 @@
 #include <deque>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "backends/log/log.h"
@@ -55,7 +56,14 @@ struct LogWriter {
   Status status;
   bool done = false;
   std::condition_variable cv;
+  // An AppendAsync's: called once published, instead of waking a waiting thread; the log owns
+  // such a writer (it is deleted after `on_done`).
+  Log::AppendDone on_done;
   size_t count() const { return offsets.size(); }
+  Result<uint64_t> result() const {
+    if (!status.ok()) return status;
+    return first_seq;
+  }
 };
 
 // A written batch waiting to be published, in inflight_.
@@ -70,6 +78,7 @@ class Log::Impl {
 
   // log.cc
   Result<uint64_t> Append(std::span<const LogEntry> entries);
+  void AppendAsync(std::span<const LogEntry> entries, AppendDone done);
   Status Sync();
   Result<LogReadResult> Read(uint64_t from, size_t max_records, size_t max_bytes) const;
   Status WaitFor(uint64_t seq, std::chrono::steady_clock::time_point deadline) const;
@@ -92,6 +101,28 @@ class Log::Impl {
  private:
   struct BatchOutcome;
 
+  // Batches written and not yet published (syncing, or waiting for an earlier one): one syncs
+  // while the next is written; more would only split the waiting appenders into smaller
+  // batches, each with a sync of its own. Also the number of committer threads.
+  static constexpr size_t kMaxInFlight = 2;
+
+  // Checks `entries` and encodes their frames into `w` (outside the lock).
+  Status Prepare(std::span<const LogEntry> entries, LogWriter* w) const;
+  // Whether the writer at the head of the queue may take a batch now.
+  bool LeaderSlotFree() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return !writing_ && inflight_.size() < kMaxInFlight;
+  }
+  // Writes `batch` (taken by TakeBatch, with writing_ set), syncs it under kAlways and
+  // publishes it in its turn; then calls its AppendAsync writers' `on_done`, in order, and
+  // deletes them. Called without mu_.
+  void Lead(const std::vector<LogWriter*>& batch) ABSL_LOCKS_EXCLUDED(mu_);
+  // Fails the AppendAsync writers at the head of the queue with failed_ (the log is
+  // read-only); returns them, to be called back without mu_.
+  std::vector<LogWriter*> FailAsyncHead() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Calls back and deletes finished AppendAsync writers.
+  static void Finish(const std::vector<LogWriter*>& writers);
+  // A committer thread: leads batches whose head is an AppendAsync writer.
+  void CommitLoop() ABSL_LOCKS_EXCLUDED(mu_);
   std::vector<LogWriter*> TakeBatch() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   BatchOutcome WriteBatch(const std::vector<LogWriter*>& batch);
   Status WriteRun(const std::vector<LogWriter*>& run, BatchOutcome* out);
@@ -125,6 +156,12 @@ class Log::Impl {
   std::shared_ptr<LogSegment> active_;
   uint64_t write_offset_ = 0;  // where the next frame goes in active_
   std::vector<std::byte> run_buf_;
+
+  // AppendAsync's committers: started by the first, stopped (once the queue is empty) by the
+  // destructor. Woken by WakeLeader when an async writer is at the head.
+  std::condition_variable committer_cv_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::thread> committers_ ABSL_GUARDED_BY(mu_);
 
   std::unique_ptr<PeriodicThread> flusher_;  // kInterval; started last, stopped first
 };

@@ -6,8 +6,11 @@
 #include <gtest/gtest.h>
 #include <zlib.h>
 
+#include <array>
 #include <atomic>
+#include <condition_variable>
 #include <map>
+#include <mutex>
 #include <random>
 #include <thread>
 
@@ -217,6 +220,128 @@ TEST(LogTest, GroupCommitOfEightAppenders) {
   std::vector<std::string> all = ReadAll(*log);
   ASSERT_EQ(all.size(), acked.size());
   for (const auto& [seq, payload] : acked) ASSERT_EQ(all[seq], payload) << seq;
+}
+
+// AppendAsync beside Append: four threads keep up to 16 async appends in flight each while
+// four append synchronously. Every append is acknowledged once, each thread's in the order of
+// its calls (and its `done`s in that order), everything is durable (kAlways), the log is
+// whole after a reopen, and group commits carry more than one append each.
+TEST(LogTest, AppendAsyncKeepsOrderBesideAppend) {
+  TempDir dir;
+  LogOptions options = SmallOptions(dir.path());
+  options.segment_bytes = 256 << 10;
+  constexpr int kAsync = 4, kSync = 4, kPerThread = 400, kWindow = 16;
+  std::map<uint64_t, std::string> acked;
+  Mutex mu;
+  {
+    ASSERT_OK_AND_ASSIGN(auto log, OpenLog(options));
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kAsync; ++t) {
+      threads.emplace_back([&, t] {
+        std::mutex wmu;
+        std::condition_variable cv;
+        int pending = 0;
+        int next_done = 0;      // the index the next `done` must be for
+        uint64_t last_seq = 0;  // the previous one's sequence number
+        bool in_order = true;
+        for (int i = 0; i < kPerThread; ++i) {
+          {
+            std::unique_lock<std::mutex> lock(wmu);
+            cv.wait(lock, [&] { return pending < kWindow; });
+            ++pending;
+          }
+          std::string p = log_testing::TaggedPayload(t, i, 10 + (i % 7) * 150);
+          log->AppendAsync(std::array{LogEntry{1, Bytes(p)}}, [&, i, p](Result<uint64_t> seq) {
+            EXPECT_TRUE(seq.ok()) << seq.status().ToString();
+            if (seq.ok()) {
+              MutexLock lock(&mu);
+              EXPECT_TRUE(acked.emplace(*seq, p).second);
+            }
+            std::lock_guard<std::mutex> lock(wmu);
+            if (!seq.ok()) in_order = false;
+            if (seq.ok() && (next_done != i || (i > 0 && *seq <= last_seq))) {
+              in_order = false;
+            }
+            ++next_done;
+            if (seq.ok()) last_seq = *seq;
+            --pending;
+            cv.notify_one();
+          });
+        }
+        std::unique_lock<std::mutex> lock(wmu);
+        cv.wait(lock, [&] { return pending == 0; });
+        EXPECT_TRUE(in_order) << "thread " << t;
+      });
+    }
+    for (int t = kAsync; t < kAsync + kSync; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < kPerThread; ++i) {
+          std::string p = log_testing::TaggedPayload(t, i, 10 + (i % 5) * 200);
+          Result<uint64_t> seq = log->Append(Bytes(p));
+          ASSERT_TRUE(seq.ok()) << seq.status().ToString();
+          MutexLock lock(&mu);
+          ASSERT_TRUE(acked.emplace(*seq, p).second);
+        }
+      });
+    }
+    for (std::thread& t : threads) t.join();
+    const LogStats stats = log->stats();
+    EXPECT_EQ(stats.appends, uint64_t{(kAsync + kSync) * kPerThread});
+    EXPECT_EQ(stats.durable_seq, stats.next_seq);
+    EXPECT_LT(stats.batches, stats.appends);
+  }
+  ASSERT_OK_AND_ASSIGN(auto log, OpenLog(options));
+  std::vector<std::string> all = ReadAll(*log);
+  ASSERT_EQ(all.size(), acked.size());
+  for (const auto& [seq, payload] : acked) ASSERT_EQ(all[seq], payload) << seq;
+  // Each thread's records are in the order of its calls.
+  std::map<int, int> last;
+  for (const std::string& p : all) {
+    const int t = std::stoi(p.substr(0, p.find(':')));
+    const int i = std::stoi(p.substr(p.find(':') + 1));
+    auto [it, fresh] = last.emplace(t, i);
+    if (!fresh) {
+      ASSERT_LT(it->second, i) << "thread " << t;
+      it->second = i;
+    }
+  }
+}
+
+// AppendAsync's errors: a bad append is refused on the calling thread, before it returns; the
+// destructor waits for every `done` of what is in flight, under every policy.
+TEST(LogTest, AppendAsyncErrorsAndDestructorWaits) {
+  for (SyncPolicy policy : {SyncPolicy::kAlways, SyncPolicy::kInterval, SyncPolicy::kNever}) {
+    TempDir dir;
+    LogOptions options = SmallOptions(dir.path());
+    options.sync = policy;
+    std::atomic<int> ok{0};
+    {
+      ASSERT_OK_AND_ASSIGN(auto log, OpenLog(options));
+      bool called = false;
+      log->AppendAsync({}, [&](Result<uint64_t> r) {
+        EXPECT_CODE(r, kInvalidArgument);
+        called = true;
+      });
+      EXPECT_TRUE(called);
+      called = false;
+      const std::string big(options.max_record_bytes + 1, 'x');
+      log->AppendAsync(std::array{LogEntry{1, Bytes(big)}}, [&](Result<uint64_t> r) {
+        EXPECT_CODE(r, kInvalidArgument);
+        called = true;
+      });
+      EXPECT_TRUE(called);
+      for (int i = 0; i < 500; ++i) {
+        const std::string p = log_testing::TaggedPayload(0, i, 300);
+        log->AppendAsync(std::array{LogEntry{1, Bytes(p)}}, [&](Result<uint64_t> r) {
+          EXPECT_TRUE(r.ok());
+          ++ok;
+        });
+      }
+    }
+    EXPECT_EQ(ok.load(), 500);
+    ASSERT_OK_AND_ASSIGN(auto log, OpenLog(options));
+    EXPECT_EQ(log->next_seq(), 500u);
+  }
 }
 
 // Readers tail the log while it grows (WaitFor + Read): each sees every record once, in order,

@@ -8,17 +8,12 @@ namespace {
 
 constexpr uint8_t kRecordType = 1;
 
-class LogQueueBackend final : public QueueBackend {
- public:
-  explicit LogQueueBackend(std::unique_ptr<Log> log) : log_(std::move(log)) {}
-
-  Result<uint64_t> Append(std::span<const QueueRecord> records, int64_t now_unix_ms) override {
-    if (records.empty()) return InvalidArgument("queue: an append of no records");
-    // One buffer for the whole append (one allocation, not one a record); the entries point
-    // into it once it is complete.
+// An append's records encoded as log entries: one buffer for the whole append (one
+// allocation, not one a record); the entries point into it.
+struct Encoded {
+  Encoded(std::span<const QueueRecord> records, int64_t now_unix_ms) {
     size_t total = 0;
     for (const QueueRecord& r : records) total += EncodedRecordBytes(r);
-    std::string payloads;
     payloads.reserve(total);
     std::vector<size_t> ends(records.size());
     for (size_t i = 0; i < records.size(); ++i) {
@@ -26,11 +21,30 @@ class LogQueueBackend final : public QueueBackend {
       ends[i] = payloads.size();
     }
     const std::span<const std::byte> all = std::as_bytes(std::span(payloads));
-    std::vector<LogEntry> entries(records.size());
+    entries.resize(records.size());
     for (size_t i = 0, begin = 0; i < records.size(); begin = ends[i++]) {
       entries[i] = {kRecordType, all.subspan(begin, ends[i] - begin)};
     }
-    return log_->Append(entries);
+  }
+  std::string payloads;
+  std::vector<LogEntry> entries;
+};
+
+class LogQueueBackend final : public QueueBackend {
+ public:
+  explicit LogQueueBackend(std::unique_ptr<Log> log) : log_(std::move(log)) {}
+
+  Result<uint64_t> Append(std::span<const QueueRecord> records, int64_t now_unix_ms) override {
+    if (records.empty()) return InvalidArgument("queue: an append of no records");
+    Encoded e(records, now_unix_ms);
+    return log_->Append(e.entries);
+  }
+
+  void AppendAsync(std::span<const QueueRecord> records, int64_t now_unix_ms,
+                   QueueAppendDone done) override {
+    if (records.empty()) return done(InvalidArgument("queue: an append of no records"));
+    Encoded e(records, now_unix_ms);
+    log_->AppendAsync(e.entries, std::move(done));  // copies the payloads
   }
 
   Result<std::vector<StoredRecord>> Read(uint64_t offset, size_t limit,

@@ -49,6 +49,13 @@ class QueueBackend {
   // than it takes in one append), kOutOfCapacity (full: retention must free space first;
   // nothing appended), or the backend's I/O error (kInternal, and the log's read-only state).
   virtual Result<uint64_t> Append(std::span<const QueueRecord> records, int64_t now_unix_ms) = 0;
+  // The same without waiting (Queue::AppendAsync): `records` are consumed before it returns;
+  // `done` gets what Append would have returned, once, in the order of the calls, on this
+  // thread or one of the backend's. The default runs Append.
+  virtual void AppendAsync(std::span<const QueueRecord> records, int64_t now_unix_ms,
+                           QueueAppendDone done) {
+    done(Append(records, now_unix_ms));
+  }
 
   // Up to `limit` records from `offset`, in order, and no more than `max_bytes` of encoded
   // records — but at least one when `offset` holds one, however large. `offset` ==

@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cinttypes>
+#include <condition_variable>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -46,7 +47,14 @@ class TieredQueueBackend final : public QueueBackend {
         log_(std::move(log)),
         m_(std::move(manifest)) {}
 
-  ~TieredQueueBackend() override { thread_.reset(); }
+  ~TieredQueueBackend() override {
+    {
+      // An AppendAsync's callback touches the counter and the thread: it goes first.
+      std::unique_lock<std::mutex> lock(async_mu_);
+      async_cv_.wait(lock, [&] { return async_in_flight_ == 0; });
+    }
+    thread_.reset();
+  }
 
   // Open's second half: the manifest checked against the store, orphans swept, the thread.
   Status Start() {
@@ -104,12 +112,25 @@ class TieredQueueBackend final : public QueueBackend {
 
   Result<uint64_t> Append(std::span<const QueueRecord> records, int64_t now_unix_ms) override {
     PACKICE_ASSIGN_OR_RETURN(uint64_t first, log_->Append(records, now_unix_ms));
-    size_t bytes = 0;
-    for (const QueueRecord& r : records) bytes += EncodedRecordBytes(r);
-    if (unsealed_bytes_.fetch_add(bytes) + bytes >= options_.object_bytes && thread_) {
-      thread_->Wake();
-    }
+    Appended(EncodedBytes(records));
     return first;
+  }
+
+  void AppendAsync(std::span<const QueueRecord> records, int64_t now_unix_ms,
+                   QueueAppendDone done) override {
+    {
+      std::lock_guard<std::mutex> lock(async_mu_);
+      ++async_in_flight_;
+    }
+    log_->AppendAsync(
+        records, now_unix_ms,
+        [this, bytes = EncodedBytes(records), done = std::move(done)](Result<uint64_t> first) {
+          if (first.ok()) Appended(bytes);
+          done(std::move(first));
+          std::lock_guard<std::mutex> lock(async_mu_);  // held to the end: ~ may follow
+          --async_in_flight_;
+          async_cv_.notify_all();
+        });
   }
 
   Result<std::vector<StoredRecord>> Read(uint64_t offset, size_t limit,
@@ -208,6 +229,18 @@ class TieredQueueBackend final : public QueueBackend {
   }
 
  private:
+  static size_t EncodedBytes(std::span<const QueueRecord> records) {
+    size_t bytes = 0;
+    for (const QueueRecord& r : records) bytes += EncodedRecordBytes(r);
+    return bytes;
+  }
+  // After an append of `bytes`: wakes the pass once an object's worth is unsealed.
+  void Appended(size_t bytes) {
+    if (unsealed_bytes_.fetch_add(bytes) + bytes >= options_.object_bytes && thread_) {
+      thread_->Wake();
+    }
+  }
+
   std::string Key(uint64_t first) const {
     char digits[24];
     std::snprintf(digits, sizeof digits, "%020" PRIu64, first);
@@ -479,7 +512,10 @@ class TieredQueueBackend final : public QueueBackend {
   mutable std::mutex views_mu_;
   mutable std::map<uint64_t, std::shared_ptr<const Held>> views_;  // by first offset
   std::string last_error_;                                         // of the thread's passes
-  std::unique_ptr<PeriodicThread> thread_;                         // last: stops first
+  std::mutex async_mu_;
+  std::condition_variable async_cv_;
+  size_t async_in_flight_ = 0;  // AppendAsyncs whose callback has not returned; async_mu_
+  std::unique_ptr<PeriodicThread> thread_;  // last: stops first
 };
 
 }  // namespace

@@ -253,29 +253,30 @@ class LocalQueue final : public Queue {
 
   Result<uint64_t> Append(std::string_view name, uint32_t bucket,
                           std::span<const QueueRecord> records) override {
-    PACKICE_ASSIGN_OR_RETURN(std::shared_ptr<Topic> t, Find(name));
-    PACKICE_RETURN_IF_ERROR(CheckBucket(*t, bucket));
     std::vector<QueueRecord> stamped;
-    if (std::shared_ptr<const SchemaSet> schemas = t->Schemas(); !schemas->empty()) {
-      PACKICE_RETURN_IF_ERROR(schemas->Stamp(records, &stamped));
-      records = stamped;
-    }
+    PACKICE_ASSIGN_OR_RETURN(std::shared_ptr<Topic> t, ForAppend(name, bucket, &records, &stamped));
     const auto start = std::chrono::steady_clock::now();
     Result<uint64_t> at = t->buckets[bucket]->Append(records, clock_->UnixMillis());
-    if (at.ok()) {
-      Topic::Counters& c = t->counters[bucket];
-      uint64_t bytes = 0;
-      for (const QueueRecord& r : records) bytes += EncodedRecordBytes(r);
-      c.records_in += records.size();
-      c.bytes_in += bytes;
-      c.appends += 1;
-      c.append_micros += std::chrono::duration_cast<std::chrono::microseconds>(
-                             std::chrono::steady_clock::now() - start)
-                             .count();
-      std::lock_guard<std::mutex> lock(t->mu);
-      t->NotifyLocked();
-    }
+    if (at.ok()) Appended(*t, bucket, Tally(records), start);
     return at;
+  }
+
+  void AppendAsync(std::string_view name, uint32_t bucket, std::span<const QueueRecord> records,
+                   QueueAppendDone done) override {
+    std::vector<QueueRecord> stamped;
+    Result<std::shared_ptr<Topic>> found = ForAppend(name, bucket, &records, &stamped);
+    if (!found.ok()) return done(found.status());
+    // Not a reference: `done` would hold the topic, and its last reference dropped there
+    // would close the log on the log's own thread. The topic outlives the callback anyway:
+    // ~Topic closes its buckets (which waits for every callback) before its members go.
+    Topic* t = found->get();
+    t->buckets[bucket]->AppendAsync(
+        records, clock_->UnixMillis(),
+        [t, bucket, records = Tally(records), start = std::chrono::steady_clock::now(),
+         done = std::move(done)](Result<uint64_t> at) {
+          if (at.ok()) Appended(*t, bucket, records, start);
+          done(std::move(at));
+        });
   }
 
   Result<std::vector<BucketRecords>> Read(std::string_view name,
@@ -408,6 +409,44 @@ class LocalQueue final : public Queue {
     auto it = topics_.find(std::string(name));
     if (it == topics_.end()) return NotFound("no topic " + std::string(name));
     return it->second;
+  }
+
+  // An append's topic, its bucket checked and its records stamped with the topic's schema
+  // version (into `stamped`, then `*records` points there) when it has one.
+  Result<std::shared_ptr<Topic>> ForAppend(std::string_view name, uint32_t bucket,
+                                           std::span<const QueueRecord>* records,
+                                           std::vector<QueueRecord>* stamped) {
+    PACKICE_ASSIGN_OR_RETURN(std::shared_ptr<Topic> t, Find(name));
+    PACKICE_RETURN_IF_ERROR(CheckBucket(*t, bucket));
+    if (std::shared_ptr<const SchemaSet> schemas = t->Schemas(); !schemas->empty()) {
+      PACKICE_RETURN_IF_ERROR(schemas->Stamp(*records, stamped));
+      *records = *stamped;
+    }
+    return t;
+  }
+
+  // What an append counts: its records and their encoded bytes.
+  struct AppendTally {
+    uint64_t records = 0;
+    uint64_t bytes = 0;
+  };
+  static AppendTally Tally(std::span<const QueueRecord> records) {
+    AppendTally n{records.size(), 0};
+    for (const QueueRecord& r : records) n.bytes += EncodedRecordBytes(r);
+    return n;
+  }
+  // Counts a successful append and wakes the topic's readers.
+  static void Appended(Topic& t, uint32_t bucket, AppendTally n,
+                       std::chrono::steady_clock::time_point start) {
+    Topic::Counters& c = t.counters[bucket];
+    c.records_in += n.records;
+    c.bytes_in += n.bytes;
+    c.appends += 1;
+    c.append_micros += std::chrono::duration_cast<std::chrono::microseconds>(
+                           std::chrono::steady_clock::now() - start)
+                           .count();
+    std::lock_guard<std::mutex> lock(t.mu);
+    t.NotifyLocked();
   }
 
   static Status CheckBucket(const Topic& t, uint32_t bucket) {

@@ -6,8 +6,11 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <map>
+#include <mutex>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -211,6 +214,110 @@ TEST_P(QueueTest, WritersPartitionByKeyAndReadersOfAGroupResumeWhereTheyCommitte
   EXPECT_EQ(Values(first).size(), 48u);
   ASSERT_OK_AND_ASSIGN(auto committed, queue_->Committed("orders", "audit", 0));
   EXPECT_FALSE(committed.has_value());
+}
+
+// PutBatchAsync with many batches in flight: each record's bucket is its key's, each bucket's
+// offsets follow the order of the calls, a reader waiting at the end wakes, the counters count
+// every record, and errors (no topic, an oversize record) come through `done`.
+TEST_P(QueueTest, PutBatchAsyncKeepsEachBucketsOrder) {
+  ASSERT_OK(queue_->CreateTopic("clicks", {.buckets = 3}));
+  ASSERT_OK_AND_ASSIGN(QueueWriter w, QueueWriter::Open(queue_, "clicks"));
+  std::thread waiter([&] {
+    ASSERT_OK_AND_ASSIGN(QueueReader r, QueueReader::Open(queue_, "clicks", "g"));
+    ASSERT_OK_AND_ASSIGN(auto got, r.Get(1, 10s));
+    EXPECT_EQ(Values(got).size(), 1u);
+  });
+  std::this_thread::sleep_for(20ms);
+  constexpr int kBatches = 60, kPerBatch = 10;
+  std::mutex mu;
+  std::condition_variable cv;
+  int finished = 0;
+  std::map<std::string, uint32_t> bucket_of;                             // key -> bucket
+  std::map<uint32_t, std::vector<std::pair<uint64_t, int>>> per_bucket;  // (offset, call)
+  for (int b = 0; b < kBatches; ++b) {
+    std::vector<QueueRecord> batch;
+    for (int i = 0; i < kPerBatch; ++i) {
+      const std::string key = "k" + std::to_string(i % 7);
+      batch.push_back(Rec(key + ":" + std::to_string(b), key));
+    }
+    w.PutBatchAsync(batch, [&, b, batch](Result<std::vector<AppendResult>> r) {
+      std::lock_guard<std::mutex> lock(mu);
+      EXPECT_TRUE(r.ok()) << r.status().ToString();
+      if (r.ok()) {
+        EXPECT_EQ(r->size(), batch.size());
+        for (size_t i = 0; i < r->size(); ++i) {
+          auto [it, fresh] = bucket_of.emplace(*batch[i].key, (*r)[i].bucket);
+          EXPECT_EQ(it->second, (*r)[i].bucket) << "one key, one bucket";
+          per_bucket[(*r)[i].bucket].push_back({(*r)[i].offset, b});
+        }
+      }
+      ++finished;
+      cv.notify_all();
+    });
+  }
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, 30s, [&] { return finished == kBatches; }));
+  }
+  waiter.join();
+  uint64_t records = 0;
+  for (auto& [bucket, got] : per_bucket) {
+    std::sort(got.begin(), got.end());
+    for (size_t i = 0; i < got.size(); ++i) {
+      EXPECT_EQ(got[i].first, i) << "bucket " << bucket << ": dense offsets";
+      if (i > 0) {
+        EXPECT_LE(got[i - 1].second, got[i].second) << "in the order of the calls";
+      }
+    }
+    records += got.size();
+  }
+  EXPECT_EQ(records, uint64_t{kBatches * kPerBatch});
+  ASSERT_OK_AND_ASSIGN(std::vector<BucketInfo> info, queue_->Buckets("clicks"));
+  uint64_t in = 0;
+  for (const BucketInfo& b : info) in += b.records_in;
+  EXPECT_EQ(in, records);
+
+  // Errors come through `done`: no topic; a record over the limit (nothing appended).
+  Result<std::vector<AppendResult>> e = InvalidArgument("not called");
+  auto keep = [&](Result<std::vector<AppendResult>> r) { e = std::move(r); };
+  ASSERT_OK_AND_ASSIGN(QueueWriter gone, QueueWriter::Open(queue_, "clicks"));
+  ASSERT_OK(queue_->DeleteTopic("clicks"));
+  gone.PutBatchAsync(std::vector<QueueRecord>{Rec("x")}, keep);
+  EXPECT_EQ(e.status().code(), StatusCode::kNotFound);
+  ASSERT_OK(queue_->CreateTopic("big", {}));
+  ASSERT_OK_AND_ASSIGN(QueueWriter big, QueueWriter::Open(queue_, "big"));
+  std::atomic<bool> called{false};
+  big.PutBatchAsync(std::vector<QueueRecord>{Rec(std::string(5u << 20, 'x'))},
+                    [&](Result<std::vector<AppendResult>> r) {
+                      EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+                      called = true;
+                    });
+  for (int i = 0; i < 1000 && !called; ++i) std::this_thread::sleep_for(5ms);
+  EXPECT_TRUE(called);
+  ASSERT_OK_AND_ASSIGN(info, queue_->Buckets("big"));
+  EXPECT_EQ(info[0].end_offset, 0u);
+  big.PutBatchAsync({}, keep);
+  EXPECT_EQ(e.status().code(), StatusCode::kInvalidArgument);
+}
+
+// A topic deleted while appends are in flight answers every one of them, once, on a live
+// topic: the last reference goes on the deleting thread, never on the log's own.
+TEST_P(QueueTest, DeletingATopicAnswersTheAppendsInFlight) {
+  for (int round = 0; round < 5; ++round) {
+    ASSERT_OK(queue_->CreateTopic("t", {.buckets = 2}));
+    constexpr int kAppends = 2000;
+    std::atomic<int> answered{0}, ok{0};
+    for (int i = 0; i < kAppends; ++i) {
+      queue_->AppendAsync("t", i % 2, std::vector<QueueRecord>{Rec(std::string(4096, 'x'))},
+                          [&](Result<uint64_t> at) {
+                            if (at.ok()) ++ok;
+                            ++answered;
+                          });
+    }
+    ASSERT_OK(queue_->DeleteTopic("t"));  // waits for the callbacks of its buckets
+    EXPECT_EQ(answered.load(), kAppends);
+    EXPECT_GT(ok.load(), 0);
+  }
 }
 
 TEST_P(QueueTest, RetentionRemovesTheOldestWholeSegmentsAndReadersMoveOn) {

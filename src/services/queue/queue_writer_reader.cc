@@ -3,6 +3,7 @@
 #include <xxhash.h>
 
 #include <map>
+#include <mutex>
 
 #include "packice/queue.h"
 
@@ -58,19 +59,79 @@ Result<AppendResult> QueueWriter::Put(QueueRecord record) {
   return AppendResult{bucket, offset};
 }
 
+std::map<uint32_t, std::vector<size_t>> QueueWriter::ByBucket(
+    std::span<const QueueRecord> records) {
+  std::map<uint32_t, std::vector<size_t>> by_bucket;
+  for (size_t i = 0; i < records.size(); ++i) by_bucket[BucketFor(records[i])].push_back(i);
+  return by_bucket;
+}
+
+namespace {
+
+// The records of `indexes`: `records` itself when that is all of them (one bucket), else
+// copies in `*copy`.
+std::span<const QueueRecord> Pick(std::span<const QueueRecord> records,
+                                  const std::vector<size_t>& indexes,
+                                  std::vector<QueueRecord>* copy) {
+  if (indexes.size() == records.size()) return records;
+  copy->reserve(indexes.size());
+  for (size_t i : indexes) copy->push_back(records[i]);
+  return *copy;
+}
+
+}  // namespace
+
 Result<std::vector<AppendResult>> QueueWriter::PutBatch(std::span<const QueueRecord> records) {
   if (records.empty()) return InvalidArgument("queue: a batch of no records");
-  std::map<uint32_t, std::vector<size_t>> by_bucket;  // record indexes, in order
-  for (size_t i = 0; i < records.size(); ++i) by_bucket[BucketFor(records[i])].push_back(i);
   std::vector<AppendResult> out(records.size());
-  for (const auto& [bucket, indexes] : by_bucket) {
-    std::vector<QueueRecord> batch;
-    batch.reserve(indexes.size());
-    for (size_t i : indexes) batch.push_back(records[i]);
-    PACKICE_ASSIGN_OR_RETURN(uint64_t first, queue_->Append(topic_, bucket, batch));
+  for (const auto& [bucket, indexes] : ByBucket(records)) {
+    std::vector<QueueRecord> copy;
+    PACKICE_ASSIGN_OR_RETURN(uint64_t first,
+                             queue_->Append(topic_, bucket, Pick(records, indexes, &copy)));
     for (size_t j = 0; j < indexes.size(); ++j) out[indexes[j]] = {bucket, first + j};
   }
   return out;
+}
+
+void QueueWriter::PutBatchAsync(std::span<const QueueRecord> records, PutBatchDone done) {
+  if (records.empty()) return done(InvalidArgument("queue: a batch of no records"));
+  std::map<uint32_t, std::vector<size_t>> by_bucket = ByBucket(records);
+  struct Pending {
+    std::mutex mu;
+    size_t buckets = 0;  // appends not finished
+    std::vector<AppendResult> out;
+    Status error;
+    uint32_t error_bucket = 0;
+    PutBatchDone done;
+  };
+  auto pending = std::make_shared<Pending>();
+  pending->buckets = by_bucket.size();
+  pending->out.resize(records.size());
+  pending->done = std::move(done);
+  for (auto& [bucket, indexes] : by_bucket) {
+    std::vector<QueueRecord> copy;
+    const std::span<const QueueRecord> part = Pick(records, indexes, &copy);
+    queue_->AppendAsync(
+        topic_, bucket, part,
+        [pending, bucket = bucket, indexes = std::move(indexes)](Result<uint64_t> first) {
+          bool last = false;
+          {
+            std::lock_guard<std::mutex> lock(pending->mu);
+            if (first.ok()) {
+              for (size_t j = 0; j < indexes.size(); ++j) {
+                pending->out[indexes[j]] = {bucket, *first + j};
+              }
+            } else if (pending->error.ok() || bucket < pending->error_bucket) {
+              pending->error = first.status();
+              pending->error_bucket = bucket;
+            }
+            last = --pending->buckets == 0;
+          }
+          if (!last) return;
+          if (!pending->error.ok()) return pending->done(pending->error);
+          pending->done(std::move(pending->out));
+        });
+  }
 }
 
 Result<QueueReader> QueueReader::Open(std::shared_ptr<Queue> queue, std::string topic,

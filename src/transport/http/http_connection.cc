@@ -180,7 +180,8 @@ Task<typename Connection<Stream>::QueueAnswer> Connection<Stream>::QueueRun(
     wire::QueueRequest req) {
   QueueCalls* calls = server_->queue_calls();
   const auto here = co_await asio::this_coro::executor;
-  // The answer comes on a pool thread or the timers' executor; the coroutine resumes here.
+  // The answer comes on a pool thread, the queue's (an append) or the timers' executor; the
+  // coroutine resumes here.
   // The lambdas hold pointers only (GCC 12 destroys a coroutine's temporaries twice: an
   // executor copied into one lost a reference): `here` lives in this frame until resumed.
   const auto* at = &here;

@@ -261,6 +261,15 @@ bool IsEmptyRead(const wire::QueueResponse& resp) {
   return resp.result_case() == wire::QueueResponse::kRead && resp.read().buckets_size() == 0;
 }
 
+std::vector<QueueRecord> AppendRecords(wire::QueueRequest& req) {
+  std::vector<QueueRecord> records;
+  records.reserve(req.append().records_size());
+  for (wire::QueueRecordMsg& m : *req.mutable_append()->mutable_records()) {
+    records.push_back(FromWire(std::move(m)));
+  }
+  return records;
+}
+
 Status HandleQueueRequest(Queue& queue, wire::QueueRequest& req, wire::QueueResponse* resp) {
   const std::string& topic = req.topic();
   switch (req.op_case()) {
@@ -287,11 +296,7 @@ Status HandleQueueRequest(Queue& queue, wire::QueueRequest& req, wire::QueueResp
       return Status::Ok();
     }
     case wire::QueueRequest::kAppend: {
-      std::vector<QueueRecord> records;
-      records.reserve(req.append().records_size());
-      for (wire::QueueRecordMsg& m : *req.mutable_append()->mutable_records()) {
-        records.push_back(FromWire(std::move(m)));
-      }
+      const std::vector<QueueRecord> records = AppendRecords(req);
       PACKICE_ASSIGN_OR_RETURN(uint64_t at, queue.Append(topic, req.append().bucket(), records));
       resp->set_append_offset(at);
       return Status::Ok();

@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <memory>
+#include <vector>
 
 #include "packice/queue.h"
 #include "transport/uds/queue_wire.pb.h"
@@ -24,6 +25,8 @@ Result<TopicOptions> FromWire(const wire::QueueTopicOptions& in);
 // queue_calls.h), and an append's records are moved out of `req`. Errors: the call's,
 // kInvalidArgument (no operation, a negative limit).
 Status HandleQueueRequest(Queue& queue, wire::QueueRequest& req, wire::QueueResponse* resp);
+// An append request's records, moved out of `req` (REQUIRES: req.has_append()).
+std::vector<QueueRecord> AppendRecords(wire::QueueRequest& req);
 // Whether `resp` is a read that found nothing (a waiting read parks then).
 bool IsEmptyRead(const wire::QueueResponse& resp);
 
