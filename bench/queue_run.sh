@@ -3,8 +3,9 @@
 # docs/benchmarks.md, "Queue"). Prints markdown tables:
 #   1. the disk's sequential write speed: dd of 1 GiB with conv=fdatasync, in the same dir;
 #   2. appends with fsync always (group commit), 8 writer threads, one bucket: 1 KiB and 64 KiB
-#      records, one record per append and PutBatch batches; MB/s of record values, and as a
-#      fraction of dd (target: >= 80% with batching);
+#      records, one record per append, PutBatch batches, and PutBatchAsync with 4 batches in
+#      flight per writer; MB/s of record values, and as a fraction of dd (target: >= 80% with
+#      batching);
 #   3. a sequential read of 512 MiB of 1 KiB and 64 KiB records: from the log, warm and cold,
 #      and from a tiered topic's sealed objects in a memory store (hot) and a disk store
 #      (warm and cold);
@@ -60,11 +61,11 @@ field() { grep -o "$1=[0-9.]*" | head -1 | cut -d= -f2; }
 echo "| append (fsync always, $THREADS writers, 1 bucket) | records/s | value MB/s | / dd ($dd_mbs MB/s) | target | p50 / p99 µs per append |"
 echo "| --- | ---: | ---: | ---: | --- | --- |"
 n=0
-for spec in "1K 1" "1K 64" "64K 1" "64K 16"; do
-  read -r size batch <<<"$spec"
+for spec in "1K 1 1" "1K 64 1" "1K 64 4" "64K 1 1" "64K 16 1" "64K 16 4"; do
+  read -r size batch inflight <<<"$spec"
   n=$((n + 1))
   out=$("$QB" append --dir "$TMP/a$n" --size "$size" --batch "$batch" --threads "$THREADS" \
-    --seconds "$SECS")
+    --inflight "$inflight" --seconds "$SECS")
   rps=$(field ops_per_s <<<"$out")
   mbs=$(grep append_total <<<"$out" | field value_mb_per_s)
   p50=$(field p50_us <<<"$out")
@@ -72,6 +73,7 @@ for spec in "1K 1" "1K 64" "64K 1" "64K 16"; do
   ratio=$(python3 -c "print(f'{$mbs / $dd_mbs * 100:.0f}%')")
   target=$([[ $batch != 1 ]] && echo "≥ 80%" || echo "")
   label=$([[ $batch == 1 ]] && echo "$size records, one per append" || echo "$size records, PutBatch of $batch")
+  if [[ $inflight != 1 ]]; then label="$label, $inflight in flight (PutBatchAsync)"; fi
   printf '| %s | %s | %s | %s | %s | %s / %s |\n' "$label" "$rps" "$mbs" "$ratio" "$target" "$p50" "$p99"
   rm -rf "$TMP/a$n"
 done
